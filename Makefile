@@ -1,0 +1,48 @@
+# Two commands: `make run` brings the service up, `make test` installs and runs the tests.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install system-deps services-check bench chaos clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python scripts/run_dev.py
+
+# The browser tests drive Debian's Chromium (no browser is downloaded).
+system-deps:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: sudo apt-get install chromium"; exit 1; fi; }
+
+services-check: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python scripts/check_services.py
+
+test: $(STAMP) system-deps services-check
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/check_layers.py
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy
+	@if command -v promtool >/dev/null; then promtool check rules docker/prometheus/alerts.yml; \
+	else echo "promtool not installed (apt-get install prometheus): alert rules NOT checked"; fi
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

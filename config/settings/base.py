@@ -1,0 +1,343 @@
+"""Settings shared by every environment, read from the environment (12-factor)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+from config.queues import MAINTENANCE_QUEUE
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-change-me")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "channels",
+    "django_prometheus",
+    "apps.clients",
+    "apps.recipients",
+    "apps.templates",
+    "apps.deliveries",
+    "apps.inbox",
+    "apps.core",
+    "apps.benchmarks",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "apps.core.middleware.BodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")
+}
+# A new PostgreSQL connection costs ~10 ms: keep them, and check them before reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Query counts and latencies in /metrics: django-prometheus wraps the same backends.
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "django_prometheus.db.backends."
+)
+if DATABASES["default"]["ENGINE"].endswith(".postgresql") and env.bool("DB_POOL", default=True):
+    # Under ASGI every request runs in a thread of its own, so per-thread persistent
+    # connections are never reused (each request paid a new connection): pool them per process.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN", default=1),
+        "max_size": env.int("DB_POOL_MAX", default=10),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
+if DATABASES["default"]["ENGINE"].endswith(".sqlite3"):
+    # SQLite (make run without DATABASE_URL) serves web, worker and beat at once: wait on locks.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Shared by every process: per-key throttles, rate limits and breakers need one view.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "notifier",
+    }
+}
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.clients.auth.ApiKeyAuthentication",
+        "apps.recipients.auth.RecipientTokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.clients.auth.IsServiceClient"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["apps.clients.auth.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": env("API_KEY_RATE", default="6000/min")},
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Notifier API",
+    "DESCRIPTION": "Send email, SMS, push and in-app notifications that are never lost.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components: read-only fields are not request fields.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # One named enum per vocabulary, shared by every endpoint that uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "apps.deliveries.models.CHANNEL_CHOICES",
+        "PriorityEnum": "apps.deliveries.models.PRIORITY_CHOICES",
+        "DeliveryStatusEnum": "apps.deliveries.models.DeliveryStatus",
+    },
+}
+# Largest request body accepted (bytes); larger is a 413 in the error shape.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1_048_576)
+# Devices not registered again for this many days are deleted by beat (tokens go stale).
+DEVICE_INACTIVE_DAYS = env.int("DEVICE_INACTIVE_DAYS", default=270)
+RECIPIENT_TOKEN_TTL_SECONDS = env.int("RECIPIENT_TOKEN_TTL_SECONDS", default=24 * 3600)
+# `make bench` only: serve the bare ceiling endpoint under /bench/ (never in production).
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 30
+CELERY_TASK_TIME_LIMIT = 60
+CELERY_TASK_DEFAULT_QUEUE = MAINTENANCE_QUEUE
+CELERY_TASK_DEFAULT_PRIORITY = 5
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Longest retry delay is RETRY_CAP_SECONDS; a countdown above the visibility timeout would be
+# redelivered over and over, so the timeout stays well above the cap.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT", default=3600),
+    "queue_order_strategy": "priority",
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "deliveries-reconcile": {
+        "task": "deliveries.reconcile",
+        "schedule": env.float("RECONCILE_EVERY_SECONDS", default=15.0),
+    },
+    "deliveries-release-due": {
+        "task": "deliveries.release_due",
+        "schedule": env.float("RELEASE_EVERY_SECONDS", default=5.0),
+    },
+    "recipients-prune-devices": {
+        "task": "recipients.prune_devices",
+        "schedule": env.float("PRUNE_DEVICES_EVERY_SECONDS", default=6 * 3600.0),
+    },
+    "deliveries-purge-history": {
+        "task": "deliveries.purge_history",
+        "schedule": env.float("PURGE_EVERY_SECONDS", default=3600.0),
+    },
+}
+
+# --- Delivery policy ------------------------------------------------------------------------
+DELIVERY_MAX_ATTEMPTS = {
+    "email": env.int("EMAIL_MAX_ATTEMPTS", default=6),
+    "sms": env.int("SMS_MAX_ATTEMPTS", default=6),
+    "push": env.int("PUSH_MAX_ATTEMPTS", default=5),
+    "inapp": env.int("INAPP_MAX_ATTEMPTS", default=5),
+}
+RETRY_BASE_SECONDS = env.float("RETRY_BASE_SECONDS", default=2.0)
+RETRY_CAP_SECONDS = env.float("RETRY_CAP_SECONDS", default=300.0)
+# A delivery in queued/sending/retrying this long past its due time is re-queued by beat.
+RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=120)
+# A delivery in `sending` this long is re-queued: its worker died mid-send. Workers run the
+# threads pool, where task time limits do not apply, so the bound on a send is the provider
+# timeout (PROVIDER_TIMEOUT_SECONDS, SMTP_TIMEOUT_SECONDS); keep this well above it.
+SEND_STUCK_AFTER_SECONDS = env.int("SEND_STUCK_AFTER_SECONDS", default=180)
+
+# --- Providers ------------------------------------------------------------------------------
+EMAIL_FROM = env("EMAIL_FROM", default="notifications@example.com")
+SENDGRID_API_KEY = env("SENDGRID_API_KEY", default="")
+SENDGRID_API_URL = env("SENDGRID_API_URL", default="")
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env("TWILIO_FROM", default="")
+TWILIO_API_URL = env("TWILIO_API_URL", default="")
+FCM_PROJECT_ID = env("FCM_PROJECT_ID", default="")
+FCM_CREDENTIALS = env("FCM_CREDENTIALS", default="")
+FCM_API_URL = env("FCM_API_URL", default="")
+# Public URL of /webhooks/twilio/status, sent with each SMS (Twilio validates and calls it).
+TWILIO_STATUS_CALLBACK_URL = env("TWILIO_STATUS_CALLBACK_URL", default="")
+# SendGrid's signed event webhook verification key (base64 DER / PEM of the ECDSA public key).
+SENDGRID_WEBHOOK_PUBLIC_KEY = env("SENDGRID_WEBHOOK_PUBLIC_KEY", default="")
+PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=10.0)
+# SMTP (Django's SMTP backend): the email provider without SendGrid, and SendGrid's failover.
+SMTP_HOST = env("SMTP_HOST", default="")  # empty: no SMTP provider
+SMTP_PORT = env.int("SMTP_PORT", default=25)
+SMTP_USER = env("SMTP_USER", default="")
+SMTP_PASSWORD = env("SMTP_PASSWORD", default="")
+SMTP_USE_TLS = env.bool("SMTP_USE_TLS", default=False)  # STARTTLS
+SMTP_USE_SSL = env.bool("SMTP_USE_SSL", default=False)  # implicit TLS (port 465)
+SMTP_TIMEOUT_SECONDS = env.float("SMTP_TIMEOUT_SECONDS", default=PROVIDER_TIMEOUT_SECONDS)
+
+# --- Provider protection (shared by every worker through Redis; see notifier/ratelimit.py
+# and notifier/breaker.py) ---------------------------------------------------------------------
+# Sustained sends per second per provider (token-bucket refill rate); 0 or absent = unlimited.
+PROVIDER_RATE_PER_SECOND = {
+    "sendgrid": env.float("SENDGRID_RATE_PER_SECOND", default=100.0),
+    "smtp": env.float("SMTP_RATE_PER_SECOND", default=20.0),
+    "twilio": env.float("TWILIO_RATE_PER_SECOND", default=30.0),
+    "fcm": env.float("FCM_RATE_PER_SECOND", default=200.0),
+}
+# Bucket capacity per provider: sends allowed at once after a quiet spell.
+PROVIDER_BURST = {
+    "sendgrid": env.int("SENDGRID_BURST", default=200),
+    "smtp": env.int("SMTP_BURST", default=20),
+    "twilio": env.int("TWILIO_BURST", default=30),
+    "fcm": env.int("FCM_BURST", default=400),
+}
+# Consecutive transient failures (timeouts, 429, 5xx) that open a provider's breaker.
+BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)
+# How long an open breaker refuses calls before it lets one probe through (half-open).
+BREAKER_OPEN_SECONDS = env.float("BREAKER_OPEN_SECONDS", default=30.0)
+# How long the half-open probe holds its slot; past it (prober died) another caller may probe.
+BREAKER_PROBE_TIMEOUT_SECONDS = env.float(
+    "BREAKER_PROBE_TIMEOUT_SECONDS", default=PROVIDER_TIMEOUT_SECONDS * 2
+)
+# A delivery waiting on a bucket or breaker comes back after the wait plus up to this much
+# random spread, so that waiters do not return all at once.
+PROVIDER_WAIT_JITTER_SECONDS = env.float("PROVIDER_WAIT_JITTER_SECONDS", default=1.0)
+
+# --- Backpressure ---------------------------------------------------------------------------
+# Messages waiting in all channel queues above which POST /notifications answers 503.
+QUEUE_DEPTH_LIMIT = env.int("QUEUE_DEPTH_LIMIT", default=100_000)
+# Retry-After (seconds) sent with that 503.
+BACKPRESSURE_RETRY_AFTER_SECONDS = env.int("BACKPRESSURE_RETRY_AFTER_SECONDS", default=5)
+# How long one process reuses a queue-depth reading (seconds): one Redis round trip per second.
+QUEUE_DEPTH_CACHE_SECONDS = env.float("QUEUE_DEPTH_CACHE_SECONDS", default=1.0)
+
+# --- Channels (WebSocket) -------------------------------------------------------------------
+# redis-py 8 times out idle reads after 5 s and caps pools at 100: both are wrong for sockets.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 500}],
+        },
+    }
+}
+# Inbox sockets: a ping every INBOX_PING_SECONDS; a client silent for INBOX_IDLE_SECONDS is
+# dropped. A reconnect with `since=` replays at most INBOX_CATCHUP_LIMIT messages.
+INBOX_PING_SECONDS = env.float("INBOX_PING_SECONDS", default=20.0)
+INBOX_IDLE_SECONDS = env.float("INBOX_IDLE_SECONDS", default=60.0)
+INBOX_CATCHUP_LIMIT = env.int("INBOX_CATCHUP_LIMIT", default=200)
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# One JSON object per line; every record gets the bound delivery context and is masked
+# (emails, phone numbers) on the root handler, whoever logged it.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "context": {"()": "notifier.logcontext.ContextFilter"},
+        "mask": {"()": "notifier.logcontext.MaskingFilter"},
+    },
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["context", "mask"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's and uvicorn's own handlers would print unmasked plain text: route every
+        # one of their records to the root handler instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "uvicorn": {"handlers": [], "level": "INFO", "propagate": True},
+        "uvicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
+        # Access lines are off unless asked for (ACCESS_LOG_LEVEL=INFO), and masked then too.
+        "uvicorn.access": {
+            "handlers": [],
+            "level": env("ACCESS_LOG_LEVEL", default="WARNING"),
+            "propagate": True,
+        },
+        # The Twilio SDK logs every request and response header at INFO.
+        "twilio.http_client": {"level": "WARNING"},
+    },
+}
+
+# --- Observability --------------------------------------------------------------------------
+# Each Celery worker serves its metrics on this port (0: off); the web serves /metrics.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_ADDRESS = env("WORKER_METRICS_ADDRESS", default="0.0.0.0")  # noqa: S104
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="production")
+# Delivery history (notifications, deliveries, events, attempts) older than this is purged.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=90)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core.dashboard import dashboard_view
+from apps.core.health import healthz, readyz
+from apps.core.observability import metrics_view
+from apps.deliveries import webhooks
+
+api_v1 = [
+    path("", include("apps.deliveries.api.urls")),
+    path("", include("apps.inbox.api.urls")),
+    path("", include("apps.recipients.api.urls")),
+    path("", include("apps.templates.api.urls")),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/dashboard/", dashboard_view, name="ops-dashboard"),
+    path("admin/", admin.site.urls),
+    path("demo/", include("apps.inbox.demo_urls")),
+    path("webhooks/sendgrid", webhooks.sendgrid_events, name="webhook-sendgrid"),
+    path("webhooks/twilio/status", webhooks.twilio_status, name="webhook-twilio-status"),
+]
+
+if settings.BENCH_ENDPOINTS:  # the ceiling `make bench` compares the API with
+    urlpatterns.append(path("bench/", include("apps.benchmarks.urls")))
+
+handler404 = "apps.core.views.not_found"
+handler500 = "apps.core.views.server_error"
