@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class ApiClient(models.Model):
+    """A product service calling the API. `is_ops` clients see every client's data."""
+
+    name = models.CharField(max_length=100, unique=True)
+    is_ops = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    # DRF treats the authenticated principal as `request.user`.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+
+class ApiKey(models.Model):
+    """An API key. Only its SHA-256 is stored; `prefix` finds the row and is shown to operators."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="keys")
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.client})"

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "apps.core"
+    label = "core"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        # Registers the OpenAPI authentication extensions with drf-spectacular.
+        from apps.core import (
+            observability,  # noqa: F401 - connects the Celery signals
+            schema,  # noqa: F401
+        )
+        from apps.core.sentry import sentry_init
+
+        sentry_init(settings.SENTRY_DSN, environment=settings.SENTRY_ENVIRONMENT)

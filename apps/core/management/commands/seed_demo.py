@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+
+from apps.clients.services import api_key_create
+from apps.recipients.models import Recipient
+from apps.templates.models import Template
+from apps.templates.services import template_save
+
+DEMO_CLIENT = "demo"
+DEMO_RECIPIENT = "demo-user"
+DEMO_TEMPLATE = "welcome"
+
+DEMO_VARIANTS = [
+    {
+        "channel": "email",
+        "locale": "en",
+        "subject": "Welcome, {{ recipient.name }}!",
+        "body": "Hi {{ recipient.name }}, your order {{ order_id }} is on its way.",
+        "html": "<p>Hi {{ recipient.name }}, your order <b>{{ order_id }}</b> is on its way.</p>",
+    },
+    {"channel": "sms", "locale": "en", "body": "Order {{ order_id }} shipped."},
+    {"channel": "push", "locale": "en", "title": "Order shipped", "body": "Order {{ order_id }}"},
+    {"channel": "inapp", "locale": "en", "title": "Order shipped", "body": "Order {{ order_id }}"},
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed demo data for `make run`: a demo client with a fresh API key, a demo recipient, a "
+        "demo template and an admin user. Prints the key (and admin password) as JSON."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--email", default="demo@example.com")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        key, raw = api_key_create(client_name=DEMO_CLIENT)
+        Recipient.objects.update_or_create(
+            client=key.client,
+            external_id=DEMO_RECIPIENT,
+            defaults={
+                "email": options["email"],
+                "phone": "+15555550100",
+                "name": "Ada",
+                "locale": "en",
+                "timezone": "UTC",
+            },
+        )
+        if not Template.objects.filter(client=key.client, key=DEMO_TEMPLATE).exists():
+            template_save(
+                client=key.client, key=DEMO_TEMPLATE, category="orders", variants=DEMO_VARIANTS
+            )
+        user_model = get_user_model()
+        password = ""
+        if not user_model.objects.filter(username="admin").exists():
+            password = secrets.token_urlsafe(12)
+            user_model.objects.create_superuser("admin", "admin@example.com", password)
+        self.stdout.write(
+            json.dumps(
+                {
+                    "api_key": raw,
+                    "recipient": DEMO_RECIPIENT,
+                    "template": DEMO_TEMPLATE,
+                    "admin_password": password,
+                }
+            )
+        )

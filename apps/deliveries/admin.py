@@ -1,0 +1,148 @@
+"""Admin for notifications, deliveries and dead letters: read-only history, replay of dead
+letters (one or many) through the same service the API uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.deliveries.dead_letters import dead_letters_replay
+from apps.deliveries.models import Attempt, DeadLetter, Delivery, DeliveryEvent, Notification
+
+
+class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DeliveryInline(ReadOnlyInline):
+    model = Delivery
+    fields = readonly_fields = (
+        "id",
+        "recipient",
+        "channel",
+        "status",
+        "reason",
+        "attempts",
+        "is_fallback",
+    )
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
+        return super().get_queryset(request).select_related("recipient")
+
+
+class EventInline(ReadOnlyInline):
+    model = DeliveryEvent
+    fields = readonly_fields = ("at", "status", "detail")
+
+
+class AttemptInline(ReadOnlyInline):
+    model = Attempt
+    fields = readonly_fields = (
+        "number",
+        "provider",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "response_code",
+        "latency_ms",
+        "error",
+    )
+
+
+class DeadLetterInline(ReadOnlyInline):
+    model = DeadLetter
+    fields = readonly_fields = ("created_at", "reason", "attempts", "replayed_at", "replayed_by")
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "client", "template", "priority", "category", "created_at"]
+    list_filter = ["priority", "category", "client", "created_at"]
+    search_fields = ["id", "idempotency_key", "template__key", "client__name", "category"]
+    readonly_fields = [f.name for f in Notification._meta.fields]
+    inlines = [DeliveryInline]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "id",
+        "recipient",
+        "channel",
+        "priority",
+        "status",
+        "attempts",
+        "reason",
+        "is_fallback",
+        "updated_at",
+    ]
+    list_filter = ["status", "channel", "priority", "is_fallback", "provider"]
+    search_fields = [
+        "id",
+        "notification__id",
+        "recipient__external_id",
+        "provider_message_id",
+        "reason",
+    ]
+    list_select_related = ["recipient"]
+    readonly_fields = [f.name for f in Delivery._meta.fields]
+    inlines = [EventInline, AttemptInline, DeadLetterInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "id",
+        "delivery",
+        "channel",
+        "reason",
+        "attempts",
+        "created_at",
+        "replayed_at",
+        "replayed_by",
+    ]
+    list_filter = ["channel", "reason", ("replayed_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["reason", "last_error", "delivery__id", "delivery__recipient__external_id"]
+    list_select_related = ["delivery"]
+    readonly_fields = [f.name for f in DeadLetter._meta.fields]
+    actions = ["replay"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Replay the selected dead letters", permissions=["change"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+        user = getattr(request.user, "get_username", lambda: "")()
+        ids = list(queryset.values_list("pk", flat=True))
+        replayed = dead_letters_replay(replayed_by=f"admin:{user}", ids=ids)
+        skipped = len(ids) - len(replayed)
+        self.message_user(request, f"Replayed {len(replayed)} dead letter(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} not replayed (already replayed, or the delivery is no longer dead).",
+                messages.WARNING,
+            )

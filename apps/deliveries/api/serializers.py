@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.deliveries.models import (
+    Attempt,
+    Delivery,
+    DeliveryEvent,
+    DeliveryStatus,
+    Notification,
+)
+from notifier.types import Channel, Priority
+
+MAX_RECIPIENTS = 1000
+CHANNELS = [c.value for c in Channel]
+PRIORITIES = [p.value for p in Priority]
+
+
+class NotificationCreateSerializer(serializers.Serializer[Any]):
+    recipient = serializers.CharField(max_length=200, required=False)
+    recipients = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        min_length=1,
+        max_length=MAX_RECIPIENTS,
+    )
+    template = serializers.SlugField(max_length=100)
+    variables = serializers.DictField(required=False, default=dict)
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(choices=CHANNELS), required=False, min_length=1
+    )
+    priority = serializers.ChoiceField(choices=PRIORITIES, required=False)
+    category = serializers.CharField(max_length=50, required=False)
+    send_at = serializers.DateTimeField(required=False)
+    fallback = serializers.ListField(
+        child=serializers.ChoiceField(choices=CHANNELS), required=False, default=list
+    )
+    idempotency_key = serializers.CharField(max_length=255, required=False)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # Report the recipient rule together with field errors, so one answer names them all.
+        errors: dict[str, Any] = {}
+        attrs: dict[str, Any] = {}
+        try:
+            attrs = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            errors = (
+                dict(exc.detail)
+                if isinstance(exc.detail, dict)
+                else {"non_field_errors": exc.detail}
+            )
+        if isinstance(data, Mapping) and ("recipient" in data) == ("recipients" in data):
+            errors.setdefault("recipient", ["give exactly one of 'recipient' or 'recipients'"])
+        if errors:
+            raise serializers.ValidationError(errors)
+        attrs["recipients"] = (
+            [attrs.pop("recipient")] if "recipient" in attrs else attrs["recipients"]
+        )
+        return attrs
+
+
+class DeliverySummarySerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    recipient = serializers.CharField()
+    channel = serializers.ChoiceField(choices=CHANNELS)
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    reason = serializers.CharField(allow_blank=True)
+
+
+class NotificationAcceptedSerializer(serializers.Serializer[Any]):
+    """The 202 body (for more than one recipient, without `deliveries`)."""
+
+    id = serializers.UUIDField()
+    status = serializers.CharField(help_text="Always `accepted`.")
+    deliveries = DeliverySummarySerializer(many=True, required=False)
+
+
+class NotificationFilterSerializer(serializers.Serializer[Any]):
+    """Query parameters of the notification list."""
+
+    recipient = serializers.CharField(
+        max_length=200, required=False, help_text="A recipient's external id."
+    )
+    status = serializers.ChoiceField(
+        choices=DeliveryStatus.choices, required=False, help_text="A delivery status."
+    )
+    channel = serializers.ChoiceField(choices=CHANNELS, required=False)
+
+
+class EventSerializer(serializers.ModelSerializer[Any]):
+    class Meta:
+        model = DeliveryEvent
+        fields = ["status", "at", "detail"]
+
+
+class AttemptSerializer(serializers.ModelSerializer[Any]):
+    class Meta:
+        model = Attempt
+        fields = [
+            "number",
+            "provider",
+            "started_at",
+            "finished_at",
+            "outcome",
+            "response_code",
+            "latency_ms",
+            "error",
+        ]
+
+
+class DeliverySerializer(serializers.ModelSerializer[Any]):
+    recipient = serializers.CharField(source="recipient.external_id")
+    timeline = EventSerializer(source="events", many=True)
+    attempt_log = AttemptSerializer(source="attempt_rows", many=True)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "recipient",
+            "channel",
+            "priority",
+            "status",
+            "reason",
+            "attempts",
+            "next_attempt_at",
+            "not_before",
+            "provider",
+            "provider_message_id",
+            "is_fallback",
+            "created_at",
+            "sent_at",
+            "timeline",
+            "attempt_log",
+        ]
+
+
+class NotificationSerializer(serializers.ModelSerializer[Any]):
+    template = serializers.CharField(source="template.key")
+    channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS))
+    fallback = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS))
+    template_version = serializers.IntegerField(source="template_version.number")
+    deliveries = DeliverySerializer(many=True)
+
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "template",
+            "template_version",
+            "priority",
+            "category",
+            "channels",
+            "fallback",
+            "send_at",
+            "idempotency_key",
+            "recipient_count",
+            "created_at",
+            "deliveries",
+        ]
+
+
+class NotificationListItemSerializer(serializers.ModelSerializer[Any]):
+    """A notification in a list: its deliveries counted by status, not listed."""
+
+    template = serializers.CharField(source="template.key")
+    template_version = serializers.IntegerField(source="template_version.number")
+    channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS))
+    fallback = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS))
+    deliveries_by_status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "template",
+            "template_version",
+            "priority",
+            "category",
+            "channels",
+            "fallback",
+            "send_at",
+            "idempotency_key",
+            "recipient_count",
+            "created_at",
+            "deliveries_by_status",
+        ]
+
+    def get_deliveries_by_status(self, notification: Notification) -> dict[str, int]:
+        counts: dict[str, dict[str, int]] = self.context.get("status_counts", {})
+        return counts.get(str(notification.id), {})

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.clients.auth import request_client
+from apps.core.errors import InvalidInput, NotFound
+from apps.core.pagination import KeysetPagination
+from apps.core.schema import ErrorSerializer
+from apps.deliveries.api.serializers import (
+    NotificationAcceptedSerializer,
+    NotificationCreateSerializer,
+    NotificationFilterSerializer,
+    NotificationListItemSerializer,
+    NotificationSerializer,
+)
+from apps.deliveries.backpressure import backpressure_check
+from apps.deliveries.models import Notification
+from apps.deliveries.selectors import (
+    notification_detail,
+    notifications_list,
+    notifications_status_counts,
+)
+from apps.deliveries.services import NotificationRequest, notification_cancel, notification_create
+
+IDEMPOTENCY_KEY_MAX = 255
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description=(
+        "Makes the request safe to retry: the same key with the same body returns the "
+        "original 202; with a different body, 409. Same as the body field `idempotency_key`."
+    ),
+)
+
+
+CREATE_EXAMPLES = [
+    OpenApiExample(
+        "One recipient",
+        request_only=True,
+        value={
+            "recipient": "user-1",
+            "template": "order_shipped",
+            "variables": {"order_id": "A-1"},
+            "channels": ["email", "push"],
+            "priority": "high",
+        },
+    ),
+    OpenApiExample(
+        "Many recipients, later, with a fallback",
+        request_only=True,
+        value={
+            "recipients": ["user-1", "user-2"],
+            "template": "order_shipped",
+            "variables": {"order_id": "A-1"},
+            "channels": ["push"],
+            "fallback": ["sms"],
+            "send_at": "2030-01-01T09:00:00+00:00",
+        },
+    ),
+]
+
+
+def _idempotency_key(request: Request, body_key: str | None) -> str | None:
+    """The key from the header or the body; both given must agree."""
+    header = request.headers.get("Idempotency-Key")
+    if header is None:
+        return body_key
+    header = header.strip()
+    if not header or len(header) > IDEMPOTENCY_KEY_MAX:
+        raise InvalidInput(
+            "Invalid Idempotency-Key header.",
+            fields={"idempotency_key": [f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters"]},
+        )
+    if body_key is not None and body_key != header:
+        raise InvalidInput(
+            "The Idempotency-Key header and the body's idempotency_key differ.",
+            fields={"idempotency_key": ["differs from the Idempotency-Key header"]},
+        )
+    return header
+
+
+def _visible_notification(request: Request, notification_id: UUID) -> Notification:
+    notification = notification_detail(
+        client=request_client(request), notification_id=str(notification_id)
+    )
+    if notification is None:
+        raise NotFound("No such notification.")
+    return notification
+
+
+class NotificationListCreateView(APIView):
+    pagination_class = KeysetPagination
+
+    @extend_schema(
+        request=NotificationCreateSerializer,
+        responses={
+            202: NotificationAcceptedSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer, description="Idempotency key reused with a different body."
+            ),
+        },
+        parameters=[IDEMPOTENCY_HEADER],
+        examples=CREATE_EXAMPLES,
+    )
+    def post(self, request: Request) -> Response:
+        """Send a template to one recipient or up to 1000, on some or all of its channels."""
+        backpressure_check()  # 503 with Retry-After before anything is created
+        serializer = NotificationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data: dict[str, Any] = dict(serializer.validated_data)
+        data["idempotency_key"] = _idempotency_key(request, data.get("idempotency_key"))
+        body, created = notification_create(
+            client=request_client(request), request=NotificationRequest(**data)
+        )
+        response = Response(body, status=status.HTTP_202_ACCEPTED)
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @extend_schema(
+        parameters=[NotificationFilterSerializer],
+        responses={200: NotificationListItemSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        """Notifications newest first, filtered by recipient, delivery status and channel."""
+        # A plain dict: DRF reads "" in a QueryDict as "absent"; here it is a bad value.
+        filters = NotificationFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        queryset = notifications_list(client=request_client(request), **filters.validated_data)
+        paginator = KeysetPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        counts = notifications_status_counts(notification_ids=[str(n.id) for n in page])
+        data = NotificationListItemSerializer(
+            page, many=True, context={"status_counts": counts}
+        ).data
+        return paginator.get_paginated_response(data)
+
+
+class NotificationDetailView(APIView):
+    @extend_schema(responses={200: NotificationSerializer})
+    def get(self, request: Request, notification_id: UUID) -> Response:
+        """The notification with each delivery, its attempts and its timeline."""
+        notification = _visible_notification(request, notification_id)
+        return Response(NotificationSerializer(notification).data)
+
+
+class NotificationCancelView(APIView):
+    @extend_schema(request=None, responses={200: NotificationSerializer})
+    def post(self, request: Request, notification_id: UUID) -> Response:
+        """Cancel every delivery not yet handed to a provider; returns the notification."""
+        notification = _visible_notification(request, notification_id)
+        notification_cancel(notification=notification)
+        refreshed = _visible_notification(request, notification_id)
+        return Response(NotificationSerializer(refreshed).data)

@@ -1,0 +1,64 @@
+"""Backpressure: refuse new notifications while the channel queues are too deep.
+
+The depth is the number of messages waiting in Redis across every `<channel>.<priority>` queue
+(kombu keeps one list per queue and message-priority step). One reading per process serves
+for QUEUE_DEPTH_CACHE_SECONDS, so a burst of requests costs one Redis round trip a second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.conf import settings
+
+from apps.core.errors import Unavailable
+from apps.deliveries.guards import guard_redis
+from config.queues import ALL_QUEUES, MAINTENANCE_QUEUE
+
+# kombu's Redis transport: a message with priority p goes to "<queue>\x06\x16<step>" (step 0
+# is the bare queue name).
+_PRIORITY_SEP = "\x06\x16"
+_PRIORITY_STEPS = (0, 3, 6, 9)
+_KEYS = [
+    queue if step == 0 else f"{queue}{_PRIORITY_SEP}{step}"
+    for queue in ALL_QUEUES
+    if queue != MAINTENANCE_QUEUE
+    for step in _PRIORITY_STEPS
+]
+
+_lock = threading.Lock()
+_cached: tuple[float, int] | None = None
+
+
+def queue_depth() -> int:
+    """Messages waiting in the channel queues (a reading at most QUEUE_DEPTH_CACHE_SECONDS old)."""
+    global _cached
+    now = time.monotonic()
+    with _lock:
+        if _cached is not None and now - _cached[0] < settings.QUEUE_DEPTH_CACHE_SECONDS:
+            return _cached[1]
+    with guard_redis().pipeline(transaction=False) as pipe:
+        for key in _KEYS:
+            pipe.llen(key)
+        depth = sum(int(n) for n in pipe.execute())
+    with _lock:
+        _cached = (now, depth)
+    return depth
+
+
+def queue_depth_forget() -> None:
+    """Drop the cached reading (tests, and after an operator drains the queues)."""
+    global _cached
+    with _lock:
+        _cached = None
+
+
+def backpressure_check() -> None:
+    """Raise Unavailable (503 with Retry-After) when the queues are past QUEUE_DEPTH_LIMIT."""
+    depth = queue_depth()
+    if depth > settings.QUEUE_DEPTH_LIMIT:
+        raise Unavailable(
+            "The delivery queues are full; retry later.",
+            retry_after=settings.BACKPRESSURE_RETRY_AFTER_SECONDS,
+        )

@@ -1,0 +1,137 @@
+"""Fallback channels: when every requested channel of a notification has failed permanently for
+a recipient, the notification's `fallback` channels are tried for that recipient, once.
+
+A requested channel has failed permanently when its delivery is
+- `dead`: a permanent failure or retries exhausted; either way the provider did not take it;
+- `failed`: the provider accepted it, then reported a bounce, a drop or an undelivered SMS;
+- `skipped` because the recipient cannot be reached there: no contact data (no address, no
+  active device) or a suppressed address.
+An opt-out does not count: the recipient chose not to hear on that channel, and a fallback would
+route around that choice. Anything still in flight, sent, deferred or cancelled means no fallback.
+
+Fallback deliveries carry `is_fallback=True`, go through the same routing rules (preferences,
+suppressions, quiet hours, caps) as any delivery, and never trigger a fallback themselves.
+"Once" holds under concurrency: the check runs under a lock on the notification row (the last
+requested channel to fail sees all the others), and the (notification, recipient, channel)
+uniqueness means a fallback channel that was also requested is not sent twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from django.utils import timezone
+
+from apps.deliveries.models import (
+    Delivery,
+    DeliveryEvent,
+    DeliveryStatus,
+    Notification,
+    default_max_attempts,
+)
+from apps.deliveries.services import _initial_status, deliveries_enqueue_on_commit
+from apps.recipients.models import Recipient
+from apps.recipients.selectors import recipient_is_suppressed
+
+FAILED_FOR_GOOD = (DeliveryStatus.DEAD, DeliveryStatus.FAILED)
+# Skip reasons (from notifier.routing.decide) that mean "cannot be reached there".
+UNREACHABLE_REASONS = ("address suppressed",)
+
+
+def unreachable(delivery: Delivery) -> bool:
+    """Whether this requested delivery has failed permanently (see the module docstring)."""
+    if delivery.status in FAILED_FOR_GOOD:
+        return True
+    if delivery.status != DeliveryStatus.SKIPPED:
+        return False
+    reason = delivery.reason
+    return reason in UNREACHABLE_REASONS or (
+        reason.startswith("no ") and reason.endswith("contact data")
+    )
+
+
+def _create(
+    notification: Notification,
+    recipient: Recipient,
+    channels: Iterable[str],
+    *,
+    send_at_respected: bool,
+) -> list[Delivery]:
+    now = timezone.now()
+    created: list[Delivery] = []
+    for channel in channels:
+        status, reason, not_before = _initial_status(
+            recipient,
+            channel,
+            category=notification.category,
+            priority=notification.priority,
+            send_at=notification.send_at if send_at_respected else None,
+            now=now,
+            suppressed=recipient_is_suppressed(recipient=recipient, channel=channel),
+        )
+        created.append(
+            Delivery(
+                notification=notification,
+                recipient=recipient,
+                channel=channel,
+                priority=notification.priority,
+                status=status,
+                reason=reason,
+                not_before=not_before,
+                is_fallback=True,
+                max_attempts=default_max_attempts(channel),
+            )
+        )
+    Delivery.objects.bulk_create(created)
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(
+            delivery=d,
+            status=d.status,
+            detail=f"fallback: every requested channel failed; {d.reason or 'accepted'}"[:500],
+        )
+        for d in created
+    )
+    deliveries_enqueue_on_commit(d for d in created if d.status == DeliveryStatus.QUEUED)
+    return created
+
+
+def fallback_after_failure(*, delivery: Delivery) -> list[Delivery]:
+    """Called (inside the transaction) when a requested delivery has just died, failed or been
+    skipped: create and queue the fallback deliveries if every requested channel has now failed.
+    """
+    if delivery.is_fallback or not unreachable(delivery):
+        return []
+    notification = Notification.objects.select_for_update().get(pk=delivery.notification_id)
+    if not notification.fallback:
+        return []
+    siblings = list(
+        Delivery.objects.filter(notification=notification, recipient_id=delivery.recipient_id)
+    )
+    if any(d.is_fallback for d in siblings):
+        return []  # already fell back once
+    if not all(unreachable(d) for d in siblings):
+        return []
+    have = {d.channel for d in siblings}
+    wanted = [c for c in dict.fromkeys(notification.fallback) if c not in have]
+    recipient = Recipient.objects.get(pk=delivery.recipient_id)
+    return _create(notification, recipient, wanted, send_at_respected=False)
+
+
+def fallback_for_new(
+    *, notification: Notification, deliveries: Sequence[Delivery]
+) -> list[Delivery]:
+    """At creation: for each recipient none of whose requested channels can reach them, create
+    the fallback deliveries at once (same transaction)."""
+    if not notification.fallback:
+        return []
+    by_recipient: dict[int, list[Delivery]] = defaultdict(list)
+    for d in deliveries:
+        by_recipient[d.recipient_id].append(d)
+    created: list[Delivery] = []
+    for group in by_recipient.values():
+        if all(unreachable(d) for d in group):
+            have = {d.channel for d in group}
+            wanted = [c for c in dict.fromkeys(notification.fallback) if c not in have]
+            created += _create(notification, group[0].recipient, wanted, send_at_respected=True)
+    return created

@@ -1,0 +1,136 @@
+"""Provider protection around one send: token bucket, circuit breaker, failover.
+
+Checked BEFORE a delivery is claimed: a delivery that has to wait for a token or for an open
+breaker is not attempted (its attempt counter and Attempt rows do not move); it is published
+again with a countdown. State lives in Redis (notifier.ratelimit / notifier.breaker), so every
+worker process sees the same buckets and breakers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass
+from functools import cache
+
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+from apps.core import metrics
+from apps.deliveries.models import CLAIMABLE, Delivery
+from apps.deliveries.providers import provider_failovers, provider_for
+from apps.deliveries.queueing import publish_sends
+from notifier.breaker import CircuitBreaker
+from notifier.errors import DeliveryFailure, TransientFailure
+from notifier.providers.base import Provider
+from notifier.ratelimit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+
+@cache
+def guard_redis() -> redis.Redis:
+    """One client (and connection pool, thread-safe) per process."""
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+
+
+@cache
+def provider_bucket(name: str) -> TokenBucket:
+    return TokenBucket(
+        guard_redis(),
+        name,
+        rate=float(settings.PROVIDER_RATE_PER_SECOND.get(name, 0)),
+        burst=int(settings.PROVIDER_BURST.get(name, 1)),
+    )
+
+
+@cache
+def provider_breaker(name: str) -> CircuitBreaker:
+    return CircuitBreaker(
+        guard_redis(),
+        name,
+        failure_threshold=settings.BREAKER_FAILURE_THRESHOLD,
+        open_seconds=settings.BREAKER_OPEN_SECONDS,
+        probe_timeout_seconds=settings.BREAKER_PROBE_TIMEOUT_SECONDS,
+    )
+
+
+@dataclass
+class Gate:
+    """The provider to send through (None: wait `wait` seconds), and whether it is a probe."""
+
+    provider: Provider | None
+    wait: float = 0.0
+    probe: bool = False
+    reason: str = ""
+
+    def record(self, failure: DeliveryFailure | None) -> None:
+        """Tell the provider's breaker how the call went."""
+        if self.provider is None:
+            return
+        breaker = provider_breaker(self.provider.name)
+        if isinstance(failure, TransientFailure):
+            if breaker.record_failure():
+                logger.warning("breaker opened", extra={"provider": self.provider.name})
+        else:  # sent, or a permanent answer: either way the provider is up
+            breaker.record_success()
+
+    def release(self) -> None:
+        """Nothing was sent after all (not claimed, deferred, skipped)."""
+        if self.provider is not None and self.probe:
+            provider_breaker(self.provider.name).release_probe()
+
+
+def gate_open(*, channel: str) -> Gate:
+    """Pick the provider for one send: the primary unless its breaker is open, then failovers.
+
+    A throttled provider (no token) means waiting, not failing over: the bucket protects that
+    provider's rate, it says nothing about its health.
+    """
+    waits: list[float] = []
+    reasons: list[str] = []
+    for provider in (provider_for(channel), *provider_failovers(channel)):
+        permit = provider_breaker(provider.name).allow()
+        if not permit.allowed:
+            waits.append(permit.wait)
+            reasons.append(f"{provider.name} breaker open")
+            metrics.breaker_rejected(provider=provider.name)
+            continue
+        token = provider_bucket(provider.name).acquire()
+        if not token.allowed:
+            if permit.probe:
+                provider_breaker(provider.name).release_probe()
+            waits.append(token.wait)
+            reasons.append(f"{provider.name} rate limit")
+            metrics.rate_limit_waited(provider=provider.name)
+            break
+        return Gate(provider=provider, probe=permit.probe)
+    return Gate(provider=None, wait=min(waits), reason="; ".join(reasons))
+
+
+def delivery_peek(*, delivery_id: str) -> tuple[str, str] | None:
+    """(channel, priority) of a delivery that can still be claimed, else None."""
+    row = (
+        Delivery.objects.filter(id=delivery_id, status__in=CLAIMABLE)
+        .values_list("channel", "priority")
+        .first()
+    )
+    return (str(row[0]), str(row[1])) if row else None
+
+
+def delivery_wait(*, delivery_id: str, channel: str, priority: str, wait: float) -> float:
+    """Publish the delivery again after `wait` (plus spread). Not an attempt: the row keeps its
+    status and counter; `next_attempt_at` says when, and keeps the reconciler off it."""
+    # Capped like a retry: a countdown past the broker's visibility timeout is redelivered
+    # over and over; coming back early only means asking the bucket or breaker again.
+    delay = min(wait, float(settings.RETRY_CAP_SECONDS)) + random.uniform(  # noqa: S311
+        0, settings.PROVIDER_WAIT_JITTER_SECONDS
+    )
+    now = timezone.now()
+    Delivery.objects.filter(id=delivery_id, status__in=CLAIMABLE).update(
+        next_attempt_at=now + dt.timedelta(seconds=delay), updated_at=now
+    )
+    publish_sends([(delivery_id, channel, priority)], countdown=delay)
+    return delay

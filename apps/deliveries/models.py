@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from apps.clients.models import ApiClient
+from apps.recipients.models import Recipient
+from apps.templates.models import Template, TemplateVersion
+from notifier.types import Channel, Priority
+
+CHANNEL_CHOICES = [(c.value, c.value) for c in Channel]
+PRIORITY_CHOICES = [(p.value, p.value) for p in Priority]
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    DEFERRED = "deferred"
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    READ = "read"
+    FAILED = "failed"
+    DEAD = "dead"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+# A worker may claim a delivery only from these.
+CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.RETRYING)
+# Not yet handed to a provider: cancel applies.
+CANCELLABLE = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.SCHEDULED,
+    DeliveryStatus.DEFERRED,
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.RETRYING,
+)
+# The provider accepted it (or later confirmation).
+ACCEPTED = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.OPENED,
+    DeliveryStatus.CLICKED,
+    DeliveryStatus.READ,
+)
+
+
+class Notification(models.Model):
+    """One API request: a template for one or more recipients on one or more channels."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="notifications")
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="notifications")
+    template_version = models.ForeignKey(
+        TemplateVersion, on_delete=models.PROTECT, related_name="notifications"
+    )
+    variables = models.JSONField(default=dict, blank=True)
+    channels = models.JSONField(default=list)
+    fallback = models.JSONField(default=list, blank=True)
+    priority = models.CharField(max_length=10, choices=PRIORITY_CHOICES)
+    category = models.CharField(max_length=50)
+    send_at = models.DateTimeField(null=True, blank=True)
+    # NULL, not "", when absent: the unique constraint applies only to given keys.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # SHA-256 of the canonical request body, to tell a replay from a conflicting reuse.
+    request_hash = models.CharField(max_length=64, blank=True, default="")
+    recipient_count = models.PositiveIntegerField(default=1)
+    # The 202 body, returned again verbatim when the same idempotency key and body come back.
+    response = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="notification_unique_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class Delivery(models.Model):
+    """One notification to one recipient on one channel: the unit that is sent and retried."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=CHANNEL_CHOICES)
+    priority = models.CharField(max_length=10, choices=PRIORITY_CHOICES)
+    status = models.CharField(
+        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    is_fallback = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=5)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True, default="")
+    provider = models.CharField(max_length=30, blank=True, default="")
+    provider_message_id = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "recipient", "channel"], name="delivery_unique_target"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=DeliveryStatus.values), name="delivery_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(channel__in=[c.value for c in Channel]),
+                name="delivery_channel_valid",
+            ),
+        ]
+        indexes = [
+            # The reconciler and release jobs scan by status and due time.
+            models.Index(fields=["status", "updated_at"], name="delivery_status_updated"),
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_status_next"),
+            models.Index(fields=["status", "not_before"], name="delivery_status_not_before"),
+            # The daily cap counts a recipient's deliveries sent since their local midnight.
+            models.Index(fields=["recipient", "sent_at"], name="delivery_recipient_sent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.recipient_id} ({self.status})"
+
+
+class DeliveryEvent(models.Model):
+    """The timeline of a delivery: every status change, with a detail."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=12, choices=DeliveryStatus.choices)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    detail = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Attempt(models.Model):
+    """One call to a provider for a delivery."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent"
+        TRANSIENT = "transient"
+        PERMANENT = "permanent"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_rows")
+    number = models.PositiveIntegerField()
+    provider = models.CharField(max_length=30)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    response_code = models.IntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField()
+    error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.outcome}"
+
+
+class DeadLetter(models.Model):
+    """A delivery that ran out of attempts or failed permanently: everything needed to replay."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="dead_letters")
+    channel = models.CharField(max_length=10, choices=CHANNEL_CHOICES)
+    reason = models.CharField(max_length=200)
+    last_error = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    replayed_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.reason}"
+
+
+def default_max_attempts(channel: str) -> int:
+    return int(settings.DELIVERY_MAX_ATTEMPTS.get(channel, 5))

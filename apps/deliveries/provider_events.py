@@ -1,0 +1,68 @@
+"""Writes driven by providers' status reports (webhooks): delivered / opened / clicked / failed.
+
+A status only moves forward: sent < delivered < opened < clicked. `failed` (a bounce, a drop,
+an undelivered SMS) applies to a delivery that is `sent` or `delivered` (asynchronous bounces
+follow a `delivered`), never to one the recipient opened or clicked. Reports about a delivery in
+any other state (still sending, dead, cancelled, already failed) change nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import transaction
+
+from apps.deliveries.fallback import fallback_after_failure
+from apps.deliveries.models import Delivery, DeliveryStatus
+from apps.deliveries.services import event_record
+
+FORWARD_RANK = {
+    DeliveryStatus.SENT: 0,
+    DeliveryStatus.DELIVERED: 1,
+    DeliveryStatus.OPENED: 2,
+    DeliveryStatus.CLICKED: 3,
+}
+FAILABLE = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+
+
+def delivery_find(*, delivery_id: str = "", provider_message_id: str = "") -> Delivery | None:
+    """The delivery a provider report is about: by our id when echoed back, else the provider's."""
+    if delivery_id:
+        try:
+            parsed = uuid.UUID(str(delivery_id))
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            found = Delivery.objects.filter(id=parsed).first()
+            if found is not None:
+                return found
+    if provider_message_id:
+        return Delivery.objects.filter(provider_message_id=provider_message_id).first()
+    return None
+
+
+def _allowed(current: str, new: str) -> bool:
+    if new == DeliveryStatus.FAILED:
+        return current in FAILABLE
+    if current not in FORWARD_RANK or new not in FORWARD_RANK:
+        return False
+    return FORWARD_RANK[DeliveryStatus(new)] > FORWARD_RANK[DeliveryStatus(current)]
+
+
+@transaction.atomic
+def delivery_provider_status(*, delivery: Delivery, status: str, detail: str) -> bool:
+    """Apply a provider-reported status if it moves the delivery forward. True if it changed."""
+    locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    if not _allowed(locked.status, status):
+        return False
+    locked.status = status
+    update = ["status", "updated_at"]
+    if status == DeliveryStatus.FAILED:
+        locked.reason = detail[:200]
+        update.append("reason")
+    locked.save(update_fields=update)
+    event_record(locked, status, detail)
+    if status == DeliveryStatus.FAILED:
+        fallback_after_failure(delivery=locked)
+    delivery.status = locked.status
+    return True

@@ -1,0 +1,80 @@
+"""Which provider serves each channel, built once per process from settings."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import get_connection
+
+from notifier.providers.base import Provider
+from notifier.providers.console import ConsoleProvider
+from notifier.providers.fcm import FcmProvider
+from notifier.providers.sendgrid import SendGridProvider
+from notifier.providers.smtp import SmtpProvider
+from notifier.providers.twilio import TwilioProvider
+
+
+@cache
+def provider_for(channel: str) -> Provider:
+    """The configured provider for `channel`; the console provider when none is configured."""
+    if channel == "inapp":
+        from apps.inbox.provider import InboxProvider  # apps.inbox imports apps.deliveries
+
+        return InboxProvider()
+    if channel == "email" and (settings.SENDGRID_API_KEY or settings.SENDGRID_API_URL):
+        return SendGridProvider(
+            api_key=settings.SENDGRID_API_KEY or "simulator",
+            from_email=settings.EMAIL_FROM,
+            host=settings.SENDGRID_API_URL,
+            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        )
+    if channel == "email" and settings.SMTP_HOST:
+        return smtp_provider()
+    if channel == "sms" and (settings.TWILIO_ACCOUNT_SID or settings.TWILIO_API_URL):
+        return TwilioProvider(
+            account_sid=settings.TWILIO_ACCOUNT_SID or "AC" + "0" * 32,
+            auth_token=settings.TWILIO_AUTH_TOKEN or "simulator",
+            from_number=settings.TWILIO_FROM or "+15550000000",
+            base_url=settings.TWILIO_API_URL,
+            status_callback=settings.TWILIO_STATUS_CALLBACK_URL,
+            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        )
+    if channel == "push" and (settings.FCM_PROJECT_ID or settings.FCM_API_URL):
+        return FcmProvider(
+            project_id=settings.FCM_PROJECT_ID or "notifier-local",
+            credentials_file=settings.FCM_CREDENTIALS,
+            base_url=settings.FCM_API_URL,
+            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        )
+    return ConsoleProvider(channel)
+
+
+@cache
+def provider_failovers(channel: str) -> tuple[Provider, ...]:
+    """Providers that take over `channel` while the primary's breaker is open, in order."""
+    primary = provider_for(channel)
+    if channel == "email" and settings.SMTP_HOST and primary.name != SmtpProvider.name:
+        return (smtp_provider(),)
+    return ()
+
+
+def _smtp_connection() -> Any:
+    # An explicit SMTP backend whatever EMAIL_BACKEND says; the timeout bounds a hung server.
+    return get_connection(
+        "django.core.mail.backends.smtp.EmailBackend",
+        host=settings.SMTP_HOST,
+        port=settings.SMTP_PORT,
+        username=settings.SMTP_USER,
+        password=settings.SMTP_PASSWORD,
+        use_tls=settings.SMTP_USE_TLS,
+        use_ssl=settings.SMTP_USE_SSL,
+        timeout=settings.SMTP_TIMEOUT_SECONDS,
+        fail_silently=False,
+    )
+
+
+@cache
+def smtp_provider() -> SmtpProvider:
+    return SmtpProvider(connection_factory=_smtp_connection, from_email=settings.EMAIL_FROM)

@@ -1,0 +1,96 @@
+"""Push fan-out: one push delivery goes to every ACTIVE device of its recipient.
+
+How the per-device results roll up into the one delivery status:
+- at least one device accepted: the delivery is `sent` (its provider_message_id lists the
+  accepted message ids). Devices that failed transiently in that attempt are not retried: a retry
+  would push again to the devices that already have it. They are logged.
+- no device accepted and at least one failed transiently: a TransientFailure for the whole
+  delivery (the longest Retry-After wins). Nothing was delivered, so the retry duplicates nothing.
+- every device failed permanently: a PermanentFailure (dead letter, no retry).
+Whatever the outcome, a token the provider calls dead (unregistered, another sender's,
+malformed) deactivates its device at once. When no active device remains the reason says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from apps.deliveries.models import Delivery
+from apps.recipients.selectors import recipient_active_devices, recipient_has_address
+from apps.recipients.services import device_deactivate
+from notifier.errors import DeliveryFailure, PermanentFailure, TransientFailure
+from notifier.masking import mask_address
+from notifier.providers.base import OutboundMessage, Provider, SendResult
+
+logger = logging.getLogger(__name__)
+
+NO_ACTIVE_DEVICE = "no active device"
+
+
+def provider_send(
+    *, provider: Provider, delivery: Delivery, message: OutboundMessage
+) -> SendResult:
+    """Hand a rendered message to the provider: push fans out to devices, others go as one."""
+    if delivery.channel == "push":
+        return push_fan_out(provider=provider, delivery=delivery, message=message)
+    return provider.send(message)
+
+
+def push_fan_out(*, provider: Provider, delivery: Delivery, message: OutboundMessage) -> SendResult:
+    """Send `message` to each active device of the delivery's recipient and roll the results up."""
+    devices = recipient_active_devices(recipient=delivery.recipient)
+    if not devices:
+        raise PermanentFailure(NO_ACTIVE_DEVICE)
+    accepted: list[SendResult] = []
+    failures: list[DeliveryFailure] = []
+    deactivated = 0
+    for device in devices:
+        one = dataclasses.replace(message, to=device.token, platform=device.platform)
+        try:
+            accepted.append(provider.send(one))
+        except DeliveryFailure as exc:
+            failures.append(exc)
+            if isinstance(exc, PermanentFailure) and exc.deactivate_token:
+                deactivated += int(device_deactivate(token=device.token, reason=exc.reason))
+                logger.info(
+                    "device deactivated",
+                    extra={"delivery_id": message.delivery_id, "token": mask_address(device.token)},
+                )
+    if accepted:
+        if failures:
+            logger.warning(
+                "push partly sent",
+                extra={
+                    "delivery_id": message.delivery_id,
+                    "accepted": len(accepted),
+                    "failed": [f.reason for f in failures],
+                },
+            )
+        return SendResult(
+            provider_message_id=",".join(r.provider_message_id for r in accepted),
+            status_code=accepted[0].status_code,
+        )
+    none_left = bool(deactivated) and not recipient_has_address(
+        recipient=delivery.recipient, channel="push"
+    )
+    raise _rolled_up_failure(failures, none_left=none_left)
+
+
+def _rolled_up_failure(failures: list[DeliveryFailure], *, none_left: bool) -> DeliveryFailure:
+    transient = [f for f in failures if isinstance(f, TransientFailure)]
+    if transient:
+        waits = [f.retry_after for f in transient if f.retry_after is not None]
+        return TransientFailure(
+            transient[0].reason,
+            retry_after=max(waits) if waits else None,
+            status_code=transient[0].status_code,
+            detail=_details(failures),
+        )
+    first = failures[0]
+    reason = f"{first.reason}; {NO_ACTIVE_DEVICE} left" if none_left else first.reason
+    return PermanentFailure(reason, status_code=first.status_code, detail=_details(failures))
+
+
+def _details(failures: list[DeliveryFailure]) -> str:
+    return "; ".join(f"{f.reason}: {f.detail}" if f.detail else f.reason for f in failures)[:500]

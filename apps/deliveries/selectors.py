@@ -1,0 +1,91 @@
+"""Reads for notifications and deliveries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+
+from apps.clients.models import ApiClient
+from apps.deliveries.models import DeadLetter, Delivery, Notification
+
+
+def notifications_visible_to(*, client: ApiClient) -> QuerySet[Notification]:
+    """What a key may see: its own notifications, or every client's for ops keys."""
+    qs = Notification.objects.all()
+    return qs if client.is_ops else qs.filter(client=client)
+
+
+def notification_detail(*, client: ApiClient, notification_id: str) -> Notification | None:
+    deliveries = (
+        Delivery.objects.select_related("recipient")
+        .prefetch_related("events", "attempt_rows")
+        .order_by("created_at", "channel")
+    )
+    return (
+        notifications_visible_to(client=client)
+        .select_related("template", "template_version")
+        .prefetch_related(Prefetch("deliveries", queryset=deliveries))
+        .filter(id=notification_id)
+        .first()
+    )
+
+
+def notifications_list(
+    *,
+    client: ApiClient,
+    recipient: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+) -> QuerySet[Notification]:
+    """Notifications with at least one delivery matching every given filter (all together)."""
+    qs = notifications_visible_to(client=client).select_related("template", "template_version")
+    delivery_filter: dict[str, str] = {}
+    if recipient is not None:
+        delivery_filter["recipient__external_id"] = recipient
+    if status is not None:
+        delivery_filter["status"] = status
+    if channel is not None:
+        delivery_filter["channel"] = channel
+    if delivery_filter:
+        matching = Delivery.objects.filter(notification=OuterRef("pk"), **delivery_filter)
+        qs = qs.filter(Exists(matching))
+    return qs
+
+
+def notifications_status_counts(*, notification_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+    """{notification id: {delivery status: count}} in one query."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = (
+        Delivery.objects.filter(notification_id__in=list(notification_ids))
+        .values("notification_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        counts.setdefault(str(row["notification_id"]), {})[row["status"]] = row["n"]
+    return counts
+
+
+def recipient_sent_today(*, recipient_id: int, timezone: str, now: dt.datetime) -> int:
+    """Deliveries the providers accepted for this recipient since midnight in their timezone
+    (the daily cap's count; index delivery_recipient_sent)."""
+    tz = ZoneInfo(timezone)
+    midnight = dt.datetime.combine(now.astimezone(tz).date(), dt.time(), tzinfo=tz)
+    return Delivery.objects.filter(recipient_id=recipient_id, sent_at__gte=midnight).count()
+
+
+def dead_letters_list(
+    *, channel: str | None = None, reason: str | None = None, replayed: bool | None = None
+) -> QuerySet[DeadLetter]:
+    """Dead letters for operators, newest first; `reason` matches a part, case-insensitively."""
+    qs = DeadLetter.objects.select_related("delivery__recipient", "delivery__notification")
+    if channel:
+        qs = qs.filter(channel=channel)
+    if reason:
+        qs = qs.filter(reason__icontains=reason)
+    if replayed is not None:
+        qs = qs.filter(replayed_at__isnull=not replayed)
+    return qs.order_by("-created_at", "-id")

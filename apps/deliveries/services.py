@@ -1,0 +1,296 @@
+"""Writes for notifications and deliveries: creation, queueing, cancel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.clients.models import ApiClient
+from apps.core import metrics
+from apps.core.errors import Conflict, InvalidInput
+from apps.deliveries.models import (
+    CANCELLABLE,
+    Delivery,
+    DeliveryEvent,
+    DeliveryStatus,
+    Notification,
+    default_max_attempts,
+)
+from apps.deliveries.queueing import publish_sends
+from apps.deliveries.rules import delivery_decide
+from apps.recipients.models import Recipient
+from apps.recipients.selectors import recipient_address, suppressions_among
+from apps.templates.models import Template
+from apps.templates.selectors import template_current_version, version_channels
+
+
+@dataclass
+class NotificationRequest:
+    recipients: list[str]
+    template: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    channels: list[str] | None = None
+    priority: str | None = None
+    category: str | None = None
+    send_at: dt.datetime | None = None
+    fallback: list[str] = field(default_factory=list)
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        body = {
+            "recipients": self.recipients,
+            "template": self.template,
+            "variables": self.variables,
+            "channels": self.channels,
+            "priority": self.priority,
+            "category": self.category,
+            "send_at": self.send_at.isoformat() if self.send_at else None,
+            "fallback": self.fallback,
+        }
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def event_record(delivery: Delivery, status: str, detail: str = "") -> DeliveryEvent:
+    return DeliveryEvent.objects.create(delivery=delivery, status=status, detail=detail[:500])
+
+
+def deliveries_enqueue_on_commit(deliveries: Iterable[Delivery]) -> None:
+    """Publish send tasks for these (already `queued`) deliveries once the transaction commits."""
+    items = [(str(d.id), d.channel, d.priority) for d in deliveries]
+    if items:
+        transaction.on_commit(lambda: publish_sends(items))
+
+
+def _existing_response(client: ApiClient, request: NotificationRequest) -> dict[str, Any] | None:
+    existing = (
+        Notification.objects.filter(client=client, idempotency_key=request.idempotency_key)
+        .only("request_hash", "response")
+        .first()
+    )
+    if existing is None:
+        return None
+    if existing.request_hash != request.fingerprint():
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request body.",
+            fields={"idempotency_key": ["reused with a different body"]},
+        )
+    return dict(existing.response)
+
+
+def notification_create(
+    *, client: ApiClient, request: NotificationRequest
+) -> tuple[dict[str, Any], bool]:
+    """Validate, then create the notification and its deliveries in one transaction.
+
+    Returns the 202 body and whether it was created now (False: an idempotent replay).
+    """
+    if request.idempotency_key:
+        previous = _existing_response(client, request)
+        if previous is not None:
+            return previous, False
+    try:
+        return _notification_create(client, request), True
+    except IntegrityError:
+        # A concurrent request with the same idempotency key won the race.
+        if request.idempotency_key:
+            previous = _existing_response(client, request)
+            if previous is not None:
+                return previous, False
+        raise
+
+
+def _validate(
+    client: ApiClient, request: NotificationRequest
+) -> tuple[Template, Any, list[str], list[Recipient]]:
+    template = Template.objects.filter(client=client, key=request.template).first()
+    version = template_current_version(template=template) if template else None
+    if template is None or version is None:
+        raise InvalidInput(
+            f"Unknown template {request.template!r}.",
+            fields={"template": [f"unknown template {request.template!r}"]},
+        )
+    missing = [name for name in version.variables if name not in request.variables]
+    if missing:
+        raise InvalidInput(
+            f"Missing template variables: {', '.join(missing)}.",
+            fields={"variables": [f"missing variable {name!r}" for name in missing]},
+        )
+    available = version_channels(version=version)
+    fallback = list(dict.fromkeys(request.fallback))
+    # Without explicit channels: every channel of the template except the fallback ones.
+    channels = list(dict.fromkeys(request.channels or [c for c in available if c not in fallback]))
+    for name, wanted in (("channels", channels), ("fallback", fallback)):
+        absent = [c for c in wanted if c not in available]
+        if absent:
+            raise InvalidInput(
+                f"Template {template.key!r} has no variant for: {', '.join(absent)}.",
+                fields={name: [f"no {c} variant in template {template.key!r}" for c in absent]},
+            )
+    overlap = [c for c in fallback if c in channels]
+    if overlap:
+        raise InvalidInput(
+            f"Fallback channels are also requested channels: {', '.join(overlap)}.",
+            fields={"fallback": [f"{c} is already in channels" for c in overlap]},
+        )
+    if not channels:
+        raise InvalidInput(
+            "No channel left to send on before the fallback.",
+            fields={"channels": ["no channel to send on first: name some in `channels`"]},
+        )
+    wanted_ids = list(dict.fromkeys(request.recipients))
+    recipients = list(
+        Recipient.objects.filter(client=client, external_id__in=wanted_ids, erased_at__isnull=True)
+        .select_related("preference")
+        .prefetch_related("devices")
+    )
+    found = {r.external_id for r in recipients}
+    unknown = [r for r in wanted_ids if r not in found]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown recipients: {', '.join(unknown[:10])}.",
+            fields={"recipients": [f"unknown recipient {r!r}" for r in unknown[:50]]},
+        )
+    order = {ext: i for i, ext in enumerate(wanted_ids)}
+    recipients.sort(key=lambda r: order[r.external_id])
+    return template, version, channels, recipients
+
+
+def _initial_status(
+    recipient: Recipient,
+    channel: str,
+    *,
+    category: str,
+    priority: str,
+    send_at: dt.datetime | None,
+    now: dt.datetime,
+    suppressed: bool,
+) -> tuple[str, str, dt.datetime | None]:
+    decision = delivery_decide(
+        recipient=recipient,
+        channel=channel,
+        category=category,
+        priority=priority,
+        now=send_at if send_at and send_at > now else now,
+        suppressed=suppressed,
+    )
+    if decision.action == "skip":
+        return DeliveryStatus.SKIPPED, decision.reason, None
+    if send_at and send_at > now:
+        return DeliveryStatus.SCHEDULED, "", send_at
+    if decision.action == "defer":
+        return DeliveryStatus.DEFERRED, decision.reason, decision.not_before
+    return DeliveryStatus.QUEUED, "", None
+
+
+def delivery_summary(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "id": str(delivery.id),
+        "recipient": delivery.recipient.external_id,
+        "channel": delivery.channel,
+        "status": delivery.status,
+        "reason": delivery.reason,
+    }
+
+
+@transaction.atomic
+def _notification_create(client: ApiClient, request: NotificationRequest) -> dict[str, Any]:
+    template, version, channels, recipients = _validate(client, request)
+    priority = request.priority or template.default_priority
+    category = request.category or template.category
+    now = timezone.now()
+    notification = Notification.objects.create(
+        client=client,
+        template=template,
+        template_version=version,
+        variables=request.variables,
+        channels=channels,
+        fallback=list(dict.fromkeys(request.fallback)),
+        priority=priority,
+        category=category,
+        send_at=request.send_at,
+        idempotency_key=request.idempotency_key,
+        request_hash=request.fingerprint(),
+        recipient_count=len(recipients),
+    )
+    suppressed = suppressions_among(client_id=client.pk, recipients=recipients, channels=channels)
+    deliveries: list[Delivery] = []
+    for recipient in recipients:
+        for channel in channels:
+            address = recipient_address(recipient=recipient, channel=channel)
+            status, reason, not_before = _initial_status(
+                recipient,
+                channel,
+                category=category,
+                priority=priority,
+                send_at=request.send_at,
+                now=now,
+                suppressed=(channel, address) in suppressed,
+            )
+            deliveries.append(
+                Delivery(
+                    notification=notification,
+                    recipient=recipient,
+                    channel=channel,
+                    priority=priority,
+                    status=status,
+                    reason=reason,
+                    not_before=not_before,
+                    max_attempts=default_max_attempts(channel),
+                )
+            )
+    Delivery.objects.bulk_create(deliveries)
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(delivery=d, status=d.status, detail=d.reason or "accepted")
+        for d in deliveries
+    )
+    deliveries_enqueue_on_commit(d for d in deliveries if d.status == DeliveryStatus.QUEUED)
+    # Imported here: fallback builds on this module's helpers.
+    from apps.deliveries.fallback import fallback_for_new
+
+    deliveries += fallback_for_new(notification=notification, deliveries=deliveries)
+    metrics.notification_accepted(notification=notification, deliveries=deliveries)
+    body: dict[str, Any] = {"id": str(notification.id), "status": "accepted"}
+    if len(recipients) == 1:
+        body["deliveries"] = [delivery_summary(d) for d in deliveries]
+    notification.response = body
+    notification.save(update_fields=["response"])
+    return body
+
+
+@transaction.atomic
+def notification_cancel(*, notification: Notification) -> list[Delivery]:
+    """Cancel every delivery not yet handed to a provider. Returns the cancelled ones."""
+    deliveries = list(notification.deliveries.select_for_update().filter(status__in=CANCELLABLE))
+    now = timezone.now()
+    for delivery in deliveries:
+        delivery.status = DeliveryStatus.CANCELLED
+        delivery.reason = "cancelled by client"
+        delivery.updated_at = now
+    Delivery.objects.bulk_update(deliveries, ["status", "reason", "updated_at"])
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(delivery=d, status=DeliveryStatus.CANCELLED, detail="cancelled by client")
+        for d in deliveries
+    )
+    return deliveries
+
+
+def deliveries_requeue(deliveries: Sequence[Delivery], *, detail: str) -> None:
+    """Mark deliveries queued again and publish them after commit (reconciler, release, replay)."""
+    now = timezone.now()
+    for delivery in deliveries:
+        delivery.status = DeliveryStatus.QUEUED
+        delivery.next_attempt_at = None
+        delivery.updated_at = now
+    Delivery.objects.bulk_update(deliveries, ["status", "next_attempt_at", "updated_at"])
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(delivery=d, status=DeliveryStatus.QUEUED, detail=detail) for d in deliveries
+    )
+    deliveries_enqueue_on_commit(deliveries)

@@ -1,0 +1,85 @@
+"""The recipient's inbox over REST (`Authorization: Recipient <token>`)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.inbox.api.serializers import (
+    InboxListQuerySerializer,
+    InboxMessageSerializer,
+    InboxPageSerializer,
+    ReadAllSerializer,
+    UnreadCountSerializer,
+)
+from apps.inbox.selectors import inbox_page, inbox_unread_count
+from apps.inbox.services import inbox_message_read, inbox_read_all
+from apps.recipients.auth import IsRecipient, request_recipient
+
+
+class RecipientView(APIView):
+    # Default authenticators: a service's API key is recognised, then refused (403).
+    permission_classes = [IsRecipient]
+
+
+class InboxListView(RecipientView):
+    @extend_schema(
+        parameters=[InboxListQuerySerializer],
+        responses={200: InboxPageSerializer},
+        description="Newest first. `next` is the URL of the following page (null at the end).",
+    )
+    def get(self, request: Request) -> Response:
+        query = InboxListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        recipient = request_recipient(request)
+        rows, more = inbox_page(
+            recipient=recipient,
+            before_id=params.get("cursor"),
+            limit=params["limit"],
+            unread_only=params["unread"],
+        )
+        next_url = None
+        if more and rows:
+            next_query = request.query_params.copy()
+            next_query["cursor"] = str(rows[-1].id)
+            next_url = request.build_absolute_uri(f"{request.path}?{next_query.urlencode()}")
+        return Response(
+            {
+                "results": InboxMessageSerializer(rows, many=True).data,
+                "next": next_url,
+                "unread_count": inbox_unread_count(recipient_id=recipient.pk),
+            }
+        )
+
+
+class InboxUnreadCountView(RecipientView):
+    @extend_schema(responses={200: UnreadCountSerializer})
+    def get(self, request: Request) -> Response:
+        recipient = request_recipient(request)
+        return Response({"count": inbox_unread_count(recipient_id=recipient.pk)})
+
+
+class InboxReadView(RecipientView):
+    @extend_schema(
+        request=None,
+        responses={200: InboxMessageSerializer},
+        parameters=[OpenApiParameter("message_id", int, OpenApiParameter.PATH)],
+    )
+    def post(self, request: Request, message_id: int) -> Response:
+        _ = request.data  # no body expected, but a malformed one is a 400 (415 if not JSON)
+        message = inbox_message_read(recipient=request_recipient(request), message_id=message_id)
+        return Response(InboxMessageSerializer(message).data)
+
+
+class InboxReadAllView(RecipientView):
+    @extend_schema(request=None, responses={200: ReadAllSerializer})
+    def post(self, request: Request) -> Response:
+        _ = request.data  # no body expected, but a malformed one is a 400 (415 if not JSON)
+        recipient = request_recipient(request)
+        updated = inbox_read_all(recipient=recipient)
+        return Response(
+            {"updated": updated, "unread_count": inbox_unread_count(recipient_id=recipient.pk)}
+        )

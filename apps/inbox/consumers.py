@@ -1,0 +1,130 @@
+"""The inbox WebSocket: `/ws/inbox?token=<recipient token>[&since=<last id>]`.
+
+It relays. On connect it authenticates, joins the recipient's group and reads the unread count
+(and, with `since=`, the messages the client missed); after that it only forwards what the
+channel layer brings and keeps the socket alive. No database writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from apps.inbox.realtime import inbox_group, message_payload
+from apps.inbox.selectors import inbox_since, inbox_unread_count
+from apps.recipients.tokens import recipient_token_verify
+
+# Close codes (4000-4999 are the application's).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_BAD_REQUEST = 4400
+CLOSE_IDLE = 4408
+
+
+def _recipient_id(token: str) -> int | None:
+    recipient = recipient_token_verify(token) if token else None
+    return recipient.pk if recipient is not None else None
+
+
+def _snapshot(recipient_id: int, since: int | None) -> tuple[int, list[dict[str, Any]]]:
+    count = inbox_unread_count(recipient_id=recipient_id)
+    if since is None:
+        return count, []
+    missed = inbox_since(
+        recipient_id=recipient_id, after_id=since, limit=settings.INBOX_CATCHUP_LIMIT
+    )
+    return count, [message_payload(m) for m in missed]
+
+
+class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+    recipient_id: int | None = None
+    heartbeat: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        # Accept first: a close before the handshake is an HTTP 403, and clients need 4401.
+        await self.accept()
+        params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        recipient_id = await database_sync_to_async(_recipient_id)(_first(params, "token"))
+        if recipient_id is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        since_raw = _first(params, "since")
+        since: int | None = None
+        if since_raw:
+            if not since_raw.isdigit():
+                await self.close(code=CLOSE_BAD_REQUEST)
+                return
+            since = int(since_raw)
+        self.recipient_id = recipient_id
+        self.replayed: set[int] = set()
+        # Join before reading, so nothing stored meanwhile can fall between the two.
+        await self.channel_layer.group_add(inbox_group(recipient_id), self.channel_name)
+        count, missed = await database_sync_to_async(_snapshot)(recipient_id, since)
+        # The missed messages first, then the count: a client sets its badge from the count.
+        for payload in missed:
+            self.replayed.add(payload["id"])
+            await self._send({"type": "notification", **payload})
+        await self._send({"type": "unread_count", "count": count})
+        self.last_seen = asyncio.get_running_loop().time()
+        self.heartbeat = asyncio.create_task(self._heartbeat())
+
+    async def disconnect(self, code: int) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+        if self.recipient_id is not None:
+            await self.channel_layer.group_discard(
+                inbox_group(self.recipient_id), self.channel_name
+            )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Any frame proves the client alive; `{"type": "ping"}` is answered with a pong."""
+        self.last_seen = asyncio.get_running_loop().time()
+        try:
+            content = json.loads(text_data) if text_data else None
+        except ValueError:
+            return
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self._send({"type": "pong"})
+
+    # --- channel layer events ------------------------------------------------------------
+
+    async def inbox_notification(self, event: dict[str, Any]) -> None:
+        payload = event["message"]
+        if payload["id"] in self.replayed:  # already sent during catch-up
+            return
+        await self._send({"type": "notification", **payload})
+
+    async def inbox_unread(self, event: dict[str, Any]) -> None:
+        await self._send(
+            {
+                "type": "unread_count",
+                "count": event["count"],
+                "read": event.get("read") or [],
+                "read_all": bool(event.get("read_all")),
+            }
+        )
+
+    # --- internals -----------------------------------------------------------------------
+
+    async def _send(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content))
+
+    async def _heartbeat(self) -> None:
+        """Ping every INBOX_PING_SECONDS; close a socket silent for INBOX_IDLE_SECONDS."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(settings.INBOX_PING_SECONDS)
+            if loop.time() - self.last_seen > settings.INBOX_IDLE_SECONDS:
+                await self.close(code=CLOSE_IDLE)
+                return
+            await self._send({"type": "ping"})
+
+
+def _first(params: dict[str, list[str]], name: str) -> str:
+    values = params.get(name)
+    return values[0] if values else ""

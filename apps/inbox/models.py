@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.db import models
+
+from apps.recipients.models import Recipient
+
+
+class InboxMessage(models.Model):
+    """An in-app notification in a recipient's inbox. Ids increase: `since=` pages by id."""
+
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="inbox")
+    delivery = models.OneToOneField(
+        "deliveries.Delivery", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    title = models.CharField(max_length=500, blank=True, default="")
+    body = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["recipient", "read_at"], name="inbox_recipient_unread"),
+            # Pages (newest first) and catch-up (`since=`) walk one recipient's ids.
+            models.Index(fields=["recipient", "id"], name="inbox_recipient_id"),
+        ]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.title or self.body[:40]

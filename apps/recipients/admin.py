@@ -1,0 +1,131 @@
+"""Admin for recipients (devices and preferences inline), devices, preferences, suppressions.
+
+Recipients are never deleted here (that would cascade into delivery history): the
+"Erase personal data (GDPR)" action does what `DELETE /api/v1/recipients/{id}` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+# Admin classes are generic only in django-stubs (not subscriptable at runtime): hence the
+# `type: ignore[type-arg]` on each class below.
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.recipients.models import Device, Preference, Recipient, Suppression
+from apps.recipients.services import recipient_erase
+from apps.recipients.validation import normalise_phone, validate_locale, validate_timezone
+
+
+class RecipientForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The API's rules: E.164 phone, IANA timezone, locale tag."""
+
+    class Meta:
+        model = Recipient
+        fields = [
+            "client",
+            "external_id",
+            "email",
+            "phone",
+            "locale",
+            "timezone",
+            "name",
+            "data",
+        ]
+
+    def clean_phone(self) -> str:
+        return normalise_phone(self.cleaned_data.get("phone") or "")
+
+    def clean_timezone(self) -> str:
+        value: str = self.cleaned_data["timezone"]
+        validate_timezone(value)
+        return value
+
+    def clean_locale(self) -> str:
+        value: str = self.cleaned_data["locale"]
+        validate_locale(value)
+        return value
+
+
+class DeviceInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Device
+    fields = ("token", "platform", "active", "deactivated_reason", "last_seen_at", "created_at")
+    readonly_fields = ("last_seen_at", "created_at")
+    extra = 0
+
+
+class PreferenceInline(admin.StackedInline):  # type: ignore[type-arg]
+    model = Preference
+    fields = ("channels", "categories", "quiet_start", "quiet_end", "daily_limit", "updated_at")
+    readonly_fields = ("updated_at",)
+    max_num = 1
+    extra = 0
+
+
+class ErasedFilter(admin.SimpleListFilter):
+    title = "erased"
+    parameter_name = "erased"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Erased"), ("no", "Active")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(erased_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(erased_at__isnull=True)
+        return queryset
+
+
+@admin.register(Recipient)
+class RecipientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = RecipientForm
+    list_display = ("external_id", "client", "name", "email", "phone", "locale", "timezone")
+    list_filter = (ErasedFilter, "client", "locale", "timezone", "created_at")
+    search_fields = ("external_id", "email", "phone", "name", "client__name")
+    readonly_fields = ("created_at", "updated_at", "erased_at")
+    list_select_related = ("client",)
+    inlines = [PreferenceInline, DeviceInline]
+    actions = ["erase"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Erase personal data (GDPR)")
+    def erase(self, request: HttpRequest, queryset: QuerySet[Recipient]) -> None:
+        live = list(queryset.filter(erased_at__isnull=True))
+        for recipient in live:
+            recipient_erase(recipient=recipient)
+        self.message_user(request, f"Erased {len(live)} recipient(s).", messages.SUCCESS)
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("__str__", "recipient", "platform", "active", "last_seen_at")
+    list_filter = ("platform", "active", "recipient__client", "last_seen_at")
+    search_fields = ("token", "recipient__external_id", "deactivated_reason")
+    readonly_fields = ("last_seen_at", "created_at")
+    raw_id_fields = ("recipient",)
+    list_select_related = ("recipient",)
+
+
+@admin.register(Preference)
+class PreferenceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("recipient", "quiet_start", "quiet_end", "daily_limit", "updated_at")
+    list_filter = ("recipient__client", "updated_at")
+    search_fields = ("recipient__external_id", "recipient__name")
+    readonly_fields = ("updated_at",)
+    raw_id_fields = ("recipient",)
+    list_select_related = ("recipient",)
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("address", "channel", "reason", "client", "created_at")
+    list_filter = ("channel", "reason", "client", "created_at")
+    search_fields = ("address", "reason")
+    readonly_fields = ("created_at",)

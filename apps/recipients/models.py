@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from django.db import models
+
+from apps.clients.models import ApiClient
+
+
+class Recipient(models.Model):
+    """A person a client notifies, known to the client by `external_id`."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="recipients")
+    external_id = models.CharField(max_length=200)
+    email = models.EmailField(blank=True, default="")
+    phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164")
+    locale = models.CharField(max_length=20, default="en")
+    timezone = models.CharField(max_length=64, default="UTC")
+    name = models.CharField(max_length=200, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "external_id"], name="recipient_unique_ext_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Preference(models.Model):
+    """Opt-outs, quiet hours and the daily cap of one recipient."""
+
+    recipient = models.OneToOneField(Recipient, on_delete=models.CASCADE, related_name="preference")
+    # {"sms": false}: a channel set to false is opted out.
+    channels = models.JSONField(default=dict, blank=True)
+    # {"marketing": {"email": false}}
+    categories = models.JSONField(default=dict, blank=True)
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    daily_limit = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.recipient}"
+
+
+class Device(models.Model):
+    class Platform(models.TextChoices):
+        IOS = "ios"
+        ANDROID = "android"
+        WEB = "web"
+
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="devices")
+    token = models.CharField(max_length=4096, unique=True)
+    platform = models.CharField(max_length=10, choices=Platform.choices)
+    active = models.BooleanField(default=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deactivated_reason = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(platform__in=["ios", "android", "web"]),
+                name="device_platform_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.token[:12]}…"
+
+
+class Suppression(models.Model):
+    """An address that must not be sent to (bounced, spam report, unsubscribed)."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="suppressions")
+    channel = models.CharField(max_length=10)
+    address = models.CharField(max_length=320)
+    reason = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "channel", "address"], name="suppression_unique_address"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.address} ({self.reason})"

@@ -1,0 +1,96 @@
+"""The template admin form: metadata plus the variants of a new version, as JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from rest_framework import serializers
+
+from apps.core.errors import InvalidInput
+from apps.templates.api.serializers import IDENTIFIER_RE, VariantSerializer
+from apps.templates.models import Template, TemplateVersion
+from apps.templates.selectors import template_current_version
+from apps.templates.validation import template_variants_check
+
+PARTS = ("subject", "title", "body", "html")
+
+
+def version_variants_json(version: TemplateVersion | None) -> str:
+    """A version's variants as the JSON the form edits (only the parts each variant uses)."""
+    if version is None:
+        return "[]"
+    variants = [
+        {
+            "channel": v.channel,
+            "locale": v.locale,
+            **{p: getattr(v, p) for p in PARTS if getattr(v, p)},
+        }
+        for v in version.variants.order_by("channel", "locale")
+    ]
+    return json.dumps(variants, indent=2, ensure_ascii=False)
+
+
+def _normalised(variants: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return sorted(
+        (
+            {"channel": v["channel"], "locale": v.get("locale") or "en"}
+            | {p: v.get(p) or "" for p in PARTS}
+            for v in variants
+        ),
+        key=lambda v: (v["channel"], v["locale"]),
+    )
+
+
+class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Saving with changed `variants` adds a new immutable version (the API's rules apply)."""
+
+    variants = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 16, "cols": 90, "style": "font-family: monospace"}),
+        help_text="JSON list of variants, e.g. "
+        '[{"channel": "sms", "locale": "en", "body": "Order {{ order_id }} shipped."}]. '
+        "Changing them saves a new version; earlier versions never change.",
+    )
+
+    class Meta:
+        model = Template
+        fields = ["client", "key", "category", "default_priority", "variables"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = template_current_version(template=self.instance) if self.instance.pk else None
+        self.current_version = current
+        self.fields["variants"].initial = version_variants_json(current)
+        self.new_variants: list[dict[str, Any]] | None = None
+
+    def clean_variables(self) -> list[str]:
+        value = self.cleaned_data.get("variables") or []
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and IDENTIFIER_RE.match(v) and v != "recipient" for v in value
+        ):
+            raise forms.ValidationError('A JSON list of variable names, e.g. ["order_id"].')
+        return value
+
+    def clean_variants(self) -> str:
+        raw: str = self.cleaned_data["variants"]
+        try:
+            parsed = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+        field = serializers.ListField(child=VariantSerializer(), allow_empty=False)
+        try:
+            variants: list[dict[str, Any]] = field.run_validation(parsed)
+        except serializers.ValidationError as exc:
+            raise forms.ValidationError(json.dumps(exc.detail)) from exc
+        try:
+            template_variants_check(variants=variants)
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from exc
+        pairs = [(v["channel"], v["locale"]) for v in variants]
+        if len(set(pairs)) != len(pairs):
+            raise forms.ValidationError("More than one variant for the same channel and locale.")
+        current = json.loads(version_variants_json(self.current_version))
+        if self.current_version is None or _normalised(variants) != _normalised(current):
+            self.new_variants = variants
+        return raw

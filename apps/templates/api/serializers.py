@@ -1,0 +1,138 @@
+"""Validation and shapes of the templates API."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.validators import validate_slug
+from rest_framework import serializers
+
+from apps.core.fields import StrictCharField
+from apps.recipients.validation import CATEGORY_RE, validate_locale
+from apps.templates.models import Template, TemplateVariant, TemplateVersion
+from notifier.types import Channel, Priority
+
+CHANNELS = [c.value for c in Channel]
+PRIORITIES = [p.value for p in Priority]
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+MAX_VARIANTS = 200
+
+# Which parts each channel's variant has: (required, optional).
+CHANNEL_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    Channel.EMAIL: (frozenset({"subject", "body"}), frozenset({"html"})),
+    Channel.SMS: (frozenset({"body"}), frozenset()),
+    Channel.PUSH: (frozenset({"title", "body"}), frozenset()),
+    Channel.INAPP: (frozenset({"title", "body"}), frozenset()),
+}
+PARTS = ("subject", "title", "body", "html")
+
+
+def validate_category(value: str) -> None:
+    if not CATEGORY_RE.match(value):
+        raise serializers.ValidationError("Letters, digits and _.:- only (at most 50).")
+
+
+class VariantSerializer(serializers.Serializer[Any]):
+    channel = serializers.ChoiceField(choices=CHANNELS)
+    locale = StrictCharField(max_length=20, required=False, validators=[validate_locale])
+    subject = StrictCharField(max_length=500, required=False, allow_blank=True)
+    title = StrictCharField(max_length=500, required=False, allow_blank=True)
+    body = StrictCharField(max_length=100_000, required=False, allow_blank=True)
+    html = StrictCharField(max_length=500_000, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        required, optional = CHANNEL_FIELDS[attrs["channel"]]
+        errors: dict[str, list[str]] = {}
+        for part in PARTS:
+            given = bool(attrs.get(part))
+            if part in required and not given:
+                errors[part] = [f"Required for {attrs['channel']} variants."]
+            elif given and part not in required | optional:
+                errors[part] = [f"Not used by {attrs['channel']} variants."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        attrs.setdefault("locale", "en")
+        return attrs
+
+
+class TemplateWriteSerializer(serializers.Serializer[Any]):
+    """PUT body (and POST body, which also carries `key`)."""
+
+    category = StrictCharField(
+        max_length=50, required=False, default="general", validators=[validate_category]
+    )
+    priority = serializers.ChoiceField(choices=PRIORITIES, required=False, default="normal")
+    variables = serializers.ListField(
+        child=StrictCharField(max_length=100), required=False, default=list, max_length=200
+    )
+    variants = serializers.ListField(
+        child=VariantSerializer(), allow_empty=False, max_length=MAX_VARIANTS
+    )
+
+    def validate_variables(self, value: list[str]) -> list[str]:
+        bad = [v for v in value if not IDENTIFIER_RE.match(v)]
+        if bad:
+            raise serializers.ValidationError(f"Not variable names: {', '.join(bad[:10])}.")
+        if "recipient" in value:
+            raise serializers.ValidationError("'recipient' is provided by the service.")
+        return list(dict.fromkeys(value))
+
+    def validate_variants(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seen: set[tuple[str, str]] = set()
+        for variant in value:
+            pair = (variant["channel"], variant["locale"])
+            if pair in seen:
+                raise serializers.ValidationError(
+                    f"More than one {pair[0]} variant for locale {pair[1]!r}."
+                )
+            seen.add(pair)
+        return value
+
+
+class TemplateCreateSerializer(TemplateWriteSerializer):
+    key = StrictCharField(max_length=100, validators=[validate_slug])
+
+
+class VariantOutSerializer(serializers.ModelSerializer[TemplateVariant]):
+    class Meta:
+        model = TemplateVariant
+        fields = ["channel", "locale", "subject", "title", "body", "html"]
+
+
+class VersionSerializer(serializers.ModelSerializer[TemplateVersion]):
+    variants = VariantOutSerializer(many=True)
+    required_variables = serializers.ListField(child=serializers.CharField(), source="variables")
+
+    class Meta:
+        model = TemplateVersion
+        fields = ["number", "required_variables", "created_at", "variants"]
+
+
+class TemplateSerializer(serializers.Serializer[Any]):
+    """A template with its current version's content."""
+
+    key = serializers.CharField()
+    category = serializers.CharField()
+    priority = serializers.CharField()
+    variables = serializers.ListField(child=serializers.CharField())
+    version = serializers.IntegerField()
+    required_variables = serializers.ListField(child=serializers.CharField())
+    variants = VariantOutSerializer(many=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @staticmethod
+    def data_for(template: Template, version: TemplateVersion | None) -> dict[str, Any]:
+        variants = list(version.variants.order_by("channel", "locale")) if version else []
+        return {
+            "key": template.key,
+            "category": template.category,
+            "priority": template.default_priority,
+            "variables": list(template.variables),
+            "version": version.number if version is not None else 0,
+            "required_variables": list(version.variables) if version is not None else [],
+            "variants": VariantOutSerializer(variants, many=True).data,
+            "created_at": serializers.DateTimeField().to_representation(template.created_at),
+            "updated_at": serializers.DateTimeField().to_representation(template.updated_at),
+        }

@@ -1,0 +1,58 @@
+"""Reads for templates."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.db.models import Prefetch, QuerySet
+
+from apps.clients.models import ApiClient
+from apps.templates.models import Template, TemplateVariant, TemplateVersion
+
+
+def template_current_version(*, template: Template) -> TemplateVersion | None:
+    return template.versions.order_by("-number").first()
+
+
+@lru_cache(maxsize=512)
+def _version_variants(version_id: int) -> tuple[TemplateVariant, ...]:
+    # Versions are immutable once saved: each worker reads a version's variants once, not on
+    # every send (one query fewer per delivery).
+    return tuple(TemplateVariant.objects.filter(version_id=version_id))
+
+
+def variant_pick(*, version: TemplateVersion, channel: str, locale: str) -> TemplateVariant | None:
+    """The variant for `locale`, else its language (`pt` for `pt-BR`), else `en`, else any."""
+    variants = {v.locale: v for v in _version_variants(version.pk) if v.channel == channel}
+    if not variants:
+        return None
+    language = locale.split("-")[0]
+    for candidate in (locale, language, "en"):
+        if candidate in variants:
+            return variants[candidate]
+    return next(iter(sorted(variants.items())))[1]
+
+
+def version_channels(*, version: TemplateVersion) -> list[str]:
+    return sorted({v.channel for v in version.variants.all()})
+
+
+def templates_visible_to(*, client: ApiClient) -> QuerySet[Template]:
+    """What a key may see: its client's templates, or every client's for ops keys."""
+    qs = Template.objects.all()
+    return qs if client.is_ops else qs.filter(client=client)
+
+
+def template_get(*, client: ApiClient, key: str) -> Template | None:
+    """The template `key` as `client` sees it; ops keys find their own first, then the oldest."""
+    found = Template.objects.filter(client=client, key=key).first()
+    if found is None and client.is_ops:
+        found = Template.objects.filter(key=key).order_by("id").first()
+    return found
+
+
+def template_versions(*, template: Template) -> QuerySet[TemplateVersion]:
+    """Every version of `template`, newest first, with their variants."""
+    return template.versions.prefetch_related(
+        Prefetch("variants", queryset=TemplateVariant.objects.order_by("channel", "locale"))
+    ).order_by("-number")

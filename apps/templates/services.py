@@ -1,0 +1,57 @@
+"""Writes for templates: every save of content is a new immutable version."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import transaction
+
+from apps.clients.models import ApiClient
+from apps.templates.models import Template, TemplateVariant, TemplateVersion
+from apps.templates.validation import template_variants_check
+from notifier.rendering import variables_used
+
+VARIANT_FIELDS = ("subject", "title", "body", "html")
+
+
+def template_version_create(
+    *, template: Template, variants: Iterable[Mapping[str, Any]]
+) -> TemplateVersion:
+    """Freeze `variants` as the template's next version (required variables computed now)."""
+    variants = list(variants)
+    sources = [str(v.get(f) or "") for v in variants for f in VARIANT_FIELDS]
+    required = list(template.variables) or variables_used(sources)
+    last = template.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    version = TemplateVersion.objects.create(template=template, number=last + 1, variables=required)
+    TemplateVariant.objects.bulk_create(
+        TemplateVariant(
+            version=version,
+            channel=v["channel"],
+            locale=v.get("locale") or "en",
+            **{f: v.get(f) or "" for f in VARIANT_FIELDS},
+        )
+        for v in variants
+    )
+    return version
+
+
+@transaction.atomic
+def template_save(
+    *,
+    client: ApiClient,
+    key: str,
+    variants: Iterable[Mapping[str, Any]],
+    category: str = "general",
+    default_priority: str = "normal",
+    variables: list[str] | None = None,
+) -> tuple[Template, TemplateVersion]:
+    """Create or update a template and add a version with `variants` (checked first)."""
+    variants = list(variants)
+    template_variants_check(variants=variants)
+    template, _ = Template.objects.select_for_update().get_or_create(client=client, key=key)
+    template.category = category
+    template.default_priority = default_priority
+    template.variables = list(variables or [])
+    template.save()
+    return template, template_version_create(template=template, variants=variants)
