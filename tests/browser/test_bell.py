@@ -1,0 +1,178 @@
+"""The bell page in headless Chromium against a real uvicorn process and a real Celery worker."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from rest_framework.test import APIClient
+
+from apps.deliveries.models import Delivery, DeliveryStatus
+from apps.inbox.models import InboxMessage
+from tests.support.asgi import AsgiServer
+from tests.support.processes import ROOT, Worker, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.pipeline]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def seeded(worker: Worker) -> dict[str, Any]:
+    """What `make run` seeds: the demo client and key, recipient `demo-user`, template welcome."""
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    return dict(json.loads(out.getvalue().strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def server(seeded: dict[str, Any]) -> Iterator[AsgiServer]:
+    # The demo page is served with DEBUG on (as under `make run`).
+    proc = AsgiServer(env={"DJANGO_DEBUG": "1"}, name="bell")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    # Playwright's sync API keeps an event loop on this thread; the ORM calls between page
+    # actions are plain sync code, not concurrent with it.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def demo_api(seeded: dict[str, Any]) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {seeded['api_key']}")
+    return client
+
+
+def send(api: APIClient, order_id: str) -> str:
+    response = api.post(
+        "/api/v1/notifications",
+        {
+            "recipient": "demo-user",
+            "template": "welcome",
+            "variables": {"order_id": order_id},
+            "channels": ["inapp"],
+        },
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    return str(response.json()["deliveries"][0]["id"])
+
+
+def open_bell(browser: Browser, server: AsgiServer) -> Page:
+    page = browser.new_page(viewport={"width": 900, "height": 560})
+    page.goto(f"{server.url}/demo/bell")
+    expect(page.locator("#notifier-bell")).to_have_attribute("data-state", "live", timeout=15000)
+    return page
+
+
+def test_badge_goes_live_from_0_to_1_and_click_marks_read(
+    browser: Browser, server: AsgiServer, demo_api: APIClient
+) -> None:
+    page = open_bell(browser, server)
+    badge = page.locator(".nb-badge")
+    expect(badge).to_have_attribute("data-count", "0")
+
+    started = time.monotonic()
+    delivery_id = send(demo_api, "A-1001")
+    expect(badge).to_have_attribute("data-count", "1", timeout=2000)
+    elapsed = time.monotonic() - started
+
+    page.locator(".nb-button").click()
+    item = page.locator(".nb-item").first
+    expect(item).to_have_attribute("data-read", "false")
+    expect(item.locator(".nb-title")).to_have_text("Order shipped")
+    expect(item.locator(".nb-body")).to_have_text("Order A-1001")
+    item.locator(".nb-item-btn").click()
+    expect(item).to_have_attribute("data-read", "true")
+    expect(badge).to_have_attribute("data-count", "0")
+
+    assert elapsed < 2.0
+    message = InboxMessage.objects.get(delivery_id=delivery_id)
+    wait_until(lambda: InboxMessage.objects.filter(id=message.id, read_at__isnull=False).exists())
+    wait_until(lambda: Delivery.objects.filter(id=delivery_id, status=DeliveryStatus.READ).exists())
+    token_client = APIClient()
+    token = page.locator("#notifier-bell").get_attribute("data-token")
+    token_client.credentials(HTTP_AUTHORIZATION=f"Recipient {token}")
+    assert token_client.get("/api/v1/inbox/unread-count").json() == {"count": 0}
+    listed = token_client.get("/api/v1/inbox").json()["results"]
+    assert [(m["id"], m["read"]) for m in listed] == [(message.id, True)]
+
+
+def test_mark_all_read_and_screenshot_of_the_open_bell(
+    browser: Browser, server: AsgiServer, demo_api: APIClient
+) -> None:
+    page = open_bell(browser, server)
+    badge = page.locator(".nb-badge")
+    for order_id in ("A-1001", "A-1002", "A-1003"):
+        send(demo_api, order_id)
+    expect(badge).to_have_attribute("data-count", "3", timeout=10000)
+    page.locator(".nb-button").click()
+    expect(page.locator(".nb-item")).to_have_count(3)
+    page.locator(".nb-item .nb-item-btn").last.click()  # the oldest one, read
+    expect(badge).to_have_attribute("data-count", "2")
+    # docs/bell.png is made with BELL_SCREENSHOT=docs/bell.png; plain runs leave docs/ alone.
+    page.screenshot(path=str(ROOT / os.environ.get("BELL_SCREENSHOT", "var/bell.png")))
+
+    page.locator(".nb-read-all").click()
+
+    expect(badge).to_have_attribute("data-count", "0")
+    expect(page.locator('.nb-item[data-read="false"]')).to_have_count(0)
+    wait_until(lambda: not InboxMessage.objects.filter(read_at__isnull=True).exists())
+    page.locator("#demo-send").click()  # the demo page's own button sends through the pipeline
+    expect(badge).to_have_attribute("data-count", "1", timeout=10000)
+    expect(page.locator(".nb-item")).to_have_count(4)
+
+
+def test_reconnect_catches_up_with_since(
+    browser: Browser, server: AsgiServer, demo_api: APIClient, seeded: dict[str, Any]
+) -> None:
+    page = open_bell(browser, server)
+    send(demo_api, "A-1")
+    expect(page.locator(".nb-badge")).to_have_attribute("data-count", "1", timeout=5000)
+    urls: list[str] = []
+    page.on("websocket", lambda ws: urls.append(ws.url))
+
+    server.stop()
+    expect(page.locator("#notifier-bell")).to_have_attribute("data-state", "offline")
+    missed = [send(demo_api, "A-2"), send(demo_api, "A-3")]
+    wait_until(
+        lambda: Delivery.objects.filter(id__in=missed, status=DeliveryStatus.SENT).count() == 2,
+        timeout=20,
+    )
+    restarted = AsgiServer(env={"DJANGO_DEBUG": "1"}, name="bell-again", port=server.port)
+    try:
+        expect(page.locator(".nb-badge")).to_have_attribute("data-count", "3", timeout=20000)
+        page.locator(".nb-button").click()
+        bodies = page.locator(".nb-item .nb-body").all_text_contents()
+    finally:
+        restarted.stop()
+
+    assert bodies == ["Order A-3", "Order A-2", "Order A-1"]
+    first_id = InboxMessage.objects.order_by("id").first()
+    assert first_id is not None
+    assert any(f"since={first_id.id}" in url for url in urls)

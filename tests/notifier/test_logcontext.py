@@ -1,0 +1,87 @@
+"""The log filters: context on every record, personal data masked everywhere in it."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from pythonjsonlogger.json import JsonFormatter
+
+from apps.core.sentry import sentry_before_send
+from notifier.logcontext import (
+    ContextFilter,
+    MaskingFilter,
+    log_context_bind,
+    log_context_clear,
+)
+
+
+def _render(logger_name: str, emit: object) -> dict[str, object]:
+    records: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    handler = Capture()
+    handler.setFormatter(JsonFormatter("%(levelname)s %(name)s %(message)s"))
+    handler.addFilter(ContextFilter())
+    handler.addFilter(MaskingFilter())
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        emit(logger)  # type: ignore[operator]
+    finally:
+        logger.removeHandler(handler)
+    (line,) = records
+    return dict(json.loads(line))
+
+
+def test_message_args_extras_and_exceptions_are_masked() -> None:
+    def emit(logger: logging.Logger) -> None:
+        try:
+            raise ValueError("bad address ada.lovelace@example.com")  # noqa: TRY301
+        except ValueError:
+            logger.exception(
+                "to %s and %s",
+                "ada.lovelace@example.com",
+                "+15551234567",
+                extra={"to": "+44 20 7946 0958", "data": {"emails": ["bob@example.net"]}},
+            )
+
+    line = _render("t.mask", emit)
+    text = json.dumps(line)
+    for raw in ("lovelace", "1234567", "7946"):
+        assert raw not in text
+    assert "bob@" not in text
+    assert line["message"] == "to a***@example.com and ***4567"
+    assert line["to"] == "***0958"
+    assert line["data"] == {"emails": ["b***@example.net"]}
+    assert "a***@example.com" in str(line["exc_info"])
+
+
+def test_bound_context_is_on_every_record_and_ids_are_not_mangled() -> None:
+    log_context_clear()
+    delivery_id = "12345678-1234-1234-1234-123456789012"
+    log_context_bind(delivery_id=delivery_id, channel="sms", provider="twilio", attempt=2)
+    try:
+        line = _render("t.ctx", lambda logger: logger.info("hello"))
+    finally:
+        log_context_clear()
+    assert line["delivery_id"] == delivery_id
+    assert (line["channel"], line["provider"], line["attempt"]) == ("sms", "twilio", 2)
+    assert "delivery_id" not in _render("t.ctx2", lambda logger: logger.info("after"))
+
+
+def test_sentry_events_are_masked_before_sending() -> None:
+    event = {
+        "message": "failed for ada@example.com",
+        "exception": {"values": [{"value": "number +15551234567 invalid"}]},
+        "extra": {"recipient": {"email": "ada@example.com"}},
+    }
+    masked = sentry_before_send(event, {})
+    assert "ada@" not in json.dumps(masked)
+    assert "1234567" not in json.dumps(masked)
+    assert masked["message"] == "failed for a***@example.com"
+    assert masked["exception"]["values"][0]["value"] == "number ***4567 invalid"

@@ -1,0 +1,95 @@
+"""SendGrid provider against the SendGrid simulator: every fault kind classified."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifier.errors import PermanentFailure, TransientFailure
+from notifier.providers.base import OutboundMessage
+from notifier.providers.sendgrid import SendGridProvider
+from tests.support.processes import Simulator, free_port
+
+
+def provider(sim: Simulator, *, timeout: float = 10.0) -> SendGridProvider:
+    return SendGridProvider(
+        api_key="SG.test", from_email="from@example.com", host=sim.url, timeout=timeout
+    )
+
+
+def mail(delivery_id: str = "d-1") -> OutboundMessage:
+    return OutboundMessage(
+        delivery_id=delivery_id, channel="email", to="ada@example.com", subject="Hi", body="Hello"
+    )
+
+
+def test_send_is_accepted_with_the_message_id(sendgrid: Simulator) -> None:
+    result = provider(sendgrid).send(mail("d-9"))
+
+    assert result.status_code == 202
+    assert result.provider_message_id
+    (received,) = sendgrid.requests()
+    assert received["key"] == "d-9"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_are_transient(sendgrid: Simulator, status: int) -> None:
+    sendgrid.fault(kind="status", status=status)
+
+    with pytest.raises(TransientFailure) as caught:
+        provider(sendgrid).send(mail())
+
+    assert caught.value.status_code == status
+    assert len(sendgrid.requests()) == 1
+
+
+def test_429_is_transient_with_retry_after(sendgrid: Simulator) -> None:
+    sendgrid.fault(kind="status", status=429, retry_after=3)
+
+    with pytest.raises(TransientFailure) as caught:
+        provider(sendgrid).send(mail())
+
+    assert caught.value.retry_after == 3.0
+
+
+def test_invalid_address_is_permanent(sendgrid: Simulator) -> None:
+    sendgrid.fault(kind="invalid")
+
+    with pytest.raises(PermanentFailure) as caught:
+        provider(sendgrid).send(mail())
+
+    assert caught.value.status_code == 400
+    assert "valid address" in caught.value.detail
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_rejected_credentials_are_permanent(sendgrid: Simulator, status: int) -> None:
+    sendgrid.fault(kind="status", status=status)
+
+    with pytest.raises(PermanentFailure) as caught:
+        provider(sendgrid).send(mail())
+
+    assert caught.value.reason == f"sendgrid rejected credentials ({status})"
+
+
+def test_timeout_is_transient(sendgrid: Simulator) -> None:
+    sendgrid.fault(kind="timeout", seconds=3)
+
+    with pytest.raises(TransientFailure):
+        provider(sendgrid, timeout=0.5).send(mail())
+
+
+def test_latency_still_sends(sendgrid: Simulator) -> None:
+    sendgrid.fault(kind="latency", ms=200)
+
+    assert provider(sendgrid).send(mail()).status_code == 202
+
+
+def test_connection_refused_is_transient() -> None:
+    dead = SendGridProvider(
+        api_key="SG.test", from_email="from@example.com", host=f"http://127.0.0.1:{free_port()}"
+    )
+
+    with pytest.raises(TransientFailure) as caught:
+        dead.send(mail())
+
+    assert caught.value.reason == "connection error"
