@@ -1,0 +1,106 @@
+"""`make bench`: start what is needed, measure, stop it, print figures beside ceilings.
+
+python -m bench [--only ingestion,bulk,pipeline,inapp] [--repeats 3] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+
+from bench.env import ROOT, load_average, process_env, setup_django, stamp, uptime
+from bench.procs import install_signal_handlers
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", default="ingestion,bulk,pipeline,inapp")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", 2)))
+    parser.add_argument("--backlog", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pool", default="threads")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--json", help="also write the raw results to this file")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+
+    setup_django()
+    install_signal_handlers()
+    import redis
+
+    from bench.ingestion import IngestionConfig, run_bulk, run_ingestion
+    from bench.pipeline import PipelineConfig, run_pipeline
+    from bench.procs import Simulator, Web, stop_all
+    from bench.report import Figure, table
+    from bench.seed import seed, unseed
+
+    print(f"make bench at {stamp()}; {uptime()}", flush=True)
+    env = process_env()
+    r = redis.Redis.from_url(env["REDIS_URL"])
+    figures: list[Figure] = []
+    raw: dict[str, object] = {"started": stamp(), "uptime_before": uptime()}
+    data = seed(recipients=max(1000, args.sockets))
+    sim = Simulator("sendgrid", env)
+    web = Web(
+        process_env(SENDGRID_API_URL=sim.url, SENDGRID_API_KEY="SG.bench"),
+        workers=args.web_workers,
+    )
+    try:
+        cfg = IngestionConfig(
+            seconds=args.seconds, connections=args.connections, repeats=args.repeats
+        )
+        if "ingestion" in only:
+            found, raw["ingestion"] = run_ingestion(web, data, cfg, r.flushdb)
+            figures += found
+            print(table(figures), flush=True)
+        if "bulk" in only:
+            figures += run_bulk(web, data, cfg, r.flushdb)
+            print(table(figures[-2:]), flush=True)
+        if "pipeline" in only:
+            pcfg = PipelineConfig(
+                backlog=args.backlog,
+                workers=args.workers,
+                pool=args.pool,
+                concurrency=args.concurrency,
+                memory_small=max(1, args.backlog // 10),
+            )
+            found = run_pipeline(web, data, pcfg, sim)
+            figures += found
+            print(table(found), flush=True)
+        if "inapp" in only:
+            if importlib.util.find_spec("apps.inbox.realtime") is None:
+                print("in-app benchmark skipped: the /ws/inbox consumer is not in this tree")
+            else:
+                from bench.inapp import run_inapp
+
+                found = run_inapp(data, args.sockets, args.web_workers)
+                figures += found
+                print(table(found), flush=True)
+    finally:
+        stop_all()
+        r.flushdb()
+        unseed(data)
+    print()
+    print(f"=== make bench, finished {stamp()}; {uptime()}")
+    print(f"web: uvicorn --workers {args.web_workers}; load average at the end {load_average()}")
+    print(table(figures))
+    if args.json:
+        raw["figures"] = [f.__dict__ for f in figures]
+        raw["finished"] = stamp()
+        (ROOT / args.json).write_text(json.dumps(raw, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    code = main()
+    print(f"({time.monotonic() - started:.0f}s)")
+    sys.exit(code)

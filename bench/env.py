@@ -1,0 +1,90 @@
+"""The environment every benchmark process gets, and Django for the harness itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import django
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = "config.settings.prod"
+
+
+def require_services() -> tuple[str, str]:
+    """DATABASE_URL and REDIS_URL: the benchmark uses (and flushes) that Redis database."""
+    database, redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if not database or not redis or not database.startswith("postgres"):
+        sys.exit(
+            "Set DATABASE_URL (PostgreSQL) and REDIS_URL. The benchmarks write to that database "
+            "and FLUSHDB that Redis database: do not point them at production."
+        )
+    return database, redis
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """Production settings, persistent DB connections, quiet logs, no API rate limit."""
+    database, redis = require_services()
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": SETTINGS,
+            "DJANGO_SECRET_KEY": env.get(
+                "DJANGO_SECRET_KEY", "bench-secret-key-not-for-production"
+            ),
+            "DATABASE_URL": database,
+            "REDIS_URL": redis,
+            "BENCH_ENDPOINTS": "1",
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "WARNING",
+            # The per-key limit (6000/min by default) would turn a load test into 429s; the
+            # throttle still runs, so its cost is measured.
+            "API_KEY_RATE": "10000000/min",
+            # Backpressure: the benchmarks queue deep on purpose.
+            "QUEUE_DEPTH_LIMIT": "10000000",
+            # Provider token buckets off: the simulators answer at once, measure the pipeline.
+            "SENDGRID_RATE_PER_SECOND": "0",
+            "TWILIO_RATE_PER_SECOND": "0",
+            "FCM_RATE_PER_SECOND": "0",
+            "SMTP_RATE_PER_SECOND": "0",
+            "DB_CONN_MAX_AGE": "600",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def setup_django() -> None:
+    """Configure Django in the harness (same settings), and migrate the database."""
+    for key, value in process_env().items():
+        os.environ.setdefault(key, value)
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", "--noinput", verbosity=0)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(  # noqa: S603 - procps's uptime, by absolute path when found
+            [shutil.which("uptime") or "/usr/bin/uptime"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return f"load average: {load_average()}"
+
+
+def stamp() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
