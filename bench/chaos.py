@@ -64,6 +64,8 @@ def chaos_env(base: dict[str, str], sims: dict[str, Simulator], cfg: ChaosConfig
         {
             "RECONCILE_EVERY_SECONDS": str(max(1.0, 3 * cfg.fault_scale)),
             "RECONCILE_AFTER_SECONDS": str(grace),
+            # The killed worker's sends in flight are re-sent after this (provider timeout 3 s).
+            "SEND_STUCK_AFTER_SECONDS": str(max(10, round(60 * cfg.fault_scale))),
             "RELEASE_EVERY_SECONDS": "2",
             "RETRY_BASE_SECONDS": "1",
             "RETRY_CAP_SECONDS": str(max(5, round(15 * cfg.fault_scale))),

@@ -10,9 +10,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.deliveries.models import Delivery, DeliveryStatus
+from apps.deliveries.queueing import held_since_before, ledger_missing
 from apps.deliveries.services import deliveries_requeue
 
 BATCH = 1000
+# Rows examined by one reconciler run at most (in BATCH-sized transactions).
+RECONCILE_MAX_ROWS = 50_000
 
 
 @transaction.atomic
@@ -28,27 +31,57 @@ def deliveries_release_due(*, now: dt.datetime | None = None) -> int:
     return len(due)
 
 
-@transaction.atomic
-def deliveries_reconcile(*, now: dt.datetime | None = None) -> int:
-    """Re-queue deliveries stuck in queued, retrying or sending past their deadline.
+def deliveries_reconcile(
+    *, now: dt.datetime | None = None, max_rows: int = RECONCILE_MAX_ROWS
+) -> int:
+    """Re-queue deliveries whose message is gone. Returns how many.
 
-    Redis may have lost the message, or the worker died mid-send: the row is the truth.
-    A duplicate message is harmless, the claim lets only one through.
+    Candidates are rows in queued or retrying past their due time by RECONCILE_AFTER_SECONDS;
+    of those, only the ones whose message is gone are re-queued: the publish ledger does not
+    hold it (Redis lost it), a worker fetched it and died before claiming it, or it fell due
+    more than RECONCILE_LOST_AFTER_SECONDS ago. A backlog that simply takes a while to drain
+    is not multiplied. Rows in `sending` past SEND_STUCK_AFTER_SECONDS are re-queued always:
+    their worker died mid-send. The row is the truth; a duplicate message is harmless, the
+    claim lets only one through.
     """
     now = now or timezone.now()
     grace = dt.timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
-    # Past this, nobody is sending it any more: the worker died (see SEND_STUCK_AFTER_SECONDS).
     sending_deadline = dt.timedelta(seconds=settings.SEND_STUCK_AFTER_SECONDS)
-    stuck = list(
-        Delivery.objects.select_for_update(skip_locked=True)
-        .filter(
-            # A queued delivery told to wait for a rate limit or breaker has next_attempt_at.
-            Q(status=DeliveryStatus.QUEUED, updated_at__lt=now - grace)
-            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - grace))
-            | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=now - grace)
-            | Q(status=DeliveryStatus.SENDING, updated_at__lt=now - sending_deadline)
-        )
-        .order_by("updated_at")[:BATCH]
+    stuck = (
+        # A queued delivery told to wait for a rate limit or breaker has next_attempt_at.
+        Q(status=DeliveryStatus.QUEUED, updated_at__lt=now - grace)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - grace))
+        | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=now - grace)
+        | Q(status=DeliveryStatus.SENDING, updated_at__lt=now - sending_deadline)
     )
-    deliveries_requeue(stuck, detail="re-queued by the reconciler")
-    return len(stuck)
+    # Messages fetched by a worker that died before claiming them (its prefetch).
+    held_by_the_dead = held_since_before((now - grace).timestamp())
+    requeued = scanned = 0
+    after: tuple[dt.datetime, object] | None = None
+    while scanned < max_rows:
+        with transaction.atomic():
+            rows = Delivery.objects.select_for_update(skip_locked=True).filter(stuck)
+            if after is not None:
+                rows = rows.filter(
+                    Q(updated_at__gt=after[0]) | Q(updated_at=after[0], id__gt=after[1])
+                )
+            batch = list(rows.order_by("updated_at", "id")[:BATCH])
+            if not batch:
+                break
+            missing = ledger_missing(
+                [str(d.id) for d in batch if d.status != DeliveryStatus.SENDING],
+                now=now.timestamp(),
+                lost_after=settings.RECONCILE_LOST_AFTER_SECONDS,
+            )
+            lost = [
+                d
+                for d in batch
+                if d.status == DeliveryStatus.SENDING
+                or str(d.id) in missing
+                or str(d.id) in held_by_the_dead
+            ]
+            after = (batch[-1].updated_at, batch[-1].id)
+            deliveries_requeue(lost, detail="re-queued by the reconciler", now=now)
+        requeued += len(lost)
+        scanned += len(batch)
+    return requeued

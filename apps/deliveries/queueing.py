@@ -1,15 +1,44 @@
-"""Publishing send tasks. Called from services inside `transaction.on_commit` only."""
+"""Publishing send tasks. Called from services inside `transaction.on_commit` only.
+
+Beside each publish, the delivery id goes into a ledger on the broker's Redis (a sorted set
+scored by the time the message becomes due). The reconciler reads it to tell a delivery whose
+message is merely waiting behind a backlog from one whose message is gone: a flush or loss of
+the broker's data takes the ledger with it, so those deliveries show as missing and are
+re-queued, while a long backlog is left alone instead of being multiplied.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+import redis
+from django.conf import settings
 
 from config.celery import app
 from config.queues import queue_name
 
+logger = logging.getLogger(__name__)
+
 SEND_TASK = "deliveries.send"
 # Messages buffered before a flush to the broker.
 PUBLISH_BATCH = 500
+LEDGER_KEY = "notifier:published"
+# kombu's Redis transport keeps every message a worker has fetched but not acknowledged here
+# (a hash of delivery tag -> payload, and a sorted set of delivery tag -> fetch time).
+_UNACKED, _UNACKED_INDEX = "unacked", "unacked_index"
+
+
+@cache
+def _broker_redis() -> redis.Redis:
+    """The broker's Redis (one client and pool per process): the ledger must share its fate."""
+    return redis.Redis.from_url(
+        settings.CELERY_BROKER_URL, socket_timeout=5, socket_connect_timeout=5
+    )
 
 
 def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | None = None) -> None:
@@ -17,13 +46,83 @@ def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | N
     items = list(items)
     if not items:
         return
-    # One producer, and kombu's transport-level batching (pipelined LPUSHes on Redis).
-    with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
-        for delivery_id, channel, priority in items:
-            app.send_task(
-                SEND_TASK,
-                args=[delivery_id],
-                queue=queue_name(channel, priority),
-                countdown=countdown,
-                producer=producer,
-            )
+    ids = [delivery_id for delivery_id, _, _ in items]
+    # The ledger first: should Redis lose its data between the two steps, the ledger goes
+    # with it and the reconciler re-sends (a duplicate message, dropped by the claim). The
+    # other order could leave an entry for a message that was never kept.
+    _ledger_record(ids, due=time.time() + (countdown or 0))
+    try:
+        # One producer, and kombu's transport-level batching (pipelined LPUSHes on Redis).
+        with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
+            for delivery_id, channel, priority in items:
+                app.send_task(
+                    SEND_TASK,
+                    args=[delivery_id],
+                    queue=queue_name(channel, priority),
+                    countdown=countdown,
+                    producer=producer,
+                )
+    except Exception:
+        _ledger_forget(ids)  # not published: let the reconciler see them as missing
+        raise
+
+
+def _ledger_record(ids: Sequence[str], *, due: float) -> None:
+    try:
+        _broker_redis().zadd(LEDGER_KEY, dict.fromkeys(ids, due))
+    except redis.RedisError as exc:
+        # Without an entry the reconciler re-sends them later; the claim drops the duplicate.
+        logger.warning("publish ledger not updated: %s", exc)
+
+
+def _ledger_forget(ids: Sequence[str]) -> None:
+    try:
+        _broker_redis().zrem(LEDGER_KEY, *ids)
+    except redis.RedisError as exc:
+        logger.warning("publish ledger not cleaned up: %s", exc)
+
+
+def ledger_missing(ids: Sequence[str], *, now: float, lost_after: float) -> set[str]:
+    """The ids with no live message: never recorded, lost with the broker's data, or due more
+    than `lost_after` seconds ago (a message that old is taken for lost). Also forgets entries
+    that old, which bounds the ledger's size."""
+    if not ids:
+        return set()
+    client = _broker_redis()
+    client.zremrangebyscore(LEDGER_KEY, "-inf", now - lost_after)
+    scores = client.zmscore(LEDGER_KEY, list(ids))
+    return {delivery_id for delivery_id, score in zip(ids, scores, strict=True) if score is None}
+
+
+def held_since_before(cutoff: float) -> set[str]:
+    """Delivery ids whose send message a worker fetched before `cutoff` and never acknowledged.
+
+    A live worker claims what it fetches within moments (prefetch is 1), so a queued delivery
+    whose message has sat unacknowledged that long belongs to a worker that died (SIGKILL, OOM):
+    Redis would give the message back only after the visibility timeout. Reads kombu's
+    bookkeeping; anything it cannot parse is skipped (the age limit above still applies).
+    """
+    client = _broker_redis()
+    tags = client.zrangebyscore(_UNACKED_INDEX, "-inf", cutoff)
+    if not tags:
+        return set()
+    held: set[str] = set()
+    for payload in client.hmget(_UNACKED, tags):
+        delivery_id = _send_task_delivery_id(payload)
+        if delivery_id:
+            held.add(delivery_id)
+    return held
+
+
+def _send_task_delivery_id(payload: bytes | None) -> str | None:
+    try:
+        message = json.loads(payload or b"null")[0]
+        if message["headers"].get("task") != SEND_TASK:
+            return None
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(args[0])
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None

@@ -282,9 +282,11 @@ def notification_cancel(*, notification: Notification) -> list[Delivery]:
     return deliveries
 
 
-def deliveries_requeue(deliveries: Sequence[Delivery], *, detail: str) -> None:
+def deliveries_requeue(
+    deliveries: Sequence[Delivery], *, detail: str, now: dt.datetime | None = None
+) -> None:
     """Mark deliveries queued again and publish them after commit (reconciler, release, replay)."""
-    now = timezone.now()
+    now = now or timezone.now()
     for delivery in deliveries:
         delivery.status = DeliveryStatus.QUEUED
         delivery.next_attempt_at = None

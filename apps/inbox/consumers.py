@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from apps.core import metrics
 from apps.inbox.realtime import inbox_group, message_payload
 from apps.inbox.selectors import inbox_since, inbox_unread_count
 from apps.recipients.tokens import recipient_token_verify
@@ -64,6 +65,7 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         self.replayed: set[int] = set()
         # Join before reading, so nothing stored meanwhile can fall between the two.
         await self.channel_layer.group_add(inbox_group(recipient_id), self.channel_name)
+        metrics.websocket_opened()
         count, missed = await database_sync_to_async(_snapshot)(recipient_id, since)
         # The missed messages first, then the count: a client sets its badge from the count.
         for payload in missed:
@@ -77,6 +79,7 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         if self.heartbeat is not None:
             self.heartbeat.cancel()
         if self.recipient_id is not None:
+            metrics.websocket_closed()
             await self.channel_layer.group_discard(
                 inbox_group(self.recipient_id), self.channel_name
             )

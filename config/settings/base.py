@@ -177,23 +177,28 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "queue_order_strategy": "priority",
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+
+def _every(task: str, setting: str, default: float) -> dict[str, object]:
+    """A beat entry whose message expires after one period: if the maintenance queue backs up,
+    the next run supersedes a late one instead of piling up behind it. (django-celery-beat
+    stores `expire_seconds` and sends it as `expires`; Celery's own scheduler sends `expires`.)"""
+    seconds = env.float(setting, default=default)
+    expiry = int(max(seconds, 1))
+    return {
+        "task": task,
+        "schedule": seconds,
+        "options": {"expires": expiry, "expire_seconds": expiry},
+    }
+
+
 CELERY_BEAT_SCHEDULE = {
-    "deliveries-reconcile": {
-        "task": "deliveries.reconcile",
-        "schedule": env.float("RECONCILE_EVERY_SECONDS", default=15.0),
-    },
-    "deliveries-release-due": {
-        "task": "deliveries.release_due",
-        "schedule": env.float("RELEASE_EVERY_SECONDS", default=5.0),
-    },
-    "recipients-prune-devices": {
-        "task": "recipients.prune_devices",
-        "schedule": env.float("PRUNE_DEVICES_EVERY_SECONDS", default=6 * 3600.0),
-    },
-    "deliveries-purge-history": {
-        "task": "deliveries.purge_history",
-        "schedule": env.float("PURGE_EVERY_SECONDS", default=3600.0),
-    },
+    "deliveries-reconcile": _every("deliveries.reconcile", "RECONCILE_EVERY_SECONDS", 15.0),
+    "deliveries-release-due": _every("deliveries.release_due", "RELEASE_EVERY_SECONDS", 5.0),
+    "recipients-prune-devices": _every(
+        "recipients.prune_devices", "PRUNE_DEVICES_EVERY_SECONDS", 6 * 3600.0
+    ),
+    "deliveries-purge-history": _every("deliveries.purge_history", "PURGE_EVERY_SECONDS", 3600.0),
 }
 
 # --- Delivery policy ------------------------------------------------------------------------
@@ -211,6 +216,10 @@ RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=120)
 # threads pool, where task time limits do not apply, so the bound on a send is the provider
 # timeout (PROVIDER_TIMEOUT_SECONDS, SMTP_TIMEOUT_SECONDS); keep this well above it.
 SEND_STUCK_AFTER_SECONDS = env.int("SEND_STUCK_AFTER_SECONDS", default=180)
+# A published message still not consumed this long after it fell due is taken for lost (say,
+# held by a worker that was killed) and the delivery is published again; below this, the
+# reconciler trusts the publish ledger and leaves a draining backlog alone.
+RECONCILE_LOST_AFTER_SECONDS = env.int("RECONCILE_LOST_AFTER_SECONDS", default=900)
 
 # --- Providers ------------------------------------------------------------------------------
 EMAIL_FROM = env("EMAIL_FROM", default="notifications@example.com")

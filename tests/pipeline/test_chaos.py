@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
 from rest_framework.test import APIClient
 
 from apps.deliveries.backpressure import queue_depth, queue_depth_forget
-from apps.deliveries.models import Delivery, DeliveryStatus
+from apps.deliveries.maintenance import deliveries_reconcile
+from apps.deliveries.models import Delivery, DeliveryEvent, DeliveryStatus
 from config.celery import app
 from config.queues import MAINTENANCE_QUEUE
 from tests.factories import RecipientFactory
@@ -98,6 +100,7 @@ def test_redis_flushed_while_queued_the_reconciler_requeues_and_all_are_sent(
     api: APIClient,
     demo: dict[str, object],
     clean_redis: redis.Redis,
+    settings: Any,
 ) -> None:
     # Given a running worker working through a backlog of ten emails, 1 s each
     sendgrid.fault(kind="latency", ms=1000)
@@ -109,6 +112,17 @@ def test_redis_flushed_while_queued_the_reconciler_requeues_and_all_are_sent(
     queue_depth_forget()
     assert queue_depth() >= 6
     wait_until(lambda: len(sendgrid.accepted()) >= 1, timeout=30)
+
+    # A backlog that is only slow is left alone: its messages are in Redis (the publish ledger
+    # says so), so the reconciler, though every row is past its grace, re-queues none of them.
+    settings.RECONCILE_AFTER_SECONDS = 1
+    time.sleep(1.5)
+    backlog = Delivery.objects.filter(id__in=ids, status=DeliveryStatus.QUEUED).count()
+    assert backlog >= 5
+    assert deliveries_reconcile() == 0
+    assert not DeliveryEvent.objects.filter(
+        delivery_id__in=ids, detail="re-queued by the reconciler"
+    ).exists()
 
     # When Redis loses everything (this test's own database only): queues, unacked messages
     clean_redis.flushdb()

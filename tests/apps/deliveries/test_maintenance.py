@@ -11,11 +11,15 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
+from apps.deliveries import maintenance
 from apps.deliveries.backpressure import queue_depth, queue_depth_forget
 from apps.deliveries.maintenance import deliveries_reconcile, deliveries_release_due
 from apps.deliveries.models import Delivery, DeliveryStatus
+from apps.deliveries.queueing import LEDGER_KEY, publish_sends
 from apps.recipients.models import Device
 from apps.recipients.services import devices_prune_inactive
+from config.celery import app
+from config.queues import queue_name
 from tests.factories import DeliveryFactory, DeviceFactory, NotificationFactory
 from tests.support.processes import ROOT
 
@@ -76,6 +80,90 @@ def test_reconciler_requeues_only_what_is_stuck(
     assert published() == 3
 
 
+def test_reconciler_leaves_a_draining_backlog_alone_until_redis_loses_it(
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    now = timezone.now()
+    grace = settings.RECONCILE_AFTER_SECONDS
+    waiting = [make(DeliveryStatus.QUEUED, ago=0) for _ in range(3)]
+    # Published for real: the messages sit in Redis behind a backlog.
+    publish_sends([(str(d.id), d.channel, d.priority) for d in waiting])
+    Delivery.objects.filter(id__in=[d.id for d in waiting]).update(
+        updated_at=now - dt.timedelta(seconds=grace + 5)
+    )
+    assert published() == 3
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_reconcile(now=now) == 0
+    assert published() == 3  # not multiplied
+
+    clean_redis.flushdb()  # the broker lost everything, the ledger with it
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_reconcile(now=now) == 3
+    assert published() == 3
+    for delivery in waiting:
+        assert delivery.events.filter(detail="re-queued by the reconciler").count() == 1
+
+
+def test_reconciler_takes_a_message_unconsumed_for_too_long_for_lost(
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    now = timezone.now()
+    grace = settings.RECONCILE_AFTER_SECONDS
+    held = make(DeliveryStatus.QUEUED, ago=0)
+    publish_sends([(str(held.id), held.channel, held.priority)])
+    Delivery.objects.filter(id=held.id).update(updated_at=now - dt.timedelta(seconds=grace + 5))
+    later = now + dt.timedelta(seconds=settings.RECONCILE_LOST_AFTER_SECONDS + 1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_reconcile(now=later) == 1
+
+    assert held.events.filter(detail="re-queued by the reconciler").count() == 1
+
+
+def test_reconciler_requeues_what_a_dead_worker_fetched_and_never_claimed(
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    grace = settings.RECONCILE_AFTER_SECONDS
+    fetched = make(DeliveryStatus.QUEUED, ago=0, priority="high")
+    waiting = make(DeliveryStatus.QUEUED, ago=0, priority="low")
+    publish_sends([(str(d.id), d.channel, d.priority) for d in (fetched, waiting)])
+    # A worker takes the first message off its queue (unacknowledged, as acks_late does) and
+    # is killed before it claims the row: the message now sits in kombu's unacked set.
+    # (The connection stays open: closing it would hand the message back, as a warm shutdown.)
+    with app.connection_for_read() as connection:
+        message = connection.default_channel.basic_get(
+            queue_name(fetched.channel, fetched.priority), no_ack=False
+        )
+        assert message is not None
+        later = timezone.now() + dt.timedelta(seconds=grace + 2)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert deliveries_reconcile(now=later) == 1
+
+    assert fetched.events.filter(detail="re-queued by the reconciler").count() == 1
+    assert not waiting.events.filter(detail="re-queued by the reconciler").exists()
+
+
+def test_reconciler_walks_every_stuck_row_in_batches(
+    clean_redis: redis.Redis,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(maintenance, "BATCH", 2)
+    lost = [
+        make(DeliveryStatus.QUEUED, ago=settings.RECONCILE_AFTER_SECONDS + 1 + i) for i in range(5)
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_reconcile(now=NOW) == 5
+
+    assert published() == 5
+    assert Delivery.objects.filter(id__in=[d.id for d in lost], status="queued").count() == 5
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_reconcile(now=NOW) == 0  # all in the ledger now
+
+
 def test_release_queues_due_scheduled_and_deferred_only(
     clean_redis: redis.Redis, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
@@ -125,3 +213,18 @@ def test_release_is_a_noop_without_due_rows(clean_redis: redis.Redis) -> None:
 
     assert deliveries_release_due() == 0
     assert published() == 0
+
+
+def test_a_failed_publish_leaves_no_ledger_entry(
+    clean_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivery = make(DeliveryStatus.QUEUED, ago=0)
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(app, "send_task", broker_down)
+    with pytest.raises(ConnectionError):
+        publish_sends([(str(delivery.id), delivery.channel, delivery.priority)])
+
+    assert clean_redis.zscore(LEDGER_KEY, str(delivery.id)) is None

@@ -19,6 +19,7 @@ from apps.recipients.models import Recipient
 from apps.recipients.tokens import SALT, recipient_token_mint
 from tests.factories import DeliveryFactory, InboxMessageFactory, RecipientFactory
 from tests.support.asgi import AsgiServer
+from tests.support.processes import wait_until
 from tests.support.ws import InboxSocket
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -196,3 +197,27 @@ def test_silent_client_is_dropped_and_answering_client_is_kept(server: AsgiServe
 
     assert code == 4408
     assert got["id"] == message.id
+
+
+def open_sockets(server: AsgiServer) -> float:
+    page = requests.get(f"{server.url}/metrics", timeout=10).text
+    for line in page.splitlines():
+        if line.startswith("notifier_websocket_connections "):
+            return float(line.split()[1])
+    raise AssertionError("notifier_websocket_connections is not on /metrics")
+
+
+def test_open_connections_gauge_counts_authenticated_sockets(server: AsgiServer) -> None:
+    before = open_sockets(server)
+    recipient = RecipientFactory()
+
+    with InboxSocket(server.ws_url, token_for(recipient)) as first:
+        first.receive_type("unread_count")
+        with InboxSocket(server.ws_url, token_for(recipient)) as second:
+            second.receive_type("unread_count")
+            with InboxSocket(server.ws_url, "garbage") as refused:
+                assert refused.close_code() == 4401
+            assert open_sockets(server) == before + 2
+        wait_until(lambda: open_sockets(server) == before + 1, timeout=5, interval=0.1)
+
+    wait_until(lambda: open_sockets(server) == before, timeout=5, interval=0.1)
