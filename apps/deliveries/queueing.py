@@ -103,7 +103,11 @@ def held_since_before(cutoff: float) -> set[str]:
     bookkeeping; anything it cannot parse is skipped (the age limit above still applies).
     """
     client = _broker_redis()
-    tags = client.zrangebyscore(_UNACKED_INDEX, "-inf", cutoff)
+    tags = [
+        tag
+        for tag in client.zrangebyscore(_UNACKED_INDEX, "-inf", cutoff)
+        if isinstance(tag, bytes | str)
+    ]
     if not tags:
         return set()
     held: set[str] = set()
@@ -114,7 +118,7 @@ def held_since_before(cutoff: float) -> set[str]:
     return held
 
 
-def _send_task_delivery_id(payload: bytes | None) -> str | None:
+def _send_task_delivery_id(payload: bytes | str | None) -> str | None:
     try:
         message = json.loads(payload or b"null")[0]
         if message["headers"].get("task") != SEND_TASK:
