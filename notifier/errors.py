@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
+import time
+
 
 class DeliveryFailure(Exception):
     """Base of the failures a provider adapter raises."""
@@ -43,12 +47,20 @@ class PermanentFailure(DeliveryFailure):
         self.deactivate_token = deactivate_token
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds form); None when absent or unreadable."""
-    if not value:
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header, in either form RFC 9110 allows: delta-seconds
+    (`120`) or an HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT`, counted from `now`, a Unix
+    time). None when absent or unreadable; never negative."""
+    if not value or not value.strip():
         return None
     try:
         seconds = float(value.strip())
     except ValueError:
-        return None
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 850 / asctime forms carry no zone: they mean GMT
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
     return max(seconds, 0.0)

@@ -57,3 +57,21 @@ def test_cap_bounds_even_a_longer_retry_after() -> None:
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header) == seconds
+
+
+# 2015-10-21 07:28:00 UTC, the date in RFC 9110's example.
+DATE_NOW = 1445412480.0
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),  # IMF-fixdate
+        ("Wednesday, 21-Oct-15 07:29:00 GMT", 60.0),  # obsolete RFC 850 form
+        ("Wed Oct 21 07:28:05 2015", 5.0),  # asctime, no zone: GMT
+        ("Wed, 21 Oct 2015 07:00:00 GMT", 0.0),  # already past
+        ("Wed, 32 Oct 2015 07:28:30 GMT", None),
+    ],
+)
+def test_parse_retry_after_http_date(header: str, seconds: float | None) -> None:
+    assert parse_retry_after(header, now=DATE_NOW) == seconds
