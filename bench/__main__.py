@@ -28,6 +28,12 @@ def main() -> int:
     parser.add_argument("--pool", default="threads")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument(
+        "--inapp-rate",
+        type=float,
+        default=50.0,
+        help="in-app notifications per second through the API (paced); 100/s saturates 2 cores",
+    )
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -81,7 +87,7 @@ def main() -> int:
             else:
                 from bench.inapp import run_inapp
 
-                found = run_inapp(data, args.sockets, args.web_workers)
+                found = run_inapp(data, args.sockets, args.web_workers, rate=args.inapp_rate)
                 figures += found
                 print(table(found), flush=True)
     finally:

@@ -89,7 +89,9 @@ def _accepted_at(notification_ids: set[str]) -> dict[str, float]:
     }
 
 
-async def _run(web: Web, seed: Seed, tokens: dict[str, str], rate: float) -> dict[str, Any]:
+async def _run(
+    web: Web, seed: Seed, tokens: dict[str, str], pks: dict[str, int], rate: float
+) -> dict[str, Any]:
     clients = Clients()
     connect_seconds = await connect_all(web.url, tokens, clients)
     n = len(tokens)
@@ -101,14 +103,8 @@ async def _run(web: Web, seed: Seed, tokens: dict[str, str], rate: float) -> dic
     from channels.layers import get_channel_layer
 
     from apps.inbox.realtime import NOTIFICATION_EVENT, inbox_group
-    from apps.recipients.models import Recipient
 
     layer = get_channel_layer()
-    pks = dict(
-        Recipient.objects.filter(client_id=seed.client_id, external_id__in=recipients).values_list(
-            "external_id", "pk"
-        )
-    )
     base = clients.count()
     start = loop.time()
     for i, recipient in enumerate(recipients):
@@ -180,14 +176,16 @@ async def _run(web: Web, seed: Seed, tokens: dict[str, str], rate: float) -> dic
     return out
 
 
-def mint_tokens(seed: Seed, count: int) -> dict[str, str]:
+def mint_tokens(seed: Seed, count: int) -> tuple[dict[str, str], dict[str, int]]:
+    """A recipient token and the primary key (for the layer-only ceiling) per recipient."""
     from apps.recipients.models import Recipient
     from apps.recipients.tokens import recipient_token_mint
 
-    rows = Recipient.objects.filter(
-        client_id=seed.client_id, external_id__in=seed.recipients[:count]
+    rows = list(
+        Recipient.objects.filter(client_id=seed.client_id, external_id__in=seed.recipients[:count])
     )
-    return {r.external_id: recipient_token_mint(recipient=r).token for r in rows}
+    tokens = {r.external_id: recipient_token_mint(recipient=r).token for r in rows}
+    return tokens, {r.external_id: r.pk for r in rows}
 
 
 def run_inapp(seed: Seed, sockets: int, web_workers: int, rate: float = 100.0) -> list[Figure]:
@@ -202,8 +200,8 @@ def run_inapp(seed: Seed, sockets: int, web_workers: int, rate: float = 100.0) -
         for i in range(2)
     ]
     try:
-        tokens = mint_tokens(seed, sockets)
-        out = asyncio.run(_run(web, seed, tokens, rate))
+        tokens, pks = mint_tokens(seed, sockets)
+        out = asyncio.run(_run(web, seed, tokens, pks, rate))
     finally:
         for w in workers:
             w.stop()
