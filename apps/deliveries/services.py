@@ -146,11 +146,12 @@ def _validate(
             fields={"channels": ["no channel to send on first: name some in `channels`"]},
         )
     wanted_ids = list(dict.fromkeys(request.recipients))
-    recipients = list(
-        Recipient.objects.filter(client=client, external_id__in=wanted_ids, erased_at__isnull=True)
-        .select_related("preference")
-        .prefetch_related("devices")
-    )
+    rows = Recipient.objects.filter(
+        client=client, external_id__in=wanted_ids, erased_at__isnull=True
+    ).select_related("preference")
+    if "push" in channels or "push" in fallback:  # devices are read only to reach push
+        rows = rows.prefetch_related("devices")
+    recipients = list(rows)
     found = {r.external_id for r in recipients}
     unknown = [r for r in wanted_ids if r not in found]
     if unknown:
@@ -206,7 +207,8 @@ def _notification_create(client: ApiClient, request: NotificationRequest) -> dic
     priority = request.priority or template.default_priority
     category = request.category or template.category
     now = timezone.now()
-    notification = Notification.objects.create(
+    # Built first and inserted with its response: its id (a UUID) is known before the INSERT.
+    notification = Notification(
         client=client,
         template=template,
         template_version=version,
@@ -246,6 +248,8 @@ def _notification_create(client: ApiClient, request: NotificationRequest) -> dic
                     max_attempts=default_max_attempts(channel),
                 )
             )
+    notification.response = _accepted_body(notification, recipients, deliveries)
+    notification.save(force_insert=True)
     Delivery.objects.bulk_create(deliveries)
     DeliveryEvent.objects.bulk_create(
         DeliveryEvent(delivery=d, status=d.status, detail=d.reason or "accepted")
@@ -255,13 +259,21 @@ def _notification_create(client: ApiClient, request: NotificationRequest) -> dic
     # Imported here: fallback builds on this module's helpers.
     from apps.deliveries.fallback import fallback_for_new
 
-    deliveries += fallback_for_new(notification=notification, deliveries=deliveries)
+    added = fallback_for_new(notification=notification, deliveries=deliveries)
+    deliveries += added
+    if added:  # the fallback deliveries belong in the stored response too
+        notification.response = _accepted_body(notification, recipients, deliveries)
+        notification.save(update_fields=["response"])
     metrics.notification_accepted(notification=notification, deliveries=deliveries)
+    return dict(notification.response)
+
+
+def _accepted_body(
+    notification: Notification, recipients: Sequence[Recipient], deliveries: Sequence[Delivery]
+) -> dict[str, Any]:
     body: dict[str, Any] = {"id": str(notification.id), "status": "accepted"}
     if len(recipients) == 1:
         body["deliveries"] = [delivery_summary(d) for d in deliveries]
-    notification.response = body
-    notification.save(update_fields=["response"])
     return body
 
 
