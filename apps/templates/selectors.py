@@ -34,7 +34,7 @@ def variant_pick(*, version: TemplateVersion, channel: str, locale: str) -> Temp
 
 
 def version_channels(*, version: TemplateVersion) -> list[str]:
-    return sorted({v.channel for v in version.variants.all()})
+    return sorted({v.channel for v in _version_variants(version.pk)})
 
 
 def templates_visible_to(*, client: ApiClient) -> QuerySet[Template]:
