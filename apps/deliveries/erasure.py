@@ -55,6 +55,8 @@ def deliveries_anonymise(*, recipient: Recipient, alias: str) -> int:
         for d in pending
     )
     Attempt.objects.filter(delivery__recipient=recipient).exclude(error="").update(error="")
+    # Device tokens are personal data too.
+    Delivery.objects.filter(recipient=recipient).exclude(push_accepted={}).update(push_accepted={})
     DeadLetter.objects.filter(delivery__recipient=recipient).exclude(last_error="").update(
         last_error=""
     )

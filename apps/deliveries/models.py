@@ -110,6 +110,9 @@ class Delivery(models.Model):
     reason = models.CharField(max_length=200, blank=True, default="")
     provider = models.CharField(max_length=30, blank=True, default="")
     provider_message_id = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    # Push only: {device token: provider message id} for the devices that already have it, so
+    # a retry after a partial fan-out goes to the remaining devices only.
+    push_accepted = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -1,12 +1,16 @@
 """Push fan-out: one push delivery goes to every ACTIVE device of its recipient.
 
 How the per-device results roll up into the one delivery status:
-- at least one device accepted: the delivery is `sent` (its provider_message_id lists the
-  accepted message ids). Devices that failed transiently in that attempt are not retried: a retry
-  would push again to the devices that already have it. They are logged.
-- no device accepted and at least one failed transiently: a TransientFailure for the whole
-  delivery (the longest Retry-After wins). Nothing was delivered, so the retry duplicates nothing.
-- every device failed permanently: a PermanentFailure (dead letter, no retry).
+- every device that can take it has it: the delivery is `sent` (its provider_message_id lists
+  the accepted message ids).
+- some devices accepted and some failed transiently: a TransientFailure for the delivery (the
+  longest Retry-After wins), and the devices that already have it are remembered
+  (`Delivery.push_accepted`), so the retry goes to the remaining devices only: nobody gets it
+  twice, and a flaky device is not given up on. Should the retries run out, the dead letter
+  says how many devices had it.
+- no device accepted and at least one failed transiently: a TransientFailure.
+- every remaining device failed permanently: `sent` if earlier devices have it, else a
+  PermanentFailure (dead letter, no retry).
 Whatever the outcome, a token the provider calls dead (unregistered, another sender's,
 malformed) deactivates its device at once. When no active device remains the reason says so.
 """
@@ -38,17 +42,20 @@ def provider_send(
 
 
 def push_fan_out(*, provider: Provider, delivery: Delivery, message: OutboundMessage) -> SendResult:
-    """Send `message` to each active device of the delivery's recipient and roll the results up."""
-    devices = recipient_active_devices(recipient=delivery.recipient)
-    if not devices:
+    """Send `message` to each active device still without it and roll the results up."""
+    done: dict[str, str] = dict(delivery.push_accepted or {})
+    devices = [
+        d for d in recipient_active_devices(recipient=delivery.recipient) if d.token not in done
+    ]
+    if not devices and not done:
         raise PermanentFailure(NO_ACTIVE_DEVICE)
-    accepted: list[SendResult] = []
+    accepted: dict[str, SendResult] = {}
     failures: list[DeliveryFailure] = []
     deactivated = 0
     for device in devices:
         one = dataclasses.replace(message, to=device.token, platform=device.platform)
         try:
-            accepted.append(provider.send(one))
+            accepted[device.token] = provider.send(one)
         except DeliveryFailure as exc:
             failures.append(exc)
             if isinstance(exc, PermanentFailure) and exc.deactivate_token:
@@ -58,23 +65,42 @@ def push_fan_out(*, provider: Provider, delivery: Delivery, message: OutboundMes
                     extra={"delivery_id": message.delivery_id, "token": mask_address(device.token)},
                 )
     if accepted:
+        done.update({token: r.provider_message_id for token, r in accepted.items()})
+        _remember(delivery, done)
+    transient = [f for f in failures if isinstance(f, TransientFailure)]
+    if done and not transient:
         if failures:
             logger.warning(
-                "push partly sent",
+                "push sent to some devices; the others refused it for good",
                 extra={
                     "delivery_id": message.delivery_id,
-                    "accepted": len(accepted),
+                    "accepted": len(done),
                     "failed": [f.reason for f in failures],
                 },
             )
+        first = next(iter(accepted.values()), None)
         return SendResult(
-            provider_message_id=",".join(r.provider_message_id for r in accepted),
-            status_code=accepted[0].status_code,
+            provider_message_id=",".join(done.values()),
+            status_code=first.status_code if first else 200,
+        )
+    if done:  # some devices have it, some failed transiently: retry those only
+        failure = _rolled_up_failure(failures, none_left=False)
+        raise TransientFailure(
+            "push partly sent",
+            retry_after=failure.retry_after,
+            status_code=failure.status_code,
+            detail=f"{len(done)} of {len(done) + len(transient)} devices have it; {failure.detail}",
         )
     none_left = bool(deactivated) and not recipient_has_address(
         recipient=delivery.recipient, channel="push"
     )
     raise _rolled_up_failure(failures, none_left=none_left)
+
+
+def _remember(delivery: Delivery, done: dict[str, str]) -> None:
+    """Record the devices that have it now, whatever the attempt's outcome turns out to be."""
+    delivery.push_accepted = done
+    Delivery.objects.filter(pk=delivery.pk).update(push_accepted=done)
 
 
 def _rolled_up_failure(failures: list[DeliveryFailure], *, none_left: bool) -> DeliveryFailure:

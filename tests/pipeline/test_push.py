@@ -63,3 +63,30 @@ def test_push_goes_to_every_active_device_and_survives_one_dead_token(
         "good-web",
     }
     assert not DeadLetter.objects.filter(delivery_id=delivery_id).exists()
+
+
+def test_partial_push_retries_only_the_devices_that_failed(
+    worker: Worker, fcm: Simulator, api: APIClient, demo: dict[str, object]
+) -> None:
+    recipient = demo["recipient"]
+    DeviceFactory(recipient=recipient, token="steady-android", platform="android")
+    DeviceFactory(recipient=recipient, token="flaky-ios", platform="ios")
+    fcm.fault(kind="status", status=503, count=1, match="flaky-ios")
+
+    delivery_id = notify(api, channels=["push"])["deliveries"][0]["id"]
+    delivery = wait_status(delivery_id, "sent")
+
+    # The flaky device is retried and gets it; the steady one is not sent it again.
+    tokens = sorted(r["body"]["message"]["token"] for r in fcm.requests())
+    assert tokens == ["flaky-ios", "flaky-ios", "steady-android"]
+    assert sorted(r["body"]["message"]["token"] for r in fcm.accepted()) == [
+        "flaky-ios",
+        "steady-android",
+    ]
+    assert delivery.attempts == 2
+    assert [(a.number, a.outcome) for a in delivery.attempt_rows.order_by("number")] == [
+        (1, "transient"),
+        (2, "sent"),
+    ]
+    assert set(delivery.push_accepted) == {"steady-android", "flaky-ios"}
+    assert len(delivery.provider_message_id.split(",")) == 2
