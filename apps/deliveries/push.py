@@ -84,10 +84,11 @@ def push_fan_out(*, provider: Provider, delivery: Delivery, message: OutboundMes
             status_code=first.status_code if first else 200,
         )
     if done:  # some devices have it, some failed transiently: retry those only
+        waits = [f.retry_after for f in transient if f.retry_after is not None]
         failure = _rolled_up_failure(failures, none_left=False)
         raise TransientFailure(
             "push partly sent",
-            retry_after=failure.retry_after,
+            retry_after=max(waits) if waits else None,
             status_code=failure.status_code,
             detail=f"{len(done)} of {len(done) + len(transient)} devices have it; {failure.detail}",
         )
