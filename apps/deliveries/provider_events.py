@@ -1,9 +1,12 @@
 """Writes driven by providers' status reports (webhooks): delivered / opened / clicked / failed.
 
-A status only moves forward: sent < delivered < opened < clicked. `failed` (a bounce, a drop,
-an undelivered SMS) applies to a delivery that is `sent` or `delivered` (asynchronous bounces
-follow a `delivered`), never to one the recipient opened or clicked. Reports about a delivery in
-any other state (still sending, dead, cancelled, already failed) change nothing.
+A status only moves forward: sending < sent < delivered < opened < clicked. `failed` (a bounce,
+a drop, an undelivered SMS) applies to a delivery that is `sending`, `sent` or `delivered`
+(asynchronous bounces follow a `delivered`), never to one the recipient opened or clicked.
+A report can overtake our own bookkeeping: the provider accepted the message and called back
+before the worker committed `sent`; it applies, and the worker then keeps it (sending.py).
+Reports about a delivery in any other state (queued, dead, cancelled, already failed) change
+nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ from apps.deliveries.models import Delivery, DeliveryStatus
 from apps.deliveries.services import event_record
 
 FORWARD_RANK = {
+    DeliveryStatus.SENDING: -1,
     DeliveryStatus.SENT: 0,
     DeliveryStatus.DELIVERED: 1,
     DeliveryStatus.OPENED: 2,
     DeliveryStatus.CLICKED: 3,
 }
-FAILABLE = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+FAILABLE = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
 
 
 def delivery_find(*, delivery_id: str = "", provider_message_id: str = "") -> Delivery | None:

@@ -200,23 +200,45 @@ def _outcome(failure: DeliveryFailure | None) -> str:
     return Attempt.Outcome.PERMANENT
 
 
+def _settle(delivery: Delivery, fields: list[str]) -> bool:
+    """Write the attempt's outcome, unless a provider report overtook the send: a webhook
+    (delivered, opened, a bounce) can arrive before this commit. True if written."""
+    values = {name: getattr(delivery, name) for name in fields}
+    values["updated_at"] = timezone.now()
+    claimed = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING)
+    return claimed.update(**values) == 1
+
+
+def _overtaken(delivery: Delivery, result: SendResult | None) -> AttemptOutcome:
+    """The provider already reported on this delivery, so it has it: keep the reported status
+    (no retry, no dead letter), and record who sent it."""
+    current = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    current.provider = delivery.provider
+    fields = ["provider", "updated_at"]
+    if result is not None:
+        current.sent_at = timezone.now()
+        current.provider_message_id = result.provider_message_id[:200]
+        fields += ["sent_at", "provider_message_id"]
+    current.save(update_fields=fields)
+    event_record(
+        current,
+        current.status,
+        f"attempt {delivery.attempts} finished after {current.provider} reported {current.status}",
+    )
+    if result is not None:
+        metrics.delivery_sent(delivery=current)
+    return AttemptOutcome(str(current.status))
+
+
 def _mark_sent(delivery: Delivery, result: SendResult) -> AttemptOutcome:
     delivery.status = DeliveryStatus.SENT
     delivery.sent_at = timezone.now()
     delivery.provider_message_id = result.provider_message_id[:200]
     delivery.reason = ""
     delivery.next_attempt_at = None
-    delivery.save(
-        update_fields=[
-            "status",
-            "sent_at",
-            "provider",
-            "provider_message_id",
-            "reason",
-            "next_attempt_at",
-            "updated_at",
-        ]
-    )
+    fields = ["status", "sent_at", "provider", "provider_message_id", "reason", "next_attempt_at"]
+    if not _settle(delivery, fields):
+        return _overtaken(delivery, result)
     event_record(delivery, DeliveryStatus.SENT, f"accepted by {delivery.provider}")
     metrics.delivery_sent(delivery=delivery)
     return AttemptOutcome("sent")
@@ -227,7 +249,8 @@ def _mark_retrying(delivery: Delivery, failure: TransientFailure) -> AttemptOutc
     delivery.status = DeliveryStatus.RETRYING
     delivery.next_attempt_at = timezone.now() + dt.timedelta(seconds=delay)
     delivery.reason = failure.reason[:200]
-    delivery.save(update_fields=["status", "next_attempt_at", "reason", "provider", "updated_at"])
+    if not _settle(delivery, ["status", "next_attempt_at", "reason", "provider"]):
+        return _overtaken(delivery, None)
     event_record(
         delivery,
         DeliveryStatus.RETRYING,
@@ -243,7 +266,8 @@ def _mark_dead(delivery: Delivery, failure: DeliveryFailure) -> AttemptOutcome:
     delivery.status = DeliveryStatus.DEAD
     delivery.reason = failure.reason[:200]
     delivery.next_attempt_at = None
-    delivery.save(update_fields=["status", "reason", "next_attempt_at", "provider", "updated_at"])
+    if not _settle(delivery, ["status", "reason", "next_attempt_at", "provider"]):
+        return _overtaken(delivery, None)
     kind = "permanent failure" if isinstance(failure, PermanentFailure) else "retries exhausted"
     DeadLetter.objects.create(
         delivery=delivery,

@@ -16,7 +16,7 @@ from apps.deliveries.models import Delivery
 from apps.recipients.models import Suppression
 from config.queues import ALL_QUEUES
 from tests.pipeline.helpers import notify, wait_status
-from tests.support.processes import Simulator, Worker
+from tests.support.processes import Simulator, Worker, wait_until
 from tests.support.webhooks import SENDGRID_URL, SendGridSigner, sendgrid_event
 
 pytestmark = [pytest.mark.pipeline]
@@ -124,3 +124,35 @@ def test_twilio_status_callback_from_the_simulator_marks_delivered(
 
     assert [e.status for e in delivery.events.all()] == ["queued", "sent", "delivered"]
     assert delivery.events.last().detail == "twilio delivered"  # type: ignore[union-attr]
+
+
+def test_delivered_report_that_overtakes_the_send_is_kept(
+    worker: Worker,
+    sendgrid: Simulator,
+    api: APIClient,
+    demo: dict[str, object],
+    signer: SendGridSigner,
+) -> None:
+    # SendGrid takes 2 s to answer our API call, and its "delivered" webhook beats the answer.
+    sendgrid.fault(kind="latency", ms=2000, count=1)
+    delivery_id = notify(api, channels=["email"])["deliveries"][0]["id"]
+    wait_status(delivery_id, "sending")
+    email = demo["recipient"].email  # type: ignore[attr-defined]
+
+    response = signer.post(Client(), [sendgrid_event("delivered", delivery_id, email)])
+
+    assert response.status_code == 200
+    assert response.json()["applied"] == 1
+    assert Delivery.objects.get(id=delivery_id).status == "delivered"
+    # The worker's late "sent" does not undo it, nor does it retry or dead-letter.
+    delivery = wait_until(
+        lambda: Delivery.objects.filter(id=delivery_id, sent_at__isnull=False).first(), timeout=15
+    )
+    assert delivery.status == "delivered"
+    assert delivery.sent_at is not None
+    assert delivery.provider_message_id
+    assert delivery.attempts == 1
+    assert [(a.number, a.outcome) for a in delivery.attempt_rows.all()] == [(1, "sent")]
+    timeline = [e.detail for e in delivery.events.order_by("at", "id")]
+    assert timeline[-1].startswith("attempt 1 finished after")
+    assert len(sendgrid.requests()) == 1
