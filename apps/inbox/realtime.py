@@ -6,11 +6,13 @@ which is Redis: a message sent from any process reaches a socket on any ASGI ser
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from apps.inbox.models import InboxMessage
 
@@ -37,12 +39,39 @@ def message_payload(message: InboxMessage) -> dict[str, Any]:
     }
 
 
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, on its own thread, for publishing from sync code.
+
+    channels-redis keeps its connection pool per event loop; `async_to_sync` would run each
+    publish on a fresh loop, i.e. open (and close) a Redis connection per message.
+    """
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="inbox-publisher", daemon=True).start()
+            _loop = loop
+        return _loop
+
+
 def group_publish(recipient_id: int, event: dict[str, Any]) -> None:
-    """Send `event` to every socket of the recipient (from sync code). Raises if Redis fails."""
+    """Send `event` to every socket of the recipient (from sync code). Raises if Redis fails
+    or does not answer within PROVIDER_TIMEOUT_SECONDS (TimeoutError)."""
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - CHANNEL_LAYERS is always configured
         raise RuntimeError("no channel layer configured")
-    async_to_sync(layer.group_send)(inbox_group(recipient_id), event)
+    sent = asyncio.run_coroutine_threadsafe(
+        layer.group_send(inbox_group(recipient_id), event), _publisher_loop()
+    )
+    try:
+        sent.result(timeout=settings.PROVIDER_TIMEOUT_SECONDS)
+    except TimeoutError:
+        sent.cancel()
+        raise
 
 
 def publish_notification(message: InboxMessage) -> None:
