@@ -71,7 +71,15 @@ def start_embedded_redis(env: dict[str, str]) -> subprocess.Popen[bytes]:
     raise RuntimeError("embedded redis did not start")
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C, and a `kill` (SIGTERM) too, stop everything this started. Set explicitly: a
+    # process started in the background by a non-interactive shell inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
     env["PYTHONUNBUFFERED"] = "1"
