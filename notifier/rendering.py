@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.template import Context, Engine, TemplateSyntaxError
@@ -31,7 +32,10 @@ class Rendered:
     html: str = ""
 
 
+@lru_cache(maxsize=1024)
 def _compile(engine: Engine, source: str) -> Any:
+    """Parse once per process and source: template versions are immutable, and a compiled
+    Django template renders safely from several threads (each render has its own Context)."""
     try:
         return engine.from_string(source)
     except TemplateSyntaxError as exc:
