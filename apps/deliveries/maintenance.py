@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.deliveries.models import Delivery, DeliveryStatus
-from apps.deliveries.queueing import held_since_before, ledger_missing
+from apps.deliveries.queueing import held_since_before, ledger_forget_before, ledger_missing
 from apps.deliveries.services import deliveries_requeue
 
 BATCH = 1000
@@ -54,6 +54,7 @@ def deliveries_reconcile(
         | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=now - grace)
         | Q(status=DeliveryStatus.SENDING, updated_at__lt=now - sending_deadline)
     )
+    ledger_forget_before(now.timestamp() - settings.RECONCILE_LOST_AFTER_SECONDS)
     # Messages fetched by a worker that died before claiming them (its prefetch).
     held_by_the_dead = held_since_before((now - grace).timestamp())
     requeued = scanned = 0
@@ -69,9 +70,7 @@ def deliveries_reconcile(
             if not batch:
                 break
             missing = ledger_missing(
-                [str(d.id) for d in batch if d.status != DeliveryStatus.SENDING],
-                now=now.timestamp(),
-                lost_after=settings.RECONCILE_LOST_AFTER_SECONDS,
+                [str(d.id) for d in batch if d.status != DeliveryStatus.SENDING]
             )
             lost = [
                 d

@@ -64,9 +64,10 @@ def push_fan_out(*, provider: Provider, delivery: Delivery, message: OutboundMes
                     "device deactivated",
                     extra={"delivery_id": message.delivery_id, "token": mask_address(device.token)},
                 )
-    if accepted:
-        done.update({token: r.provider_message_id for token, r in accepted.items()})
-        _remember(delivery, done)
+    done.update({token: r.provider_message_id for token, r in accepted.items()})
+    # Kept on the row by the outcome's own UPDATE (sending.py) when the delivery is sent; only
+    # a partial send, which a retry follows, needs it written now.
+    delivery.push_accepted = done
     transient = [f for f in failures if isinstance(f, TransientFailure)]
     if done and not transient:
         if failures:
@@ -84,6 +85,7 @@ def push_fan_out(*, provider: Provider, delivery: Delivery, message: OutboundMes
             status_code=first.status_code if first else 200,
         )
     if done:  # some devices have it, some failed transiently: retry those only
+        Delivery.objects.filter(pk=delivery.pk).update(push_accepted=done)
         waits = [f.retry_after for f in transient if f.retry_after is not None]
         failure = _rolled_up_failure(failures, none_left=False)
         raise TransientFailure(
@@ -96,12 +98,6 @@ def push_fan_out(*, provider: Provider, delivery: Delivery, message: OutboundMes
         recipient=delivery.recipient, channel="push"
     )
     raise _rolled_up_failure(failures, none_left=none_left)
-
-
-def _remember(delivery: Delivery, done: dict[str, str]) -> None:
-    """Record the devices that have it now, whatever the attempt's outcome turns out to be."""
-    delivery.push_accepted = done
-    Delivery.objects.filter(pk=delivery.pk).update(push_accepted=done)
 
 
 def _rolled_up_failure(failures: list[DeliveryFailure], *, none_left: bool) -> DeliveryFailure:

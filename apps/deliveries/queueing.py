@@ -82,15 +82,18 @@ def _ledger_forget(ids: Sequence[str]) -> None:
         logger.warning("publish ledger not cleaned up: %s", exc)
 
 
-def ledger_missing(ids: Sequence[str], *, now: float, lost_after: float) -> set[str]:
-    """The ids with no live message: never recorded, lost with the broker's data, or due more
-    than `lost_after` seconds ago (a message that old is taken for lost). Also forgets entries
-    that old, which bounds the ledger's size."""
+def ledger_forget_before(cutoff: float) -> None:
+    """Drop entries due before `cutoff`: such a message is taken for lost (and re-sent if its
+    delivery is still waiting). Bounds the ledger's size."""
+    _broker_redis().zremrangebyscore(LEDGER_KEY, "-inf", cutoff)
+
+
+def ledger_missing(ids: Sequence[str]) -> set[str]:
+    """The ids with no live message: never recorded, lost with the broker's data, or
+    forgotten by `ledger_forget_before`."""
     if not ids:
         return set()
-    client = _broker_redis()
-    client.zremrangebyscore(LEDGER_KEY, "-inf", now - lost_after)
-    scores = client.zmscore(LEDGER_KEY, list(ids))
+    scores = _broker_redis().zmscore(LEDGER_KEY, list(ids))
     return {delivery_id for delivery_id, score in zip(ids, scores, strict=True) if score is None}
 
 

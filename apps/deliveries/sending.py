@@ -237,6 +237,8 @@ def _mark_sent(delivery: Delivery, result: SendResult) -> AttemptOutcome:
     delivery.reason = ""
     delivery.next_attempt_at = None
     fields = ["status", "sent_at", "provider", "provider_message_id", "reason", "next_attempt_at"]
+    if delivery.channel == "push":
+        fields.append("push_accepted")  # the devices that have it (push.py)
     if not _settle(delivery, fields):
         return _overtaken(delivery, result)
     event_record(delivery, DeliveryStatus.SENT, f"accepted by {delivery.provider}")

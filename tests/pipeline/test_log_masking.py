@@ -12,8 +12,8 @@ import requests
 
 from apps.deliveries.models import Delivery, DeliveryStatus
 from tests.factories import RecipientFactory
+from tests.support.asgi import AsgiServer
 from tests.support.processes import Simulator, Worker, wait_until
-from tests.support.web import WebServer
 
 pytestmark = [pytest.mark.pipeline]
 
@@ -25,8 +25,8 @@ RAW = [EMAIL, "grace.hopper%40example.org", "hopper@", "5550001234", "5559876543
 
 
 @pytest.fixture
-def web(transactional_db: None) -> Iterator[WebServer]:
-    server = WebServer()
+def web(transactional_db: None) -> Iterator[AsgiServer]:
+    server = AsgiServer(name="masking")
     yield server
     server.stop()
 
@@ -36,7 +36,7 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
 
 
 def test_full_email_and_sms_send_logs_no_raw_address_or_number(
-    web: WebServer,
+    web: AsgiServer,
     worker: Worker,
     sendgrid: Simulator,
     twilio: Simulator,

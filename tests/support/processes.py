@@ -102,19 +102,12 @@ def test_database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
-class Worker:
-    """A real Celery worker process consuming the given queues, against the test database."""
+class LoggedProcess:
+    """A project command in its own session, against the test database and Redis, its output
+    in var/<name>-<pid>-<n>.log; `stop()` ends the whole process group."""
 
-    def __init__(
-        self,
-        *,
-        queues: list[str],
-        env: dict[str, str] | None = None,
-        pool: str = "threads",
-        concurrency: int = 4,
-        name: str = "test",
-    ) -> None:
-        self.log_path = ROOT / "var" / f"worker-{name}-{os.getpid()}-{free_port()}.log"
+    def __init__(self, command: list[str], *, name: str, env: dict[str, str] | None) -> None:
+        self.log_path = ROOT / "var" / f"{name}-{os.getpid()}-{free_port()}.log"
         self.log_path.parent.mkdir(exist_ok=True)
         full_env = dict(os.environ)
         full_env.update(
@@ -128,6 +121,55 @@ class Worker:
         full_env.update(env or {})
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(  # noqa: S603
+            command,
+            cwd=ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_started(self, ready: Any, what: str) -> None:
+        """Wait until `ready()`; stop the process and fail with its log if it never is."""
+        try:
+            wait_until(ready, timeout=30, interval=0.1)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"{what} did not start:\n{self.log()}") from None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+class Worker(LoggedProcess):
+    """A real Celery worker process consuming the given queues, against the test database."""
+
+    def __init__(
+        self,
+        *,
+        queues: list[str],
+        env: dict[str, str] | None = None,
+        pool: str = "threads",
+        concurrency: int = 4,
+        name: str = "test",
+    ) -> None:
+        super().__init__(
             [
                 str(BIN / "celery"),
                 "-A",
@@ -147,33 +189,7 @@ class Worker:
                 "--loglevel",
                 "INFO",
             ],
-            cwd=ROOT,
-            env=full_env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            name=f"worker-{name}",
+            env=env,
         )
-        try:
-            wait_until(lambda: b" ready." in self.log_path.read_bytes(), timeout=30)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"worker did not start:\n{self.log()}") from None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker (main process and pool)."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self._log.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._log.close()
+        self.wait_started(lambda: b" ready." in self.log_path.read_bytes(), "worker")
