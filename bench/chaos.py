@@ -74,6 +74,9 @@ def chaos_env(base: dict[str, str], sims: dict[str, Simulator], cfg: ChaosConfig
             "PUSH_MAX_ATTEMPTS": "12",
             "INAPP_MAX_ATTEMPTS": "12",
             "PROVIDER_TIMEOUT_SECONDS": "3",
+            # A batch stops starting sends after 2 s: with the 3 s timeout, a send stays in
+            # `sending` at most 5 s, well inside the stuck deadline above.
+            "SEND_BATCH_SECONDS": "2",
             "BREAKER_OPEN_SECONDS": str(max(2.0, 10 * cfg.fault_scale)),
         }
     )

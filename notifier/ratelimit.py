@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# KEYS[1] the bucket; ARGV[1] refill rate (tokens/s), ARGV[2] capacity (burst).
-# Returns {1, "0"} when a token was taken, {0, "<seconds until one is available>"} when not.
+# KEYS[1] the bucket; ARGV[1] refill rate (tokens/s), ARGV[2] capacity (burst), ARGV[3] tokens
+# wanted. Returns {n, "0"} when n >= 1 tokens were taken (as many as wanted and available),
+# {0, "<seconds until one is available>"} when none.
 # Floats travel as strings: Redis truncates Lua numbers to integers in replies.
 _ACQUIRE = """
 local rate = tonumber(ARGV[1])
@@ -26,11 +27,12 @@ if tokens == nil or ts == nil then
   ts = now
 end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local wanted = tonumber(ARGV[3])
 local allowed = 0
 local wait = 0
 if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+  allowed = math.min(wanted, math.floor(tokens))
+  tokens = tokens - allowed
 else
   wait = (1 - tokens) / rate
 end
@@ -42,10 +44,12 @@ return {allowed, tostring(wait)}
 
 @dataclass(frozen=True)
 class Acquired:
-    """`allowed`, or else `wait` seconds until a token will be available."""
+    """`allowed` (`granted` tokens taken), or else `wait` seconds until a token will be
+    available."""
 
     allowed: bool
     wait: float = 0.0
+    granted: int = 0
 
 
 class TokenBucket:
@@ -57,11 +61,12 @@ class TokenBucket:
         self.burst = max(int(burst), 1)
         self._script = redis.register_script(_ACQUIRE)
 
-    def acquire(self) -> Acquired:
-        """Take one token if there is one."""
+    def acquire(self, wanted: int = 1) -> Acquired:
+        """Take up to `wanted` tokens, as many as there are (at least one, or none)."""
+        wanted = max(int(wanted), 1)
         if self.rate <= 0:
-            return Acquired(allowed=True)
-        allowed, wait = self._script(keys=[self.key], args=[self.rate, self.burst])
-        if int(allowed) == 1:
-            return Acquired(allowed=True)
+            return Acquired(allowed=True, granted=wanted)
+        granted, wait = self._script(keys=[self.key], args=[self.rate, self.burst, wanted])
+        if int(granted) >= 1:
+            return Acquired(allowed=True, granted=int(granted))
         return Acquired(allowed=False, wait=float(wait))

@@ -8,5 +8,5 @@ NOOP_TASK = "benchmarks.noop"
 
 
 @shared_task(name=NOOP_TASK, ignore_result=True, soft_time_limit=30)
-def noop(delivery_id: str) -> None:
+def noop(delivery_ids: list[str] | str) -> None:
     """Do nothing (takes the same argument as `deliveries.send`)."""

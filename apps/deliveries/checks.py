@@ -24,13 +24,16 @@ def delivery_timing_check(app_configs: Any = None, **kwargs: Any) -> list[CheckM
                 id="deliveries.E001",
             )
         )
-    send_bound = max(settings.PROVIDER_TIMEOUT_SECONDS, settings.SMTP_TIMEOUT_SECONDS)
+    # A batch starts no send after SEND_BATCH_SECONDS; the last one is bounded by its timeout.
+    send_bound = settings.SEND_BATCH_SECONDS + max(
+        settings.PROVIDER_TIMEOUT_SECONDS, settings.SMTP_TIMEOUT_SECONDS
+    )
     if 2 * send_bound >= settings.SEND_STUCK_AFTER_SECONDS:
         problems.append(
             Warning(
                 f"SEND_STUCK_AFTER_SECONDS ({settings.SEND_STUCK_AFTER_SECONDS}) should be well "
-                f"above the provider timeouts ({send_bound:g} s): the reconciler could re-queue "
-                "a send still in flight and cause a duplicate.",
+                f"above SEND_BATCH_SECONDS plus the provider timeouts ({send_bound:g} s): the "
+                "reconciler could re-queue a send still in flight and cause a duplicate.",
                 id="deliveries.W001",
             )
         )

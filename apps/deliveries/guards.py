@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -59,23 +60,27 @@ def provider_breaker(name: str) -> CircuitBreaker:
 
 @dataclass
 class Gate:
-    """The provider to send through (None: wait `wait` seconds), and whether it is a probe."""
+    """The provider to send through and how many sends it allows now (`granted`: tokens taken,
+    one only for a half-open probe), or None: wait `wait` seconds."""
 
     provider: Provider | None
     wait: float = 0.0
     probe: bool = False
     reason: str = ""
+    granted: int = 0
 
-    def record(self, failure: DeliveryFailure | None) -> None:
-        """Tell the provider's breaker how the call went."""
+    def record(self, failure: DeliveryFailure | None) -> bool:
+        """Tell the provider's breaker how the call went. True if this failure opened it."""
         if self.provider is None:
-            return
+            return False
         breaker = provider_breaker(self.provider.name)
         if isinstance(failure, TransientFailure):
             if breaker.record_failure():
                 logger.warning("breaker opened", extra={"provider": self.provider.name})
+                return True
         else:  # sent, or a permanent answer: either way the provider is up
             breaker.record_success()
+        return False
 
     def release(self) -> None:
         """Nothing was sent after all (not claimed, deferred, skipped)."""
@@ -83,8 +88,13 @@ class Gate:
             provider_breaker(self.provider.name).release_probe()
 
 
-def gate_open(*, channel: str) -> Gate:
-    """Pick the provider for one send: the primary unless its breaker is open, then failovers.
+# How long the rest of a batch waits while one delivery probes a half-open breaker.
+PROBE_WAIT_SECONDS = 1.0
+
+
+def gate_open(*, channel: str, wanted: int = 1) -> Gate:
+    """Pick the provider for up to `wanted` sends: the primary unless its breaker is open, then
+    failovers. A half-open breaker lets one send through (the probe).
 
     A throttled provider (no token) means waiting, not failing over: the bucket protects that
     provider's rate, it says nothing about its health.
@@ -98,7 +108,8 @@ def gate_open(*, channel: str) -> Gate:
             reasons.append(f"{provider.name} breaker open")
             metrics.breaker_rejected(provider=provider.name)
             continue
-        token = provider_bucket(provider.name).acquire()
+        bucket = provider_bucket(provider.name)
+        token = bucket.acquire(1 if permit.probe else wanted)
         if not token.allowed:
             if permit.probe:
                 provider_breaker(provider.name).release_probe()
@@ -106,31 +117,37 @@ def gate_open(*, channel: str) -> Gate:
             reasons.append(f"{provider.name} rate limit")
             metrics.rate_limit_waited(provider=provider.name)
             break
-        return Gate(provider=provider, probe=permit.probe)
+        # The deliveries beyond the grant wait: for the probe's verdict, or for their tokens.
+        rest = wanted - token.granted
+        if permit.probe:
+            rest_wait = PROBE_WAIT_SECONDS
+        else:
+            rest_wait = rest / bucket.rate if rest > 0 and bucket.rate > 0 else 0.0
+        return Gate(provider=provider, probe=permit.probe, granted=token.granted, wait=rest_wait)
     return Gate(provider=None, wait=min(waits), reason="; ".join(reasons))
 
 
-def delivery_peek(*, delivery_id: str) -> tuple[str, str] | None:
-    """(channel, priority) of a delivery that can still be claimed, else None."""
-    row = (
-        Delivery.objects.filter(id=delivery_id, status__in=CLAIMABLE)
-        .values_list("channel", "priority")
-        .first()
+def deliveries_peek(*, delivery_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(channel, priority) of each delivery that can still be claimed, by id."""
+    rows = Delivery.objects.filter(id__in=delivery_ids, status__in=CLAIMABLE).values_list(
+        "id", "channel", "priority"
     )
-    return (str(row[0]), str(row[1])) if row else None
+    return {str(pk): (str(channel), str(priority)) for pk, channel, priority in rows}
 
 
-def delivery_wait(*, delivery_id: str, channel: str, priority: str, wait: float) -> float:
-    """Publish the delivery again after `wait` (plus spread). Not an attempt: the row keeps its
-    status and counter; `next_attempt_at` says when, and keeps the reconciler off it."""
+def deliveries_wait(
+    *, delivery_ids: Sequence[str], channel: str, priority: str, wait: float
+) -> float:
+    """Publish the deliveries again after `wait` (plus spread). Not an attempt: the rows keep
+    their status and counter; `next_attempt_at` says when, and keeps the reconciler off them."""
     # Capped like a retry: a countdown past the broker's visibility timeout is redelivered
     # over and over; coming back early only means asking the bucket or breaker again.
     delay = min(wait, float(settings.RETRY_CAP_SECONDS)) + random.uniform(  # noqa: S311
         0, settings.PROVIDER_WAIT_JITTER_SECONDS
     )
     now = timezone.now()
-    Delivery.objects.filter(id=delivery_id, status__in=CLAIMABLE).update(
+    Delivery.objects.filter(id__in=delivery_ids, status__in=CLAIMABLE).update(
         next_attempt_at=now + dt.timedelta(seconds=delay), updated_at=now
     )
-    publish_sends([(delivery_id, channel, priority)], countdown=delay)
+    publish_sends([(pk, channel, priority) for pk in delivery_ids], countdown=delay)
     return delay

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from functools import cache
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -41,12 +42,30 @@ def _broker_redis() -> redis.Redis:
     )
 
 
+def send_batches(items: Iterable[tuple[str, str, str]]) -> list[tuple[str, list[str]]]:
+    """(queue, delivery ids) per send message: deliveries of one channel and priority travel
+    together, in the order given, up to SEND_BATCH_SIZE per message but spread over at least
+    SEND_BATCH_SPREAD messages while that leaves more than one per message (so that a small
+    bulk still goes out on as many worker threads as it can use)."""
+    by_queue: dict[str, list[str]] = {}
+    for delivery_id, channel, priority in items:
+        by_queue.setdefault(queue_name(channel, priority), []).append(delivery_id)
+    cap = max(int(settings.SEND_BATCH_SIZE), 1)
+    spread = max(int(settings.SEND_BATCH_SPREAD), 1)
+    batches = []
+    for queue, ids in by_queue.items():
+        size = min(cap, -(-len(ids) // spread))  # ceil
+        batches += [(queue, ids[i : i + size]) for i in range(0, len(ids), size)]
+    return batches
+
+
 def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | None = None) -> None:
-    """Publish one send task per (delivery id, channel, priority), over one broker connection."""
-    items = list(items)
-    if not items:
+    """Publish send tasks for these (delivery id, channel, priority), batched per queue
+    (`send_batches`), over one broker connection."""
+    batches = send_batches(items)
+    if not batches:
         return
-    ids = [delivery_id for delivery_id, _, _ in items]
+    ids = [delivery_id for _, batch in batches for delivery_id in batch]
     # The ledger first: should Redis lose its data between the two steps, the ledger goes
     # with it and the reconciler re-sends (a duplicate message, dropped by the claim). The
     # other order could leave an entry for a message that was never kept.
@@ -54,11 +73,11 @@ def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | N
     try:
         # One producer, and kombu's transport-level batching (pipelined LPUSHes on Redis).
         with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
-            for delivery_id, channel, priority in items:
+            for queue, batch in batches:
                 app.send_task(
                     SEND_TASK,
-                    args=[delivery_id],
-                    queue=queue_name(channel, priority),
+                    args=[batch],
+                    queue=queue,
                     countdown=countdown,
                     producer=producer,
                 )
@@ -115,21 +134,27 @@ def held_since_before(cutoff: float) -> set[str]:
         return set()
     held: set[str] = set()
     for payload in client.hmget(_UNACKED, tags):
-        delivery_id = _send_task_delivery_id(payload)
-        if delivery_id:
-            held.add(delivery_id)
+        held.update(_send_task_delivery_ids(payload))
     return held
 
 
-def _send_task_delivery_id(payload: bytes | str | None) -> str | None:
+def _send_task_delivery_ids(payload: bytes | str | None) -> list[str]:
+    """The ids in an unacknowledged message (kombu keeps [message, exchange, routing key])."""
     try:
-        message = json.loads(payload or b"null")[0]
+        return send_message_delivery_ids(json.loads(payload or b"null")[0])
+    except (ValueError, TypeError, KeyError, IndexError):
+        return []
+
+
+def send_message_delivery_ids(message: Any) -> list[str]:
+    """The delivery ids a send message (kombu's JSON envelope) carries; [] for anything else."""
+    try:
         if message["headers"].get("task") != SEND_TASK:
-            return None
+            return []
         body = message["body"]
         if message.get("properties", {}).get("body_encoding") == "base64":
             body = base64.b64decode(body)
-        args = json.loads(body)[0]
-        return str(args[0])
-    except (ValueError, TypeError, KeyError, IndexError):
-        return None
+        ids = json.loads(body)[0][0]  # args[0]: a list of ids (one id before batching)
+        return [str(pk) for pk in ids] if isinstance(ids, list) else [str(ids)]
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return []

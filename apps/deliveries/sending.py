@@ -5,31 +5,40 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Field
 from django.utils import timezone
 
 from apps.core import metrics
 from apps.deliveries.fallback import fallback_after_failure
-from apps.deliveries.guards import delivery_peek, delivery_wait, gate_open
+from apps.deliveries.guards import deliveries_peek, deliveries_wait, gate_open
 from apps.deliveries.models import (
     CLAIMABLE,
     Attempt,
     DeadLetter,
     Delivery,
+    DeliveryEvent,
     DeliveryStatus,
 )
 from apps.deliveries.push import provider_send
 from apps.deliveries.queueing import publish_sends
 from apps.deliveries.rules import delivery_decide
 from apps.deliveries.services import event_record
-from apps.recipients.selectors import recipient_context
+from apps.recipients.selectors import (
+    recipient_address,
+    recipient_context,
+    suppressions_among,
+)
 from apps.templates.selectors import variant_pick
 from notifier.errors import DeliveryFailure, PermanentFailure, TransientFailure
-from notifier.providers.base import OutboundMessage, SendResult
+from notifier.logcontext import log_context_scope
+from notifier.providers.base import OutboundMessage, Provider, SendResult
 from notifier.rendering import render
 from notifier.retry import RetryPolicy
 
@@ -52,12 +61,26 @@ def retry_policy() -> RetryPolicy:
     )
 
 
-def delivery_claim(*, delivery_id: str) -> bool:
-    """Take the delivery for one attempt with a single conditional update."""
-    claimed = Delivery.objects.filter(id=delivery_id, status__in=CLAIMABLE).update(
-        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
-    )
-    return claimed == 1
+def deliveries_claim(*, delivery_ids: Sequence[str]) -> set[str]:
+    """Take the deliveries for one attempt each (status `sending`, attempt counter + 1); a row
+    another worker claimed first is no longer claimable. Returns the ids taken."""
+    now = timezone.now()
+    taking = {"status": DeliveryStatus.SENDING, "attempts": F("attempts") + 1, "updated_at": now}
+    if len(delivery_ids) == 1:  # one conditional UPDATE
+        (pk,) = delivery_ids
+        claimed = Delivery.objects.filter(id=pk, status__in=CLAIMABLE).update(**taking)
+        return {str(pk)} if claimed == 1 else set()
+    with transaction.atomic():
+        # Locked in id order, so two workers holding overlapping batches cannot deadlock.
+        ids = list(
+            Delivery.objects.select_for_update()
+            .filter(id__in=delivery_ids, status__in=CLAIMABLE)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        if ids:
+            Delivery.objects.filter(id__in=ids).update(**taking)
+    return {str(pk) for pk in ids}
 
 
 def _address(delivery: Delivery) -> str:
@@ -98,7 +121,26 @@ def delivery_message(*, delivery: Delivery) -> OutboundMessage:
     )
 
 
-def _recheck(delivery: Delivery, now: dt.datetime) -> AttemptOutcome | None:
+def _suppressed_ids(deliveries: Sequence[Delivery], *, channel: str) -> set[str]:
+    """The deliveries whose address is on their client's suppression list (a query per client,
+    none for channels without addresses)."""
+    by_client: dict[int, list[Delivery]] = {}
+    for delivery in deliveries:
+        by_client.setdefault(delivery.recipient.client_id, []).append(delivery)
+    found: set[str] = set()
+    for client_id, group in by_client.items():
+        pairs = suppressions_among(
+            client_id=client_id, recipients=[d.recipient for d in group], channels=[channel]
+        )
+        found.update(
+            str(d.id)
+            for d in group
+            if (channel, recipient_address(recipient=d.recipient, channel=channel)) in pairs
+        )
+    return found
+
+
+def _recheck(delivery: Delivery, now: dt.datetime, *, suppressed: bool) -> AttemptOutcome | None:
     """Preferences may have changed since creation: apply them again just before sending."""
     decision = delivery_decide(
         recipient=delivery.recipient,
@@ -106,6 +148,7 @@ def _recheck(delivery: Delivery, now: dt.datetime) -> AttemptOutcome | None:
         category=delivery.notification.category,
         priority=delivery.priority,
         now=now,
+        suppressed=suppressed,
     )
     if decision.action == "send":
         return None
@@ -126,70 +169,186 @@ def _recheck(delivery: Delivery, now: dt.datetime) -> AttemptOutcome | None:
 
 
 def delivery_attempt(*, delivery_id: str) -> AttemptOutcome:
-    """Claim the delivery and make one attempt; schedule a retry or a dead letter on failure."""
+    """One attempt at one delivery (see `deliveries_attempt`)."""
+    return deliveries_attempt(delivery_ids=[delivery_id])[str(delivery_id)]
+
+
+def deliveries_attempt(*, delivery_ids: Sequence[str]) -> dict[str, AttemptOutcome]:
+    """One attempt at each of these deliveries (a send task's batch: publish_sends puts one
+    channel and priority in a message). Claimed together, sent one after the other, recorded
+    together. A duplicate or finished delivery is `not_claimed`. Outcomes by id."""
+    ids = list(dict.fromkeys(str(pk) for pk in delivery_ids))
+    peeked = deliveries_peek(delivery_ids=ids)
+    outcomes = {pk: AttemptOutcome("not_claimed") for pk in ids if pk not in peeked}
+    groups: dict[tuple[str, str], list[str]] = {}
+    for pk in ids:
+        if pk in peeked:
+            groups.setdefault(peeked[pk], []).append(pk)
+    for (channel, priority), group in groups.items():
+        outcomes.update(_attempt_group(group, channel=channel, priority=priority))
+    return {pk: outcomes[pk] for pk in ids}
+
+
+def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, AttemptOutcome]:
     # Rate limit and breaker first: waiting on them is not an attempt (guards.py).
-    peeked = delivery_peek(delivery_id=delivery_id)
-    if peeked is None:
-        return AttemptOutcome("not_claimed")
-    gate = gate_open(channel=peeked[0])
+    gate = gate_open(channel=channel, wanted=len(ids))
     if gate.provider is None:
-        delay = delivery_wait(
-            delivery_id=delivery_id, channel=peeked[0], priority=peeked[1], wait=gate.wait
+        delay = deliveries_wait(
+            delivery_ids=ids, channel=channel, priority=priority, wait=gate.wait
         )
-        return AttemptOutcome("waiting", retry_in=delay)
-    if not delivery_claim(delivery_id=delivery_id):
-        gate.release()
-        return AttemptOutcome("not_claimed")
-    # The preference comes along (one query fewer per send): the re-check reads it.
-    delivery = Delivery.objects.select_related(
-        "recipient__preference", "notification__template_version"
-    ).get(id=delivery_id)
-    now = timezone.now()
-    skipped = _recheck(delivery, now)
-    if skipped is not None:
-        gate.release()
-        return skipped
+        return dict.fromkeys(ids, AttemptOutcome("waiting", retry_in=delay))
     provider = gate.provider
-    metrics.attempt_started(delivery=delivery, provider=provider.name)
-    started = timezone.now()
-    clock = time.perf_counter()
-    result: SendResult | None = None
-    failure: DeliveryFailure | None = None
-    try:
-        result = provider_send(
-            provider=provider, delivery=delivery, message=delivery_message(delivery=delivery)
+    outcomes: dict[str, AttemptOutcome] = {}
+    now_ids, later = ids[: gate.granted], ids[gate.granted :]
+    if later:  # no token yet for these, or a probe goes first
+        delay = deliveries_wait(
+            delivery_ids=later, channel=channel, priority=priority, wait=gate.wait
         )
-    except DeliveryFailure as exc:
-        failure = exc
-    latency_ms = int((time.perf_counter() - clock) * 1000)
-    gate.record(failure)
+        outcomes.update(dict.fromkeys(later, AttemptOutcome("waiting", retry_in=delay)))
+    claimed = deliveries_claim(delivery_ids=now_ids)
+    outcomes.update({pk: AttemptOutcome("not_claimed") for pk in now_ids if pk not in claimed})
+    # The preference comes along (one query fewer per send): the re-check reads it.
+    rows = Delivery.objects.select_related(
+        "recipient__preference", "notification__template_version"
+    ).filter(id__in=claimed)
+    order = {pk: i for i, pk in enumerate(now_ids)}
+    taken = sorted(rows, key=lambda d: order[str(d.id)])
+    suppressed = _suppressed_ids(taken, channel=channel)
+    now = timezone.now()
+    to_send: list[Delivery] = []
+    for delivery in taken:
+        skipped = _recheck(delivery, now, suppressed=str(delivery.id) in suppressed)
+        if skipped is None:
+            to_send.append(delivery)
+        else:
+            outcomes[str(delivery.id)] = skipped
+    if not to_send:
+        gate.release()
+        return outcomes
+    calls: list[_Call] = []
+    deadline = time.monotonic() + settings.SEND_BATCH_SECONDS
+    success_told = False
+    for index, delivery in enumerate(to_send):
+        call = _call(provider, delivery)
+        calls.append(call)
+        # The breaker hears every transient failure, and one success after each (a success
+        # only resets its count: telling it twice in a row changes nothing).
+        opened = False
+        if isinstance(call.failure, TransientFailure):
+            opened, success_told = gate.record(call.failure), False
+        elif not success_told:
+            gate.record(call.failure)
+            success_told = True
+        rest = to_send[index + 1 :]
+        if rest and (opened or call.stop or time.monotonic() > deadline):
+            # The breaker opened or the batch ran out of time: the rest go back to the queue,
+            # unattempted, and ask the gate again.
+            outcomes.update(_hand_back(rest, channel=channel, priority=priority))
+            break
+    outcomes.update(_record(calls, provider=provider.name))
+    return outcomes
+
+
+@dataclass
+class _Call:
+    """One provider call for one delivery, kept until the batch is recorded."""
+
+    delivery: Delivery
+    started: dt.datetime
+    finished: dt.datetime
+    latency_ms: int
+    result: SendResult | None
+    failure: DeliveryFailure | None
+    stop: bool = False  # the task's time is up: send no more in this batch
+
+
+def _call(provider: Provider, delivery: Delivery) -> _Call:
+    """Render and send one delivery. Never raises: whatever goes wrong becomes a failure,
+    so that the batch's other sends are still recorded."""
+    with log_context_scope():
+        metrics.attempt_started(delivery=delivery, provider=provider.name)
+        started = timezone.now()
+        clock = time.perf_counter()
+        result: SendResult | None = None
+        failure: DeliveryFailure | None = None
+        stop = False
+        try:
+            result = provider_send(
+                provider=provider, delivery=delivery, message=delivery_message(delivery=delivery)
+            )
+        except DeliveryFailure as exc:
+            failure = exc
+        except SoftTimeLimitExceeded:
+            failure, stop = TransientFailure("worker time limit"), True
+        except Exception as exc:  # a bug here must not cost the batch its records
+            logger.exception("send failed unexpectedly")
+            failure = TransientFailure("worker error", detail=repr(exc)[:300])
+        latency_ms = int((time.perf_counter() - clock) * 1000)
     metrics.provider_called(
         provider=provider.name, outcome=_outcome(failure), seconds=latency_ms / 1000
     )
+    delivery.provider = provider.name
+    return _Call(delivery, started, timezone.now(), latency_ms, result, failure, stop)
+
+
+def _hand_back(
+    deliveries: Sequence[Delivery], *, channel: str, priority: str
+) -> dict[str, AttemptOutcome]:
+    """Claimed but not attempted: back to `queued` without counting an attempt, and published
+    again (at once: the gate decides what happens next)."""
+    ids = [str(d.id) for d in deliveries]
     with transaction.atomic():
-        Attempt.objects.create(
-            delivery=delivery,
-            number=delivery.attempts,
-            provider=provider.name,
-            started_at=started,
-            finished_at=timezone.now(),
-            outcome=_outcome(failure),
-            response_code=result.status_code
-            if result
-            else failure.status_code
-            if failure
-            else None,
-            latency_ms=latency_ms,
-            error=(f"{failure.reason}: {failure.detail}" if failure else "")[:500],
+        Delivery.objects.filter(id__in=ids, status=DeliveryStatus.SENDING).update(
+            status=DeliveryStatus.QUEUED,
+            attempts=F("attempts") - 1,
+            next_attempt_at=None,
+            updated_at=timezone.now(),
         )
-        delivery.provider = provider.name
-        if result is not None:
-            return _mark_sent(delivery, result)
-        if failure is None:  # pragma: no cover - send() either returned or raised
-            raise RuntimeError("provider returned no result")
-        if isinstance(failure, TransientFailure) and delivery.attempts < delivery.max_attempts:
-            return _mark_retrying(delivery, failure)
-        return _mark_dead(delivery, failure)
+        items = [(pk, channel, priority) for pk in ids]
+        transaction.on_commit(lambda: publish_sends(items))
+    return dict.fromkeys(ids, AttemptOutcome("waiting", retry_in=0.0))
+
+
+def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcome]:
+    """Write the batch's attempts and outcomes in one transaction."""
+    outcomes: dict[str, AttemptOutcome] = {}
+    with transaction.atomic():
+        Attempt.objects.bulk_create(
+            Attempt(
+                delivery=c.delivery,
+                number=c.delivery.attempts,
+                provider=provider,
+                started_at=c.started,
+                finished_at=c.finished,
+                outcome=_outcome(c.failure),
+                response_code=c.result.status_code
+                if c.result
+                else c.failure.status_code
+                if c.failure
+                else None,
+                latency_ms=c.latency_ms,
+                error=(f"{c.failure.reason}: {c.failure.detail}" if c.failure else "")[:500],
+            )
+            for c in calls
+        )
+        sent = [(c.delivery, c.result) for c in calls if c.result is not None]
+        if len(sent) == 1:
+            delivery, result = sent[0]
+            outcomes[str(delivery.id)] = _mark_sent(delivery, result)
+        elif sent:
+            outcomes.update(_mark_sent_many(sent))
+        for c in calls:
+            failure = c.failure
+            if c.result is not None:
+                continue
+            if failure is None:  # pragma: no cover - send() either returned or raised
+                raise RuntimeError("provider returned no result")
+            delivery = c.delivery
+            if isinstance(failure, TransientFailure) and delivery.attempts < delivery.max_attempts:
+                outcomes[str(delivery.id)] = _mark_retrying(delivery, failure)
+            else:
+                outcomes[str(delivery.id)] = _mark_dead(delivery, failure)
+    return outcomes
 
 
 def _outcome(failure: DeliveryFailure | None) -> str:
@@ -230,7 +389,7 @@ def _overtaken(delivery: Delivery, result: SendResult | None) -> AttemptOutcome:
     return AttemptOutcome(str(current.status))
 
 
-def _mark_sent(delivery: Delivery, result: SendResult) -> AttemptOutcome:
+def _sent_fields(delivery: Delivery, result: SendResult) -> list[str]:
     delivery.status = DeliveryStatus.SENT
     delivery.sent_at = timezone.now()
     delivery.provider_message_id = result.provider_message_id[:200]
@@ -239,11 +398,81 @@ def _mark_sent(delivery: Delivery, result: SendResult) -> AttemptOutcome:
     fields = ["status", "sent_at", "provider", "provider_message_id", "reason", "next_attempt_at"]
     if delivery.channel == "push":
         fields.append("push_accepted")  # the devices that have it (push.py)
-    if not _settle(delivery, fields):
+    return fields
+
+
+def _mark_sent(delivery: Delivery, result: SendResult) -> AttemptOutcome:
+    if not _settle(delivery, _sent_fields(delivery, result)):
         return _overtaken(delivery, result)
     event_record(delivery, DeliveryStatus.SENT, f"accepted by {delivery.provider}")
     metrics.delivery_sent(delivery=delivery)
     return AttemptOutcome("sent")
+
+
+def _mark_sent_many(sent: Sequence[tuple[Delivery, SendResult]]) -> dict[str, AttemptOutcome]:
+    """`_mark_sent` for several: one UPDATE for those still `sending`, one INSERT for their
+    events; a row a provider report overtook keeps the reported status."""
+    outcomes: dict[str, AttemptOutcome] = {}
+    now = timezone.now()
+    for delivery, result in sent:
+        _sent_fields(delivery, result)
+        delivery.sent_at = delivery.updated_at = now
+    written = _settle_sent(sent[0][0].channel, [d for d, _ in sent], now=now)
+    settled = [d for d, _ in sent if d.id in written]
+    for delivery, result in sent:
+        if delivery.id not in written:
+            outcomes[str(delivery.id)] = _overtaken(delivery, result)
+    if not settled:
+        return outcomes
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(delivery=d, status=DeliveryStatus.SENT, detail=f"accepted by {d.provider}")
+        for d in settled
+    )
+    for delivery in settled:
+        metrics.delivery_sent(delivery=delivery)
+        outcomes[str(delivery.id)] = AttemptOutcome("sent")
+    return outcomes
+
+
+def _settle_sent(channel: str, deliveries: Sequence[Delivery], *, now: dt.datetime) -> set[Any]:
+    """Write `sent` on the deliveries still in `sending`, in one statement: the shared fields
+    directly, each one's provider message id (and, for push, its devices) from a VALUES list.
+    Returns the ids written. (Django's bulk_update builds a CASE per field and row: it cost
+    more CPU than the sends themselves.) PostgreSQL and SQLite >= 3.35 alike."""
+    meta = Delivery._meta
+    table = connection.ops.quote_name(meta.db_table)
+
+    def prep(name: str, value: Any) -> Any:
+        field = meta.get_field(name)
+        assert isinstance(field, Field)  # noqa: S101 - a concrete column of ours
+        return field.get_db_prep_save(value, connection)
+
+    per_row = ["provider_message_id"] + (["push_accepted"] if channel == "push" else [])
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * (1 + len(per_row))) + ")"] * len(deliveries))
+    values: list[Any] = []
+    for delivery in deliveries:
+        values.append(prep("id", delivery.id))
+        values.extend(prep(name, getattr(delivery, name)) for name in per_row)
+    columns = ", ".join(f"column{i + 2} AS {name}" for i, name in enumerate(per_row))
+    assignments = ", ".join(f"{name} = v.{name}" for name in per_row)
+    # Table and column names are ours; every value is a parameter.
+    sql = (
+        f"UPDATE {table} SET status = %s, sent_at = %s, provider = %s, reason = '', "  # noqa: S608
+        f"next_attempt_at = NULL, updated_at = %s, {assignments} "
+        f"FROM (SELECT column1 AS id, {columns} FROM (VALUES {placeholders}) AS rows) AS v "
+        f"WHERE {table}.id = v.id AND {table}.status = %s RETURNING {table}.id"
+    )
+    params = [
+        DeliveryStatus.SENT,
+        prep("sent_at", now),
+        deliveries[0].provider,
+        prep("updated_at", now),
+        *values,
+        DeliveryStatus.SENDING,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {meta.pk.to_python(row[0]) for row in cursor.fetchall()}
 
 
 def _mark_retrying(delivery: Delivery, failure: TransientFailure) -> AttemptOutcome:

@@ -216,6 +216,18 @@ RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=120)
 # threads pool, where task time limits do not apply, so the bound on a send is the provider
 # timeout (PROVIDER_TIMEOUT_SECONDS, SMTP_TIMEOUT_SECONDS); keep this well above it.
 SEND_STUCK_AFTER_SECONDS = env.int("SEND_STUCK_AFTER_SECONDS", default=180)
+# Deliveries of one channel and priority published together travel in one send message, up to
+# this many: the worker claims, loads and records them with a handful of statements instead of
+# ten each (the sends themselves stay one provider call each, one after the other). 1 turns
+# batching off.
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
+# ... but a publish is spread over at least this many messages while batches stay above one
+# delivery (about the worker threads that can take them: a bulk of 100 goes as 15 messages of
+# 7, not 2 of 50, so a slow provider is called in parallel).
+SEND_BATCH_SPREAD = env.int("SEND_BATCH_SPREAD", default=16)
+# A batch starts no new send after this many seconds (a slow provider): the rest go back to
+# the queue unattempted.
+SEND_BATCH_SECONDS = env.float("SEND_BATCH_SECONDS", default=10.0)
 # A published message still not consumed this long after it fell due is taken for lost (say,
 # held by a worker that was killed) and the delivery is published again; below this, the
 # reconciler trusts the publish ledger and leaves a draining backlog alone.

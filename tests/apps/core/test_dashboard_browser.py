@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -24,10 +25,11 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def test_staff_sees_the_dashboard_in_a_browser(
-    live_server: object, tmp_path: Path, clean_redis: redis.Redis
+    live_server: object, tmp_path: Path, clean_redis: redis.Redis, settings: Any
 ) -> None:
     history = seed_history(client=ApiClientFactory(), now=timezone.now())
-    # A backlog on sms.low and an open breaker, so the page shows them.
+    # A backlog on sms.low (one delivery per message) and an open breaker, so the page shows them.
+    settings.SEND_BATCH_SIZE = 1
     publish_sends([(f"00000000-0000-0000-0000-{i:012d}", "sms", "low") for i in range(37)])
     breaker = provider_breaker("console-email")
     for _ in range(breaker.failure_threshold):

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.deliveries import maintenance
-from apps.deliveries.backpressure import queue_depth, queue_depth_forget
 from apps.deliveries.maintenance import deliveries_reconcile, deliveries_release_due
 from apps.deliveries.models import Delivery, DeliveryStatus
 from apps.deliveries.queueing import LEDGER_KEY, publish_sends
@@ -22,6 +21,7 @@ from config.celery import app
 from config.queues import queue_name
 from tests.factories import DeliveryFactory, DeviceFactory, NotificationFactory
 from tests.support.processes import ROOT
+from tests.support.queues import queued_delivery_counts
 
 pytestmark = [pytest.mark.django_db]
 
@@ -36,8 +36,9 @@ def make(status: str, *, ago: float, **fields: Any) -> Delivery:
 
 
 def published() -> int:
-    queue_depth_forget()
-    return queue_depth()
+    """Deliveries in the send messages waiting in the broker (a message carries a batch)."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    return sum(queued_delivery_counts(broker).values())
 
 
 def test_reconciler_requeues_only_what_is_stuck(
@@ -122,26 +123,29 @@ def test_reconciler_takes_a_message_unconsumed_for_too_long_for_lost(
 
 
 def test_reconciler_requeues_what_a_dead_worker_fetched_and_never_claimed(
-    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Callable[..., Any]
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Callable[..., Any], settings: Any
 ) -> None:
     grace = settings.RECONCILE_AFTER_SECONDS
-    fetched = make(DeliveryStatus.QUEUED, ago=0, priority="high")
+    settings.SEND_BATCH_SPREAD = 1  # both in one message
+    fetched = [make(DeliveryStatus.QUEUED, ago=0, priority="high") for _ in range(2)]
     waiting = make(DeliveryStatus.QUEUED, ago=0, priority="low")
-    publish_sends([(str(d.id), d.channel, d.priority) for d in (fetched, waiting)])
-    # A worker takes the first message off its queue (unacknowledged, as acks_late does) and
-    # is killed before it claims the row: the message now sits in kombu's unacked set.
+    publish_sends([(str(d.id), d.channel, d.priority) for d in (*fetched, waiting)])
+    # A worker takes the first message (a batch of two) off its queue (unacknowledged, as
+    # acks_late does) and is killed before it claims the rows: the message now sits in kombu's
+    # unacked set.
     # (The connection stays open: closing it would hand the message back, as a warm shutdown.)
     with app.connection_for_read() as connection:
         message = connection.default_channel.basic_get(
-            queue_name(fetched.channel, fetched.priority), no_ack=False
+            queue_name(fetched[0].channel, fetched[0].priority), no_ack=False
         )
         assert message is not None
         later = timezone.now() + dt.timedelta(seconds=grace + 2)
 
         with django_capture_on_commit_callbacks(execute=True):
-            assert deliveries_reconcile(now=later) == 1
+            assert deliveries_reconcile(now=later) == 2
 
-    assert fetched.events.filter(detail="re-queued by the reconciler").count() == 1
+    for delivery in fetched:
+        assert delivery.events.filter(detail="re-queued by the reconciler").count() == 1
     assert not waiting.events.filter(detail="re-queued by the reconciler").exists()
 
 

@@ -15,7 +15,7 @@ from apps.deliveries.models import Delivery, DeliveryStatus, Notification
 from apps.recipients.models import Recipient
 from apps.recipients.tokens import recipient_token_mint
 from tests.factories import ApiKeyFactory, RecipientFactory
-from tests.support.queues import queued_counts
+from tests.support.queues import queued_counts, queued_delivery_counts, queued_delivery_ids
 
 URL = "/api/v1/notifications"
 BODY: dict[str, Any] = {
@@ -297,7 +297,10 @@ def test_1000_recipients_in_one_request_few_queries_one_publish_batch(
     notification = Notification.objects.get()
     assert notification.recipient_count == 1000
     assert Delivery.objects.filter(status=DeliveryStatus.QUEUED).count() == 2000
-    assert queued_counts(clean_redis) == {"email.normal": 1000, "inapp.normal": 1000}
+    assert queued_delivery_counts(clean_redis) == {"email.normal": 1000, "inapp.normal": 1000}
+    # SEND_BATCH_SIZE (50) deliveries per message, each delivery exactly once
+    assert queued_counts(clean_redis) == {"email.normal": 20, "inapp.normal": 20}
+    assert len({pk for ids in queued_delivery_ids(clean_redis).values() for pk in ids}) == 2000
     with capsys.disabled():
         print(f"\n[bulk] 1000 recipients x 2 channels accepted and published in {elapsed:.2f}s")
 
