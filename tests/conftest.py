@@ -10,6 +10,7 @@ import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from apps.clients.keycache import verified_keys
 from config.queues import ALL_QUEUES
 from tests.factories import ApiKeyFactory, RecipientFactory, TemplateFactory
 from tests.support.processes import Simulator, Worker
@@ -17,6 +18,14 @@ from tests.support.smtp import SmtpServer
 
 TWILIO_TEST_SID = "AC" + "1" * 32
 TWILIO_TEST_TOKEN = "twilio-test-auth-token"
+
+
+@pytest.fixture(autouse=True)
+def forget_verified_keys() -> Iterator[None]:
+    """Each test authenticates afresh: no key verified by an earlier test is remembered."""
+    verified_keys.clear()
+    yield
+    verified_keys.clear()
 
 
 @pytest.fixture

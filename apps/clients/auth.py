@@ -12,6 +12,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from apps.clients.keycache import verified_keys
 from apps.clients.models import ApiClient, ApiKey
 from apps.clients.services import KEY_PREFIX, api_key_hash
 
@@ -37,13 +38,18 @@ class ApiKeyAuthentication(BaseAuthentication):
         parts = raw.split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX:
             raise exceptions.AuthenticationFailed("Invalid API key.")
+        digest = api_key_hash(raw)
+        cached = verified_keys.get(digest)
+        if cached is not None:
+            return cached
         key = (
             ApiKey.objects.select_related("client")
             .filter(prefix=parts[1], revoked_at__isnull=True)
             .first()
         )
-        if key is None or not hmac.compare_digest(key.key_hash, api_key_hash(raw)):
+        if key is None or not hmac.compare_digest(key.key_hash, digest):
             raise exceptions.AuthenticationFailed("Invalid API key.")
+        verified_keys.put(digest, (key.client, key))
         return key.client, key
 
     def authenticate_header(self, request: Request) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from apps.clients.keycache import verified_keys
 from apps.clients.models import ApiClient, ApiKey
 
 KEY_PREFIX = "nk"
@@ -33,8 +34,11 @@ def api_key_create(*, client_name: str, is_ops: bool = False) -> tuple[ApiKey, s
 
 
 def api_keys_revoke(*, keys: Iterable[ApiKey]) -> int:
-    """Revoke keys (they stop authenticating at once). Returns how many were still live."""
+    """Revoke keys: they stop authenticating at once in this process, and in the others within
+    API_KEY_CACHE_SECONDS (keycache.py). Returns how many were still live."""
     ids = [k.pk for k in keys]
-    return ApiKey.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
+    revoked = ApiKey.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    verified_keys.clear()  # this process at once; the others within API_KEY_CACHE_SECONDS
+    return revoked

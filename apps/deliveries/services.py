@@ -28,7 +28,7 @@ from apps.deliveries.rules import delivery_decide
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_address, suppressions_among
 from apps.templates.models import Template
-from apps.templates.selectors import template_current_version, version_channels
+from apps.templates.selectors import template_current_by_key, version_channels
 
 
 @dataclass
@@ -110,13 +110,13 @@ def notification_create(
 def _validate(
     client: ApiClient, request: NotificationRequest
 ) -> tuple[Template, Any, list[str], list[Recipient]]:
-    template = Template.objects.filter(client=client, key=request.template).first()
-    version = template_current_version(template=template) if template else None
-    if template is None or version is None:
+    version = template_current_by_key(client=client, key=request.template)
+    if version is None:
         raise InvalidInput(
             f"Unknown template {request.template!r}.",
             fields={"template": [f"unknown template {request.template!r}"]},
         )
+    template = version.template
     missing = [name for name in version.variables if name not in request.variables]
     if missing:
         raise InvalidInput(

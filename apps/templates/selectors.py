@@ -14,6 +14,17 @@ def template_current_version(*, template: Template) -> TemplateVersion | None:
     return template.versions.order_by("-number").first()
 
 
+def template_current_by_key(*, client: ApiClient, key: str) -> TemplateVersion | None:
+    """The current version of the client's template `key`, its template loaded with it (one
+    query); None when there is no such template or it has no version."""
+    return (
+        TemplateVersion.objects.select_related("template")
+        .filter(template__client=client, template__key=key)
+        .order_by("-number")
+        .first()
+    )
+
+
 @lru_cache(maxsize=512)
 def _version_variants(version_id: int) -> tuple[TemplateVariant, ...]:
     # Versions are immutable once saved: each worker reads a version's variants once, not on

@@ -133,6 +133,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"api_key": env("API_KEY_RATE", default="6000/min")},
     "UNAUTHENTICATED_USER": None,
 }
+# A verified API key is remembered this long per process (one query fewer per request); a
+# revoked key keeps working in other processes for at most this long. 0 turns it off.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=10.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Notifier API",
     "DESCRIPTION": "Send email, SMS, push and in-app notifications that are never lost.",

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import pytest
 import redis
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from apps.clients.models import ApiKey
+from apps.clients.services import api_keys_revoke
 from apps.deliveries.models import Delivery, DeliveryStatus, Notification
 from apps.deliveries.services import NotificationRequest, notification_create
 from tests.support.queues import queued_counts
@@ -56,6 +59,28 @@ def test_key_of_right_prefix_but_wrong_secret_is_401(
     response = client.post(URL, BODY, format="json")
 
     assert response.status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_verified_key_is_remembered_but_a_revoked_one_stops_at_once(
+    api: APIClient,
+    api_key: tuple[ApiKey, str],
+    demo: dict[str, object],
+) -> None:
+    with CaptureQueriesContext(connection) as first:
+        assert api.get(URL).status_code == 200
+    with CaptureQueriesContext(connection) as second:
+        assert api.get(URL).status_code == 200
+    assert len(second) == len(first) - 1  # no key lookup the second time
+    assert not any("clients_apikey" in q["sql"] for q in second.captured_queries)
+    # a wrong secret with the same prefix is not served from what was remembered
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1][:-4]}AAAA")
+    assert other.get(URL).status_code == 401
+
+    api_keys_revoke(keys=[api_key[0]])
+
+    assert api.get(URL).status_code == 401
 
 
 @pytest.mark.django_db
