@@ -11,8 +11,10 @@ from django.conf import settings
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
+from apps.clients import auth
 from apps.deliveries.models import Notification
 from tests.factories import ApiKeyFactory
+from tests.support.processes import free_port
 
 URL = "/api/v1/notifications"
 BODY: dict[str, Any] = {
@@ -141,3 +143,20 @@ def test_413_also_outside_drf_views() -> None:
 
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+@pytest.mark.django_db
+def test_a_throttle_without_redis_serves_rather_than_fails(
+    api: APIClient, demo: dict[str, object], settings: Any
+) -> None:
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    auth._throttle_redis.cache_clear()
+    auth._key_bucket.cache_clear()
+    try:
+        with tiny_rate("1/min"):
+            statuses = [api.get(URL).status_code for _ in range(3)]
+    finally:
+        auth._throttle_redis.cache_clear()
+        auth._key_bucket.cache_clear()
+
+    assert statuses == [200, 200, 200]
