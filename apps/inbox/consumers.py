@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -118,10 +119,19 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         await self.send(text_data=json.dumps(content))
 
     async def _heartbeat(self) -> None:
-        """Ping every INBOX_PING_SECONDS; close a socket silent for INBOX_IDLE_SECONDS."""
+        """Ping every INBOX_PING_SECONDS; close a socket silent for INBOX_IDLE_SECONDS.
+
+        The first ping comes after a random part of the interval: sockets that connected
+        together (a page load wave, every client reconnecting after a deploy) would otherwise
+        be pinged together forever, a burst of work every interval that delays the
+        notifications caught in it.
+        """
         loop = asyncio.get_running_loop()
+        interval = settings.INBOX_PING_SECONDS
+        delay = random.uniform(0, interval)  # noqa: S311 - spreading load, not a secret
         while True:
-            await asyncio.sleep(settings.INBOX_PING_SECONDS)
+            await asyncio.sleep(delay)
+            delay = interval
             if loop.time() - self.last_seen > settings.INBOX_IDLE_SECONDS:
                 await self.close(code=CLOSE_IDLE)
                 return

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -221,3 +223,25 @@ def test_open_connections_gauge_counts_authenticated_sockets(server: AsgiServer)
         wait_until(lambda: open_sockets(server) == before + 1, timeout=5, interval=0.1)
 
     wait_until(lambda: open_sockets(server) == before, timeout=5, interval=0.1)
+
+
+def first_ping_after(server: AsgiServer, token: str) -> float:
+    """Seconds from the socket's first message (its unread count) to the server's first ping."""
+    with InboxSocket(server.ws_url, token) as socket:
+        assert json.loads(socket.conn.recv(timeout=10))["type"] == "unread_count"
+        opened = time.monotonic()
+        while json.loads(socket.conn.recv(timeout=10))["type"] != "ping":
+            pass
+        return time.monotonic() - opened
+
+
+def test_sockets_that_connect_together_are_not_pinged_together(server: AsgiServer) -> None:
+    token = token_for(RecipientFactory())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        offsets = list(pool.map(lambda _: first_ping_after(server, token), range(8)))
+
+    # Each socket's first ping comes a random part of the interval after it opened (without
+    # the spread, all eight would come a whole interval after, within milliseconds).
+    assert all(0 <= offset <= PING_SECONDS + 0.2 for offset in offsets)
+    assert max(offsets) - min(offsets) > PING_SECONDS / 4, offsets
