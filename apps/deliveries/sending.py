@@ -225,8 +225,8 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
     if not to_send:
         gate.release()
         return outcomes
-    calls: list[_Call] = []
-    deadline = time.monotonic() + settings.SEND_BATCH_SECONDS
+    calls: list[_Call] = []  # sent, not yet recorded
+    started = recorded = time.monotonic()
     success_told = False
     for index, delivery in enumerate(to_send):
         call = _call(provider, delivery)
@@ -240,12 +240,18 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
             gate.record(call.failure)
             success_told = True
         rest = to_send[index + 1 :]
-        if rest and (opened or call.stop or time.monotonic() > deadline):
+        clock = time.monotonic()
+        stop = bool(rest) and (opened or call.stop or clock - started > settings.SEND_BATCH_SECONDS)
+        # Outcomes are written at the end, and at least every SEND_BATCH_RECORD_SECONDS on the
+        # way: a worker killed mid-batch sends again only what it sent since the last write.
+        if not rest or stop or clock - recorded >= settings.SEND_BATCH_RECORD_SECONDS:
+            outcomes.update(_record(calls, provider=provider.name))
+            calls, recorded = [], time.monotonic()
+        if stop:
             # The breaker opened or the batch ran out of time: the rest go back to the queue,
             # unattempted, and ask the gate again.
             outcomes.update(_hand_back(rest, channel=channel, priority=priority))
             break
-    outcomes.update(_record(calls, provider=provider.name))
     return outcomes
 
 

@@ -231,6 +231,9 @@ SEND_BATCH_SPREAD = env.int("SEND_BATCH_SPREAD", default=16)
 # A batch starts no new send after this many seconds (a slow provider): the rest go back to
 # the queue unattempted.
 SEND_BATCH_SECONDS = env.float("SEND_BATCH_SECONDS", default=10.0)
+# A batch writes its outcomes at least this often while it sends: a worker killed mid-batch
+# sends again (duplicates) at most what it sent since the last write.
+SEND_BATCH_RECORD_SECONDS = env.float("SEND_BATCH_RECORD_SECONDS", default=0.25)
 # A published message still not consumed this long after it fell due is taken for lost (say,
 # held by a worker that was killed) and the delivery is published again; below this, the
 # reconciler trusts the publish ledger and leaves a draining backlog alone.

@@ -288,3 +288,25 @@ def test_a_publish_is_cut_into_batches_per_queue(count: int, sizes: list[int]) -
     assert [len(b) for b in email] == sizes
     assert [pk for b in email for pk in b] == ids  # every id once, in order
     assert ("sms.high", ["sms-1"]) in batches
+
+
+def test_a_batch_writes_its_outcomes_as_it_goes(
+    email: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.SEND_BATCH_RECORD_SECONDS = 0  # after every send
+    deliveries = batch(3)
+    seen: list[list[str]] = []
+
+    def look_then_accept(message: OutboundMessage) -> SendResult:
+        # what a reconciler would find, were this worker killed now
+        seen.append([s for s, _, _ in statuses(deliveries)])
+        return SendResult(provider_message_id="ok", status_code=202)
+
+    scripted(monkeypatch, deliveries, dict.fromkeys(range(3), look_then_accept))
+
+    assert list(attempt(deliveries).values()) == ["sent"] * 3
+    assert seen == [
+        ["sending", "sending", "sending"],
+        ["sent", "sending", "sending"],
+        ["sent", "sent", "sending"],
+    ]
