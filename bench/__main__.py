@@ -77,6 +77,7 @@ def main() -> int:
                 pool=args.pool,
                 concurrency=args.concurrency,
                 memory_small=max(1, args.backlog // 10),
+                repeats=args.repeats,
             )
             found = run_pipeline(web, data, pcfg, sim)
             figures += found

@@ -32,6 +32,7 @@ class PipelineConfig:
     concurrency: int = 8
     latency_seconds: int = 15
     memory_small: int = 2_000
+    repeats: int = 3
 
     def describe(self) -> str:
         return f"{self.workers} worker processes, -P {self.pool} -c {self.concurrency}"
@@ -228,18 +229,27 @@ def run_pipeline(web: Web, seed: Seed, cfg: PipelineConfig, sim: Simulator) -> l
     r = redis.Redis.from_url(env["REDIS_URL"])
     sim.reset()
     small = drain_deliveries(web, seed, cfg, env, r, cfg.memory_small)
-    sim.reset()
-    big = drain_deliveries(web, seed, cfg, env, r, cfg.backlog)
-    load_big = load_average()
-    received = sim.stats()
-    noop_rate = drain_noop(cfg, env, r, cfg.backlog)
-    load_noop = load_average()
+    # The backlog and the no-op ceiling alternately, `repeats` times: medians (a drain takes
+    # 20 s or so, and this machine's other work comes and goes).
+    bigs: list[DrainResult] = []
+    noops: list[float] = []
+    received: dict[str, Any] = {}
+    for _ in range(max(1, cfg.repeats)):
+        sim.reset()
+        bigs.append(drain_deliveries(web, seed, cfg, env, r, cfg.backlog))
+        if len(bigs) == 1:
+            received = sim.stats()  # the simulator's count for the first drain
+        noops.append(drain_noop(cfg, env, r, cfg.backlog))
+    load_big = load_noop = load_average()
+    big = bigs[0]  # memory peaks and statuses: the first drain
+    big_rate = load.median([b.rate for b in bigs])
+    noop_rate = load.median(noops)
     # Latency: workers running, single notifications paced at half the measured drain rate.
     r.flushdb()
     workers = start_workers(env, cfg, "latency")
     try:
         # Half the drain rate, but within what the API takes comfortably (its half peak).
-        rate = min(LATENCY_RATE_CAP, max(5.0, (big.rate if big.rate == big.rate else 100.0) / 2))
+        rate = min(LATENCY_RATE_CAP, max(5.0, (big_rate if big_rate == big_rate else 100.0) / 2))
         result, bodies = load.paced(
             web.url,
             API_PATH,
@@ -269,20 +279,22 @@ def run_pipeline(web: Web, seed: Seed, cfg: PipelineConfig, sim: Simulator) -> l
         Figure(
             "pipeline",
             f"deliveries/s ({cfg.backlog:,} email backlog)",
-            big.rate,
+            big_rate,
             "/s",
             ceiling=noop_rate,
             ceiling_name="no-op task",
             target=">= 50% of no-op",
-            met=big.rate >= 0.5 * noop_rate,
+            met=big_rate >= 0.5 * noop_rate,
             load=load_big,
             note=(
-                f"{cfg.describe()} for both; deliveries: rate between the 5th and 95th "
+                f"{cfg.describe()} for both; median of {len(bigs)} alternating drains, "
+                f"deliveries runs {[round(b.rate) for b in bigs]}, no-op runs "
+                f"{[round(n) for n in noops]}; deliveries: rate between the 5th and 95th "
                 "percentile of sent_at, up to SEND_BATCH_SIZE per message; no-op: between 95% "
                 "and 5% of its queue left (one task per message); "
                 f"{sent:,}/{cfg.backlog:,} sent, statuses {big.stats['by_status']}; simulator "
                 f"received {received.get('received')} (accepted {received.get('accepted')}); "
-                f"drained in {big.seconds:.1f}s; no-op load {load_noop}"
+                f"first drain took {big.seconds:.1f}s; load after the drains {load_noop}"
             ),
         ),
         Figure(
