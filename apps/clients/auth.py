@@ -49,6 +49,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         cached = verified_keys.get(digest)
         if cached is not None:
             return cached
+        generation = verified_keys.generation()
         key = (
             ApiKey.objects.select_related("client")
             .filter(prefix=parts[1], revoked_at__isnull=True)
@@ -56,7 +57,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         )
         if key is None or not hmac.compare_digest(key.key_hash, digest):
             raise exceptions.AuthenticationFailed("Invalid API key.")
-        verified_keys.put(digest, (key.client, key))
+        verified_keys.put(digest, (key.client, key), generation=generation)
         return key.client, key
 
     def authenticate_header(self, request: Request) -> str:
@@ -92,7 +93,10 @@ _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def _throttle_redis() -> redis.Redis:
     # No retries: with Redis down a request is served at once, not after redis-py's backoff.
     return redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        settings.REDIS_URL,
+        socket_timeout=1,
+        socket_connect_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),
     )
 
 

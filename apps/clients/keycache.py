@@ -22,6 +22,13 @@ class VerifiedKeys:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, tuple[ApiClient, ApiKey]]] = {}
+        self._generation = 0  # moves on every clear()
+
+    def generation(self) -> int:
+        """Read before looking a key up; `put` it with this, and a clear() in between (a
+        revocation) keeps what the lookup saw out of the cache."""
+        with self._lock:
+            return self._generation
 
     def get(self, digest: str) -> tuple[ApiClient, ApiKey] | None:
         with self._lock:
@@ -30,11 +37,13 @@ class VerifiedKeys:
             return None
         return entry[1]
 
-    def put(self, digest: str, value: tuple[ApiClient, ApiKey]) -> None:
+    def put(self, digest: str, value: tuple[ApiClient, ApiKey], *, generation: int) -> None:
         ttl = float(settings.API_KEY_CACHE_SECONDS)
         if ttl <= 0:
             return
         with self._lock:
+            if generation != self._generation:
+                return
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
             self._entries[digest] = (time.monotonic() + ttl, value)
@@ -42,6 +51,7 @@ class VerifiedKeys:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._generation += 1
 
 
 verified_keys = VerifiedKeys()

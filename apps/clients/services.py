@@ -40,5 +40,8 @@ def api_keys_revoke(*, keys: Iterable[ApiKey]) -> int:
     revoked = ApiKey.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
-    verified_keys.clear()  # this process at once; the others within API_KEY_CACHE_SECONDS
+    # This process at once, and again once committed (a request that read the key before the
+    # revocation committed must not cache it); the others within API_KEY_CACHE_SECONDS.
+    verified_keys.clear()
+    transaction.on_commit(verified_keys.clear)
     return revoked

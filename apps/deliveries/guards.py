@@ -74,12 +74,15 @@ class Gate:
         if self.provider is None:
             return False
         breaker = provider_breaker(self.provider.name)
-        if isinstance(failure, TransientFailure):
-            if breaker.record_failure():
-                logger.warning("breaker opened", extra={"provider": self.provider.name})
-                return True
-        else:  # sent, or a permanent answer: either way the provider is up
-            breaker.record_success()
+        try:
+            if isinstance(failure, TransientFailure):
+                if breaker.record_failure():
+                    logger.warning("breaker opened", extra={"provider": self.provider.name})
+                    return True
+            else:  # sent, or a permanent answer: either way the provider is up
+                breaker.record_success()
+        except redis.RedisError as exc:  # the send happened: its outcome matters more
+            logger.warning("breaker not updated: %s", exc, extra={"provider": self.provider.name})
         return False
 
     def release(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -226,32 +227,59 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
         gate.release()
         return outcomes
     calls: list[_Call] = []  # sent, not yet recorded
+    attempted = 0
     started = recorded = time.monotonic()
-    success_told = False
-    for index, delivery in enumerate(to_send):
-        call = _call(provider, delivery)
-        calls.append(call)
-        # The breaker hears every transient failure, and one success after each (a success
-        # only resets its count: telling it twice in a row changes nothing).
-        opened = False
-        if isinstance(call.failure, TransientFailure):
-            opened, success_told = gate.record(call.failure), False
-        elif not success_told:
-            gate.record(call.failure)
-            success_told = True
-        rest = to_send[index + 1 :]
-        clock = time.monotonic()
-        stop = bool(rest) and (opened or call.stop or clock - started > settings.SEND_BATCH_SECONDS)
-        # Outcomes are written at the end, and at least every SEND_BATCH_RECORD_SECONDS on the
-        # way: a worker killed mid-batch sends again only what it sent since the last write.
-        if not rest or stop or clock - recorded >= settings.SEND_BATCH_RECORD_SECONDS:
-            outcomes.update(_record(calls, provider=provider.name))
-            calls, recorded = [], time.monotonic()
-        if stop:
-            # The breaker opened or the batch ran out of time: the rest go back to the queue,
-            # unattempted, and ask the gate again.
-            outcomes.update(_hand_back(rest, channel=channel, priority=priority))
-            break
+    success_told = success_unreported = False
+    try:
+        for delivery in to_send:
+            call = _call(provider, delivery)
+            calls.append(call)
+            attempted += 1
+            # The breaker hears every transient failure of the provider (not our own errors),
+            # and one success after each failure, then one per write: a success only resets
+            # its count, telling it twice in a row changes nothing.
+            opened = False
+            if call.worker_error:
+                pass
+            elif isinstance(call.failure, TransientFailure):
+                opened, success_told = gate.record(call.failure), False
+            elif not success_told:
+                gate.record(call.failure)
+                success_told = True
+            else:
+                success_unreported = True
+            rest = to_send[attempted:]
+            clock = time.monotonic()
+            stop = bool(rest) and (
+                opened or call.stop or clock - started > settings.SEND_BATCH_SECONDS
+            )
+            # Outcomes are written at the end, and at least every SEND_BATCH_RECORD_SECONDS on
+            # the way: a worker killed mid-batch sends again only what it sent since the last
+            # write.
+            if not rest or stop or clock - recorded >= settings.SEND_BATCH_RECORD_SECONDS:
+                if success_unreported:
+                    gate.record(None)
+                    success_unreported = False
+                written, calls = calls, []
+                outcomes.update(_record(written, provider=provider.name))
+                recorded = time.monotonic()
+            if stop:
+                # The breaker opened or the batch ran out of time: the rest go back to the
+                # queue, unattempted, and ask the gate again.
+                outcomes.update(_hand_back(rest, channel=channel, priority=priority))
+                break
+    except Exception:
+        # Not a send (those never raise): Redis or the database failed between sends. Write
+        # what was sent and hand the rest back if we still can, then let the task fail;
+        # whatever stays in `sending` is the reconciler's after SEND_STUCK_AFTER_SECONDS.
+        logger.exception("send batch interrupted")
+        with contextlib.suppress(Exception):
+            if calls:
+                _record(calls, provider=provider.name)
+        with contextlib.suppress(Exception):
+            if to_send[attempted:]:
+                _hand_back(to_send[attempted:], channel=channel, priority=priority)
+        raise
     return outcomes
 
 
@@ -266,6 +294,7 @@ class _Call:
     result: SendResult | None
     failure: DeliveryFailure | None
     stop: bool = False  # the task's time is up: send no more in this batch
+    worker_error: bool = False  # failed on our side, not the provider's: not the breaker's
 
 
 def _call(provider: Provider, delivery: Delivery) -> _Call:
@@ -277,7 +306,7 @@ def _call(provider: Provider, delivery: Delivery) -> _Call:
         clock = time.perf_counter()
         result: SendResult | None = None
         failure: DeliveryFailure | None = None
-        stop = False
+        stop = worker_error = False
         try:
             result = provider_send(
                 provider=provider, delivery=delivery, message=delivery_message(delivery=delivery)
@@ -285,16 +314,17 @@ def _call(provider: Provider, delivery: Delivery) -> _Call:
         except DeliveryFailure as exc:
             failure = exc
         except SoftTimeLimitExceeded:
-            failure, stop = TransientFailure("worker time limit"), True
+            failure, stop, worker_error = TransientFailure("worker time limit"), True, True
         except Exception as exc:  # a bug here must not cost the batch its records
             logger.exception("send failed unexpectedly")
             failure = TransientFailure("worker error", detail=repr(exc)[:300])
+            worker_error = True
         latency_ms = int((time.perf_counter() - clock) * 1000)
     metrics.provider_called(
         provider=provider.name, outcome=_outcome(failure), seconds=latency_ms / 1000
     )
     delivery.provider = provider.name
-    return _Call(delivery, started, timezone.now(), latency_ms, result, failure, stop)
+    return _Call(delivery, started, timezone.now(), latency_ms, result, failure, stop, worker_error)
 
 
 def _hand_back(
@@ -316,7 +346,9 @@ def _hand_back(
 
 
 def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcome]:
-    """Write the batch's attempts and outcomes in one transaction."""
+    """Write the attempts and the sent outcomes in one transaction; each failure's outcome (a
+    retry, or a dead letter that may start a fallback and lock its notification) in its own,
+    as a single send did, so that a batch never holds several notifications' locks at once."""
     outcomes: dict[str, AttemptOutcome] = {}
     with transaction.atomic():
         Attempt.objects.bulk_create(
@@ -343,13 +375,14 @@ def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcom
             outcomes[str(delivery.id)] = _mark_sent(delivery, result)
         elif sent:
             outcomes.update(_mark_sent_many(sent))
-        for c in calls:
-            failure = c.failure
-            if c.result is not None:
-                continue
-            if failure is None:  # pragma: no cover - send() either returned or raised
-                raise RuntimeError("provider returned no result")
-            delivery = c.delivery
+    for c in calls:
+        failure = c.failure
+        if c.result is not None:
+            continue
+        if failure is None:  # pragma: no cover - send() either returned or raised
+            raise RuntimeError("provider returned no result")
+        delivery = c.delivery
+        with transaction.atomic():
             if isinstance(failure, TransientFailure) and delivery.attempts < delivery.max_attempts:
                 outcomes[str(delivery.id)] = _mark_retrying(delivery, failure)
             else:

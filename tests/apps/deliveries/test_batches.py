@@ -310,3 +310,33 @@ def test_a_batch_writes_its_outcomes_as_it_goes(
         ["sent", "sending", "sending"],
         ["sent", "sent", "sending"],
     ]
+
+
+def test_our_own_errors_do_not_open_the_providers_breaker(
+    email: str,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    deliveries = batch(4)  # the breaker opens after 2 transient failures of the provider
+    scripted(monkeypatch, deliveries, dict.fromkeys(range(4), fail(KeyError("template bug"))))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = attempt(deliveries)
+
+    assert list(outcomes.values()) == ["retrying"] * 4  # all tried, none handed back
+    assert provider_breaker(email).state() == "closed"
+
+
+def test_a_breaker_that_cannot_be_told_costs_the_batch_nothing(
+    email: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deliveries = batch(3)
+    scripted(monkeypatch, deliveries, {})
+
+    def redis_down() -> None:
+        raise redis.ConnectionError("Redis went away")
+
+    monkeypatch.setattr(provider_breaker(email), "record_success", redis_down)
+
+    assert list(attempt(deliveries).values()) == ["sent"] * 3
+    assert [s for s, _, _ in statuses(deliveries)] == ["sent"] * 3

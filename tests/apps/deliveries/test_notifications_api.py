@@ -6,6 +6,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from apps.clients.keycache import VerifiedKeys
 from apps.clients.models import ApiKey
 from apps.clients.services import api_keys_revoke
 from apps.deliveries.models import Delivery, DeliveryStatus, Notification
@@ -81,6 +82,17 @@ def test_a_verified_key_is_remembered_but_a_revoked_one_stops_at_once(
     api_keys_revoke(keys=[api_key[0]])
 
     assert api.get(URL).status_code == 401
+
+
+def test_a_key_read_before_a_revocation_is_not_remembered_after_it() -> None:
+    cache = VerifiedKeys()
+    seen = cache.generation()  # a request looks the key up...
+    cache.clear()  # ...while the key is revoked
+    cache.put("digest", ("client", "key"), generation=seen)  # type: ignore[arg-type]
+
+    assert cache.get("digest") is None
+    cache.put("digest", ("client", "key"), generation=cache.generation())  # type: ignore[arg-type]
+    assert cache.get("digest") == ("client", "key")
 
 
 @pytest.mark.django_db
