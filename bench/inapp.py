@@ -148,34 +148,27 @@ async def _run(
             }
         ).encode()
 
+    async def paced(count: int) -> tuple[load.LoadResult, set[str]]:
+        """`count` of them at `rate`/s, and wait until every accepted one has arrived."""
+        base = clients.count()
+        result, bodies = await asyncio.to_thread(
+            load.paced,
+            web.url,
+            API_PATH,
+            headers={"Authorization": f"Bearer {seed.api_key}"},
+            body_fn=body,
+            rate=rate,
+            seconds=count / rate,
+        )
+        ids = {json.loads(b)["id"] for b in bodies if b.startswith(b"{") and b'"id"' in b}
+        await wait_for(clients, base + len(ids), ACCEPT_WINDOW)
+        return result, ids
+
     # Warm-up, not measured: a fresh web process's first POSTs and the workers' first sends
     # (connections, caches, lazy imports) took up to 400 ms for about two seconds, which is
     # start-up, not the steady state this figure is about.
-    base = clients.count()
-    _, warm_bodies = await asyncio.to_thread(
-        load.paced,
-        web.url,
-        API_PATH,
-        headers={"Authorization": f"Bearer {seed.api_key}"},
-        body_fn=body,
-        rate=rate,
-        seconds=WARMUP / rate,
-    )
-    warm_ids = {json.loads(b)["id"] for b in warm_bodies if b.startswith(b"{") and b'"id"' in b}
-    await wait_for(clients, base + len(warm_ids), ACCEPT_WINDOW)
-
-    base = clients.count()
-    result, _ = await asyncio.to_thread(
-        load.paced,
-        web.url,
-        API_PATH,
-        headers={"Authorization": f"Bearer {seed.api_key}"},
-        body_fn=body,
-        rate=rate,
-        seconds=n / rate,
-    )
-    await wait_for(clients, base + n, ACCEPT_WINDOW)
-    out["paced_api"] = result
+    _, warm_ids = await paced(WARMUP)
+    out["paced_api"], _ = await paced(n)
 
     # (c) the service, one bulk request to all 1,000 at once (fan-out burst).
     base = clients.count()

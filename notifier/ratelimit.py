@@ -44,12 +44,14 @@ return {allowed, tostring(wait)}
 
 @dataclass(frozen=True)
 class Acquired:
-    """`allowed` (`granted` tokens taken), or else `wait` seconds until a token will be
-    available."""
+    """`granted` tokens taken, or none and `wait` seconds until one will be available."""
 
-    allowed: bool
+    granted: int
     wait: float = 0.0
-    granted: int = 0
+
+    @property
+    def allowed(self) -> bool:
+        return self.granted > 0
 
 
 class TokenBucket:
@@ -65,8 +67,6 @@ class TokenBucket:
         """Take up to `wanted` tokens, as many as there are (at least one, or none)."""
         wanted = max(int(wanted), 1)
         if self.rate <= 0:
-            return Acquired(allowed=True, granted=wanted)
+            return Acquired(granted=wanted)
         granted, wait = self._script(keys=[self.key], args=[self.rate, self.burst, wanted])
-        if int(granted) >= 1:
-            return Acquired(allowed=True, granted=int(granted))
-        return Acquired(allowed=False, wait=float(wait))
+        return Acquired(granted=int(granted), wait=float(wait))

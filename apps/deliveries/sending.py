@@ -229,25 +229,25 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
     calls: list[_Call] = []  # sent, not yet recorded
     attempted = 0
     started = recorded = time.monotonic()
-    success_told = success_unreported = False
+    success_untold = False  # the provider answered since the breaker was last told
     try:
         for delivery in to_send:
             call = _call(provider, delivery)
             calls.append(call)
             attempted += 1
-            # The breaker hears every transient failure of the provider (not our own errors),
-            # and one success after each failure, then one per write: a success only resets
-            # its count, telling it twice in a row changes nothing.
+            # The breaker hears every transient failure of the provider (not our own errors)
+            # at once, and that the provider answered before the next failure and at each
+            # write: a success only resets its count, telling it twice in a row changes nothing.
             opened = False
             if call.worker_error:
                 pass
             elif isinstance(call.failure, TransientFailure):
-                opened, success_told = gate.record(call.failure), False
-            elif not success_told:
-                gate.record(call.failure)
-                success_told = True
+                if success_untold:
+                    gate.record(None)
+                    success_untold = False
+                opened = gate.record(call.failure)
             else:
-                success_unreported = True
+                success_untold = True
             rest = to_send[attempted:]
             clock = time.monotonic()
             stop = bool(rest) and (
@@ -257,9 +257,9 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
             # the way: a worker killed mid-batch sends again only what it sent since the last
             # write.
             if not rest or stop or clock - recorded >= settings.SEND_BATCH_RECORD_SECONDS:
-                if success_unreported:
+                if success_untold:
                     gate.record(None)
-                    success_unreported = False
+                    success_untold = False
                 written, calls = calls, []
                 outcomes.update(_record(written, provider=provider.name))
                 recorded = time.monotonic()
@@ -370,11 +370,8 @@ def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcom
             for c in calls
         )
         sent = [(c.delivery, c.result) for c in calls if c.result is not None]
-        if len(sent) == 1:
-            delivery, result = sent[0]
-            outcomes[str(delivery.id)] = _mark_sent(delivery, result)
-        elif sent:
-            outcomes.update(_mark_sent_many(sent))
+        if sent:
+            outcomes.update(_mark_sent(sent))
     for c in calls:
         failure = c.failure
         if c.result is not None:
@@ -428,34 +425,17 @@ def _overtaken(delivery: Delivery, result: SendResult | None) -> AttemptOutcome:
     return AttemptOutcome(str(current.status))
 
 
-def _sent_fields(delivery: Delivery, result: SendResult) -> list[str]:
-    delivery.status = DeliveryStatus.SENT
-    delivery.sent_at = timezone.now()
-    delivery.provider_message_id = result.provider_message_id[:200]
-    delivery.reason = ""
-    delivery.next_attempt_at = None
-    fields = ["status", "sent_at", "provider", "provider_message_id", "reason", "next_attempt_at"]
-    if delivery.channel == "push":
-        fields.append("push_accepted")  # the devices that have it (push.py)
-    return fields
-
-
-def _mark_sent(delivery: Delivery, result: SendResult) -> AttemptOutcome:
-    if not _settle(delivery, _sent_fields(delivery, result)):
-        return _overtaken(delivery, result)
-    event_record(delivery, DeliveryStatus.SENT, f"accepted by {delivery.provider}")
-    metrics.delivery_sent(delivery=delivery)
-    return AttemptOutcome("sent")
-
-
-def _mark_sent_many(sent: Sequence[tuple[Delivery, SendResult]]) -> dict[str, AttemptOutcome]:
-    """`_mark_sent` for several: one UPDATE for those still `sending`, one INSERT for their
-    events; a row a provider report overtook keeps the reported status."""
+def _mark_sent(sent: Sequence[tuple[Delivery, SendResult]]) -> dict[str, AttemptOutcome]:
+    """One UPDATE for those still `sending`, one INSERT for their events; a row a provider
+    report overtook keeps the reported status."""
     outcomes: dict[str, AttemptOutcome] = {}
     now = timezone.now()
     for delivery, result in sent:
-        _sent_fields(delivery, result)
+        delivery.status = DeliveryStatus.SENT
         delivery.sent_at = delivery.updated_at = now
+        delivery.provider_message_id = result.provider_message_id[:200]
+        delivery.reason = ""
+        delivery.next_attempt_at = None
     written = _settle_sent(sent[0][0].channel, [d for d, _ in sent], now=now)
     settled = [d for d, _ in sent if d.id in written]
     for delivery, result in sent:

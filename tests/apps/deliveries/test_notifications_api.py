@@ -6,7 +6,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from apps.clients.keycache import VerifiedKeys
+from apps.clients import auth
+from apps.clients.keycache import VerifiedKeys, verified_keys
 from apps.clients.models import ApiKey
 from apps.clients.services import api_keys_revoke
 from apps.deliveries.models import Delivery, DeliveryStatus, Notification
@@ -82,6 +83,25 @@ def test_a_verified_key_is_remembered_but_a_revoked_one_stops_at_once(
     api_keys_revoke(keys=[api_key[0]])
 
     assert api.get(URL).status_code == 401
+
+
+@pytest.mark.django_db
+def test_authentication_does_not_remember_a_key_revoked_while_it_was_checked(
+    api: APIClient, demo: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_compare = auth.hmac.compare_digest
+
+    def revoked_meanwhile(a: str, b: str) -> bool:
+        verified_keys.clear()  # what a revocation committing in another request does
+        return real_compare(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", revoked_meanwhile)
+    assert api.get(URL).status_code == 200  # the key was valid when it was read
+    monkeypatch.setattr(auth.hmac, "compare_digest", real_compare)
+
+    with CaptureQueriesContext(connection) as second:
+        assert api.get(URL).status_code == 200
+    assert any("clients_apikey" in q["sql"] for q in second.captured_queries)  # read again
 
 
 def test_a_key_read_before_a_revocation_is_not_remembered_after_it() -> None:
