@@ -1,26 +1,56 @@
 """Rendering of template variants with Django's template language, used standalone.
 
-Email HTML is autoescaped; subjects, SMS, push and in-app text are plain text.
+Email HTML is autoescaped; subjects, SMS, push and in-app text are plain text. Both engines
+use our restricted library (template_library.py) and every render runs within limits
+(template_limits.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+import re
 from functools import lru_cache
 from typing import Any
 
 from django.template import Context, Engine, TemplateSyntaxError
-from django.template.base import Variable, VariableNode
 
-_TEXT = Engine(autoescape=False)
-_HTML = Engine(autoescape=True)
+from notifier.template_library import instrument
+from notifier.template_limits import (
+    RenderError,
+    RenderLimitExceeded,
+    RenderLimits,
+    budget_scope,
+)
+from notifier.template_scope import required_names
 
-# Provided by the service itself, never required from the caller.
-BUILTIN_NAMES = frozenset({"recipient"})
+_LIBRARY = "notifier.template_library"
+_TEXT = Engine(autoescape=False, builtins=[_LIBRARY])
+_HTML = Engine(autoescape=True, builtins=[_LIBRARY])
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+
+# Names the service puts in every render context itself: never required from the caller.
+# (`unsubscribe_url` and `preferences_url` are reserved for the unsubscribe pages.)
+SERVICE_VARIABLES = frozenset({"recipient", "unsubscribe_url", "preferences_url"})
+# Names a digest's render supplies (its joined items and their count): required from the
+# caller like any other name when the notification is not a digest.
+DIGEST_VARIABLES = frozenset({"items", "count"})
+
+__all__ = [
+    "DIGEST_VARIABLES",
+    "SERVICE_VARIABLES",
+    "RenderError",
+    "RenderLimitExceeded",
+    "RenderLimits",
+    "Rendered",
+    "TemplateError",
+    "render",
+    "required_variables",
+    "single_line",
+]
 
 
-class TemplateError(ValueError):
+class TemplateError(RenderError):
     """A template source that does not parse."""
 
 
@@ -35,24 +65,31 @@ class Rendered:
 @lru_cache(maxsize=1024)
 def _compile(engine: Engine, source: str) -> Any:
     """Parse once per process and source: template versions are immutable, and a compiled
-    Django template renders safely from several threads (each render has its own Context)."""
+    Django template renders safely from several threads (each render has its own Context;
+    the budget is per thread)."""
     try:
-        return engine.from_string(source)
+        template = engine.from_string(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(str(exc)) from exc
+    instrument(template.nodelist)
+    return template
 
 
-def variables_used(sources: Iterable[str]) -> list[str]:
-    """Top-level names the sources print with `{{ name }}` (excluding built-ins), sorted."""
+def single_line(value: str) -> str:
+    """`value` with each run of CR and LF replaced by a space (a subject is a mail header)."""
+    return _LINE_BREAKS.sub(" ", value)
+
+
+def required_variables(
+    sources: Iterable[str], *, provided: frozenset[str] = SERVICE_VARIABLES
+) -> list[str]:
+    """Top-level names the sources read from their caller, sorted: what they print, loop
+    over, test or pass to filters, minus what the template binds itself and `provided`."""
     names: set[str] = set()
     for source in sources:
-        if not source:
-            continue
-        for node in _compile(_TEXT, source).nodelist.get_nodes_by_type(VariableNode):
-            var = node.filter_expression.var
-            if isinstance(var, Variable) and var.lookups:
-                names.add(var.lookups[0])
-    return sorted(names - BUILTIN_NAMES)
+        if source:
+            names |= required_names(_compile(_TEXT, source).nodelist)
+    return sorted(names - provided)
 
 
 def render(
@@ -63,17 +100,31 @@ def render(
     html: str = "",
     variables: Mapping[str, Any],
     recipient: Mapping[str, Any],
+    limits: RenderLimits | None = None,
 ) -> Rendered:
-    """Render each part; HTML with autoescaping, the rest as plain text."""
+    """Render each part; HTML with autoescaping, the rest as plain text. All parts together
+    stay within `limits` (default: RenderLimits()) or RenderLimitExceeded is raised."""
+    limits = limits or RenderLimits()
     context = {**variables, "recipient": recipient}
+    with budget_scope(limits) as budget:
 
-    def text(source: str) -> str:
-        return _compile(_TEXT, source).render(Context(context, autoescape=False)) if source else ""
+        def part(engine: Engine, source: str, autoescape: bool) -> str:
+            if not source:
+                return ""
+            output: str = _compile(engine, source).render(Context(context, autoescape=autoescape))
+            if budget.exceeded is not None:  # raised inside a tag that swallowed it
+                raise budget.exceeded
+            return output
 
-    rendered_html = _compile(_HTML, html).render(Context(context)) if html else ""
-    return Rendered(
-        subject=text(subject).strip(),
-        title=text(title).strip(),
-        body=text(body),
-        html=rendered_html,
-    )
+        rendered = Rendered(
+            subject=part(_TEXT, subject, False).strip(),
+            title=part(_TEXT, title, False).strip(),
+            body=part(_TEXT, body, False),
+            html=part(_HTML, html, True),
+        )
+    size = sum(len(p.encode()) for p in (rendered.subject, rendered.title, rendered.body))
+    if size + len(rendered.html.encode()) > limits.max_output_bytes:
+        raise RenderLimitExceeded(
+            f"the rendered message would exceed {limits.max_output_bytes} bytes"
+        )
+    return rendered

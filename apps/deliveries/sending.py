@@ -36,11 +36,12 @@ from apps.recipients.selectors import (
     recipient_context,
     suppressions_among,
 )
+from apps.templates.limits import render_limits
 from apps.templates.selectors import variant_pick
 from notifier.errors import DeliveryFailure, PermanentFailure, TransientFailure
 from notifier.logcontext import log_context_scope
 from notifier.providers.base import OutboundMessage, Provider, SendResult
-from notifier.rendering import render
+from notifier.rendering import RenderLimitExceeded, render, single_line
 from notifier.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -102,19 +103,32 @@ def delivery_message(*, delivery: Delivery) -> OutboundMessage:
     )
     if variant is None:
         raise PermanentFailure(f"template has no {delivery.channel} variant")
-    rendered = render(
-        subject=variant.subject,
-        title=variant.title,
-        body=variant.body,
-        html=variant.html if delivery.channel == "email" else "",
-        variables=notification.variables,
-        recipient=recipient_context(recipient=recipient),
-    )
+    try:
+        rendered = render(
+            subject=variant.subject,
+            title=variant.title,
+            body=variant.body,
+            html=variant.html if delivery.channel == "email" else "",
+            variables=notification.variables,
+            recipient=recipient_context(recipient=recipient),
+            limits=render_limits(channel=delivery.channel),
+        )
+    except SoftTimeLimitExceeded:
+        raise
+    except RenderLimitExceeded as exc:
+        # The same template and variables would exceed them on every retry.
+        raise PermanentFailure("template exceeds the render limits", detail=str(exc)) from exc
+    except Exception as exc:  # rendering does no I/O: whatever fails here fails every time
+        raise PermanentFailure(
+            "template does not render", detail=f"{type(exc).__name__}: {exc}"[:300]
+        ) from exc
     return OutboundMessage(
         delivery_id=str(delivery.id),
         channel=delivery.channel,
         to=_address(delivery),
-        subject=rendered.subject,
+        # A recipient's own data (say a name with a newline) can still break a line the API's
+        # test render did not see: a subject is one header line, never sent raw.
+        subject=single_line(rendered.subject),
         title=rendered.title,
         body=rendered.body,
         html=rendered.html,

@@ -26,9 +26,10 @@ from apps.deliveries.models import (
 from apps.deliveries.queueing import publish_sends
 from apps.deliveries.rules import delivery_decide
 from apps.recipients.models import Recipient
-from apps.recipients.selectors import recipient_address, suppressions_among
+from apps.recipients.selectors import recipient_address, recipient_context, suppressions_among
 from apps.templates.models import Template
 from apps.templates.selectors import template_current_by_key, version_channels
+from apps.templates.validation import version_render_check
 
 
 @dataclass
@@ -161,6 +162,18 @@ def _validate(
         )
     order = {ext: i for i, ext in enumerate(wanted_ids)}
     recipients.sort(key=lambda r: order[r.external_id])
+    # Too large, too slow or a broken subject is the caller's 400 now, not a dead letter later:
+    # one render per variant the recipients' locales pick, with one of those recipients.
+    by_locale: dict[str, dict[str, object]] = {}
+    for recipient in recipients:
+        if recipient.locale not in by_locale:
+            by_locale[recipient.locale] = recipient_context(recipient=recipient)
+    version_render_check(
+        version=version,
+        channels=[*channels, *fallback],
+        variables=request.variables,
+        recipients=by_locale,
+    )
     return template, version, channels, recipients
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from apps.templates.limits import render_limits
 from apps.templates.models import TemplateVersion
 from notifier.rendering import render
 
@@ -45,6 +46,7 @@ def version_preview(
                 html=variant.html,
                 variables=variables,
                 recipient=recipient,
+                limits=render_limits(channel=variant.channel),
             )
         except Exception as exc:  # a broken stored version must still show on the page
             previews.append(

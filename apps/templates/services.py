@@ -10,7 +10,7 @@ from django.db import transaction
 from apps.clients.models import ApiClient
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.validation import template_variants_check
-from notifier.rendering import variables_used
+from notifier.rendering import required_variables
 
 VARIANT_FIELDS = ("subject", "title", "body", "html")
 
@@ -21,7 +21,7 @@ def template_version_create(
     """Freeze `variants` as the template's next version (required variables computed now)."""
     variants = list(variants)
     sources = [str(v.get(f) or "") for v in variants for f in VARIANT_FIELDS]
-    required = list(template.variables) or variables_used(sources)
+    required = list(template.variables) or required_variables(sources)
     last = template.versions.order_by("-number").values_list("number", flat=True).first() or 0
     version = TemplateVersion.objects.create(template=template, number=last + 1, variables=required)
     TemplateVariant.objects.bulk_create(

@@ -1,7 +1,9 @@
 """Content checks for template variants: every source parses and renders with sample values.
 
-A template that passes here cannot crash a worker with a syntax error; a missing variable is
-caught at the API by the notification request's own check.
+A template that passes here cannot crash a worker with a syntax error, uses no forbidden tag,
+stays within its channel's render limits with sample values and has an email subject without
+line breaks; a missing variable, or variables that make it too large, are caught at the API by
+the notification request's own test render (apps/deliveries/services.py).
 """
 
 from __future__ import annotations
@@ -10,10 +12,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from apps.core.errors import InvalidInput
-from notifier.rendering import TemplateError, render, variables_used
+from apps.templates.limits import render_limits
+from apps.templates.models import TemplateVersion
+from apps.templates.selectors import variant_pick
+from notifier.rendering import RenderLimitExceeded, TemplateError, render, required_variables
+from notifier.types import Channel
 
 SOURCE_FIELDS = ("subject", "title", "body", "html")
 SAMPLE_RECIPIENT = {"external_id": "sample", "name": "Sample", "locale": "en", "data": {}}
+LINE_BREAKS = ("\r", "\n")
+
+
+def has_line_break(value: str) -> bool:
+    """Email subjects become a header: a CR or LF would start another header."""
+    return any(c in value for c in LINE_BREAKS)
 
 
 def _label(index: int, variant: Mapping[str, Any]) -> str:
@@ -28,19 +40,63 @@ def template_variants_check(*, variants: Sequence[Mapping[str, Any]]) -> None:
         sources = {f: str(variant.get(f) or "") for f in SOURCE_FIELDS}
         for field, source in sources.items():
             try:
-                names = variables_used([source])
-                render(
+                names = required_variables([source])
+                rendered = render(
                     **{field: source},
                     variables=dict.fromkeys(names, "sample"),
                     recipient=SAMPLE_RECIPIENT,
+                    limits=render_limits(channel=str(variant.get("channel"))),
                 )
             except TemplateError as exc:
                 problem = f"does not parse: {exc}"
+            except RenderLimitExceeded as exc:
+                problem = f"exceeds the render limits: {exc}"
             except Exception as exc:  # any render-time failure comes from the author's source
                 problem = f"does not render: {type(exc).__name__}: {exc}"
             else:
-                continue
+                if not (field == "subject" and has_line_break(rendered.subject)):
+                    continue
+                problem = "contains a line break (CR or LF)"
             errors.setdefault(str(index), {})[field] = [problem]
             messages.append(f"{_label(index, variant)} {field} {problem}")
     if errors:
         raise InvalidInput(messages[0], fields={"variants": errors})
+
+
+def version_render_check(
+    *,
+    version: TemplateVersion,
+    channels: Sequence[str],
+    variables: Mapping[str, Any],
+    recipients: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Render what the deliveries will render (each channel's variant for each recipient locale,
+    `recipients` maps a locale to one recipient's template context) within the channel's
+    limits; raise InvalidInput naming `variables` when it fails or a subject breaks a line."""
+    seen: set[int] = set()
+    for channel in channels:
+        for locale, recipient in recipients.items():
+            variant = variant_pick(version=version, channel=channel, locale=locale)
+            if variant is None or variant.pk in seen:
+                continue
+            seen.add(variant.pk)
+            label = f"the {channel}/{variant.locale} variant of template {version.template.key!r}"
+            try:
+                rendered = render(
+                    subject=variant.subject,
+                    title=variant.title,
+                    body=variant.body,
+                    html=variant.html if channel == Channel.EMAIL else "",
+                    variables=variables,
+                    recipient=recipient,
+                    limits=render_limits(channel=channel),
+                )
+            except RenderLimitExceeded as exc:
+                problem = f"{label} exceeds the render limits with these variables: {exc}"
+            except Exception as exc:  # the variables' values broke a filter or tag
+                problem = f"{label} does not render with these variables: {exc}"
+            else:
+                if not has_line_break(rendered.subject):
+                    continue
+                problem = f"{label} renders its subject with a line break (CR or LF)"
+            raise InvalidInput(problem[:1000], fields={"variables": [problem[:1000]]})

@@ -155,6 +155,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1_048_576)
 # Devices not registered again for this many days are deleted by beat (tokens go stale).
 DEVICE_INACTIVE_DAYS = env.int("DEVICE_INACTIVE_DAYS", default=270)
 RECIPIENT_TOKEN_TTL_SECONDS = env.int("RECIPIENT_TOKEN_TTL_SECONDS", default=24 * 3600)
+# Template rendering limits, per message (notifier/template_limits.py): a render past them
+# is a 400 at the API and a permanent failure in the worker, never retried.
+RENDER_MAX_EMAIL_BYTES = env.int("RENDER_MAX_EMAIL_BYTES", default=256 * 1024)
+RENDER_MAX_TEXT_BYTES = env.int("RENDER_MAX_TEXT_BYTES", default=4 * 1024)  # push, SMS, in-app
+# Loop iterations of one render, every `{% for %}` together (nested loops multiply).
+RENDER_MAX_LOOP_ITERATIONS = env.int("RENDER_MAX_LOOP_ITERATIONS", default=50_000)
+RENDER_MAX_SECONDS = env.float("RENDER_MAX_SECONDS", default=2.0)
 # `make bench` only: serve the bare ceiling endpoint under /bench/ (never in production).
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import BadHeaderError, EmailMultiAlternatives
 
 from notifier.errors import PermanentFailure, TransientFailure
 from notifier.providers.base import OutboundMessage, SendResult
@@ -51,6 +51,9 @@ class SmtpProvider:
                 sent = connection.send_messages([mail])
             finally:
                 connection.close()
+        except BadHeaderError as exc:
+            # A CR or LF in a header (subject, address): the same message fails every time.
+            raise PermanentFailure("invalid mail header", detail=str(exc)[:500]) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             raise _classify(codes[0] if codes else 550, str(exc.recipients)) from exc
