@@ -7,9 +7,9 @@ use our restricted library (template_library.py) and every render runs within li
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-import re
 from functools import lru_cache
 from typing import Any
 

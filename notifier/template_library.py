@@ -17,8 +17,14 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.template import Library, Node, TemplateSyntaxError
-from django.template import defaultfilters, defaulttags, loader_tags
+from django.template import (
+    Library,
+    Node,
+    TemplateSyntaxError,
+    defaultfilters,
+    defaulttags,
+    loader_tags,
+)
 from django.template.base import FilterExpression, Parser, Token
 
 from notifier.template_limits import RenderBudget, active_budget
@@ -60,7 +66,7 @@ class _ChargedSequence(FilterExpression):
 @register.tag("for")
 def do_for(parser: Parser, token: Token) -> Node:
     node = defaulttags.do_for(parser, token)
-    node.sequence.__class__ = _ChargedSequence  # type: ignore[attr-defined]
+    node.sequence.__class__ = _ChargedSequence
     return node
 
 
@@ -149,7 +155,7 @@ def _charged(cls: type[Node]) -> type[Node]:
         output = base_render(self, context)
         budget = active_budget()
         if budget is not None:
-            budget.charge_output(len(output))
+            budget.charge_output(len(str(output)))
         return output
 
     found = type(cls.__name__, (cls,), {"render_annotated": render_annotated})
@@ -165,4 +171,3 @@ def instrument(nodelist: Iterable[Node]) -> None:
                 instrument(child)
         elif type(node) not in _charged_classes.values():
             node.__class__ = _charged(type(node))
-

@@ -10,7 +10,7 @@ right-hand sides, `{% firstof %}`, `{% cycle %}` or a filter argument is an inpu
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from django.template import Node, NodeList
 from django.template.base import FilterExpression, Variable
@@ -44,8 +44,9 @@ def _walk(nodelist: Iterable[Node], outer: frozenset[str], needed: set[str]) -> 
         scope = frozenset(bound)
         if isinstance(node, ForNode):
             _read(node.sequence, scope, needed)
-            _walk(node.nodelist_loop, scope | {*node.loopvars, "forloop"}, needed)
-            _walk(node.nodelist_empty, scope, needed)
+            # (django-stubs type both lists as `list[str] | NodeList`)
+            _walk(cast(NodeList, node.nodelist_loop), scope | {*node.loopvars, "forloop"}, needed)
+            _walk(cast(NodeList, node.nodelist_empty), scope, needed)
         elif isinstance(node, WithNode):
             for expression in node.extra_context.values():
                 _read(expression, scope, needed)

@@ -13,6 +13,7 @@ from apps.templates.api.serializers import IDENTIFIER_RE, VariantSerializer
 from apps.templates.models import Template, TemplateVersion
 from apps.templates.selectors import template_current_version
 from apps.templates.validation import template_variants_check
+from notifier.rendering import SERVICE_VARIABLES
 
 PARTS = ("subject", "title", "body", "html")
 
@@ -67,7 +68,8 @@ class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean_variables(self) -> list[str]:
         value = self.cleaned_data.get("variables") or []
         if not isinstance(value, list) or not all(
-            isinstance(v, str) and IDENTIFIER_RE.match(v) and v != "recipient" for v in value
+            isinstance(v, str) and IDENTIFIER_RE.match(v) and v not in SERVICE_VARIABLES
+            for v in value
         ):
             raise forms.ValidationError('A JSON list of variable names, e.g. ["order_id"].')
         return value

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.clients.models import ApiClient
+from apps.core.errors import Conflict
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.validation import template_variants_check
 from notifier.rendering import required_variables
@@ -36,6 +37,43 @@ def template_version_create(
     return version
 
 
+def template_exists_conflict(*, key: str) -> Conflict:
+    return Conflict(
+        f"Template {key!r} exists; PUT /api/v1/templates/{key} saves a new version.",
+        fields={"key": ["already exists"]},
+    )
+
+
+@transaction.atomic
+def template_create(
+    *,
+    client: ApiClient,
+    key: str,
+    variants: Iterable[Mapping[str, Any]],
+    category: str = "general",
+    default_priority: str = "normal",
+    variables: list[str] | None = None,
+) -> tuple[Template, TemplateVersion]:
+    """Create the template `key` with its first version; Conflict if the client has one.
+
+    The INSERT decides, not a check before it: of concurrent creates with one key, the unique
+    (client, key) index lets one commit and the others wait for it and then fail."""
+    variants = list(variants)
+    template_variants_check(variants=variants)
+    try:
+        with transaction.atomic():
+            template = Template.objects.create(
+                client=client,
+                key=key,
+                category=category,
+                default_priority=default_priority,
+                variables=list(variables or []),
+            )
+    except IntegrityError as exc:
+        raise template_exists_conflict(key=key) from exc
+    return template, template_version_create(template=template, variants=variants)
+
+
 @transaction.atomic
 def template_save(
     *,
@@ -49,6 +87,7 @@ def template_save(
     """Create or update a template and add a version with `variants` (checked first)."""
     variants = list(variants)
     template_variants_check(variants=variants)
+    # get_or_create retries a lost INSERT race as a GET; the row lock then orders the versions.
     template, _ = Template.objects.select_for_update().get_or_create(client=client, key=key)
     template.category = category
     template.default_priority = default_priority

@@ -15,7 +15,13 @@ from apps.core.errors import InvalidInput
 from apps.templates.limits import render_limits
 from apps.templates.models import TemplateVersion
 from apps.templates.selectors import variant_pick
-from notifier.rendering import RenderLimitExceeded, TemplateError, render, required_variables
+from notifier.rendering import (
+    Rendered,
+    RenderLimitExceeded,
+    TemplateError,
+    render,
+    required_variables,
+)
 from notifier.types import Channel
 
 SOURCE_FIELDS = ("subject", "title", "body", "html")
@@ -26,6 +32,29 @@ LINE_BREAKS = ("\r", "\n")
 def has_line_break(value: str) -> bool:
     """Email subjects become a header: a CR or LF would start another header."""
     return any(c in value for c in LINE_BREAKS)
+
+
+def _sample_render(field: str, source: str, *, channel: str) -> Rendered:
+    """Render one part with every variable set to a sample; a failure that a numeric sample
+    avoids (`ljust:width` with a word for `width`) is the sample's, not the source's."""
+    names = required_variables([source])
+    limits = render_limits(channel=channel)
+    try:
+        return render(
+            **{field: source},
+            variables=dict.fromkeys(names, "sample"),
+            recipient=SAMPLE_RECIPIENT,
+            limits=limits,
+        )
+    except RenderLimitExceeded:
+        raise
+    except Exception:
+        return render(
+            **{field: source},
+            variables=dict.fromkeys(names, "1"),
+            recipient=SAMPLE_RECIPIENT,
+            limits=limits,
+        )
 
 
 def _label(index: int, variant: Mapping[str, Any]) -> str:
@@ -40,13 +69,7 @@ def template_variants_check(*, variants: Sequence[Mapping[str, Any]]) -> None:
         sources = {f: str(variant.get(f) or "") for f in SOURCE_FIELDS}
         for field, source in sources.items():
             try:
-                names = required_variables([source])
-                rendered = render(
-                    **{field: source},
-                    variables=dict.fromkeys(names, "sample"),
-                    recipient=SAMPLE_RECIPIENT,
-                    limits=render_limits(channel=str(variant.get("channel"))),
-                )
+                rendered = _sample_render(field, source, channel=str(variant.get("channel")))
             except TemplateError as exc:
                 problem = f"does not parse: {exc}"
             except RenderLimitExceeded as exc:

@@ -37,7 +37,7 @@ SMALL = RenderLimits(max_output_bytes=4096, max_loop_iterations=1000, max_second
     ],
 )
 def test_tags_that_read_files_or_dump_state_do_not_parse(source: str) -> None:
-    with pytest.raises(TemplateError, match="not allowed|Invalid block tag"):
+    with pytest.raises(TemplateError, match="is not allowed in templates"):
         required_variables([source])
 
 
@@ -126,7 +126,7 @@ def test_a_wall_clock_budget_stops_a_slow_render() -> None:
     limits = RenderLimits(max_output_bytes=10**7, max_loop_iterations=10**7, max_seconds=0.05)
     started = time.monotonic()
 
-    with pytest.raises(RenderLimitExceeded, match="longer than 0.05 s"):
+    with pytest.raises(RenderLimitExceeded, match=r"longer than 0\.05 s"):
         render(body=THREE_DEEP, variables={"rows": list(range(200))}, recipient={}, limits=limits)
 
     assert time.monotonic() - started < 1.0

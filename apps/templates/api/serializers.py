@@ -11,6 +11,7 @@ from rest_framework import serializers
 from apps.core.fields import StrictCharField
 from apps.recipients.validation import CATEGORY_RE, validate_locale
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
+from notifier.rendering import SERVICE_VARIABLES
 from notifier.types import Channel, Priority
 
 CHANNELS = [c.value for c in Channel]
@@ -74,8 +75,11 @@ class TemplateWriteSerializer(serializers.Serializer[Any]):
         bad = [v for v in value if not IDENTIFIER_RE.match(v)]
         if bad:
             raise serializers.ValidationError(f"Not variable names: {', '.join(bad[:10])}.")
-        if "recipient" in value:
-            raise serializers.ValidationError("'recipient' is provided by the service.")
+        reserved = sorted(set(value) & SERVICE_VARIABLES)
+        if reserved:
+            raise serializers.ValidationError(
+                f"Provided by the service, not the caller: {', '.join(reserved)}."
+            )
         return list(dict.fromkeys(value))
 
     def validate_variants(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:

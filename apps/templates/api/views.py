@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.clients.auth import request_client
-from apps.core.errors import Conflict, InvalidInput, NotFound
+from apps.core.errors import InvalidInput, NotFound
 from apps.core.pagination import StrictCursorPagination
 from apps.templates.api.serializers import (
     TemplateCreateSerializer,
@@ -27,7 +27,7 @@ from apps.templates.selectors import (
     template_versions,
     templates_visible_to,
 )
-from apps.templates.services import template_save
+from apps.templates.services import template_create, template_save
 
 KEY_MAX = 100
 
@@ -62,16 +62,13 @@ def _template_or_404(request: Request, key: str) -> Template:
     return template
 
 
-def _save(request: Request, key: str, data: dict[str, Any]) -> Template:
-    template, _ = template_save(
-        client=request_client(request),
-        key=key,
-        variants=data["variants"],
-        category=data["category"],
-        default_priority=data["priority"],
-        variables=data["variables"],
-    )
-    return template
+def _content(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "variants": data["variants"],
+        "category": data["category"],
+        "default_priority": data["priority"],
+        "variables": data["variables"],
+    }
 
 
 def _detail(template: Template) -> dict[str, Any]:
@@ -99,14 +96,9 @@ class TemplateListCreateView(APIView):
         serializer = TemplateCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        client = request_client(request)
-        if Template.objects.filter(client=client, key=data["key"]).exists():
-            raise Conflict(
-                f"Template {data['key']!r} exists; PUT /api/v1/templates/{data['key']} "
-                "saves a new version.",
-                fields={"key": ["already exists"]},
-            )
-        template = _save(request, data["key"], data)
+        template, _ = template_create(
+            client=request_client(request), key=data["key"], **_content(data)
+        )
         return Response(_detail(template), status=status.HTTP_201_CREATED)
 
 
@@ -125,11 +117,14 @@ class TemplateDetailView(APIView):
             raise InvalidInput("Key too long.", fields={"key": [f"At most {KEY_MAX} characters."]})
         serializer = TemplateWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        client = request_client(request)
-        existed = Template.objects.filter(client=client, key=key).exists()
-        template = _save(request, key, dict(serializer.validated_data))
+        template, version = template_save(
+            client=request_client(request), key=key, **_content(dict(serializer.validated_data))
+        )
+        # Of concurrent PUTs that create a template, the one whose version is 1 created it
+        # (an existence check before the save would tell several of them "created").
+        created = version.number == 1
         return Response(
-            _detail(template), status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+            _detail(template), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
 
 
