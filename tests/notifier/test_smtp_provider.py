@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from django.core.mail import get_connection
 
@@ -75,3 +77,15 @@ def test_a_4xx_refusal_is_transient(smtp: SmtpServer) -> None:
 def test_no_server_is_transient() -> None:
     with pytest.raises(TransientFailure, match="smtp connection error"):
         provider(free_port()).send(MESSAGE)
+
+
+@pytest.mark.parametrize("subject", ["Order A-1\r\nBcc: eve@example.com", "Order\nA-1"])
+def test_a_line_break_in_a_header_is_permanent_and_nothing_is_sent(
+    smtp: SmtpServer, subject: str
+) -> None:
+    message = dataclasses.replace(MESSAGE, subject=subject)
+
+    with pytest.raises(PermanentFailure, match="invalid mail header"):
+        provider(smtp.port).send(message)
+
+    assert smtp.messages == []

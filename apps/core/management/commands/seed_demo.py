@@ -15,6 +15,7 @@ from apps.templates.services import template_save
 DEMO_CLIENT = "demo"
 DEMO_RECIPIENT = "demo-user"
 DEMO_TEMPLATE = "welcome"
+DEMO_ORDER_TEMPLATE = "order_confirmation"
 
 DEMO_VARIANTS = [
     {
@@ -28,12 +29,37 @@ DEMO_VARIANTS = [
     {"channel": "push", "locale": "en", "title": "Order shipped", "body": "Order {{ order_id }}"},
     {"channel": "inapp", "locale": "en", "title": "Order shipped", "body": "Order {{ order_id }}"},
 ]
+# An order with line items: `items` is a list of {"name", "qty", "price"}.
+ORDER_LINES = (
+    "{% for item in items %}{{ item.qty }} x {{ item.name }}  {{ item.price }}\n{% endfor %}"
+)
+ORDER_VARIANTS = [
+    {
+        "channel": "email",
+        "locale": "en",
+        "subject": "Order {{ order_id }} confirmed",
+        "body": "Hi {{ recipient.name }}, thank you for order {{ order_id }}:\n"
+        + ORDER_LINES
+        + "Total {{ total }}",
+        "html": "<p>Hi {{ recipient.name }}, thank you for order <b>{{ order_id }}</b>:</p>"
+        "<table>{% for item in items %}<tr><td>{{ item.qty }}</td><td>{{ item.name }}</td>"
+        "<td>{{ item.price }}</td></tr>{% empty %}<tr><td>No items</td></tr>{% endfor %}</table>"
+        "<p>Total <b>{{ total }}</b></p>",
+    },
+    {
+        "channel": "inapp",
+        "locale": "en",
+        "title": "Order {{ order_id }} confirmed",
+        "body": "{{ items|length }} item{{ items|length|pluralize }}, total {{ total }}",
+    },
+]
 
 
 class Command(BaseCommand):
     help = (
         "Seed demo data for `make run`: a demo client with a fresh API key, a demo recipient, a "
-        "demo template and an admin user. Prints the key (and admin password) as JSON."
+        "demo template (`welcome`), an order confirmation with line items "
+        "(`order_confirmation`) and an admin user. Prints the key (and admin password) as JSON."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -52,10 +78,14 @@ class Command(BaseCommand):
                 "timezone": "UTC",
             },
         )
-        if not Template.objects.filter(client=key.client, key=DEMO_TEMPLATE).exists():
-            template_save(
-                client=key.client, key=DEMO_TEMPLATE, category="orders", variants=DEMO_VARIANTS
-            )
+        for template_key, variants in (
+            (DEMO_TEMPLATE, DEMO_VARIANTS),
+            (DEMO_ORDER_TEMPLATE, ORDER_VARIANTS),
+        ):
+            if not Template.objects.filter(client=key.client, key=template_key).exists():
+                template_save(
+                    client=key.client, key=template_key, category="orders", variants=variants
+                )
         user_model = get_user_model()
         password = ""
         if not user_model.objects.filter(username="admin").exists():
@@ -67,6 +97,7 @@ class Command(BaseCommand):
                     "api_key": raw,
                     "recipient": DEMO_RECIPIENT,
                     "template": DEMO_TEMPLATE,
+                    "order_template": DEMO_ORDER_TEMPLATE,
                     "admin_password": password,
                 }
             )
