@@ -129,8 +129,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["apps.clients.auth.ApiKeyRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api_key": env("API_KEY_RATE", default="6000/min")},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.clients.auth.ApiKeyRateThrottle",
+        "apps.recipients.auth.RecipientRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env("API_KEY_RATE", default="6000/min"),
+        # Per recipient, for end users' apps (inbox, preferences, devices with a token).
+        "recipient": env("RECIPIENT_RATE", default="600/min"),
+    },
     "UNAUTHENTICATED_USER": None,
 }
 # A verified API key is remembered this long per process (one query fewer per request); a
