@@ -120,6 +120,16 @@ class RecipientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # Devices added inline on a new recipient: its client is known only now.
+        for device in formset.save(commit=False):
+            if isinstance(device, Device):
+                device.client_id = form.instance.client_id
+            device.save()
+        for gone in formset.deleted_objects:
+            gone.delete()
+        formset.save_m2m()
+
     @admin.action(description="Erase personal data (GDPR)")
     def erase(self, request: HttpRequest, queryset: QuerySet[Recipient]) -> None:
         live = list(queryset.filter(erased_at__isnull=True))

@@ -1,5 +1,5 @@
 """Devices belong to a client: a token registered by one client is invisible to every other,
-and the longest token the API accepts fits the database's index."""
+and the longest token the API accepts (or address a provider reports) fits its index."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import string
 from typing import Any
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
-from apps.recipients.models import Device
+from apps.deliveries.models import DeliveryStatus
+from apps.recipients.models import Device, Suppression
 from apps.recipients.services import device_deactivate
 from apps.recipients.validation import DEVICE_TOKEN_MAX
 from tests.apps.recipients.test_recipients_api import assert_error_shape
-from tests.factories import ApiKeyFactory, DeviceFactory, RecipientFactory
+from tests.factories import ApiKeyFactory, DeliveryFactory, DeviceFactory, RecipientFactory
+from tests.support.webhooks import SendGridSigner, sendgrid_event
 
 DEVICES = "/api/v1/recipients/{}/devices"
 
@@ -116,3 +119,20 @@ def test_deleting_an_oversized_token_is_a_404() -> None:
 
     assert response.status_code == 404
     assert_error_shape(response.json(), "not_found")
+
+
+@pytest.mark.django_db
+def test_an_oversized_address_in_a_bounce_suppresses_nothing(settings: Any) -> None:
+    """Suppression addresses are indexed too: a provider report naming a 5,000-character
+    address (nothing we send to) is applied to the delivery and suppresses nothing."""
+    signer = SendGridSigner()
+    settings.SENDGRID_WEBHOOK_PUBLIC_KEY = signer.public_key
+    delivery = DeliveryFactory(channel="email", status=DeliveryStatus.SENT)
+    address = "a" * 5000 + "@example.com"
+
+    response = signer.post(Client(), [sendgrid_event("bounce", str(delivery.id), address)])
+
+    assert response.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert Suppression.objects.count() == 0
