@@ -11,14 +11,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.inbox.origins import websocket_origin_guard  # noqa: E402
 from apps.inbox.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # WEBSOCKET_ALLOWED_ORIGINS (or ALLOWED_HOSTS); refuses to start with `*` outside DEBUG.
+        "websocket": websocket_origin_guard(URLRouter(websocket_urlpatterns)),
     }
 )
 

@@ -101,29 +101,33 @@ def _throttle_redis() -> redis.Redis:
 
 
 @lru_cache(maxsize=4096)
-def _key_bucket(prefix: str, count: int, seconds: int) -> TokenBucket:
-    return TokenBucket(_throttle_redis(), f"api-key:{prefix}", rate=count / seconds, burst=count)
+def _key_bucket(name: str, count: int, seconds: int) -> TokenBucket:
+    return TokenBucket(_throttle_redis(), name, rate=count / seconds, burst=count)
 
 
-def _parse_rate(rate: str) -> tuple[int, int]:
+def _parse_rate(rate: str, scope: str) -> tuple[int, int]:
     """ "6000/min" -> (6000, 60), DRF's notation (s, m, h, d by their first letter)."""
     count, _, period = rate.partition("/")
     try:
         return int(count), _PERIODS[period[:1]]
     except (ValueError, KeyError) as exc:
-        raise ImproperlyConfigured(f"API_KEY_RATE {rate!r}: expected like 6000/min") from exc
+        raise ImproperlyConfigured(f"{scope} rate {rate!r}: expected like 6000/min") from exc
 
 
-class ApiKeyRateThrottle(BaseThrottle):
-    """Per-key request rate (settings: DEFAULT_THROTTLE_RATES['api_key'], e.g. "6000/min"), a
+class RedisRateThrottle(BaseThrottle):
+    """A request rate per caller (settings: DEFAULT_THROTTLE_RATES[scope], e.g. "6000/min"), a
     token bucket in Redis: the rate sustained, up to one period's worth at once. One Lua call
     per request whatever the rate (DRF's SimpleRateThrottle reads and writes every request's
-    timestamp of the period in one cache entry: 6,000 of them at 100 requests/s)."""
+    timestamp of the period in one cache entry: 6,000 of them at 100 requests/s).
+    Subclasses name the bucket a request draws from (None: not theirs to limit)."""
 
-    scope = "api_key"
+    scope = ""
 
     def __init__(self) -> None:
         self._wait = 0.0
+
+    def bucket_name(self, request: Request) -> str | None:
+        raise NotImplementedError
 
     def get_rate(self) -> str | None:
         # Read per request, not at import: settings overrides (tests, reloads) take effect.
@@ -134,11 +138,12 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view: Any) -> bool:
         rate = self.get_rate()
-        if rate is None or not isinstance(request.auth, ApiKey):
+        name = self.bucket_name(request) if rate is not None else None
+        if rate is None or name is None:
             return True
-        count, seconds = _parse_rate(rate)
+        count, seconds = _parse_rate(rate, self.scope)
         try:
-            token = _key_bucket(request.auth.prefix, count, seconds).acquire()
+            token = _key_bucket(name, count, seconds).acquire()
         except redis.RedisError:  # Redis unreachable: serve rather than fail every request
             logger.warning("throttle unavailable; request allowed", exc_info=True)
             return True
@@ -147,3 +152,12 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return max(self._wait, 1.0)
+
+
+class ApiKeyRateThrottle(RedisRateThrottle):
+    """Per-key request rate (DEFAULT_THROTTLE_RATES['api_key'])."""
+
+    scope = "api_key"
+
+    def bucket_name(self, request: Request) -> str | None:
+        return f"api-key:{request.auth.prefix}" if isinstance(request.auth, ApiKey) else None

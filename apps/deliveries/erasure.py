@@ -2,7 +2,9 @@
 
 History stays countable (statuses, timings, attempts) but no longer says who it was for or
 what it said: pending deliveries are cancelled, provider error texts (which can echo an
-address) are blanked, and single-recipient notifications lose their variables.
+address) are blanked, reasons and event details keep their words but lose every address,
+number and device token (apps/recipients/personal_data.py), single-recipient notifications
+lose their variables and bulk ones the erased recipient's values.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.deliveries.models import (
@@ -22,6 +25,7 @@ from apps.deliveries.models import (
     Notification,
 )
 from apps.recipients.models import Recipient
+from apps.recipients.personal_data import PersonalData
 
 ERASED_REASON = "recipient erased"
 
@@ -37,10 +41,15 @@ def _anonymised_response(response: Any, external_id: str, alias: str) -> Any:
     return {**response, "deliveries": deliveries} if "deliveries" in response else response
 
 
+BATCH = 500
+
+
 @transaction.atomic
-def deliveries_anonymise(*, recipient: Recipient, alias: str) -> int:
-    """Cancel the recipient's unsent deliveries and strip personal data from their history.
-    Returns how many deliveries were cancelled."""
+def deliveries_anonymise(*, recipient: Recipient, alias: str, personal: PersonalData) -> int:
+    """Cancel the recipient's unsent deliveries and strip personal data from their history:
+    `personal`'s values (plus the device tokens found here, which it gains) and anything shaped
+    like an address or a number in the recipient's own rows, only `personal`'s values in
+    notifications shared with others. Returns how many deliveries were cancelled."""
     now = timezone.now()
     pending = list(
         Delivery.objects.select_for_update().filter(recipient=recipient, status__in=CANCELLABLE)
@@ -54,21 +63,46 @@ def deliveries_anonymise(*, recipient: Recipient, alias: str) -> int:
         DeliveryEvent(delivery=d, status=DeliveryStatus.CANCELLED, detail=ERASED_REASON)
         for d in pending
     )
+    # Device tokens are personal data too: those that had a push, even if since removed.
+    mine = Delivery.objects.filter(recipient=recipient)
+    for accepted in mine.exclude(push_accepted={}).values_list("push_accepted", flat=True):
+        personal.add(accepted if isinstance(accepted, dict) else ())
+    mine.exclude(push_accepted={}).update(push_accepted={})
+    # Provider error texts echo addresses; nothing in them is needed once the person is gone.
     Attempt.objects.filter(delivery__recipient=recipient).exclude(error="").update(error="")
-    # Device tokens are personal data too.
-    Delivery.objects.filter(recipient=recipient).exclude(push_accepted={}).update(push_accepted={})
     DeadLetter.objects.filter(delivery__recipient=recipient).exclude(last_error="").update(
         last_error=""
     )
-    single_ids = set(
-        Notification.objects.filter(deliveries__recipient=recipient, recipient_count=1).values_list(
-            "id", flat=True
-        )
+    _scrub_rows(mine.exclude(reason=""), "reason", personal)
+    _scrub_rows(
+        DeliveryEvent.objects.filter(delivery__recipient=recipient).exclude(detail=""),
+        "detail",
+        personal,
     )
-    for notification in Notification.objects.select_for_update().filter(id__in=single_ids):
-        notification.variables = {}
-        notification.response = _anonymised_response(
-            notification.response, recipient.external_id, alias
+    _scrub_rows(DeadLetter.objects.filter(delivery__recipient=recipient), "reason", personal)
+    notification_ids = set(
+        Notification.objects.filter(deliveries__recipient=recipient).values_list("id", flat=True)
+    )
+    for notification in Notification.objects.select_for_update().filter(id__in=notification_ids):
+        own = notification.recipient_count == 1
+        notification.variables = (
+            {} if own else personal.scrub_json(notification.variables, own=False)
+        )
+        notification.response = personal.scrub_json(
+            _anonymised_response(notification.response, recipient.external_id, alias), own=own
         )
         notification.save(update_fields=["variables", "response"])
     return len(pending)
+
+
+def _scrub_rows(rows: QuerySet[Any], column: str, personal: PersonalData) -> None:
+    """Rewrite `column` of `rows` (all of the erased recipient's own) without personal data."""
+    changed = []
+    limit = rows.model._meta.get_field(column).max_length
+    for row in rows.only("pk", column).iterator(chunk_size=BATCH):
+        before = getattr(row, column)
+        after = personal.scrub_text(before, own=True)[:limit]
+        if after != before:
+            setattr(row, column, after)
+            changed.append(row)
+    rows.model.objects.bulk_update(changed, [column], batch_size=BATCH)

@@ -59,7 +59,11 @@ def push_fan_out(*, provider: Provider, delivery: Delivery, message: OutboundMes
         except DeliveryFailure as exc:
             failures.append(exc)
             if isinstance(exc, PermanentFailure) and exc.deactivate_token:
-                deactivated += int(device_deactivate(token=device.token, reason=exc.reason))
+                deactivated += int(
+                    device_deactivate(
+                        client_id=device.client_id, token=device.token, reason=exc.reason
+                    )
+                )
                 logger.info(
                     "device deactivated",
                     extra={"delivery_id": message.delivery_id, "token": mask_address(device.token)},

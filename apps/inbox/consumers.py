@@ -3,13 +3,19 @@
 It relays. On connect it authenticates, joins the recipient's group and reads the unread count
 (and, with `since=`, the messages the client missed); after that it only forwards what the
 channel layer brings and keeps the socket alive. No database writes.
+
+A socket lives no longer than the token it was opened with: at the token's expiry it is closed
+with 4401, as a connect with an expired token is, and the client reconnects with a fresh token
+and `since=` (nothing is missed). The Origin check is config/asgi.py's (apps/inbox/origins.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import random
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,7 +26,7 @@ from django.conf import settings
 from apps.core import metrics
 from apps.inbox.realtime import inbox_group, message_payload
 from apps.inbox.selectors import inbox_since, inbox_unread_count
-from apps.recipients.tokens import recipient_token_verify
+from apps.recipients.tokens import recipient_token_check
 
 # Close codes (4000-4999 are the application's).
 CLOSE_UNAUTHORIZED = 4401
@@ -28,9 +34,10 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_IDLE = 4408
 
 
-def _recipient_id(token: str) -> int | None:
-    recipient = recipient_token_verify(token) if token else None
-    return recipient.pk if recipient is not None else None
+def _recipient_id(token: str) -> tuple[int, dt.datetime] | None:
+    """The token's recipient and its expiry; None for a bad, expired or unknown token."""
+    checked = recipient_token_check(token) if token else None
+    return (checked.recipient.pk, checked.expires_at) if checked is not None else None
 
 
 def _snapshot(recipient_id: int, since: int | None) -> tuple[int, list[dict[str, Any]]]:
@@ -46,15 +53,18 @@ def _snapshot(recipient_id: int, since: int | None) -> tuple[int, list[dict[str,
 class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     recipient_id: int | None = None
     heartbeat: asyncio.Task[None] | None = None
+    expiry: asyncio.Task[None] | None = None
+    expires_at: float = 0.0  # the token's expiry, as a Unix timestamp
 
     async def connect(self) -> None:
         # Accept first: a close before the handshake is an HTTP 403, and clients need 4401.
         await self.accept()
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        recipient_id = await database_sync_to_async(_recipient_id)(_first(params, "token"))
-        if recipient_id is None:
+        verified = await database_sync_to_async(_recipient_id)(_first(params, "token"))
+        if verified is None:
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
+        recipient_id, expires_at = verified
         since_raw = _first(params, "since")
         since: int | None = None
         if since_raw:
@@ -64,6 +74,8 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
             since = int(since_raw)
         self.recipient_id = recipient_id
         self.replayed: set[int] = set()
+        self.expires_at = expires_at.timestamp()
+        self.expiry = asyncio.create_task(self._close_at_expiry())
         # Join before reading, so nothing stored meanwhile can fall between the two.
         await self.channel_layer.group_add(inbox_group(recipient_id), self.channel_name)
         metrics.websocket_opened()
@@ -79,6 +91,8 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
     async def disconnect(self, code: int) -> None:
         if self.heartbeat is not None:
             self.heartbeat.cancel()
+        if self.expiry is not None:
+            self.expiry.cancel()
         if self.recipient_id is not None:
             metrics.websocket_closed()
             await self.channel_layer.group_discard(
@@ -101,9 +115,15 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         payload = event["message"]
         if payload["id"] in self.replayed:  # already sent during catch-up
             return
+        if self._expired():  # the close is due (timers can run late on a busy loop)
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         await self._send({"type": "notification", **payload})
 
     async def inbox_unread(self, event: dict[str, Any]) -> None:
+        if self._expired():
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         await self._send(
             {
                 "type": "unread_count",
@@ -114,6 +134,13 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         )
 
     # --- internals -----------------------------------------------------------------------
+
+    async def _close_at_expiry(self) -> None:
+        await asyncio.sleep(max(0.0, self.expires_at - time.time()))
+        await self.close(code=CLOSE_UNAUTHORIZED)
+
+    def _expired(self) -> bool:
+        return bool(self.expires_at) and time.time() >= self.expires_at
 
     async def _send(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))

@@ -51,8 +51,33 @@ class RecipientForm(forms.ModelForm):  # type: ignore[type-arg]
         return value
 
 
+class DeviceForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The device's client is its recipient's (not a form field); a token is unique per
+    client, said as a form error rather than a database error."""
+
+    class Meta:
+        model = Device
+        fields = ["recipient", "token", "platform", "active", "deactivated_reason"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        recipient = cleaned.get("recipient")
+        # In the inline on a recipient's page the recipient is the page's, set on the instance.
+        recipient_id = recipient.pk if recipient is not None else self.instance.recipient_id
+        token = cleaned.get("token")
+        if recipient_id is None or not token:
+            return cleaned
+        client_id = Recipient.objects.values_list("client_id", flat=True).get(pk=recipient_id)
+        self.instance.client_id = client_id
+        taken = Device.objects.filter(client_id=client_id, token=token).exclude(pk=self.instance.pk)
+        if taken.exists():
+            self.add_error("token", "This client already has a device with this token.")
+        return cleaned
+
+
 class DeviceInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Device
+    form = DeviceForm
     fields = ("token", "platform", "active", "deactivated_reason", "last_seen_at", "created_at")
     readonly_fields = ("last_seen_at", "created_at")
     extra = 0
@@ -95,6 +120,16 @@ class RecipientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # Devices added inline on a new recipient: its client is known only now.
+        for device in formset.save(commit=False):
+            if isinstance(device, Device):
+                device.client_id = form.instance.client_id
+            device.save()
+        for gone in formset.deleted_objects:
+            gone.delete()
+        formset.save_m2m()
+
     @admin.action(description="Erase personal data (GDPR)")
     def erase(self, request: HttpRequest, queryset: QuerySet[Recipient]) -> None:
         live = list(queryset.filter(erased_at__isnull=True))
@@ -105,12 +140,13 @@ class RecipientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("__str__", "recipient", "platform", "active", "last_seen_at")
-    list_filter = ("platform", "active", "recipient__client", "last_seen_at")
+    form = DeviceForm
+    list_display = ("__str__", "client", "recipient", "platform", "active", "last_seen_at")
+    list_filter = ("platform", "active", "client", "last_seen_at")
     search_fields = ("token", "recipient__external_id", "deactivated_reason")
-    readonly_fields = ("last_seen_at", "created_at")
+    readonly_fields = ("client", "last_seen_at", "created_at")
     raw_id_fields = ("recipient",)
-    list_select_related = ("recipient",)
+    list_select_related = ("client", "recipient")
 
 
 @admin.register(Preference)

@@ -9,6 +9,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from apps.clients.auth import RedisRateThrottle
 from apps.recipients.models import Recipient
 from apps.recipients.tokens import recipient_token_verify
 
@@ -56,3 +57,15 @@ def request_recipient(request: Request) -> Recipient:
     if not isinstance(user, RecipientPrincipal):
         raise exceptions.NotAuthenticated()
     return user.recipient
+
+
+class RecipientRateThrottle(RedisRateThrottle):
+    """Per-recipient request rate for recipient-token requests
+    (DEFAULT_THROTTLE_RATES['recipient']): one bucket per recipient, whichever of its tokens
+    is used, so minting more tokens does not buy more requests."""
+
+    scope = "recipient"
+
+    def bucket_name(self, request: Request) -> str | None:
+        user = request.user
+        return f"recipient:{user.recipient.pk}" if isinstance(user, RecipientPrincipal) else None

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 from apps.clients.models import ApiClient
+from apps.recipients.validation import DEVICE_TOKEN_MAX, validate_device_token
 
 
 class Recipient(models.Model):
@@ -10,6 +13,8 @@ class Recipient(models.Model):
 
     client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="recipients")
     external_id = models.CharField(max_length=200)
+    # What recipient tokens name: not guessable, unlike the sequential primary key.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = models.EmailField(blank=True, default="")
     phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164")
     locale = models.CharField(max_length=20, default="en")
@@ -54,8 +59,12 @@ class Device(models.Model):
         ANDROID = "android"
         WEB = "web"
 
+    # The recipient's client, kept on the row so that a token is unique per client: several
+    # clients may register one token, and each sees and moves only its own row.
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="devices")
     recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="devices")
-    token = models.CharField(max_length=4096, unique=True)
+    # Bounded (and visible ASCII) so that (client, token) always fits one btree index row.
+    token = models.CharField(max_length=DEVICE_TOKEN_MAX, validators=[validate_device_token])
     platform = models.CharField(max_length=10, choices=Platform.choices)
     active = models.BooleanField(default=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
@@ -67,7 +76,8 @@ class Device(models.Model):
             models.CheckConstraint(
                 condition=models.Q(platform__in=["ios", "android", "web"]),
                 name="device_platform_valid",
-            )
+            ),
+            models.UniqueConstraint(fields=["client", "token"], name="device_unique_client_token"),
         ]
 
     def __str__(self) -> str:

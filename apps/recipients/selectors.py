@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from django.db.models import QuerySet
@@ -52,13 +53,21 @@ def recipient_address(*, recipient: Recipient, channel: str) -> str:
     return ""
 
 
+def suppression_hashed(address: str) -> str:
+    """How a suppression outlives the erasure of the person it was for: the address's hash
+    (compared, never shown). Unkeyed, so that it survives a rotation of the secret key."""
+    return "sha256:" + hashlib.sha256(address.encode()).hexdigest()
+
+
 def recipient_is_suppressed(*, recipient: Recipient, channel: str) -> bool:
     """Whether the recipient's address on `channel` is on the client's suppression list."""
     address = recipient_address(recipient=recipient, channel=channel)
     if not address:
         return False
     return Suppression.objects.filter(
-        client_id=recipient.client_id, channel=channel, address=address
+        client_id=recipient.client_id,
+        channel=channel,
+        address__in=[address, suppression_hashed(address)],
     ).exists()
 
 
@@ -74,12 +83,14 @@ def suppressions_among(
     }
     if not wanted:
         return set()
+    # A row holds the address, or its hash once the person it was for was erased.
+    forms = {a: a for _, a in wanted} | {suppression_hashed(a): a for _, a in wanted}
     rows = Suppression.objects.filter(
         client_id=client_id,
         channel__in={c for c, _ in wanted},
-        address__in={a for _, a in wanted},
+        address__in=set(forms),
     ).values_list("channel", "address")
-    return {(c, a) for c, a in rows if (c, a) in wanted}
+    return {(c, forms[a]) for c, a in rows if (c, forms.get(a)) in wanted}
 
 
 def recipient_context(*, recipient: Recipient) -> dict[str, object]:

@@ -8,12 +8,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.clients.models import ApiClient
 from apps.recipients.models import Device, Preference, Recipient, Suppression
+from apps.recipients.personal_data import ERASED, PersonalData
+from apps.recipients.selectors import recipient_address, suppression_hashed
 
+SUPPRESSION_ADDRESS_MAX = Suppression._meta.get_field("address").max_length or 320
 PROFILE_FIELDS = ("email", "phone", "locale", "timezone", "name", "data")
 ERASED_PREFIX = "erased-"
 
@@ -36,18 +41,26 @@ def recipient_upsert(
 
 @transaction.atomic
 def recipient_erase(*, recipient: Recipient) -> Recipient:
-    """GDPR erasure: delete devices, preferences and inbox, blank the profile, and anonymise
-    delivery history. The row stays (deliveries point at it) under a random external id."""
+    """GDPR erasure: delete devices, preferences and inbox, blank the profile, strip the
+    recipient's addresses, numbers and device tokens from every row that kept them, and
+    anonymise delivery history. The row stays (deliveries point at it) under a random
+    external id. Suppressions of its addresses stay in force, kept as hashes."""
     # Imported here: deliveries and inbox import this app's models at module level.
     from apps.deliveries.erasure import deliveries_anonymise
     from apps.inbox.erasure import inbox_erase
 
     recipient = Recipient.objects.select_for_update().get(pk=recipient.pk)
     alias = f"{ERASED_PREFIX}{uuid.uuid4().hex}"
+    personal = PersonalData()
+    personal.add([recipient.email, recipient.phone])
+    devices = list(recipient.devices.values_list("pk", "token"))
+    personal.add(token for _, token in devices)
     recipient.devices.all().delete()
     Preference.objects.filter(recipient=recipient).delete()
     inbox_erase(recipient=recipient)
-    deliveries_anonymise(recipient=recipient, alias=alias)
+    deliveries_anonymise(recipient=recipient, alias=alias, personal=personal)
+    suppressions_hash(recipient=recipient)
+    _admin_log_anonymise(recipient=recipient, alias=alias, device_ids=[pk for pk, _ in devices])
     recipient.external_id = alias
     recipient.email = ""
     recipient.phone = ""
@@ -58,6 +71,39 @@ def recipient_erase(*, recipient: Recipient) -> Recipient:
     recipient.erased_at = timezone.now()
     recipient.save()
     return recipient
+
+
+def _admin_log_anonymise(*, recipient: Recipient, alias: str, device_ids: list[int]) -> None:
+    """The admin's history names objects by their str(): the external id, a token's start."""
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Recipient), object_id=str(recipient.pk)
+    ).update(object_repr=alias)
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Device),
+        object_id__in=[str(pk) for pk in device_ids],
+    ).update(object_repr=ERASED)
+
+
+def suppressions_hash(*, recipient: Recipient) -> int:
+    """Keep the suppressions of the recipient's email and number in force without the
+    address: each becomes its hash (selectors.suppression_hashed), which still matches
+    the address should it come back. Returns how many rows changed."""
+    changed = 0
+    for channel in ("email", "sms"):
+        address = recipient_address(recipient=recipient, channel=channel)
+        if not address:
+            continue
+        rows = Suppression.objects.filter(
+            client_id=recipient.client_id, channel=channel, address=address
+        )
+        hashed = suppression_hashed(address)
+        if Suppression.objects.filter(
+            client_id=recipient.client_id, channel=channel, address=hashed
+        ).exists():
+            changed += rows.delete()[0]
+        else:
+            changed += rows.update(address=hashed)
+    return changed
 
 
 @transaction.atomic
@@ -81,10 +127,14 @@ def preference_update(*, recipient: Recipient, changes: Mapping[str, Any]) -> Pr
 
 @transaction.atomic
 def device_register(*, recipient: Recipient, token: str, platform: str) -> tuple[Device, bool]:
-    """Idempotent on `token`: a known token moves to `recipient` and is reactivated."""
+    """Idempotent on `token` within the recipient's client: a token this client registered
+    before moves to `recipient` and is reactivated. Other clients' rows with the same token
+    are neither seen nor touched, so the answer does not tell whether they exist."""
     now = timezone.now()
     device, created = Device.objects.select_for_update().get_or_create(
-        token=token, defaults={"recipient": recipient, "platform": platform}
+        client_id=recipient.client_id,
+        token=token,
+        defaults={"recipient": recipient, "platform": platform},
     )
     if not created:
         device.recipient = recipient
@@ -99,13 +149,16 @@ def device_register(*, recipient: Recipient, token: str, platform: str) -> tuple
 @transaction.atomic
 def device_remove(*, recipient: Recipient, token: str) -> bool:
     """Unregister the recipient's device with `token`. False when it has no such device."""
-    deleted, _ = Device.objects.filter(recipient=recipient, token=token).delete()
+    deleted, _ = Device.objects.filter(
+        client_id=recipient.client_id, recipient=recipient, token=token
+    ).delete()
     return deleted > 0
 
 
-def device_deactivate(*, token: str, reason: str) -> bool:
-    """Stop sending to a device token the provider rejected. True if it was active."""
-    changed = Device.objects.filter(token=token, active=True).update(
+def device_deactivate(*, client_id: int, token: str, reason: str) -> bool:
+    """Stop sending to a device token the provider rejected for this client. True if it was
+    active. Another client's row with the same token learns of it on its own next send."""
+    changed = Device.objects.filter(client_id=client_id, token=token, active=True).update(
         active=False, deactivated_reason=reason[:200]
     )
     return changed == 1
@@ -120,7 +173,12 @@ def suppression_normalize(*, channel: str, address: str) -> str:
 def suppression_create(*, client: ApiClient, channel: str, address: str, reason: str) -> bool:
     """Never send to this address on this channel again. True if it was not suppressed yet."""
     address = suppression_normalize(channel=channel, address=address)
-    if not address:
+    if not address or len(address) > SUPPRESSION_ADDRESS_MAX:
+        # Nothing we send to is that long: a provider's report of it names no one of ours.
+        return False
+    if Suppression.objects.filter(
+        client=client, channel=channel, address=suppression_hashed(address)
+    ).exists():  # suppressed already, for a recipient since erased
         return False
     try:
         with transaction.atomic():

@@ -12,16 +12,32 @@ from django.core.exceptions import ValidationError
 # BCP 47 language tags as products use them: `en`, `pt-BR`, `zh-Hant-TW`.
 LOCALE_RE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}$")
 CATEGORY_RE = re.compile(r"^[a-zA-Z0-9_.:-]{1,50}$")
+# Push tokens: FCM/APNs tokens are 64-250 characters, web push endpoints (URLs) a few hundred.
+# 2,048 visible ASCII characters is room to spare and, with the client id, stays well under
+# PostgreSQL's btree row limit (2,704 bytes) whatever the characters.
+DEVICE_TOKEN_MAX = 2048
+DEVICE_TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")
+# Names the zoneinfo directory can hold that are not IANA zones a person lives in: the host's
+# own zone (a symlink to /etc/localtime), tzcode's template and IANA's "zone unknown".
+NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 
 @functools.cache
 def _timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones()) - NOT_ZONES
 
 
 def validate_timezone(value: str) -> None:
     if value not in _timezones():
         raise ValidationError(f"{value!r} is not an IANA timezone (e.g. Europe/Lisbon).")
+
+
+def validate_device_token(value: str) -> None:
+    if len(value) > DEVICE_TOKEN_MAX or not DEVICE_TOKEN_RE.match(value):
+        raise ValidationError(
+            f"A device token is 1 to {DEVICE_TOKEN_MAX} visible ASCII characters "
+            "(no spaces or line breaks)."
+        )
 
 
 def validate_locale(value: str) -> None:

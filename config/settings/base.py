@@ -15,6 +15,9 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-change-me")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Origins that may open the inbox WebSocket (e.g. https://app.example.com); empty means
+# ALLOWED_HOSTS. `*` (here or in ALLOWED_HOSTS when this is empty) is refused unless DEBUG.
+WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -129,8 +132,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["apps.clients.auth.ApiKeyRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api_key": env("API_KEY_RATE", default="6000/min")},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.clients.auth.ApiKeyRateThrottle",
+        "apps.recipients.auth.RecipientRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env("API_KEY_RATE", default="6000/min"),
+        # Per recipient, for end users' apps (inbox, preferences, devices with a token).
+        "recipient": env("RECIPIENT_RATE", default="600/min"),
+    },
     "UNAUTHENTICATED_USER": None,
 }
 # A verified API key is remembered this long per process (one query fewer per request); a

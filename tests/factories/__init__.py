@@ -85,6 +85,7 @@ class DeviceFactory(factory.django.DjangoModelFactory):
         model = Device
 
     recipient = factory.SubFactory(RecipientFactory)
+    client = factory.SelfAttribute("recipient.client")
     token = factory.Sequence(lambda n: f"device-token-{n:06d}")
     platform = Device.Platform.ANDROID
 

@@ -18,7 +18,9 @@ from apps.core.fields import (
 from apps.recipients.models import Device, Preference, Recipient
 from apps.recipients.validation import (
     CATEGORY_RE,
+    DEVICE_TOKEN_MAX,
     normalise_phone,
+    validate_device_token,
     validate_locale,
     validate_timezone,
 )
@@ -148,7 +150,7 @@ class PreferenceSerializer(serializers.Serializer[Any]):
 
 
 class DeviceWriteSerializer(serializers.Serializer[Any]):
-    token = StrictCharField(max_length=4096)
+    token = StrictCharField(max_length=DEVICE_TOKEN_MAX, validators=[validate_device_token])
     platform = serializers.ChoiceField(choices=Device.Platform.choices)
 
 

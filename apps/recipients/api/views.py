@@ -128,8 +128,10 @@ class DevicesView(APIView):
     @extend_schema(
         request=DeviceWriteSerializer,
         responses={200: DeviceSerializer, 201: DeviceSerializer},
-        description="Register a push token. Idempotent on the token: a token registered "
-        "before moves to this recipient and is reactivated.",
+        description="Register a push token (at most 2,048 visible ASCII characters). "
+        "Idempotent on the token within the caller's client: a token this client registered "
+        "before moves to this recipient and is reactivated. Other clients' registrations of "
+        "the same token are separate devices and are neither seen nor moved.",
     )
     def post(self, request: Request, external_id: str) -> Response:
         recipient = _recipient_for(request, external_id)

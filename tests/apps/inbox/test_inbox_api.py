@@ -198,7 +198,7 @@ def test_inbox_needs_a_recipient_token(authorization: str | None) -> None:
 
 def test_expired_token_is_401(recipient: Recipient) -> None:
     expired = signing.dumps(
-        {"r": recipient.pk, "e": int(timezone.now().timestamp()) - 10}, salt=SALT
+        {"r": recipient.public_id.hex, "e": int(timezone.now().timestamp()) - 10}, salt=SALT
     )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Recipient {expired}")

@@ -59,7 +59,7 @@ def test_bad_or_expired_token_is_closed_with_4401(server: AsgiServer, token: str
     if token == "expired":
         recipient = RecipientFactory()
         token = signing.dumps(
-            {"r": recipient.pk, "e": int(timezone.now().timestamp()) - 1}, salt=SALT
+            {"r": recipient.public_id.hex, "e": int(timezone.now().timestamp()) - 1}, salt=SALT
         )
 
     with InboxSocket(server.ws_url, token) as socket:
