@@ -13,6 +13,7 @@ class CoreConfig(AppConfig):
         # Registers the OpenAPI authentication extensions with drf-spectacular.
         from apps.core import (
             observability,  # noqa: F401 - connects the Celery signals
+            production,  # noqa: F401 - registers the production settings checks
             schema,  # noqa: F401
         )
         from apps.core.sentry import sentry_init
