@@ -107,3 +107,29 @@ class MaskingFilter(logging.Filter):
         if isinstance(record.stack_info, str):
             record.stack_info = mask_text(record.stack_info)
         return True
+
+
+def mask_every_handler() -> int:
+    """Put the context and masking filters on every handler of every logger that lacks them.
+
+    LOGGING puts them on the root handler, but libraries install handlers of their own that
+    records reach without passing the root's: Celery's `celery.task` logger (propagate off, a
+    plain stderr handler), gunicorn's error and access loggers, a `--log-config` of uvicorn's.
+    A filter on a handler sees every record that handler writes, propagated ones included.
+    Returns how many handlers were given them."""
+    loggers: list[logging.Logger] = [logging.getLogger()]
+    loggers += [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    added = 0
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.NullHandler):
+                continue
+            if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+                handler.addFilter(ContextFilter())
+                handler.addFilter(MaskingFilter())
+                added += 1
+    return added
