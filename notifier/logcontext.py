@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from notifier.masking import mask_text
+from notifier.masking import is_secret_name, mask_text
 
 # The fields a log line about a delivery carries.
 CONTEXT_FIELDS = ("notification_id", "delivery_id", "channel", "provider", "attempt")
@@ -68,11 +68,12 @@ class ContextFilter(logging.Filter):
 
 
 def mask_value(value: Any) -> Any:
-    """Mask every string inside a value (strings, and lists/dicts of them)."""
+    """Mask every string inside a value (strings, and lists/dicts of them); a dict entry named
+    like a credential (`Authorization`, `api_key`, `token`...) is masked whole."""
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, Mapping):
-        return {k: mask_value(v) for k, v in value.items()}
+        return {k: "***" if is_secret_name(k) else mask_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [mask_value(v) for v in value]
     return value

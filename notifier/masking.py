@@ -13,7 +13,8 @@ PHONE_RE = re.compile(r"(?<![\w.-])(?:\+|%2B)?\d[\d ()-]{6,}(\d{4})(?![\w-])")
 # `access_token=`, `password=`, `sessionid=`... (uvicorn logs each WebSocket handshake with its
 # query string, and recipient tokens travel there).
 QUERY_SECRET_RE = re.compile(
-    r"(?<=[?&;\s])([\w.-]*(?:token|key|secret|password|passwd|signature)|sessionid)=[^&;\s\"'#<>]+",
+    r"(?:^|(?<=[?&;\s]))"
+    r"([\w.-]*(?:token|key|secret|password|passwd|signature)|sessionid)=[^&;\s\"'#<>]+",
     re.IGNORECASE,
 )
 # An Authorization (or Proxy-Authorization) header however it is written: `Authorization:
@@ -27,6 +28,17 @@ AUTHORIZATION_RE = re.compile(
 # One of our API keys anywhere (`nk_<8 hex>_<secret>`): the prefix, which operators see in the
 # admin anyway, stays, so a line can still be traced to its key.
 API_KEY_RE = re.compile(r"(?<![A-Za-z0-9])(nk_[0-9a-f]{8}_)[A-Za-z0-9_-]+")
+# A field (header, cookie, dict key, variable) whose name says its value is a credential.
+SECRET_NAME_RE = re.compile(
+    r"(?:^|[_-])(?:authorization|cookie|token|api[_-]?key|secret|password|passwd|sessionid"
+    r"|csrftoken)$",
+    re.IGNORECASE,
+)
+
+
+def is_secret_name(name: object) -> bool:
+    """Whether a field called `name` holds a credential (`Authorization`, `api_key`...)."""
+    return isinstance(name, str) and SECRET_NAME_RE.search(name) is not None
 
 
 def mask_address(value: str) -> str:

@@ -113,3 +113,30 @@ def test_authorization_headers_and_api_keys_are_masked_in_any_record() -> None:
     assert "Authorization: Bearer ***\r\nHost: x" in out[2]
     assert "'HTTP_AUTHORIZATION': 'Basic ***'" in out[3]
     assert out[4] == "a key in free text: nk_0a1b2c3d_***"
+
+
+def test_sentry_events_lose_query_tokens_headers_and_keys() -> None:
+    key = "nk_0a1b2c3d_" + "k" * 43
+    event = {
+        "request": {
+            "url": "https://notify.example/ws/inbox",
+            "query_string": "token=abc.def:ghi&since=4",
+            "headers": {"Authorization": f"Bearer {key}", "X-Api-Key": "raw", "Accept": "*/*"},
+        },
+        "exception": {"values": [{"value": f"rejected {key}"}]},
+        "extra": {"vars": {"api_key": "raw-2", "password": "hunter2", "template": "welcome"}},
+    }
+
+    masked = sentry_before_send(event, {})
+
+    text = json.dumps(masked)
+    for secret in ("abc.def:ghi", "k" * 43, '"raw"', "raw-2", "hunter2"):
+        assert secret not in text
+    assert masked["request"]["query_string"] == "token=***&since=4"
+    assert masked["request"]["headers"] == {
+        "Authorization": "***",
+        "X-Api-Key": "***",
+        "Accept": "*/*",
+    }
+    assert masked["exception"]["values"][0]["value"] == "rejected nk_0a1b2c3d_***"
+    assert masked["extra"]["vars"] == {"api_key": "***", "password": "***", "template": "welcome"}
