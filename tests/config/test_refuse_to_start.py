@@ -112,3 +112,24 @@ def test_behind_a_tls_proxy_requests_are_served_with_hsts(prod_web: AsgiServer) 
 
     assert response.status_code == 401  # through to the API, which wants a key
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+def _procfile_web() -> str:
+    (line,) = [s for s in (ROOT / "Procfile").read_text().splitlines() if s.startswith("web:")]
+    return line.removeprefix("web:").strip()
+
+
+def test_the_procfile_web_with_several_workers_exits_on_a_published_key(
+    prod_env: dict[str, str],
+) -> None:
+    """uvicorn's supervisor restarts a worker that fails to load, forever: the check must
+    run before it starts."""
+    prod_env.update(
+        {"DJANGO_SECRET_KEY": COMPOSE_DEFAULT, "PORT": str(free_port()), "WEB_CONCURRENCY": "2"}
+    )
+    prod_env["PATH"] = f"{BIN}{os.pathsep}{prod_env.get('PATH', '')}"
+
+    result = _run(["sh", "-c", _procfile_web()], prod_env)
+
+    assert result.returncode != 0
+    assert "notifier.E001" in result.stderr
