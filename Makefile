@@ -35,6 +35,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/check_layers.py
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy
+	@# Django's deployment checklist on the production settings, with a freshly generated key.
+	DJANGO_SETTINGS_MODULE=config.settings.prod \
+	  DJANGO_SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+	  $(BIN)/python manage.py check --deploy --fail-level WARNING
 	@if command -v promtool >/dev/null; then promtool check rules docker/prometheus/alerts.yml; \
 	else echo "promtool not installed (apt-get install prometheus): alert rules NOT checked"; fi
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,9 @@ import django
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = "config.settings.prod"
+# Production settings refuse a published key: one random key per run, shared by every process
+# the run starts (the harness mints recipient tokens the web must verify).
+RUN_SECRET_KEY = secrets.token_urlsafe(64)
 
 
 def require_services() -> tuple[str, str]:
@@ -33,9 +37,9 @@ def process_env(**extra: str) -> dict[str, str]:
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": SETTINGS,
-            "DJANGO_SECRET_KEY": env.get(
-                "DJANGO_SECRET_KEY", "bench-secret-key-not-for-production"
-            ),
+            "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY", RUN_SECRET_KEY),
+            # The benchmarks talk plain HTTP to the web directly, with no TLS proxy in front.
+            "SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": database,
             "REDIS_URL": redis,
             "BENCH_ENDPOINTS": "1",

@@ -10,6 +10,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 django_asgi_app = get_asgi_application()
 
+from apps.core.production import refuse_unsafe_start  # noqa: E402
+
+# uvicorn runs no system checks: refuse here to serve with unsafe production settings.
+refuse_unsafe_start()
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from apps.inbox.origins import websocket_origin_guard  # noqa: E402

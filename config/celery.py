@@ -14,6 +14,22 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@signals.worker_init.connect
+@signals.beat_init.connect
+def refuse_unsafe_settings(**_: object) -> None:
+    """Celery runs Django's system checks at start but ignores what they find: refuse here to
+    work with unsafe production settings (a missing or published secret key). SystemExit,
+    because Celery's signal dispatch logs and swallows any Exception a receiver raises."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.core.production import refuse_unsafe_start
+
+    try:
+        refuse_unsafe_start()
+    except ImproperlyConfigured as exc:
+        raise SystemExit(f"celery: {exc}") from exc
+
+
 @signals.worker_ready.connect
 @signals.worker_process_init.connect
 def freeze_startup_objects(**_: object) -> None:

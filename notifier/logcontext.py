@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from notifier.masking import mask_text
+from notifier.masking import is_secret_name, mask_text
 
 # The fields a log line about a delivery carries.
 CONTEXT_FIELDS = ("notification_id", "delivery_id", "channel", "provider", "attempt")
@@ -68,11 +68,12 @@ class ContextFilter(logging.Filter):
 
 
 def mask_value(value: Any) -> Any:
-    """Mask every string inside a value (strings, and lists/dicts of them)."""
+    """Mask every string inside a value (strings, and lists/dicts of them); a dict entry named
+    like a credential (`Authorization`, `api_key`, `token`...) is masked whole."""
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, Mapping):
-        return {k: mask_value(v) for k, v in value.items()}
+        return {k: "***" if is_secret_name(k) else mask_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [mask_value(v) for v in value]
     return value
@@ -107,3 +108,29 @@ class MaskingFilter(logging.Filter):
         if isinstance(record.stack_info, str):
             record.stack_info = mask_text(record.stack_info)
         return True
+
+
+def mask_every_handler() -> int:
+    """Put the context and masking filters on every handler of every logger that lacks them.
+
+    LOGGING puts them on the root handler, but libraries install handlers of their own that
+    records reach without passing the root's: Celery's `celery.task` logger (propagate off, a
+    plain stderr handler), gunicorn's error and access loggers, a `--log-config` of uvicorn's.
+    A filter on a handler sees every record that handler writes, propagated ones included.
+    Returns how many handlers were given them."""
+    loggers: list[logging.Logger] = [logging.getLogger()]
+    loggers += [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    added = 0
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.NullHandler):
+                continue
+            if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+                handler.addFilter(ContextFilter())
+                handler.addFilter(MaskingFilter())
+                added += 1
+    return added

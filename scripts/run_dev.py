@@ -19,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+# Made once per checkout (random, mode 0600) and reused, so tokens outlive a restart.
+SECRET_KEY_FILE = ROOT / "var" / "secret_key"
 
 
 def free_port(preferred: int) -> int:
@@ -85,6 +87,10 @@ def main() -> int:
     env["PYTHONUNBUFFERED"] = "1"
     env["PATH"] = f"{Path(PY).parent}{os.pathsep}{env.get('PATH', '')}"
     (ROOT / "var").mkdir(exist_ok=True)
+    from config.secret_key import secret_key_file
+
+    if not env.get("DJANGO_SECRET_KEY"):
+        env["DJANGO_SECRET_KEY"] = secret_key_file(SECRET_KEY_FILE)
     redis_proc = None if env.get("REDIS_URL") else start_embedded_redis(env)
     env.setdefault("PORT", "8000")
     sim_port = free_port(8025)

@@ -20,7 +20,7 @@ from rest_framework.throttling import BaseThrottle
 
 from apps.clients.keycache import verified_keys
 from apps.clients.models import ApiClient, ApiKey
-from apps.clients.services import KEY_PREFIX, api_key_hash
+from apps.clients.services import KEY_PREFIX, api_key_hash, api_key_mark_used
 from notifier.ratelimit import TokenBucket
 
 if TYPE_CHECKING:  # rest_framework.views imports this module through the settings
@@ -48,6 +48,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         digest = api_key_hash(raw)
         cached = verified_keys.get(digest)
         if cached is not None:
+            api_key_mark_used(key=cached[1])
             return cached
         generation = verified_keys.generation()
         key = (
@@ -58,6 +59,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if key is None or not hmac.compare_digest(key.key_hash, digest):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         verified_keys.put(digest, (key.client, key), generation=generation)
+        api_key_mark_used(key=key)
         return key.client, key
 
     def authenticate_header(self, request: Request) -> str:

@@ -16,7 +16,7 @@ from prometheus_client import multiprocess
 from prometheus_client.registry import CollectorRegistry
 
 from apps.core.collectors import BreakerStateCollector, QueueDepthCollector
-from notifier.logcontext import log_context_bind, log_context_clear
+from notifier.logcontext import log_context_bind, log_context_clear, mask_every_handler
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,14 @@ def start_worker_metrics_server(**_: Any) -> None:
         port, addr=settings.WORKER_METRICS_ADDRESS, registry=registry
     )
     logger.info("worker metrics served", extra={"port": port})
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def mask_celery_log_handlers(**_: Any) -> None:
+    """Celery gives its task logger a handler of its own that does not propagate to the root
+    handler: mask what it writes too."""
+    mask_every_handler()
 
 
 @signals.task_prerun.connect

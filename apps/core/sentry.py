@@ -6,22 +6,24 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from notifier.masking import mask_text
+from notifier.masking import is_secret_name, mask_text
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items()}
+        return {k: "***" if is_secret_name(k) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
 
 
 def sentry_before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-    """Mask every email address and phone number anywhere in an event (messages, exception
-    values, breadcrumbs, local variables) before it leaves the process."""
+    """Mask every email address, phone number and credential anywhere in an event (messages,
+    exception values, breadcrumbs, local variables, the request's query string and headers)
+    before it leaves the process: sentry-sdk's own scrubber knows header names, not our
+    `?token=` query strings or API keys."""
     scrubbed: dict[str, Any] = _scrub(event)
     return scrubbed
 

@@ -85,3 +85,58 @@ def test_sentry_events_are_masked_before_sending() -> None:
     assert "1234567" not in json.dumps(masked)
     assert masked["message"] == "failed for a***@example.com"
     assert masked["exception"]["values"][0]["value"] == "number ***4567 invalid"
+
+
+def test_authorization_headers_and_api_keys_are_masked_in_any_record() -> None:
+    """Whatever logs a request's headers (a repr of a dict, of ASGI scope tuples, raw text)."""
+    key = "nk_0a1b2c3d_" + "k" * 43
+    records = [
+        ("headers %s", ({"Authorization": f"Bearer {key}", "Accept": "*/*"},)),
+        ("scope %r", ([(b"authorization", b"Recipient abc.def:ghi"), (b"host", b"x")],)),
+        ("raw %s", ("Authorization: Bearer sk-live-123\r\nHost: x",)),
+        ("meta %s", ({"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"},)),
+        ("a key in free text: %s", (key,)),
+    ]
+    masking = MaskingFilter()
+    out = []
+    for msg, args in records:
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, msg, args, None)
+        masking.filter(record)
+        out.append(record.getMessage())
+
+    text = "\n".join(out)
+    for secret in ("k" * 43, "abc.def:ghi", "sk-live-123", "dXNlcjpwYXNz"):
+        assert secret not in text
+    assert "'Authorization': 'Bearer ***'" in out[0]
+    assert "'Accept': '*/*'" in out[0]
+    assert "(b'authorization', b'Recipient ***')" in out[1]
+    assert "Authorization: Bearer ***\r\nHost: x" in out[2]
+    assert "'HTTP_AUTHORIZATION': 'Basic ***'" in out[3]
+    assert out[4] == "a key in free text: nk_0a1b2c3d_***"
+
+
+def test_sentry_events_lose_query_tokens_headers_and_keys() -> None:
+    key = "nk_0a1b2c3d_" + "k" * 43
+    event = {
+        "request": {
+            "url": "https://notify.example/ws/inbox",
+            "query_string": "token=abc.def:ghi&since=4",
+            "headers": {"Authorization": f"Bearer {key}", "X-Api-Key": "raw", "Accept": "*/*"},
+        },
+        "exception": {"values": [{"value": f"rejected {key}"}]},
+        "extra": {"vars": {"api_key": "raw-2", "password": "hunter2", "template": "welcome"}},
+    }
+
+    masked = sentry_before_send(event, {})
+
+    text = json.dumps(masked)
+    for secret in ("abc.def:ghi", "k" * 43, '"raw"', "raw-2", "hunter2"):
+        assert secret not in text
+    assert masked["request"]["query_string"] == "token=***&since=4"
+    assert masked["request"]["headers"] == {
+        "Authorization": "***",
+        "X-Api-Key": "***",
+        "Accept": "*/*",
+    }
+    assert masked["exception"]["values"][0]["value"] == "rejected nk_0a1b2c3d_***"
+    assert masked["extra"]["vars"] == {"api_key": "***", "password": "***", "template": "welcome"}

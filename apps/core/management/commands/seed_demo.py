@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from apps.clients.services import api_key_create
+from apps.clients.services import api_key_rotate
 from apps.recipients.models import Recipient
 from apps.templates.models import Template
 from apps.templates.services import template_save
@@ -57,16 +57,17 @@ ORDER_VARIANTS = [
 
 class Command(BaseCommand):
     help = (
-        "Seed demo data for `make run`: a demo client with a fresh API key, a demo recipient, a "
-        "demo template (`welcome`), an order confirmation with line items "
-        "(`order_confirmation`) and an admin user. Prints the key (and admin password) as JSON."
+        "Seed demo data for `make run`: a demo client with a fresh API key (earlier ones are "
+        "revoked), a demo recipient, a demo template (`welcome`), an order confirmation with "
+        "line items (`order_confirmation`) and an admin user. Prints the key (and admin "
+        "password) as JSON."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--email", default="demo@example.com")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        key, raw = api_key_create(client_name=DEMO_CLIENT)
+        key, raw = api_key_rotate(client_name=DEMO_CLIENT)
         Recipient.objects.update_or_create(
             client=key.client,
             external_id=DEMO_RECIPIENT,

@@ -1,0 +1,89 @@
+"""What production refuses to start without: system checks that ERROR (so `manage.py check`,
+`migrate` and `runserver` stop), and the same checks run by the processes that Django does not
+check (uvicorn/gunicorn through config/asgi.py and config/wsgi.py, Celery workers and beat
+through config/celery.py; Celery runs Django's checks but ignores what they find).
+
+They apply where the settings ask for them (`REFUSE_UNSAFE_SETTINGS = True`, as
+config/settings/prod.py does): development and test settings run with known keys on purpose.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register, run_checks
+from django.core.exceptions import ImproperlyConfigured
+
+from config.secret_key import secret_key_problem
+
+
+def _setting(name: str) -> Any:
+    try:
+        return getattr(settings, name, None)
+    except ImproperlyConfigured:  # Django refuses to hand out an empty SECRET_KEY
+        return None
+
+
+@register(Tags.security)
+def production_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A missing, short or published secret key is an error in production, and so is DEBUG;
+    a wildcard host or the benchmark endpoints are warnings."""
+    if not getattr(settings, "REFUSE_UNSAFE_SETTINGS", False):
+        return []
+    problems: list[CheckMessage] = []
+    hint = (
+        "Set DJANGO_SECRET_KEY to a long random value, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(64))'`, and keep it secret: "
+        "whoever knows it can forge recipient tokens and admin sessions."
+    )
+    problem = secret_key_problem(_setting("SECRET_KEY"))
+    if problem:
+        problems.append(
+            Error(f"SECRET_KEY (DJANGO_SECRET_KEY) {problem}.", hint=hint, id="notifier.E001")
+        )
+    for index, fallback in enumerate(_setting("SECRET_KEY_FALLBACKS") or []):
+        problem = secret_key_problem(fallback)
+        if problem:
+            problems.append(
+                Error(f"SECRET_KEY_FALLBACKS[{index}] {problem}.", hint=hint, id="notifier.E001")
+            )
+    if settings.DEBUG:
+        problems.append(
+            Error(
+                "DEBUG is on: error pages would show settings, SQL and local variables.",
+                id="notifier.E002",
+            )
+        )
+    if "*" in settings.ALLOWED_HOSTS:
+        problems.append(
+            Warning(
+                "ALLOWED_HOSTS (DJANGO_ALLOWED_HOSTS) accepts any host.",
+                hint="List the service's host names.",
+                id="notifier.W001",
+            )
+        )
+    if settings.BENCH_ENDPOINTS:
+        problems.append(
+            Warning(
+                "BENCH_ENDPOINTS is on: /bench/ accepts unauthenticated writes.",
+                hint="Only `make bench` needs it.",
+                id="notifier.W002",
+            )
+        )
+    return problems
+
+
+def refuse_unsafe_start() -> None:
+    """Raise ImproperlyConfigured (the process must not serve) if a security check errs.
+    For entry points that Django does not check: the ASGI/WSGI apps, Celery worker and beat."""
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+    errors = [message for message in run_checks(tags=[Tags.security]) if message.is_serious()]
+    if errors:
+        raise ImproperlyConfigured(
+            "refusing to start:\n" + "\n".join(f"  {message}" for message in errors)
+        )
