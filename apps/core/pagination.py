@@ -205,7 +205,8 @@ class StrictCursorPagination(CursorPagination):
     def paginate_queryset(
         self, queryset: QuerySet[Any], request: Request, view: APIView | None = None
     ) -> list[Any] | None:
-        ordering = self.get_ordering(request, queryset, view)
+        # No list here takes an ordering from the request: the class's is the one used.
+        ordering = (self.ordering,) if isinstance(self.ordering, str) else tuple(self.ordering)
         self.signer = _signer(queryset.model, ordering)
         try:
             return super().paginate_queryset(queryset, request, view)
@@ -220,11 +221,13 @@ class StrictCursorPagination(CursorPagination):
         if cursor.reverse:
             tokens["r"] = "1"
         if cursor.position is not None:
-            tokens["p"] = cursor.position
+            tokens["p"] = str(cursor.position)
         querystring = parse.urlencode(tokens, doseq=True)
         token = base64.urlsafe_b64encode(querystring.encode()).decode().rstrip("=")
         return str(
-            replace_query_param(self.base_url, self.cursor_query_param, self.signer.sign(token))
+            replace_query_param(
+                str(self.base_url), self.cursor_query_param, self.signer.sign(token)
+            )
         )
 
     def decode_cursor(self, request: Request) -> Cursor | None:
@@ -240,4 +243,5 @@ class StrictCursorPagination(CursorPagination):
             position = tokens.get("p", [None])[0]
         except (TypeError, ValueError, binascii.Error):
             raise _invalid(self.cursor_query_param, self.invalid_cursor_message) from None
-        return Cursor(offset=offset, reverse=reverse, position=position)
+        # The stubs say int; DRF keeps positions as the strings it encoded.
+        return Cursor(offset=offset, reverse=reverse, position=position)  # type: ignore[arg-type]

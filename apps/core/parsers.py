@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -143,7 +143,8 @@ def json_loads_strict(text: str, *, max_depth: int) -> Any:
             text, object_pairs_hook=_object, parse_float=_finite, parse_constant=_constant
         )
     except _DuplicateKey as exc:
-        raise ParseError(f"Duplicate key in a JSON object: {_printable(exc.key)[:100]!r}.") from None
+        key = _printable(exc.key)[:100]
+        raise ParseError(f"Duplicate key in a JSON object: {key!r}.") from None
     except RecursionError:  # unreachable after the depth scan; never a 500 if it were not
         raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels.") from None
     except ValueError as exc:
@@ -165,7 +166,7 @@ class StrictJSONParser(JSONParser):
         self,
         stream: Any,
         media_type: str | None = None,
-        parser_context: dict[str, Any] | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:

@@ -83,9 +83,7 @@ def _idempotency_key(request: Request, body_key: str | None) -> str | None:
         raise InvalidInput(
             "Invalid Idempotency-Key header.",
             fields={
-                "idempotency_key": [
-                    f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters"
-                ]
+                "idempotency_key": [f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters"]
             },
         )
     if body_key is not None and body_key != header:

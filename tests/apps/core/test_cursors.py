@@ -29,7 +29,10 @@ SERVICE_LISTS = [
     "/api/v1/templates",
     "/api/v1/templates/order_shipped/versions",
 ]
-PAGE_PARAM = {"/api/v1/templates": "page_size", "/api/v1/templates/order_shipped/versions": "page_size"}
+PAGE_PARAM = {
+    "/api/v1/templates": "page_size",
+    "/api/v1/templates/order_shipped/versions": "page_size",
+}
 
 
 def b64(text: str) -> str:

@@ -240,16 +240,14 @@ def test_a_hostile_member_anywhere_in_the_body_is_a_400(
 
 
 def test_nesting_up_to_json_max_depth_is_accepted(world: dict[str, Any]) -> None:
-    route, method = "api/v1/recipients/<str:external_id>", "put"
+    route = "api/v1/recipients/<str:external_id>"
     client = client_for(route, world)
     # `data` is level 2 of the body: 30 more levels make 32.
     nested: Any = "bottom"
     for _ in range(30):
         nested = [nested]
 
-    response = client.put(
-        url_for(route, world), data={"data": {"deep": nested}}, format="json"
-    )
+    response = client.put(url_for(route, world), data={"data": {"deep": nested}}, format="json")
 
     assert response.status_code == 200, response.content
     stored = Recipient.objects.get(external_id="user-1").data["deep"]
@@ -279,7 +277,7 @@ def test_nul_and_surrogates_in_notification_variables_are_named(
     """The audit's finding: these reached PostgreSQL and were a 500 DataError."""
     client = client_for("api/v1/notifications", world)
     variables = '{"order_id": "A\\u0000", "note": {"x": ["\\ud800"]}}'
-    text = '{"recipient": "user-1", "template": "order_shipped", "variables": %s}' % variables
+    text = f'{{"recipient": "user-1", "template": "order_shipped", "variables": {variables}}}'
 
     response = client.post("/api/v1/notifications", data=text, content_type="application/json")
 
