@@ -129,7 +129,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.clients.auth.IsServiceClient"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON the database can store, at most JSON_MAX_DEPTH deep, or a 400 (apps.core.parsers).
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -162,6 +163,8 @@ SPECTACULAR_SETTINGS = {
 }
 # Largest request body accepted (bytes); larger is a 413 in the error shape.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1_048_576)
+# Deepest nesting of arrays/objects a JSON body may have (deeper: 400, before decoding).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 # Devices not registered again for this many days are deleted by beat (tokens go stale).
 DEVICE_INACTIVE_DAYS = env.int("DEVICE_INACTIVE_DAYS", default=270)
 RECIPIENT_TOKEN_TTL_SECONDS = env.int("RECIPIENT_TOKEN_TTL_SECONDS", default=24 * 3600)

@@ -122,6 +122,7 @@ class DeadLetterReplayView(APIView):
         },
     )
     def post(self, request: Request, dead_letter_id: int) -> Response:
+        _ = request.data  # no body expected, but a malformed one is a 400 (415 if not JSON)
         dead_letter = dead_letter_replay(dead_letter_id=dead_letter_id, replayed_by=_actor(request))
         fresh = dead_letters_list().get(pk=dead_letter.pk)
         return Response(DeadLetterSerializer(fresh).data)

@@ -79,10 +79,12 @@ def _idempotency_key(request: Request, body_key: str | None) -> str | None:
     if header is None:
         return body_key
     header = header.strip()
-    if not header or len(header) > IDEMPOTENCY_KEY_MAX:
+    if not header or len(header) > IDEMPOTENCY_KEY_MAX or not header.isprintable():
         raise InvalidInput(
             "Invalid Idempotency-Key header.",
-            fields={"idempotency_key": [f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters"]},
+            fields={
+                "idempotency_key": [f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters"]
+            },
         )
     if body_key is not None and body_key != header:
         raise InvalidInput(
@@ -161,6 +163,7 @@ class NotificationCancelView(APIView):
     @extend_schema(request=None, responses={200: NotificationSerializer})
     def post(self, request: Request, notification_id: UUID) -> Response:
         """Cancel every delivery not yet handed to a provider; returns the notification."""
+        _ = request.data  # no body expected, but a malformed one is a 400 (415 if not JSON)
         notification = _visible_notification(request, notification_id)
         notification_cancel(notification=notification)
         refreshed = _visible_notification(request, notification_id)
