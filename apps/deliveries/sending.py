@@ -28,7 +28,7 @@ from apps.deliveries.models import (
     DeliveryStatus,
 )
 from apps.deliveries.push import provider_send
-from apps.deliveries.queueing import publish_sends
+from apps.deliveries.queueing import publish_sends_after_commit
 from apps.deliveries.rules import delivery_decide
 from apps.deliveries.services import event_record
 from apps.recipients.selectors import (
@@ -341,7 +341,7 @@ def _hand_back(
             updated_at=timezone.now(),
         )
         items = [(pk, channel, priority) for pk in ids]
-        transaction.on_commit(lambda: publish_sends(items))
+        transaction.on_commit(lambda: publish_sends_after_commit(items))
     return dict.fromkeys(ids, AttemptOutcome("waiting", retry_in=0.0))
 
 
@@ -507,7 +507,7 @@ def _mark_retrying(delivery: Delivery, failure: TransientFailure) -> AttemptOutc
         f"attempt {delivery.attempts} failed ({failure.reason}); next in {delay:.1f}s",
     )
     item = [(str(delivery.id), delivery.channel, delivery.priority)]
-    transaction.on_commit(lambda: publish_sends(item, countdown=delay))
+    transaction.on_commit(lambda: publish_sends_after_commit(item, countdown=delay))
     metrics.delivery_retrying(delivery=delivery, reason=failure.reason, delay=delay)
     return AttemptOutcome("retrying", retry_in=delay)
 
