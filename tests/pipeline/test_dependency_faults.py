@@ -44,9 +44,17 @@ def post(url: str, body: dict[str, Any], key: str) -> tuple[int, dict[str, str],
     )
     try:
         with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, json.loads(response.read())
+            return (
+                response.status,
+                {k.lower(): v for k, v in response.headers.items()},
+                json.loads(response.read()),
+            )
     except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}, json.loads(error.read() or b"null")
+        return (
+            error.code,
+            {k.lower(): v for k, v in error.headers.items()},
+            json.loads(error.read() or b"null"),
+        )
 
 
 def get(url: str) -> tuple[int, Any]:
@@ -77,9 +85,7 @@ def unhandled_errors(log: str) -> list[str]:
 
 
 def emails_by_delivery(sendgrid: Simulator) -> Counter[str]:
-    return Counter(
-        str(r["body"]["custom_args"]["delivery_id"]) for r in sendgrid.accepted()
-    )
+    return Counter(str(r["body"]["custom_args"]["delivery_id"]) for r in sendgrid.accepted())
 
 
 def test_redis_down_is_503_then_every_accepted_notification_is_sent_once(
@@ -104,7 +110,11 @@ def test_redis_down_is_503_then_every_accepted_notification_is_sent_once(
     web = AsgiServer(env=env)
     try:
         url = f"{web.url}/api/v1/notifications"
-        body = {"template": "order_shipped", "variables": {"order_id": "A-1"}, "channels": ["email"]}
+        body = {
+            "template": "order_shipped",
+            "variables": {"order_id": "A-1"},
+            "channels": ["email"],
+        }
         # Accepted while no worker runs: its message waits in Redis...
         status, _, before = post(url, {**body, "recipient": "before"}, api_key[1])
         assert status == 202, before

@@ -76,7 +76,7 @@ class RedisServer:
 def _forget_broker_clients() -> None:
     app._after_fork()  # drops the connection and producer pools (Celery's own reset)
     queueing._broker_redis.cache_clear()
-    pass  # the cached depth reading is kept
+    backpressure._broker.cache_clear()  # the cached depth reading is kept
 
 
 @contextmanager

@@ -5,6 +5,8 @@ is the reconciler's to repair on its normal cadence."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,9 +15,11 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.deliveries import guards
 from apps.deliveries.backpressure import queue_depth, queue_depth_forget
 from apps.deliveries.maintenance import deliveries_reconcile
 from apps.deliveries.models import DeadLetter, Delivery, DeliveryStatus, Notification
@@ -24,6 +28,7 @@ from tests.factories import ApiKeyFactory, DeadLetterFactory, DeliveryFactory
 from tests.support.processes import free_port
 from tests.support.queues import queued_delivery_ids
 from tests.support.redis_server import broker_at, unreachable_url
+from tests.support.webhooks import SENDGRID_URL, SendGridSigner, sendgrid_event
 
 URL = "/api/v1/notifications"
 BODY = {"recipient": "user-1", "template": "order_shipped", "variables": {"order_id": "A-1"}}
@@ -247,3 +252,38 @@ def test_redis_down_alone_does_not_stop_the_api(
 
     assert response.status_code == 202, response.content
     assert len(waiting_in_broker(clean_redis)) == 1
+
+
+def test_a_webhook_with_the_database_down_is_503_so_the_provider_retries(
+    transactional_db: None, settings: Any
+) -> None:
+    # Outside DRF (a plain Django view): the same mapping, through handler500.
+    signer = SendGridSigner()
+    settings.SENDGRID_WEBHOOK_PUBLIC_KEY = signer.public_key
+    payload = json.dumps([sendgrid_event("delivered", str(uuid.uuid4()), "a@example.com")])
+
+    with database_unreachable_now():
+        response = Client(raise_request_exception=False).post(
+            SENDGRID_URL, payload, content_type="application/json", **signer.headers(payload)
+        )
+
+    assert_unavailable(response)
+
+
+def test_metrics_with_redis_and_broker_down_still_answer(
+    transactional_db: None, settings: Any
+) -> None:
+    # Verified, not changed: the scrape-time collectors report the broker as down (`_up` 0).
+    dead = unreachable_url()
+    guards.guard_redis.cache_clear()
+    guards.provider_breaker.cache_clear()
+    try:
+        with broker_at(dead), pytest.MonkeyPatch.context() as patch:
+            patch.setattr(settings, "REDIS_URL", dead)
+            response = Client().get("/metrics")
+    finally:
+        guards.guard_redis.cache_clear()
+        guards.provider_breaker.cache_clear()
+
+    assert response.status_code == 200
+    assert b"notifier_queue_depth_up 0.0" in response.content
