@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+# A dependency that does not answer: PostgreSQL, Redis (throttles, queue depths, the channel
+# layer) or the broker. The request may be retried as it is; nothing about it was wrong.
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+    DatabaseOperationalError,
+    DatabaseInterfaceError,
+)
 
 
 class ServiceError(Exception):
@@ -46,6 +64,22 @@ class Unavailable(ServiceError):
         self.retry_after = retry_after
 
 
+def dependency_unavailable(exc: Exception) -> Unavailable | None:
+    """The 503 for an exception that says a dependency is down (None for any other).
+
+    Raised before a service commits, so nothing was accepted: the client retries. A service
+    that has committed never lets such an error out (a failed publish after commit is the
+    reconciler's to repair), so a 503 never hides a request that took effect.
+    """
+    if not isinstance(exc, DEPENDENCY_ERRORS):
+        return None
+    logger.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
+    return Unavailable(
+        "A service this request needs is unavailable; retry later.",
+        retry_after=settings.DEPENDENCY_RETRY_AFTER_SECONDS,
+    )
+
+
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"code": code, "message": message, "fields": fields or {}}
 
@@ -62,6 +96,9 @@ def _flatten(detail: Any) -> Any:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    unavailable = dependency_unavailable(exc)
+    if unavailable is not None:
+        exc = unavailable
     if isinstance(exc, ServiceError):
         answer = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
         if isinstance(exc, Unavailable):

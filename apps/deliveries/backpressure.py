@@ -3,17 +3,24 @@
 The depth is the number of messages waiting in Redis across every `<channel>.<priority>` queue
 (kombu keeps one list per queue and message-priority step). One reading per process serves
 for QUEUE_DEPTH_CACHE_SECONDS, so a burst of requests costs one Redis round trip a second.
+
+The queues live on the broker, so that is where they are counted (CELERY_BROKER_URL, which is
+REDIS_URL unless set apart). A broker that does not answer is a 503 too: a notification
+accepted then could not be queued until it returns.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from functools import cache
 
+import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from apps.core.errors import Unavailable
-from apps.deliveries.guards import guard_redis
 from config.queues import ALL_QUEUES, MAINTENANCE_QUEUE
 
 # kombu's Redis transport: a message with priority p goes to "<queue>\x06\x16<step>" (step 0
@@ -27,8 +34,22 @@ _KEYS = [
     for step in _PRIORITY_STEPS
 ]
 
+# A request waits this long at most for the reading (no retries: a broker that is down is
+# answered with a 503 at once, not after redis-py's backoff).
+DEPTH_TIMEOUT_SECONDS = 1.0
+
 _lock = threading.Lock()
 _cached: tuple[float, int] | None = None
+
+
+@cache
+def _broker() -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.CELERY_BROKER_URL,
+        socket_timeout=DEPTH_TIMEOUT_SECONDS,
+        socket_connect_timeout=DEPTH_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def queue_depth() -> int:
@@ -38,7 +59,7 @@ def queue_depth() -> int:
     with _lock:
         if _cached is not None and now - _cached[0] < settings.QUEUE_DEPTH_CACHE_SECONDS:
             return _cached[1]
-    with guard_redis().pipeline(transaction=False) as pipe:
+    with _broker().pipeline(transaction=False) as pipe:
         for key in _KEYS:
             pipe.llen(key)
         depth = sum(int(n) for n in pipe.execute())
@@ -55,8 +76,15 @@ def queue_depth_forget() -> None:
 
 
 def backpressure_check() -> None:
-    """Raise Unavailable (503 with Retry-After) when the queues are past QUEUE_DEPTH_LIMIT."""
-    depth = queue_depth()
+    """Raise Unavailable (503 with Retry-After) when the queues are past QUEUE_DEPTH_LIMIT or
+    the broker cannot tell."""
+    try:
+        depth = queue_depth()
+    except redis.RedisError as exc:
+        raise Unavailable(
+            "The delivery queues are unreachable; retry later.",
+            retry_after=settings.DEPENDENCY_RETRY_AFTER_SECONDS,
+        ) from exc
     if depth > settings.QUEUE_DEPTH_LIMIT:
         raise Unavailable(
             "The delivery queues are full; retry later.",

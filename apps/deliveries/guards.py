@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.core import metrics
 from apps.deliveries.models import CLAIMABLE, Delivery
 from apps.deliveries.providers import provider_failovers, provider_for
-from apps.deliveries.queueing import publish_sends
+from apps.deliveries.queueing import publish_sends_after_commit
 from notifier.breaker import CircuitBreaker
 from notifier.errors import DeliveryFailure, TransientFailure
 from notifier.providers.base import Provider
@@ -152,5 +152,5 @@ def deliveries_wait(
     Delivery.objects.filter(id__in=delivery_ids, status__in=CLAIMABLE).update(
         next_attempt_at=now + dt.timedelta(seconds=delay), updated_at=now
     )
-    publish_sends([(pk, channel, priority) for pk in delivery_ids], countdown=delay)
+    publish_sends_after_commit([(pk, channel, priority) for pk in delivery_ids], countdown=delay)
     return delay

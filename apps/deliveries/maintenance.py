@@ -38,7 +38,8 @@ def deliveries_reconcile(
 
     Candidates are rows in queued or retrying past their due time by RECONCILE_AFTER_SECONDS;
     of those, only the ones whose message is gone are re-queued: the publish ledger does not
-    hold it (Redis lost it), a worker fetched it and died before claiming it, or it fell due
+    hold it (Redis lost it, or its publish failed and only an earlier message's entry is left),
+    a worker fetched it and died before claiming it, or it fell due
     more than RECONCILE_LOST_AFTER_SECONDS ago. A backlog that simply takes a while to drain
     is not multiplied. Rows in `sending` past SEND_STUCK_AFTER_SECONDS are re-queued always:
     their worker died mid-send. The row is the truth; a duplicate message is harmless, the
@@ -70,7 +71,11 @@ def deliveries_reconcile(
             if not batch:
                 break
             missing = ledger_missing(
-                [str(d.id) for d in batch if d.status != DeliveryStatus.SENDING]
+                {
+                    str(d.id): d.updated_at.timestamp()
+                    for d in batch
+                    if d.status != DeliveryStatus.SENDING
+                }
             )
             lost = [
                 d

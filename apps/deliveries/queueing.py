@@ -4,7 +4,13 @@ Beside each publish, the delivery id goes into a ledger on the broker's Redis (a
 scored by the time the message becomes due). The reconciler reads it to tell a delivery whose
 message is merely waiting behind a backlog from one whose message is gone: a flush or loss of
 the broker's data takes the ledger with it, so those deliveries show as missing and are
-re-queued, while a long backlog is left alone instead of being multiplied.
+re-queued, while a long backlog is left alone instead of being multiplied. An entry is not
+removed when its message is consumed: it is kept until it ages out, so an entry older than the
+row's last queueing belongs to an earlier message and proves nothing (`ledger_missing`).
+
+Rows are committed before their messages are published: a publish that fails then (the broker
+is down) is logged and counted (`notifier_publish_failures`) and left to the reconciler,
+never turned into an error for whoever committed them (`publish_sends_after_commit`).
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
 import redis
 from django.conf import settings
+from prometheus_client import Counter
 
 from config.celery import app
 from config.queues import queue_name
@@ -32,6 +39,11 @@ LEDGER_KEY = "notifier:published"
 # kombu's Redis transport keeps every message a worker has fetched but not acknowledged here
 # (a hash of delivery tag -> payload, and a sorted set of delivery tag -> fetch time).
 _UNACKED, _UNACKED_INDEX = "unacked", "unacked_index"
+
+PUBLISH_FAILURES = Counter(
+    "notifier_publish_failures",
+    "Deliveries committed but not published (broker down): the reconciler re-queues them.",
+)
 
 
 @cache
@@ -86,6 +98,26 @@ def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | N
         raise
 
 
+def publish_sends_after_commit(
+    items: Iterable[tuple[str, str, str]], *, countdown: float | None = None
+) -> None:
+    """`publish_sends` for rows already committed (an on_commit callback, or after an
+    autocommit write): a failure is logged and counted, not raised. The rows stay `queued` or
+    `retrying` with no ledger entry newer than them, so the reconciler re-queues them within
+    RECONCILE_AFTER_SECONDS of the broker's return."""
+    items = list(items)
+    try:
+        publish_sends(items, countdown=countdown)
+    except Exception as exc:  # whatever it was, the caller's work is done and kept
+        PUBLISH_FAILURES.inc(len(items))
+        logger.warning(
+            "publish failed after commit; left to the reconciler: %s: %s",
+            type(exc).__name__,
+            exc,
+            extra={"deliveries": len(items)},
+        )
+
+
 def _ledger_record(ids: Sequence[str], *, due: float) -> None:
     try:
         _broker_redis().zadd(LEDGER_KEY, dict.fromkeys(ids, due))
@@ -107,13 +139,22 @@ def ledger_forget_before(cutoff: float) -> None:
     _broker_redis().zremrangebyscore(LEDGER_KEY, "-inf", cutoff)
 
 
-def ledger_missing(ids: Sequence[str]) -> set[str]:
-    """The ids with no live message: never recorded, lost with the broker's data, or
-    forgotten by `ledger_forget_before`."""
+def ledger_missing(queued_at: Mapping[str, float]) -> set[str]:
+    """Of these delivery ids (each with the time its row was last queued, a Unix timestamp),
+    those with no live message: never recorded, lost with the broker's data, forgotten by
+    `ledger_forget_before`, or recorded for an earlier message only (due before the row was
+    queued again: that message was consumed, and the one meant for the new queueing was never
+    published). A publish is always recorded after its row is written, so a live entry is
+    never older than the row."""
+    ids = list(queued_at)
     if not ids:
         return set()
-    scores = _broker_redis().zmscore(LEDGER_KEY, list(ids))
-    return {delivery_id for delivery_id, score in zip(ids, scores, strict=True) if score is None}
+    scores = _broker_redis().zmscore(LEDGER_KEY, ids)
+    return {
+        delivery_id
+        for delivery_id, score in zip(ids, scores, strict=True)
+        if score is None or score < queued_at[delivery_id]
+    }
 
 
 def held_since_before(cutoff: float) -> set[str]:

@@ -17,6 +17,7 @@ from django.db.models import F, Field
 from django.utils import timezone
 
 from apps.core import metrics
+from apps.core.errors import DEPENDENCY_ERRORS
 from apps.deliveries.fallback import fallback_after_failure
 from apps.deliveries.guards import deliveries_peek, deliveries_wait, gate_open
 from apps.deliveries.models import (
@@ -28,7 +29,7 @@ from apps.deliveries.models import (
     DeliveryStatus,
 )
 from apps.deliveries.push import provider_send
-from apps.deliveries.queueing import publish_sends
+from apps.deliveries.queueing import publish_sends_after_commit
 from apps.deliveries.rules import delivery_decide
 from apps.deliveries.services import event_record
 from apps.recipients.selectors import (
@@ -222,21 +223,19 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
         outcomes.update(dict.fromkeys(later, AttemptOutcome("waiting", retry_in=delay)))
     claimed = deliveries_claim(delivery_ids=now_ids)
     outcomes.update({pk: AttemptOutcome("not_claimed") for pk in now_ids if pk not in claimed})
-    # The preference comes along (one query fewer per send): the re-check reads it.
-    rows = Delivery.objects.select_related(
-        "recipient__preference", "notification__template_version"
-    ).filter(id__in=claimed)
-    order = {pk: i for i, pk in enumerate(now_ids)}
-    taken = sorted(rows, key=lambda d: order[str(d.id)])
-    suppressed = _suppressed_ids(taken, channel=channel)
-    now = timezone.now()
-    to_send: list[Delivery] = []
-    for delivery in taken:
-        skipped = _recheck(delivery, now, suppressed=str(delivery.id) in suppressed)
-        if skipped is None:
-            to_send.append(delivery)
-        else:
-            outcomes[str(delivery.id)] = skipped
+    try:
+        to_send = _prepare(now_ids, claimed, channel=channel, outcomes=outcomes)
+    except Exception:
+        # Redis or the database failed before any provider call: give back what this batch
+        # claimed and did not settle (back to `queued`, the attempt uncounted), if the database
+        # still lets us, and let the task's own retry (tasks.py) or the reconciler take it.
+        logger.exception("send batch interrupted before sending")
+        with contextlib.suppress(Exception):
+            unsettled = [pk for pk in now_ids if pk in claimed and pk not in outcomes]
+            _hand_back(unsettled, channel=channel, priority=priority)
+        with contextlib.suppress(Exception):
+            gate.release()
+        raise
     if not to_send:
         gate.release()
         return outcomes
@@ -280,7 +279,9 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
             if stop:
                 # The breaker opened or the batch ran out of time: the rest go back to the
                 # queue, unattempted, and ask the gate again.
-                outcomes.update(_hand_back(rest, channel=channel, priority=priority))
+                outcomes.update(
+                    _hand_back([str(d.id) for d in rest], channel=channel, priority=priority)
+                )
                 break
     except Exception:
         # Not a send (those never raise): Redis or the database failed between sends. Write
@@ -292,9 +293,34 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
                 _record(calls, provider=provider.name)
         with contextlib.suppress(Exception):
             if to_send[attempted:]:
-                _hand_back(to_send[attempted:], channel=channel, priority=priority)
+                _hand_back(
+                    [str(d.id) for d in to_send[attempted:]], channel=channel, priority=priority
+                )
         raise
     return outcomes
+
+
+def _prepare(
+    ids: list[str], claimed: set[str], *, channel: str, outcomes: dict[str, AttemptOutcome]
+) -> list[Delivery]:
+    """Load the claimed deliveries (in `ids` order) and re-check each; those that must not be
+    sent now get their outcome in `outcomes`. Returns the ones to send."""
+    # The preference comes along (one query fewer per send): the re-check reads it.
+    rows = Delivery.objects.select_related(
+        "recipient__preference", "notification__template_version"
+    ).filter(id__in=claimed)
+    order = {pk: i for i, pk in enumerate(ids)}
+    taken = sorted(rows, key=lambda d: order[str(d.id)])
+    suppressed = _suppressed_ids(taken, channel=channel)
+    now = timezone.now()
+    to_send: list[Delivery] = []
+    for delivery in taken:
+        skipped = _recheck(delivery, now, suppressed=str(delivery.id) in suppressed)
+        if skipped is None:
+            to_send.append(delivery)
+        else:
+            outcomes[str(delivery.id)] = skipped
+    return to_send
 
 
 @dataclass
@@ -312,8 +338,10 @@ class _Call:
 
 
 def _call(provider: Provider, delivery: Delivery) -> _Call:
-    """Render and send one delivery. Never raises: whatever goes wrong becomes a failure,
-    so that the batch's other sends are still recorded."""
+    """Render and send one delivery. Whatever goes wrong becomes a failure, so that the batch's
+    other sends are still recorded; except that the database or Redis failing while rendering,
+    before the provider is called, is raised: not an attempt, the batch hands the delivery back
+    and the task's own retry takes it (tasks.py)."""
     with log_context_scope():
         metrics.attempt_started(delivery=delivery, provider=provider.name)
         started = timezone.now()
@@ -321,10 +349,16 @@ def _call(provider: Provider, delivery: Delivery) -> _Call:
         result: SendResult | None = None
         failure: DeliveryFailure | None = None
         stop = worker_error = False
+        message: OutboundMessage | None = None
         try:
-            result = provider_send(
-                provider=provider, delivery=delivery, message=delivery_message(delivery=delivery)
-            )
+            message = delivery_message(delivery=delivery)
+            result = provider_send(provider=provider, delivery=delivery, message=message)
+        except DEPENDENCY_ERRORS:
+            if message is None:
+                raise
+            logger.exception("send failed unexpectedly")
+            failure = TransientFailure("worker error", detail="dependency failed")
+            worker_error = True
         except DeliveryFailure as exc:
             failure = exc
         except SoftTimeLimitExceeded:
@@ -341,12 +375,11 @@ def _call(provider: Provider, delivery: Delivery) -> _Call:
     return _Call(delivery, started, timezone.now(), latency_ms, result, failure, stop, worker_error)
 
 
-def _hand_back(
-    deliveries: Sequence[Delivery], *, channel: str, priority: str
-) -> dict[str, AttemptOutcome]:
+def _hand_back(ids: Sequence[str], *, channel: str, priority: str) -> dict[str, AttemptOutcome]:
     """Claimed but not attempted: back to `queued` without counting an attempt, and published
     again (at once: the gate decides what happens next)."""
-    ids = [str(d.id) for d in deliveries]
+    if not ids:
+        return {}
     with transaction.atomic():
         Delivery.objects.filter(id__in=ids, status=DeliveryStatus.SENDING).update(
             status=DeliveryStatus.QUEUED,
@@ -355,7 +388,7 @@ def _hand_back(
             updated_at=timezone.now(),
         )
         items = [(pk, channel, priority) for pk in ids]
-        transaction.on_commit(lambda: publish_sends(items))
+        transaction.on_commit(lambda: publish_sends_after_commit(items))
     return dict.fromkeys(ids, AttemptOutcome("waiting", retry_in=0.0))
 
 
@@ -521,7 +554,7 @@ def _mark_retrying(delivery: Delivery, failure: TransientFailure) -> AttemptOutc
         f"attempt {delivery.attempts} failed ({failure.reason}); next in {delay:.1f}s",
     )
     item = [(str(delivery.id), delivery.channel, delivery.priority)]
-    transaction.on_commit(lambda: publish_sends(item, countdown=delay))
+    transaction.on_commit(lambda: publish_sends_after_commit(item, countdown=delay))
     metrics.delivery_retrying(delivery=delivery, reason=failure.reason, delay=delay)
     return AttemptOutcome("retrying", retry_in=delay)
 

@@ -23,7 +23,7 @@ from apps.deliveries.models import (
     Notification,
     default_max_attempts,
 )
-from apps.deliveries.queueing import publish_sends
+from apps.deliveries.queueing import publish_sends_after_commit
 from apps.deliveries.rules import delivery_decide
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_address, recipient_context, suppressions_among
@@ -67,7 +67,7 @@ def deliveries_enqueue_on_commit(deliveries: Iterable[Delivery]) -> None:
     """Publish send tasks for these (already `queued`) deliveries once the transaction commits."""
     items = [(str(d.id), d.channel, d.priority) for d in deliveries]
     if items:
-        transaction.on_commit(lambda: publish_sends(items))
+        transaction.on_commit(lambda: publish_sends_after_commit(items))
 
 
 def _existing_response(client: ApiClient, request: NotificationRequest) -> dict[str, Any] | None:

@@ -8,16 +8,39 @@ from collections import Counter
 from celery import shared_task
 from django.conf import settings
 
+from apps.core.errors import DEPENDENCY_ERRORS
 from apps.deliveries.maintenance import deliveries_reconcile, deliveries_release_due
 from apps.deliveries.queueing import SEND_TASK
 from apps.deliveries.retention import history_purge
 from apps.deliveries.sending import deliveries_attempt
 
 
-@shared_task(name=SEND_TASK, ignore_result=True, soft_time_limit=30, time_limit=60)
+@shared_task(
+    name=SEND_TASK,
+    ignore_result=True,
+    soft_time_limit=30,
+    time_limit=60,
+    # PostgreSQL, Redis or the broker failing under the batch: Celery publishes the message
+    # again after an exponential, jittered delay, a bounded number of times (then the
+    # reconciler). Provider failures never get here: they are recorded per delivery, with their
+    # attempt, and retried by the delivery's own policy (sending.py).
+    autoretry_for=DEPENDENCY_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=settings.SEND_TASK_RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=settings.SEND_TASK_MAX_RETRIES,
+)
 def send_deliveries(delivery_ids: list[str] | str) -> dict[str, int]:
     """Make one attempt at each delivery of the batch (a duplicate or finished delivery is a
-    no-op). A single id is a message published before batching. Returns outcome counts."""
+    no-op). A single id is a message published before batching. Returns outcome counts.
+
+    A retry after a fault re-runs the whole batch safely: only rows still `queued`/`retrying`
+    are claimed, so a delivery the provider already accepted is never sent by the retry. Where
+    the fault strikes decides the rest: before the claim, nothing moved; between the claim and
+    the first provider call, the batch hands its rows back uncounted (sending.py); after a
+    provider accepted but before `sent` was written (the database fails at the write), the row
+    stays `sending` and the reconciler re-queues it after SEND_STUCK_AFTER_SECONDS: a possible
+    duplicate, the same window as a worker killed mid-batch (DESIGN.md)."""
     ids = [delivery_ids] if isinstance(delivery_ids, str) else list(delivery_ids)
     outcomes = deliveries_attempt(delivery_ids=ids)
     return dict(Counter(outcome.result for outcome in outcomes.values()))

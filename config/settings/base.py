@@ -388,3 +388,14 @@ SENTRY_DSN = env("SENTRY_DSN", default="")
 SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="production")
 # Delivery history (notifications, deliveries, events, attempts) older than this is purged.
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=90)
+
+# --- Broken dependencies (Redis, broker, PostgreSQL) -----------------------------------------
+# Retry-After (seconds) of the 503 the API answers while a dependency it needs is down.
+DEPENDENCY_RETRY_AFTER_SECONDS = env.int("DEPENDENCY_RETRY_AFTER_SECONDS", default=5)
+# A send task that meets a database or Redis fault before calling a provider is retried by
+# Celery this many times, after exponential backoff with jitter capped at
+# SEND_TASK_RETRY_BACKOFF_MAX seconds; past that the reconciler re-queues what it left.
+SEND_TASK_MAX_RETRIES = env.int("SEND_TASK_MAX_RETRIES", default=5)
+SEND_TASK_RETRY_BACKOFF_MAX = env.int("SEND_TASK_RETRY_BACKOFF_MAX", default=60)
+# SendGrid event webhooks signed longer ago than this are refused (a replayed capture).
+SENDGRID_WEBHOOK_MAX_AGE_SECONDS = env.int("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", default=600)

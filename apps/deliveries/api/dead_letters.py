@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from apps.clients.auth import IsOpsClient, request_client
 from apps.core.pagination import StrictCursorPagination
 from apps.core.schema import ErrorSerializer
+from apps.deliveries.backpressure import backpressure_check
 from apps.deliveries.dead_letters import dead_letter_replay, dead_letters_replay
 from apps.deliveries.models import DeadLetter
 from apps.deliveries.selectors import dead_letters_list
@@ -123,6 +124,7 @@ class DeadLetterReplayView(APIView):
     )
     def post(self, request: Request, dead_letter_id: int) -> Response:
         _ = request.data  # no body expected, but a malformed one is a 400 (415 if not JSON)
+        backpressure_check()  # 503 with Retry-After before anything is replayed
         dead_letter = dead_letter_replay(dead_letter_id=dead_letter_id, replayed_by=_actor(request))
         fresh = dead_letters_list().get(pk=dead_letter.pk)
         return Response(DeadLetterSerializer(fresh).data)
@@ -139,6 +141,7 @@ class DeadLetterBulkReplayView(APIView):
     def post(self, request: Request) -> Response:
         body = BulkReplaySerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        backpressure_check()  # 503 with Retry-After before anything is replayed
         ids: Sequence[int] | None = body.validated_data.get("ids")
         replayed = dead_letters_replay(
             replayed_by=_actor(request), ids=ids, channel=body.validated_data.get("channel")

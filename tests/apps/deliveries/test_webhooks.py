@@ -4,6 +4,7 @@ bounces and spam reports suppress, and a bad signature changes nothing."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -227,7 +228,7 @@ def test_twilio_delivered(twilio_settings: None) -> None:
 def test_twilio_signature_checked_against_request_url_when_no_public_url(settings: Any) -> None:
     settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
     settings.TWILIO_STATUS_CALLBACK_URL = ""
-    delivery = DeliveryFactory(channel="sms", status=DeliveryStatus.SENT)
+    delivery = DeliveryFactory(channel="sms", status=DeliveryStatus.SENT, provider_message_id="SMx")
 
     response = twilio_post(
         Client(), {"MessageStatus": "delivered", "MessageSid": "SMx"}, delivery_id=str(delivery.id)
@@ -239,7 +240,7 @@ def test_twilio_signature_checked_against_request_url_when_no_public_url(setting
 
 
 def test_twilio_undelivered_landline_fails_and_suppresses_number(twilio_settings: None) -> None:
-    delivery = DeliveryFactory(channel="sms", status=DeliveryStatus.SENT)
+    delivery = DeliveryFactory(channel="sms", status=DeliveryStatus.SENT, provider_message_id="SM2")
     phone = delivery.recipient.phone
     params = {
         "MessageSid": "SM2",
@@ -296,3 +297,105 @@ def twilio_post_configured(params: dict[str, str], delivery_id: str) -> Any:
     public = f"https://notifier.example{TWILIO_URL}{query}"
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(public, params)
     return Client().post(f"{TWILIO_URL}{query}", params, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+@pytest.mark.parametrize("age", [601, -601])
+def test_sendgrid_events_signed_too_long_ago_or_ahead_are_403_and_change_nothing(
+    signer: SendGridSigner, age: int
+) -> None:
+    # A genuine request, captured and replayed later (or signed by a clock far ahead).
+    delivery = sent_email()
+    email = delivery.recipient.email
+    payload = json.dumps([sendgrid_event("bounce", str(delivery.id), email, reason="550")])
+    headers = signer.headers(payload, timestamp=str(int(time.time()) - age))
+
+    response = Client().post(SENDGRID_URL, payload, content_type="application/json", **headers)
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert state(delivery) == ("sent", 0, 0)
+
+
+def test_sendgrid_event_age_limit_is_configurable(signer: SendGridSigner, settings: Any) -> None:
+    settings.SENDGRID_WEBHOOK_MAX_AGE_SECONDS = 60
+    delivery = sent_email()
+    event = [sendgrid_event("delivered", str(delivery.id), delivery.recipient.email)]
+    payload = json.dumps(event)
+    now = int(time.time())
+
+    stale = Client().post(
+        SENDGRID_URL,
+        payload,
+        content_type="application/json",
+        **signer.headers(payload, timestamp=str(now - 90)),
+    )
+    fresh = Client().post(
+        SENDGRID_URL,
+        payload,
+        content_type="application/json",
+        **signer.headers(payload, timestamp=str(now - 30)),
+    )
+
+    assert (stale.status_code, fresh.status_code) == (403, 200)
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+    assert delivery.events.count() == 1
+
+
+def test_twilio_report_whose_message_sid_is_not_the_deliverys_changes_nothing(
+    twilio_settings: None,
+) -> None:
+    # The URL names a delivery, but Twilio's MessageSid is not the one it returned for it.
+    delivery = DeliveryFactory(channel="sms", status=DeliveryStatus.SENT, provider_message_id="SMa")
+    params = {
+        "MessageSid": "SMother",
+        "MessageStatus": "undelivered",
+        "ErrorCode": "21610",
+        "To": delivery.recipient.phone,
+    }
+
+    response = twilio_post_configured(params, str(delivery.id))
+
+    assert response.status_code == 204
+    assert state(delivery) == ("sent", 0, 0)
+
+
+def test_twilio_report_for_one_delivery_cannot_be_aimed_at_another(
+    twilio_settings: None,
+) -> None:
+    mine = DeliveryFactory(channel="sms", status=DeliveryStatus.SENT, provider_message_id="SMm")
+    other = DeliveryFactory(channel="sms", status=DeliveryStatus.SENT, provider_message_id="SMo")
+    params = {"MessageSid": "SMm", "MessageStatus": "failed", "To": mine.recipient.phone}
+
+    response = twilio_post_configured(params, str(other.id))
+
+    assert response.status_code == 204
+    assert state(mine) == ("sent", 0, 0)
+    assert state(other) == ("sent", 0, 0)
+
+
+def test_twilio_report_never_changes_an_email_delivery_with_that_id(
+    twilio_settings: None,
+) -> None:
+    email = DeliveryFactory(channel="email", status=DeliveryStatus.SENT, provider_message_id="SMe")
+    params = {"MessageSid": "SMe", "MessageStatus": "failed"}
+
+    twilio_post_configured(params, str(email.id))
+
+    assert state(email) == ("sent", 0, 0)
+
+
+def test_twilio_report_suppresses_only_the_deliverys_number(twilio_settings: None) -> None:
+    delivery = DeliveryFactory(channel="sms", status=DeliveryStatus.SENT, provider_message_id="SMs")
+    params = {
+        "MessageSid": "SMs",
+        "MessageStatus": "undelivered",
+        "ErrorCode": "21610",
+        "To": "+15550009999",  # not this delivery's number
+    }
+
+    twilio_post_configured(params, str(delivery.id))
+
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"  # the report is about this delivery
+    assert not Suppression.objects.exists()  # but the number it names is not its number
