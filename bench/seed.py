@@ -50,7 +50,9 @@ def seed(*, recipients: int, label: str = "bench") -> Seed:
         for i in range(recipients)
     )
     Device.objects.bulk_create(
-        Device(recipient=r, token=f"{name}-device-{r.external_id}", platform="android")
+        Device(
+            client=client, recipient=r, token=f"{name}-device-{r.external_id}", platform="android"
+        )
         for r in rows
     )
     template_save(client=client, key=TEMPLATE, category="orders", variants=VARIANTS)
