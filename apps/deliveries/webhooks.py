@@ -98,7 +98,7 @@ def sendgrid_timestamp_fresh(timestamp: str, *, now: float | None = None) -> boo
     except ValueError:
         return False
     now = time.time() if now is None else now
-    return abs(now - signed_at) <= settings.SENDGRID_WEBHOOK_MAX_AGE_SECONDS
+    return abs(now - signed_at) <= float(settings.SENDGRID_WEBHOOK_MAX_AGE_SECONDS)
 
 
 @csrf_exempt
