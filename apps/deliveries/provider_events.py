@@ -18,6 +18,7 @@ from django.db import transaction
 from apps.deliveries.fallback import fallback_after_failure
 from apps.deliveries.models import Delivery, DeliveryStatus
 from apps.deliveries.services import event_record
+from notifier.types import Channel
 
 FORWARD_RANK = {
     DeliveryStatus.SENDING: -1,
@@ -43,6 +44,18 @@ def delivery_find(*, delivery_id: str = "", provider_message_id: str = "") -> De
     if provider_message_id:
         return Delivery.objects.filter(provider_message_id=provider_message_id).first()
     return None
+
+
+def sms_delivery_find(*, message_sid: str, delivery_id: str = "") -> Delivery | None:
+    """The SMS delivery Twilio reports on: the one whose provider message id is `message_sid`
+    (what Twilio answered when it took the message). A `delivery_id` from the callback URL must
+    name that same delivery; it never selects one by itself."""
+    if not message_sid:
+        return None
+    found = Delivery.objects.filter(channel=Channel.SMS, provider_message_id=message_sid).first()
+    if found is None or (delivery_id and str(found.id) != str(delivery_id)):
+        return None
+    return found
 
 
 def _allowed(current: str, new: str) -> bool:

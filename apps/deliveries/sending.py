@@ -353,11 +353,11 @@ def _call(provider: Provider, delivery: Delivery) -> _Call:
         try:
             message = delivery_message(delivery=delivery)
             result = provider_send(provider=provider, delivery=delivery, message=message)
-        except DEPENDENCY_ERRORS:
+        except DEPENDENCY_ERRORS as exc:
             if message is None:
                 raise
             logger.exception("send failed unexpectedly")
-            failure = TransientFailure("worker error", detail="dependency failed")
+            failure = TransientFailure("worker error", detail=repr(exc)[:300])
             worker_error = True
         except DeliveryFailure as exc:
             failure = exc

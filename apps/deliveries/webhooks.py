@@ -1,7 +1,11 @@
 """Provider status webhooks: SendGrid's signed event webhook and Twilio's status callbacks.
 
 Both are verified with the provider SDK's own helper before anything is read; an unsigned or
-badly signed request is a 403 and changes nothing. Statuses only move forward
+badly signed request is a 403 and changes nothing, and so is a SendGrid request signed longer
+ago than SENDGRID_WEBHOOK_MAX_AGE_SECONDS (a captured request replayed later). A Twilio report
+applies only to the SMS delivery whose provider message id is the MessageSid Twilio gave us for
+it (the `delivery_id` in the callback URL must agree, it is never enough on its own), and
+suppresses only that delivery's number. Statuses only move forward
 (provider_events.py). Bounces and spam reports suppress the email address; SMS errors that say
 the number is gone or opted out suppress the number.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 import binascii
 import json
 import logging
+import time
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -23,7 +28,11 @@ from twilio.request_validator import RequestValidator
 
 from apps.core.errors import error_body
 from apps.deliveries.models import Delivery, DeliveryStatus
-from apps.deliveries.provider_events import delivery_find, delivery_provider_status
+from apps.deliveries.provider_events import (
+    delivery_find,
+    delivery_provider_status,
+    sms_delivery_find,
+)
 from apps.recipients.services import suppression_create
 
 logger = logging.getLogger(__name__)
@@ -81,6 +90,17 @@ def sendgrid_signature_valid(*, payload: str, signature: str, timestamp: str) ->
         return False
 
 
+def sendgrid_timestamp_fresh(timestamp: str, *, now: float | None = None) -> bool:
+    """The signed timestamp (Unix seconds) is within SENDGRID_WEBHOOK_MAX_AGE_SECONDS of now,
+    either way (a clock ahead of ours by as much is refused too)."""
+    try:
+        signed_at = int(timestamp)
+    except ValueError:
+        return False
+    now = time.time() if now is None else now
+    return abs(now - signed_at) <= float(settings.SENDGRID_WEBHOOK_MAX_AGE_SECONDS)
+
+
 @csrf_exempt
 def sendgrid_events(request: HttpRequest) -> HttpResponse:
     """SendGrid event webhook: delivered / open / click / bounce / dropped / spamreport."""
@@ -90,12 +110,15 @@ def sendgrid_events(request: HttpRequest) -> HttpResponse:
         payload = request.body.decode("utf-8")
     except UnicodeDecodeError:
         return _forbidden("Invalid signature.")
+    timestamp = request.headers.get(EventWebhookHeader.TIMESTAMP, "")
     if not sendgrid_signature_valid(
         payload=payload,
         signature=request.headers.get(EventWebhookHeader.SIGNATURE, ""),
-        timestamp=request.headers.get(EventWebhookHeader.TIMESTAMP, ""),
+        timestamp=timestamp,
     ):
         return _forbidden("Invalid signature.")
+    if not sendgrid_timestamp_fresh(timestamp):
+        return _forbidden("The signature is too old (or from the future); not applied.")
     try:
         events = json.loads(payload)
     except json.JSONDecodeError:
@@ -173,11 +196,13 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     if not twilio_signature_valid(request):
         return _forbidden("Invalid signature.")
     message_status = request.POST.get("MessageStatus", "")
-    delivery = delivery_find(
+    delivery = sms_delivery_find(
+        message_sid=request.POST.get("MessageSid", ""),
         delivery_id=request.GET.get("delivery_id", ""),
-        provider_message_id=request.POST.get("MessageSid", ""),
     )
     if delivery is None:
+        # Unknown, not ours, or the worker has not written the MessageSid yet (the report
+        # overtook it): nothing is changed on the strength of the URL alone.
         logger.info("twilio status for an unknown delivery", extra={"status": message_status})
         return HttpResponse(status=204)
     error_code = request.POST.get("ErrorCode", "")
@@ -186,5 +211,18 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
         detail = f"twilio {message_status}" + (f" (error {error_code})" if error_code else "")
         delivery_provider_status(delivery=delivery, status=status, detail=detail)
     if error_code in TWILIO_SUPPRESS_CODES:
-        _suppress(delivery, "sms", request.POST.get("To", ""), TWILIO_SUPPRESS_CODES[error_code])
+        _suppress_sms_number(
+            delivery, request.POST.get("To", ""), TWILIO_SUPPRESS_CODES[error_code]
+        )
     return HttpResponse(status=204)
+
+
+def _suppress_sms_number(delivery: Delivery, to: str, reason: str) -> bool:
+    """Suppress the number this delivery went to: the recipient's, when the report's `To` is
+    that number (or absent). A `To` naming another number (the recipient's phone changed since,
+    or a report that does not add up) suppresses nothing."""
+    number = delivery.recipient.phone
+    if not number or (to and to != number):
+        logger.warning("twilio report names another number; nothing suppressed")
+        return False
+    return _suppress(delivery, "sms", number, reason)

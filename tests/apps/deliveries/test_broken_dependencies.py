@@ -270,9 +270,7 @@ def test_a_webhook_with_the_database_down_is_503_so_the_provider_retries(
     assert_unavailable(response)
 
 
-def test_metrics_with_redis_and_broker_down_still_answer(
-    transactional_db: None, settings: Any
-) -> None:
+def test_metrics_with_redis_and_broker_down_still_answer(transactional_db: None) -> None:
     # Verified, not changed: the scrape-time collectors report the broker as down (`_up` 0).
     dead = unreachable_url()
     guards.guard_redis.cache_clear()
