@@ -87,7 +87,7 @@ def main() -> int:
     env["PYTHONUNBUFFERED"] = "1"
     env["PATH"] = f"{Path(PY).parent}{os.pathsep}{env.get('PATH', '')}"
     (ROOT / "var").mkdir(exist_ok=True)
-    from config.secret_key import secret_key_file
+    from apps.core.secret_key import secret_key_file
 
     if not env.get("DJANGO_SECRET_KEY"):
         env["DJANGO_SECRET_KEY"] = secret_key_file(SECRET_KEY_FILE)

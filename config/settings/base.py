@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.deliveries",
     "apps.inbox",
     "apps.core",
+    "apps.ops",
     "apps.benchmarks",
 ]
 

@@ -14,9 +14,9 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from apps.core import charts
-from apps.core.collectors import breaker_rows, queue_depths
 from apps.deliveries.stats import dead_letters_by_reason, deliveries_hourly
+from apps.ops import charts
+from apps.ops.collectors import breaker_rows, queue_depths
 from notifier.types import Channel
 
 
