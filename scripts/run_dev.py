@@ -109,7 +109,7 @@ def main() -> int:
     env.setdefault("TWILIO_SIM_STATUS_CALLBACKS", "1")  # the sim reports `delivered` back
     env.setdefault("FCM_API_URL", f"http://127.0.0.1:{env['FCM_SIM_PORT']}")
     env.setdefault("FCM_PROJECT_ID", "notifier-local")
-    from config.queues import ALL_QUEUES
+    from notifier.queues import ALL_QUEUES
 
     env["WORKER_QUEUES"] = ",".join(ALL_QUEUES)
     honcho = None
