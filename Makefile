@@ -33,7 +33,7 @@ test: $(STAMP) system-deps services-check
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python scripts/check_layers.py
+	$(BIN)/lint-imports
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy
 	@# Django's deployment checklist on the production settings, with a freshly generated key.
 	DJANGO_SETTINGS_MODULE=config.settings.prod \

@@ -40,8 +40,7 @@ def main() -> int:
 
     setup_django()
     install_signal_handlers()
-    import redis
-
+    from apps.core.broker import redis_client
     from bench.ingestion import IngestionConfig, run_bulk, run_ingestion
     from bench.pipeline import PipelineConfig, run_pipeline
     from bench.procs import Simulator, Web, stop_all
@@ -50,7 +49,7 @@ def main() -> int:
 
     print(f"make bench at {stamp()}; {uptime()}", flush=True)
     env = process_env()
-    r = redis.Redis.from_url(env["REDIS_URL"])
+    r = redis_client(env["REDIS_URL"])
     figures: list[Figure] = []
     raw: dict[str, object] = {"started": stamp(), "uptime_before": uptime()}
     data = seed(recipients=max(1000, args.sockets))

@@ -260,7 +260,7 @@ class ChaosResult:
 
 
 def start_workers(env: dict[str, str]) -> dict[str, Worker]:
-    from config.queues import MAINTENANCE_QUEUE, channel_queues
+    from notifier.queues import MAINTENANCE_QUEUE, channel_queues
 
     workers = {
         channel: Worker(
@@ -280,10 +280,11 @@ def start_workers(env: dict[str, str]) -> dict[str, Worker]:
 
 def run(cfg: ChaosConfig, base_env: dict[str, str]) -> ChaosResult:
     """Start everything, burst, break things, settle, account. Stops what it started."""
+    from apps.core.broker import redis_client
     from bench.seed import seed, unseed
 
     log = cfg.log
-    r = redis.Redis.from_url(base_env["REDIS_URL"])
+    r = redis_client(base_env["REDIS_URL"])
     r.flushdb()
     have = available_simulators()
     sims = {

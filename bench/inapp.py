@@ -224,7 +224,7 @@ def mint_tokens(seed: Seed, count: int) -> tuple[dict[str, str], dict[str, int]]
 def run_inapp(seed: Seed, sockets: int, web_workers: int, rate: float = 100.0) -> list[Figure]:
     env = process_env()
     web = Web(env, workers=web_workers, name="inapp-web")
-    from config.queues import channel_queues
+    from notifier.queues import channel_queues
 
     workers = [
         Worker(

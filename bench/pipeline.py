@@ -71,11 +71,12 @@ class RssSampler:
 
 def queue_remaining(r: redis.Redis, channel: str) -> int:
     """Messages waiting in the channel's queues (every priority step) plus those unacked."""
-    total = 0
-    for key in r.scan_iter(match=f"{channel}.*", count=1000):
-        if r.type(key) == b"list":
-            total += int(r.llen(key))
-    return total + int(r.hlen("unacked"))
+    from apps.core import broker
+    from notifier.queues import channel_queues
+
+    return sum(broker.queue_depths(channel_queues(channel), client=r).values()) + (
+        broker.unacked_count(client=r)
+    )
 
 
 def drain_rate(r: redis.Redis, channel: str, total: int, timeout: float) -> tuple[float, float]:
@@ -101,7 +102,7 @@ def drain_rate(r: redis.Redis, channel: str, total: int, timeout: float) -> tupl
 
 
 def start_workers(env: dict[str, str], cfg: PipelineConfig, tag: str) -> list[Worker]:
-    from config.queues import channel_queues
+    from notifier.queues import channel_queues
 
     return [
         Worker(
@@ -207,7 +208,7 @@ def sent_rate(notification_ids: list[str]) -> float:
 def drain_noop(cfg: PipelineConfig, env: dict[str, str], r: redis.Redis, count: int) -> float:
     from apps.benchmarks.tasks import NOOP_TASK
     from config.celery import app
-    from config.queues import queue_name
+    from notifier.queues import queue_name
 
     r.flushdb()
     with app.producer_or_acquire() as producer, producer.batch():
@@ -226,7 +227,9 @@ def drain_noop(cfg: PipelineConfig, env: dict[str, str], r: redis.Redis, count: 
 
 def run_pipeline(web: Web, seed: Seed, cfg: PipelineConfig, sim: Simulator) -> list[Figure]:
     env = process_env(SENDGRID_API_URL=sim.url, SENDGRID_API_KEY="SG.bench")
-    r = redis.Redis.from_url(env["REDIS_URL"])
+    from apps.core.broker import redis_client
+
+    r = redis_client(env["REDIS_URL"])
     sim.reset()
     small = drain_deliveries(web, seed, cfg, env, r, cfg.memory_small)
     # The backlog and the no-op ceiling alternately, `repeats` times: medians (a drain takes

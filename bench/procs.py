@@ -1,212 +1,46 @@
-"""Processes a benchmark starts (web, workers, beat, simulators) and stops again, by PID.
+"""The processes a benchmark starts (web, workers, beat, simulators), their logs in var/bench/.
 
-Every process is started in its own session, so that it and its children (uvicorn's and
-Celery's pool processes) form one process group whose id is the PID we started. Stopping
-signals that group only: nothing anyone else started is ever touched.
+The machinery (own process group, stop by PID, RSS) is the shared harness (harness/processes.py).
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+import harness.processes as harness
+from harness.processes import (
+    BIN,
+    REGISTRY,
+    ROOT,
+    Proc,
+    celery_worker_argv,
+    free_port,
+    install_signal_handlers,
+    stop_all,
+    wait_port,
+    wait_until,
+)
+
 LOG_DIR = ROOT / "var" / "bench"
-PAGE = os.sysconf("SC_PAGE_SIZE")
+# What bench/ imports from here, the shared part included.
+__all__ = [
+    "REGISTRY",
+    "Beat",
+    "Proc",
+    "Simulator",
+    "Web",
+    "Worker",
+    "install_signal_handlers",
+    "stop_all",
+    "wait_until",
+]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
-
-
-def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
-def group_pids(pgid: int) -> list[int]:
-    """PIDs whose process group is `pgid` (a process we started and its children)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[2]) == pgid:
-            pids.append(int(entry))
-    return pids
-
-
-def rss_bytes(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    except OSError:
-        return 0
-
-
-class Proc:
-    """One started process (and its process group), its log in var/bench/."""
-
-    def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], *, ready: str | None = None
-    ) -> None:
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = LOG_DIR / f"{name}-{os.getpid()}.log"
-        self._log = self.log_path.open("ab")
-        self._log.write(f"\n--- start {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
-        self._log.flush()
-        self.popen = subprocess.Popen(  # noqa: S603 - our own commands
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.pid = self.popen.pid
-        self._log_offset = self.log_path.stat().st_size
-        REGISTRY.append(self)
-        if ready is not None:
-            try:
-                wait_until(lambda: ready.encode() in self._new_log(), timeout=60)
-            except TimeoutError:
-                self.stop()
-                raise RuntimeError(f"{name} did not start; see {self.log_path}") from None
-
-    def _new_log(self) -> bytes:
-        if self.popen.poll() is not None:
-            raise RuntimeError(f"{self.name} exited; see {self.log_path}")
-        with self.log_path.open("rb") as f:
-            f.seek(max(0, self._log_offset - 200))
-            return f.read()
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def rss(self) -> dict[int, int]:
-        """RSS in bytes of every process in the group, by PID."""
-        return {pid: rss_bytes(pid) for pid in group_pids(self.pid)}
-
-    def kill(self) -> None:
-        """SIGKILL the whole group at once (a crash, for the chaos run)."""
-        self._signal(signal.SIGKILL)
-        self.popen.wait(timeout=10)
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.popen.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.popen.wait(timeout=10)
-        # Children left behind by a killed parent are still in the group.
-        for pid in group_pids(self.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if not self._log.closed:
-            self._log.close()
-        if self in REGISTRY:
-            REGISTRY.remove(self)
-
-    def _signal(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, sig)
-
-
-REGISTRY: list[Proc] = []
-
-
-def stop_all() -> None:
-    for proc in reversed(list(REGISTRY)):
-        proc.stop(timeout=10)
-
-
-def _on_signal(signum: int, _frame: Any) -> None:
-    stop_all()
-    sys.exit(128 + signum)
-
-
-atexit.register(stop_all)
-
-
-def install_signal_handlers() -> None:
-    """For the command line: a SIGTERM or Ctrl-C stops what was started before exiting."""
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-
-
-# --- the processes ------------------------------------------------------------------------
-
-
-class Simulator(Proc):
+class Simulator(harness.Simulator):
     def __init__(self, provider: str, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__(
-            f"sim-{provider}",
-            [str(BIN / "python"), "-m", "simulators", provider, "--port", str(self.port)],
-            env,
-        )
-        wait_port(self.port)
-
-    def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 - local simulator
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return json.loads(response.read() or b"null")
-
-    def reset(self) -> None:
-        self.call("POST", "/_sim/reset")
-
-    def fault(self, **fault: Any) -> None:
-        self.call("POST", "/_sim/faults", fault)
-
-    def clear_faults(self) -> None:
-        self.call("DELETE", "/_sim/faults")
-
-    def requests(self) -> list[dict[str, Any]]:
-        return list(self.call("GET", "/_sim/requests"))
-
-    def stats(self) -> dict[str, Any]:
-        return dict(self.call("GET", "/_sim/stats"))
+        super().__init__(provider, env, log_dir=LOG_DIR)
 
 
 class Web(Proc):
@@ -231,8 +65,9 @@ class Web(Proc):
                 "warning",
             ],
             env,
+            log_dir=LOG_DIR,
         )
-        wait_port(self.port)
+        wait_port(self.port, timeout=30)
         wait_until(self._healthy, timeout=60)
 
     def _healthy(self) -> bool:
@@ -260,28 +95,16 @@ class Worker(Proc):
         self.concurrency = concurrency
         super().__init__(
             name,
-            [
-                str(BIN / "celery"),
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                ",".join(queues),
-                "-P",
-                pool,
-                "-c",
-                str(concurrency),
-                "-O",
-                "fair",
-                "-n",
-                f"{name}-{free_port()}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel",
-                env.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
-            ],
+            celery_worker_argv(
+                queues=queues,
+                pool=pool,
+                concurrency=concurrency,
+                name=name,
+                loglevel=env.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
+                fair=True,
+            ),
             env,
+            log_dir=LOG_DIR,
         )
         # At WARNING the worker prints nothing when ready: wait for its broker connection.
         time.sleep(0.5)
@@ -316,4 +139,5 @@ class Beat(Proc):
                 "WARNING",
             ],
             env,
+            log_dir=LOG_DIR,
         )

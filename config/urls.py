@@ -5,10 +5,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.core.dashboard import dashboard_view
-from apps.core.health import healthz, readyz
-from apps.core.observability import metrics_view
 from apps.deliveries import webhooks
+from apps.ops.dashboard import dashboard_view
+from apps.ops.health import healthz, readyz
+from apps.ops.views import metrics_view
 
 api_v1 = [
     path("", include("apps.deliveries.api.urls")),
@@ -26,7 +26,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/dashboard/", dashboard_view, name="ops-dashboard"),
     path("admin/", admin.site.urls),
-    path("demo/", include("apps.inbox.demo_urls")),
+    path("demo/", include("apps.ops.demo_urls")),
     path("webhooks/sendgrid", webhooks.sendgrid_events, name="webhook-sendgrid"),
     path("webhooks/twilio/status", webhooks.twilio_status, name="webhook-twilio-status"),
 ]

@@ -87,7 +87,7 @@ def main() -> int:
     env["PYTHONUNBUFFERED"] = "1"
     env["PATH"] = f"{Path(PY).parent}{os.pathsep}{env.get('PATH', '')}"
     (ROOT / "var").mkdir(exist_ok=True)
-    from config.secret_key import secret_key_file
+    from apps.core.secret_key import secret_key_file
 
     if not env.get("DJANGO_SECRET_KEY"):
         env["DJANGO_SECRET_KEY"] = secret_key_file(SECRET_KEY_FILE)
@@ -109,7 +109,7 @@ def main() -> int:
     env.setdefault("TWILIO_SIM_STATUS_CALLBACKS", "1")  # the sim reports `delivered` back
     env.setdefault("FCM_API_URL", f"http://127.0.0.1:{env['FCM_SIM_PORT']}")
     env.setdefault("FCM_PROJECT_ID", "notifier-local")
-    from config.queues import ALL_QUEUES
+    from notifier.queues import ALL_QUEUES
 
     env["WORKER_QUEUES"] = ",".join(ALL_QUEUES)
     honcho = None

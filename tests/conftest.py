@@ -11,7 +11,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from apps.clients.keycache import verified_keys
-from config.queues import ALL_QUEUES
+from notifier.queues import ALL_QUEUES
 from tests.factories import ApiKeyFactory, RecipientFactory, TemplateFactory
 from tests.support.processes import Simulator, Worker
 from tests.support.smtp import SmtpServer

@@ -8,10 +8,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import redis
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
@@ -21,6 +18,7 @@ from rest_framework.throttling import BaseThrottle
 from apps.clients.keycache import verified_keys
 from apps.clients.models import ApiClient, ApiKey
 from apps.clients.services import KEY_PREFIX, api_key_hash, api_key_mark_used
+from apps.core.broker import service_client
 from notifier.ratelimit import TokenBucket
 
 if TYPE_CHECKING:  # rest_framework.views imports this module through the settings
@@ -91,15 +89,9 @@ class IsOpsClient(BasePermission):
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-@lru_cache(maxsize=1)
 def _throttle_redis() -> redis.Redis:
-    # No retries: with Redis down a request is served at once, not after redis-py's backoff.
-    return redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_timeout=1,
-        socket_connect_timeout=0.5,
-        retry=Retry(NoBackoff(), 0),
-    )
+    # Fail fast: with Redis down a request is served at once, not after redis-py's backoff.
+    return service_client(fail_fast=True)
 
 
 @lru_cache(maxsize=4096)

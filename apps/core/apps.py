@@ -10,7 +10,6 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        # Registers the OpenAPI authentication extensions with drf-spectacular.
         from apps.core import (
             observability,  # noqa: F401 - connects the Celery signals
             production,  # noqa: F401 - registers the production settings checks

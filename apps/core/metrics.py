@@ -2,7 +2,7 @@
 
 Web and workers each keep their own counters: the web serves them at `/metrics` (with
 django-prometheus's HTTP and database metrics and the scrape-time collectors of
-`apps.core.collectors`), each worker on `WORKER_METRICS_PORT` (see `apps.core.observability`).
+`apps.ops.collectors`), each worker on `WORKER_METRICS_PORT` (see `apps.core.observability`).
 With `PROMETHEUS_MULTIPROC_DIR` set (several web or prefork processes), prometheus-client's
 multiprocess mode sums the processes of one host.
 
@@ -15,14 +15,34 @@ from __future__ import annotations
 import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from notifier.logcontext import log_context_bind
 
-if TYPE_CHECKING:
-    from apps.deliveries.models import Delivery, Notification
+
+# What the hooks read of apps.deliveries' rows, described here rather than imported: apps.core
+# is the foundation and imports no other app.
+class Notification(Protocol):
+    id: Any
+    priority: Any
+    channels: Any
+    template: Any
+
+
+class Delivery(Protocol):
+    id: Any
+    notification_id: Any
+    recipient: Any
+    channel: Any
+    priority: Any
+    provider: Any
+    attempts: Any
+    created_at: Any
+    sent_at: Any
+    status: Any
+
 
 logger = logging.getLogger("notifier.events")
 

@@ -1,55 +1,30 @@
-"""Wiring of metrics, logs and error reporting into the processes: the web's `/metrics` view,
-the worker's metrics endpoint and log context (Celery signals), Sentry."""
+"""Wiring of metrics, logs and error reporting into the processes: the worker's metrics
+endpoint and log context (Celery signals). The web's `/metrics` view is `apps.ops.views`."""
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 from typing import Any
 
 import prometheus_client
 from celery import signals
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
 from prometheus_client import multiprocess
 from prometheus_client.registry import CollectorRegistry
 
-from apps.core.collectors import BreakerStateCollector, QueueDepthCollector
 from notifier.logcontext import log_context_bind, log_context_clear, mask_every_handler
 
 logger = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_scrape_collectors: list[Any] = []
 
-
-def _collectors() -> list[Any]:
-    """The scrape-time collectors, built once per process."""
-    with _lock:
-        if not _scrape_collectors:
-            _scrape_collectors.extend([QueueDepthCollector(), BreakerStateCollector()])
-        return _scrape_collectors
-
-
-def _multiprocess_registry() -> CollectorRegistry | None:
+def multiprocess_registry() -> CollectorRegistry | None:
+    """prometheus-client's multiprocess registry when PROMETHEUS_MULTIPROC_DIR is set."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return None
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry
-
-
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    """`GET /metrics`: this process's (or, in multiprocess mode, this host's) metrics, plus
-    queue depths and breaker states read from Redis now."""
-    base = _multiprocess_registry() or prometheus_client.REGISTRY
-    page = prometheus_client.generate_latest(base)
-    scrape = CollectorRegistry(auto_describe=False)
-    for collector in _collectors():
-        scrape.register(collector)
-    page += prometheus_client.generate_latest(scrape)
-    return HttpResponse(page, content_type=prometheus_client.CONTENT_TYPE_LATEST)
 
 
 # --- Workers --------------------------------------------------------------------------------
@@ -61,7 +36,7 @@ def start_worker_metrics_server(**_: Any) -> None:
     port = int(getattr(settings, "WORKER_METRICS_PORT", 0) or 0)
     if not port:
         return
-    registry = _multiprocess_registry() or prometheus_client.REGISTRY
+    registry = multiprocess_registry() or prometheus_client.REGISTRY
     prometheus_client.start_http_server(
         port, addr=settings.WORKER_METRICS_ADDRESS, registry=registry
     )

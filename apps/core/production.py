@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register, run_checks
 from django.core.exceptions import ImproperlyConfigured
 
-from config.secret_key import secret_key_problem
+from apps.core.secret_key import secret_key_problem
 
 
 def _setting(name: str) -> Any:

@@ -2,8 +2,9 @@
 
 `AutoSchema` (settings: REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]) documents the error answers
 every API operation can give, so that the schema is true for the error paths too. The
-authentication extensions describe `Bearer <api key>` and `Recipient <token>`, and list on
-each operation only the schemes its permissions actually let through.
+authentication extensions (`apps.clients.schema`, `apps.recipients.schema`) describe
+`Bearer <api key>` and `Recipient <token>`, and list on each operation only the schemes its
+permissions actually let through (`schema_permits`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -79,7 +79,7 @@ class AutoSchema(SpectacularAutoSchema):
         return all(isinstance(p, AllowAny) for p in self.view.get_permissions())
 
 
-def _permits(auto_schema: Any, principal: Any) -> bool:
+def schema_permits(auto_schema: Any, principal: Any) -> bool:
     """Whether the view's permissions let a caller authenticated as `principal` in."""
     view = auto_schema.view
     request = SimpleNamespace(
@@ -89,46 +89,3 @@ def _permits(auto_schema: Any, principal: Any) -> bool:
         return all(p.has_permission(request, view) for p in view.get_permissions())
     except Exception:  # a permission that needs more of the request: assume it may pass
         return True
-
-
-class BearerScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
-    target_class = "apps.clients.auth.ApiKeyAuthentication"
-    name = "Bearer"
-
-    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
-        from apps.clients.models import ApiClient
-
-        if not _permits(auto_schema, ApiClient(name="schema", is_ops=True)):
-            return []
-        return [{self.name: []}]
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "`Authorization: Bearer <api key>` (from `manage.py create_api_key`).",
-        }
-
-
-class RecipientScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
-    target_class = "apps.recipients.auth.RecipientTokenAuthentication"
-    name = "Recipient"
-
-    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
-        from apps.recipients.auth import RecipientPrincipal
-        from apps.recipients.models import Recipient
-
-        if not _permits(auto_schema, RecipientPrincipal(Recipient(external_id="schema"))):
-            return []
-        return [{self.name: []}]
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": (
-                "`Authorization: Recipient <token>`; a service mints the token with "
-                "`POST /api/v1/recipients/{external_id}/token`."
-            ),
-        }

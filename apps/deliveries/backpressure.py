@@ -13,43 +13,18 @@ from __future__ import annotations
 
 import threading
 import time
-from functools import cache
 
 import redis
 from django.conf import settings
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from apps.core import broker
 from apps.core.errors import Unavailable
-from config.queues import ALL_QUEUES, MAINTENANCE_QUEUE
+from notifier.queues import ALL_QUEUES, MAINTENANCE_QUEUE
 
-# kombu's Redis transport: a message with priority p goes to "<queue>\x06\x16<step>" (step 0
-# is the bare queue name).
-_PRIORITY_SEP = "\x06\x16"
-_PRIORITY_STEPS = (0, 3, 6, 9)
-_KEYS = [
-    queue if step == 0 else f"{queue}{_PRIORITY_SEP}{step}"
-    for queue in ALL_QUEUES
-    if queue != MAINTENANCE_QUEUE
-    for step in _PRIORITY_STEPS
-]
-
-# A request waits this long at most for the reading (no retries: a broker that is down is
-# answered with a 503 at once, not after redis-py's backoff).
-DEPTH_TIMEOUT_SECONDS = 1.0
+_CHANNEL_QUEUES = [queue for queue in ALL_QUEUES if queue != MAINTENANCE_QUEUE]
 
 _lock = threading.Lock()
 _cached: tuple[float, int] | None = None
-
-
-@cache
-def _broker() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL,
-        socket_timeout=DEPTH_TIMEOUT_SECONDS,
-        socket_connect_timeout=DEPTH_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), 0),
-    )
 
 
 def queue_depth() -> int:
@@ -59,10 +34,9 @@ def queue_depth() -> int:
     with _lock:
         if _cached is not None and now - _cached[0] < settings.QUEUE_DEPTH_CACHE_SECONDS:
             return _cached[1]
-    with _broker().pipeline(transaction=False) as pipe:
-        for key in _KEYS:
-            pipe.llen(key)
-        depth = sum(int(n) for n in pipe.execute())
+    # The broker adapter's fail-fast client: a request waits a second at most for the reading
+    # (a broker that is down is answered with a 503 at once, not after redis-py's backoff).
+    depth = sum(broker.queue_depths(_CHANNEL_QUEUES).values())
     with _lock:
         _cached = (now, depth)
     return depth

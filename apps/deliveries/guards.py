@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.core import metrics
+from apps.core.broker import service_client
 from apps.deliveries.models import CLAIMABLE, Delivery
 from apps.deliveries.providers import provider_failovers, provider_for
 from apps.deliveries.queueing import publish_sends_after_commit
@@ -31,10 +32,9 @@ from notifier.ratelimit import TokenBucket
 logger = logging.getLogger(__name__)
 
 
-@cache
 def guard_redis() -> redis.Redis:
-    """One client (and connection pool, thread-safe) per process."""
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    """The service's Redis, from the broker adapter (one client and pool per process)."""
+    return service_client()
 
 
 @cache

@@ -11,6 +11,9 @@ row's last queueing belongs to an earlier message and proves nothing (`ledger_mi
 Rows are committed before their messages are published: a publish that fails then (the broker
 is down) is logged and counted (`notifier_publish_failures`) and left to the reconciler,
 never turned into an error for whoever committed them (`publish_sends_after_commit`).
+
+The ledger, kombu's bookkeeping and the Redis clients are the broker adapter's
+(`apps.core.broker`); this module decides what to publish and what the ledger means.
 """
 
 from __future__ import annotations
@@ -19,39 +22,29 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import redis
+from celery import current_app as app
 from django.conf import settings
 from prometheus_client import Counter
 
-from config.celery import app
-from config.queues import queue_name
+# LEDGER_KEY and ledger_forget_before are re-exported: the reconciler and tests import them here.
+from apps.core.broker import LEDGER_KEY as LEDGER_KEY
+from apps.core.broker import ledger_due, ledger_forget, ledger_record, unacked_payloads_before
+from apps.core.broker import ledger_forget_before as ledger_forget_before
+from notifier.queues import queue_name
 
 logger = logging.getLogger(__name__)
 
 SEND_TASK = "deliveries.send"
 # Messages buffered before a flush to the broker.
 PUBLISH_BATCH = 500
-LEDGER_KEY = "notifier:published"
-# kombu's Redis transport keeps every message a worker has fetched but not acknowledged here
-# (a hash of delivery tag -> payload, and a sorted set of delivery tag -> fetch time).
-_UNACKED, _UNACKED_INDEX = "unacked", "unacked_index"
 
 PUBLISH_FAILURES = Counter(
     "notifier_publish_failures",
     "Deliveries committed but not published (broker down): the reconciler re-queues them.",
 )
-
-
-@cache
-def _broker_redis() -> redis.Redis:
-    """The broker's Redis (one client and pool per process): the ledger must share its fate."""
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL, socket_timeout=5, socket_connect_timeout=5
-    )
 
 
 def send_batches(items: Iterable[tuple[str, str, str]]) -> list[tuple[str, list[str]]]:
@@ -81,7 +74,7 @@ def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | N
     # The ledger first: should Redis lose its data between the two steps, the ledger goes
     # with it and the reconciler re-sends (a duplicate message, dropped by the claim). The
     # other order could leave an entry for a message that was never kept.
-    _ledger_record(ids, due=time.time() + (countdown or 0))
+    ledger_record(ids, due=time.time() + (countdown or 0))
     try:
         # One producer, and kombu's transport-level batching (pipelined LPUSHes on Redis).
         with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
@@ -94,7 +87,7 @@ def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | N
                     producer=producer,
                 )
     except Exception:
-        _ledger_forget(ids)  # not published: let the reconciler see them as missing
+        ledger_forget(ids)  # not published: let the reconciler see them as missing
         raise
 
 
@@ -118,27 +111,6 @@ def publish_sends_after_commit(
         )
 
 
-def _ledger_record(ids: Sequence[str], *, due: float) -> None:
-    try:
-        _broker_redis().zadd(LEDGER_KEY, dict.fromkeys(ids, due))
-    except redis.RedisError as exc:
-        # Without an entry the reconciler re-sends them later; the claim drops the duplicate.
-        logger.warning("publish ledger not updated: %s", exc)
-
-
-def _ledger_forget(ids: Sequence[str]) -> None:
-    try:
-        _broker_redis().zrem(LEDGER_KEY, *ids)
-    except redis.RedisError as exc:
-        logger.warning("publish ledger not cleaned up: %s", exc)
-
-
-def ledger_forget_before(cutoff: float) -> None:
-    """Drop entries due before `cutoff`: such a message is taken for lost (and re-sent if its
-    delivery is still waiting). Bounds the ledger's size."""
-    _broker_redis().zremrangebyscore(LEDGER_KEY, "-inf", cutoff)
-
-
 def ledger_missing(queued_at: Mapping[str, float]) -> set[str]:
     """Of these delivery ids (each with the time its row was last queued, a Unix timestamp),
     those with no live message: never recorded, lost with the broker's data, forgotten by
@@ -149,7 +121,7 @@ def ledger_missing(queued_at: Mapping[str, float]) -> set[str]:
     ids = list(queued_at)
     if not ids:
         return set()
-    scores = _broker_redis().zmscore(LEDGER_KEY, ids)
+    scores = ledger_due(ids)
     return {
         delivery_id
         for delivery_id, score in zip(ids, scores, strict=True)
@@ -165,16 +137,8 @@ def held_since_before(cutoff: float) -> set[str]:
     Redis would give the message back only after the visibility timeout. Reads kombu's
     bookkeeping; anything it cannot parse is skipped (the age limit above still applies).
     """
-    client = _broker_redis()
-    tags = [
-        tag
-        for tag in client.zrangebyscore(_UNACKED_INDEX, "-inf", cutoff)
-        if isinstance(tag, bytes | str)
-    ]
-    if not tags:
-        return set()
     held: set[str] = set()
-    for payload in client.hmget(_UNACKED, tags):
+    for payload in unacked_payloads_before(cutoff):
         held.update(_send_task_delivery_ids(payload))
     return held
 

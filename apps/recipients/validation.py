@@ -9,9 +9,11 @@ import zoneinfo
 import phonenumbers
 from django.core.exceptions import ValidationError
 
-# BCP 47 language tags as products use them: `en`, `pt-BR`, `zh-Hant-TW`.
-LOCALE_RE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}$")
-CATEGORY_RE = re.compile(r"^[a-zA-Z0-9_.:-]{1,50}$")
+# Shared with apps.templates: the foundation's (re-exported for this app's callers).
+from apps.core.validation import CATEGORY_RE as CATEGORY_RE
+from apps.core.validation import LOCALE_RE as LOCALE_RE
+from apps.core.validation import validate_locale as validate_locale
+
 # Push tokens: FCM/APNs tokens are 64-250 characters, web push endpoints (URLs) a few hundred.
 # 2,048 visible ASCII characters is room to spare and, with the client id, stays well under
 # PostgreSQL's btree row limit (2,704 bytes) whatever the characters.
@@ -38,11 +40,6 @@ def validate_device_token(value: str) -> None:
             f"A device token is 1 to {DEVICE_TOKEN_MAX} visible ASCII characters "
             "(no spaces or line breaks)."
         )
-
-
-def validate_locale(value: str) -> None:
-    if not LOCALE_RE.match(value):
-        raise ValidationError(f"{value!r} is not a locale (e.g. en, pt-BR).")
 
 
 def normalise_phone(value: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import environ
 
-from config.queues import MAINTENANCE_QUEUE
+from notifier.queues import MAINTENANCE_QUEUE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.deliveries",
     "apps.inbox",
     "apps.core",
+    "apps.ops",
     "apps.benchmarks",
 ]
 

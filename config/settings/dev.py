@@ -3,7 +3,7 @@ says otherwise."""
 
 from __future__ import annotations
 
-from config.secret_key import secret_key_file
+from apps.core.secret_key import secret_key_file
 
 from .base import *  # noqa: F403
 from .base import BASE_DIR, env

@@ -16,7 +16,7 @@ from apps.deliveries.backpressure import queue_depth, queue_depth_forget
 from apps.deliveries.maintenance import deliveries_reconcile
 from apps.deliveries.models import Delivery, DeliveryEvent, DeliveryStatus
 from config.celery import app
-from config.queues import MAINTENANCE_QUEUE
+from notifier.queues import MAINTENANCE_QUEUE
 from tests.factories import RecipientFactory
 from tests.support.processes import Simulator, Worker, wait_until
 

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from apps.deliveries.models import Delivery, DeliveryStatus
 from config.celery import app
-from config.queues import MAINTENANCE_QUEUE
+from notifier.queues import MAINTENANCE_QUEUE
 from tests.factories import RecipientFactory
 from tests.pipeline.helpers import notify, wait_status
 from tests.support.asgi import AsgiServer

@@ -13,7 +13,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.deliveries.models import Attempt, Delivery, DeliveryStatus
-from config.queues import channel_queues
+from notifier.queues import channel_queues
 from tests.factories import RecipientFactory
 from tests.support import prom
 from tests.support.processes import Simulator, Worker, free_port, wait_until

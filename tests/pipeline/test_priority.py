@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.deliveries.models import Delivery, DeliveryStatus
-from config.queues import channel_queues
+from notifier.queues import channel_queues
 from notifier.types import Channel
 from tests.factories import RecipientFactory
 from tests.support.processes import ROOT, Simulator, Worker, wait_until

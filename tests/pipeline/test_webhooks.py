@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from apps.deliveries.models import Delivery
 from apps.recipients.models import Suppression
-from config.queues import ALL_QUEUES
+from notifier.queues import ALL_QUEUES
 from tests.pipeline.helpers import notify, wait_status
 from tests.support.processes import Simulator, Worker, wait_until
 from tests.support.webhooks import SENDGRID_URL, SendGridSigner, sendgrid_event

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.test import override_settings
 
-from apps.deliveries import backpressure, queueing
+from apps.core import broker
 from config.celery import app
 from tests.support.processes import BIN, ROOT, free_port, wait_port
 
@@ -75,8 +75,7 @@ class RedisServer:
 
 def _forget_broker_clients() -> None:
     app._after_fork()  # drops the connection and producer pools (Celery's own reset)
-    queueing._broker_redis.cache_clear()
-    backpressure._broker.cache_clear()  # the cached depth reading is kept
+    broker.clients_forget()  # the cached depth reading is kept
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from django.core.validators import validate_slug
 from rest_framework import serializers
 
 from apps.core.fields import StrictCharField
-from apps.recipients.validation import CATEGORY_RE, validate_locale
+from apps.core.validation import CATEGORY_RE, validate_locale
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from notifier.rendering import SERVICE_VARIABLES
 from notifier.types import Channel, Priority

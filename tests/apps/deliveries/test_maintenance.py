@@ -18,7 +18,7 @@ from apps.deliveries.queueing import LEDGER_KEY, publish_sends
 from apps.recipients.models import Device
 from apps.recipients.services import devices_prune_inactive
 from config.celery import app
-from config.queues import queue_name
+from notifier.queues import queue_name
 from tests.factories import DeliveryFactory, DeviceFactory, NotificationFactory
 from tests.support.processes import ROOT
 from tests.support.queues import queued_delivery_counts

@@ -197,7 +197,7 @@ def test_nothing_is_queued_when_the_transaction_rolls_back(
 
 
 def _all_queues() -> list[str]:
-    from config.queues import ALL_QUEUES
+    from notifier.queues import ALL_QUEUES
 
     return ALL_QUEUES
 

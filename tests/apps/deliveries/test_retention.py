@@ -91,7 +91,7 @@ def test_operator_commands_explain_themselves(command: str, phrase: str) -> None
     app = {
         "purge_history": "apps.deliveries",
         "replay_dead_letters": "apps.deliveries",
-        "send_test_notification": "apps.core",
+        "send_test_notification": "apps.ops",
         "create_api_key": "apps.clients",
     }[command]
     help_text = load_command_class(app, command).create_parser("manage.py", command).format_help()

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.errors import ServiceError
-from apps.core.operations import TEST_TEMPLATE_KEY, notification_probe_send
+from apps.ops.operations import TEST_TEMPLATE_KEY, notification_probe_send
 from notifier.types import Channel
 
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from apps.clients.models import ApiKey
-from apps.core.management.commands.seed_demo import DEMO_CLIENT
+from apps.ops.management.commands.seed_demo import DEMO_CLIENT
 
 pytestmark = [pytest.mark.django_db]
 

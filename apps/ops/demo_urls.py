@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.inbox import demo
+from apps.ops import demo
 
 urlpatterns = [
     path("bell", demo.bell_demo, name="demo-bell"),

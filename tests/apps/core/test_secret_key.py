@@ -9,7 +9,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from config.secret_key import secret_key_file, secret_key_problem
+from apps.core.secret_key import secret_key_file, secret_key_problem
 from tests.support.processes import ROOT
 
 

@@ -14,9 +14,10 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from apps.core import charts
-from apps.core.collectors import breaker_rows, queue_depths
+from apps.core.broker import queue_depths
 from apps.deliveries.stats import dead_letters_by_reason, deliveries_hourly
+from apps.ops import charts
+from apps.ops.collectors import breaker_rows
 from notifier.types import Channel
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import redis
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from config.celery import app as celery_app
+from apps.core.broker import redis_client
 
 PROBE_TIMEOUT_SECONDS = 2
 
@@ -25,15 +25,7 @@ def _check_database() -> None:
 
 
 def _check_redis() -> None:
-    client = redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_timeout=PROBE_TIMEOUT_SECONDS,
-        socket_connect_timeout=PROBE_TIMEOUT_SECONDS,
-    )
-    try:
-        client.ping()
-    finally:
-        client.close()
+    redis_client(settings.REDIS_URL, timeout=PROBE_TIMEOUT_SECONDS, fail_fast=True).ping()
 
 
 def _check_broker() -> None:

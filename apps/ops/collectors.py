@@ -7,43 +7,12 @@ import logging
 from collections.abc import Iterator
 
 import redis
-from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from config.queues import ALL_QUEUES
+from apps.core.broker import queue_depths
 
 logger = logging.getLogger(__name__)
-
-# kombu's Redis transport keeps each queue as one list per priority step
-# (`<queue>`, `<queue>\x06\x163`, ...): the depth of a queue is their sum.
-_KOMBU_SEP = "\x06\x16"
-_KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
-SCRAPE_TIMEOUT_SECONDS = 2
-
-
-def _broker() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL,
-        socket_timeout=SCRAPE_TIMEOUT_SECONDS,
-        socket_connect_timeout=SCRAPE_TIMEOUT_SECONDS,
-    )
-
-
-def queue_depths(queues: list[str] | None = None) -> dict[str, int]:
-    """Messages waiting in each Celery queue on the broker, now (one pipelined round trip)."""
-    names = list(queues or ALL_QUEUES)
-    client = _broker()
-    try:
-        with client.pipeline(transaction=False) as pipe:
-            for queue in names:
-                for step in _KOMBU_PRIORITY_STEPS:
-                    pipe.llen(queue if step == 0 else f"{queue}{_KOMBU_SEP}{step}")
-            sizes = pipe.execute()
-    finally:
-        client.close()
-    steps = len(_KOMBU_PRIORITY_STEPS)
-    return {q: int(sum(sizes[i * steps : (i + 1) * steps])) for i, q in enumerate(names)}
 
 
 class QueueDepthCollector(Collector):

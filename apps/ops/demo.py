@@ -16,8 +16,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ServiceError, error_body
-from apps.core.management.commands.seed_demo import DEMO_CLIENT, DEMO_RECIPIENT, DEMO_TEMPLATE
 from apps.deliveries.services import NotificationRequest, notification_create
+from apps.ops.management.commands.seed_demo import DEMO_CLIENT, DEMO_RECIPIENT, DEMO_TEMPLATE
 from apps.recipients.models import Recipient
 from apps.recipients.tokens import recipient_token_mint
 

@@ -1,0 +1,185 @@
+"""The broker adapter: the one place that knows how this service talks to Redis.
+
+It owns
+- the Redis clients: one factory (`redis_client`), one client and connection pool per URL and
+  timeout profile and process, for the broker (CELERY_BROKER_URL: queues, unacknowledged
+  messages, the publish ledger) and for the service's own Redis (REDIS_URL: rate limits,
+  circuit breakers, API throttles);
+- kombu's Redis key layout: a queue is one list per message-priority step, and the messages a
+  worker fetched but has not acknowledged sit in `unacked` / `unacked_index`;
+- queue depths, the unacknowledged messages and the publish ledger read and written there.
+
+Queue names are `notifier.queues` (pure, shared with config). Publishing itself goes through
+Celery (`celery.current_app`, in apps.deliveries.queueing); this module never imports config.
+A client is cached per URL, so a changed setting (a test pointing the broker elsewhere) gets
+a new client without any cache to clear.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+from typing import Any
+
+import redis
+from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from notifier.queues import ALL_QUEUES
+
+logger = logging.getLogger(__name__)
+
+# kombu's Redis transport files a message with priority p under "<queue>\x06\x16<step>" (step 0
+# is the bare queue name). Whether a message carries the default priority 5 depends on whether
+# the publishing process imported the task module: count every step.
+PRIORITY_SEPARATOR = "\x06\x16"
+PRIORITY_STEPS = (0, 3, 6, 9)
+# Every message a worker has fetched but not acknowledged: a hash of delivery tag -> payload
+# ([message, exchange, routing key]) and a sorted set of delivery tag -> fetch time.
+UNACKED, UNACKED_INDEX = "unacked", "unacked_index"
+# Delivery id -> the time its send message becomes due (apps.deliveries.queueing).
+LEDGER_KEY = "notifier:published"
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
+# For answers a request or a probe waits on: a Redis that does not answer within this is
+# reported at once, not after redis-py's retries and backoff.
+FAIL_FAST_TIMEOUT_SECONDS = 1.0
+
+
+# --- clients ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def redis_client(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    connect_timeout: float | None = None,
+    fail_fast: bool = False,
+) -> redis.Redis:
+    """The one Redis client factory: a client (thread-safe, with its pool) per URL and profile
+    per process. `fail_fast` turns redis-py's retries off."""
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout if connect_timeout is None else connect_timeout,
+    }
+    if fail_fast:
+        options["retry"] = Retry(NoBackoff(), 0)
+    return redis.Redis.from_url(url, **options)
+
+
+def broker_client(*, fail_fast: bool = False) -> redis.Redis:
+    """The broker's Redis: the queues, kombu's bookkeeping and the publish ledger (which must
+    share the queues' fate)."""
+    if fail_fast:
+        return redis_client(
+            settings.CELERY_BROKER_URL, timeout=FAIL_FAST_TIMEOUT_SECONDS, fail_fast=True
+        )
+    return redis_client(settings.CELERY_BROKER_URL)
+
+
+def service_client(*, fail_fast: bool = False) -> redis.Redis:
+    """The service's own Redis (REDIS_URL): rate limits, circuit breakers, API throttles."""
+    if fail_fast:
+        return redis_client(
+            settings.REDIS_URL,
+            timeout=FAIL_FAST_TIMEOUT_SECONDS,
+            connect_timeout=FAIL_FAST_TIMEOUT_SECONDS / 2,
+            fail_fast=True,
+        )
+    return redis_client(settings.REDIS_URL)
+
+
+def clients_forget() -> None:
+    """Drop every cached client (tests that restart a Redis on the same URL)."""
+    redis_client.cache_clear()
+
+
+# --- kombu's queues --------------------------------------------------------------------------
+
+
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists kombu keeps for one queue, one per priority step."""
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
+
+
+def queue_depths(
+    queues: Iterable[str] | None = None, *, client: redis.Redis | None = None
+) -> dict[str, int]:
+    """Messages waiting in each queue (default: all of them), now, in one pipelined round trip.
+    Raises redis.RedisError when the broker does not answer."""
+    names = list(ALL_QUEUES if queues is None else queues)
+    client = client or broker_client(fail_fast=True)
+    with client.pipeline(transaction=False) as pipe:
+        for queue in names:
+            for key in queue_keys(queue):
+                pipe.llen(key)
+        sizes = pipe.execute()
+    steps = len(PRIORITY_STEPS)
+    return {q: int(sum(sizes[i * steps : (i + 1) * steps])) for i, q in enumerate(names)}
+
+
+def queued_messages(
+    queues: Iterable[str] | None = None, *, client: redis.Redis | None = None
+) -> Iterator[tuple[str, Any]]:
+    """(queue, kombu's decoded JSON envelope) of every message waiting (tests, bench)."""
+    client = client or broker_client()
+    for queue in ALL_QUEUES if queues is None else queues:
+        for key in queue_keys(queue):
+            for raw in client.lrange(key, 0, -1):
+                yield queue, json.loads(raw)
+
+
+def unacked_count(*, client: redis.Redis | None = None) -> int:
+    """Messages fetched by some worker and not acknowledged yet."""
+    return int((client or broker_client()).hlen(UNACKED))
+
+
+def unacked_payloads_before(cutoff: float) -> list[bytes | str | None]:
+    """The raw payloads of messages a worker fetched before `cutoff` (a Unix time) and never
+    acknowledged, as kombu keeps them ([message, exchange, routing key] in JSON)."""
+    client = broker_client()
+    tags = [
+        tag
+        for tag in client.zrangebyscore(UNACKED_INDEX, "-inf", cutoff)
+        if isinstance(tag, bytes | str)
+    ]
+    if not tags:
+        return []
+    return list(client.hmget(UNACKED, tags))
+
+
+# --- the publish ledger ----------------------------------------------------------------------
+
+
+def ledger_record(ids: Sequence[str], *, due: float) -> None:
+    """Note these deliveries' messages as published, due at `due`. Best effort: without an
+    entry the reconciler re-sends them later, and the claim drops the duplicate."""
+    try:
+        broker_client().zadd(LEDGER_KEY, dict.fromkeys(ids, due))
+    except redis.RedisError as exc:
+        logger.warning("publish ledger not updated: %s", exc)
+
+
+def ledger_forget(ids: Sequence[str]) -> None:
+    """Take entries back (their publish failed). Best effort."""
+    try:
+        broker_client().zrem(LEDGER_KEY, *ids)
+    except redis.RedisError as exc:
+        logger.warning("publish ledger not cleaned up: %s", exc)
+
+
+def ledger_forget_before(cutoff: float) -> None:
+    """Drop entries due before `cutoff`: such a message is taken for lost (and re-sent if its
+    delivery is still waiting). Bounds the ledger's size."""
+    broker_client().zremrangebyscore(LEDGER_KEY, "-inf", cutoff)
+
+
+def ledger_due(ids: Sequence[str]) -> list[float | None]:
+    """The due time recorded for each id (None: no entry)."""
+    if not ids:
+        return []
+    return [None if s is None else float(s) for s in broker_client().zmscore(LEDGER_KEY, list(ids))]

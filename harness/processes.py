@@ -1,0 +1,263 @@
+"""Processes bench/ and tests/ start (web, workers, beat, simulators) and stop again, by PID.
+
+Every process is started in its own session, so that it and its children (uvicorn's and
+Celery's pool processes) form one process group whose id is the PID we started. Stopping
+signals that group only: nothing anyone else started is ever touched.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LOG_DIR = ROOT / "var"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
+
+
+def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def group_pids(pgid: int) -> list[int]:
+    """PIDs whose process group is `pgid` (a process we started and its children)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if int(fields[2]) == pgid:
+            pids.append(int(entry))
+    return pids
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except OSError:
+        return 0
+
+
+class Proc:
+    """One started process (and its process group), its output in `log_dir`: one log per
+    name and process (appended to), or with `unique_log` one per start."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        *,
+        ready: str | None = None,
+        log_dir: Path = LOG_DIR,
+        unique_log: bool = False,
+    ) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.argv = argv
+        self.env = env
+        suffix = f"-{free_port()}" if unique_log else ""
+        self.log_path = log_dir / f"{name}-{os.getpid()}{suffix}.log"
+        self._log = self.log_path.open("ab")
+        self._log.write(f"\n--- start {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
+        self._log.flush()
+        self.popen = subprocess.Popen(  # noqa: S603 - our own commands
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid
+        self.proc = self.popen  # the name tests/ know it by
+        self._log_offset = self.log_path.stat().st_size
+        REGISTRY.append(self)
+        if ready is not None:
+            try:
+                wait_until(lambda: ready.encode() in self._new_log(), timeout=60)
+            except TimeoutError:
+                self.stop()
+                raise RuntimeError(f"{name} did not start; see {self.log_path}") from None
+
+    def _new_log(self) -> bytes:
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"{self.name} exited; see {self.log_path}")
+        with self.log_path.open("rb") as f:
+            f.seek(max(0, self._log_offset - 200))
+            return f.read()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_started(self, ready: Any, what: str, timeout: float = 30) -> None:
+        """Wait until `ready()`; stop the process and fail with its log if it never is."""
+        try:
+            wait_until(ready, timeout=timeout, interval=0.1)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"{what} did not start:\n{self.log()}") from None
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def rss(self) -> dict[int, int]:
+        """RSS in bytes of every process in the group, by PID."""
+        return {pid: rss_bytes(pid) for pid in group_pids(self.pid)}
+
+    def kill(self) -> None:
+        """SIGKILL the whole group at once (a crash, for the chaos run)."""
+        self._signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.popen.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.popen.wait(timeout=10)
+        # Children left behind by a killed parent are still in the group.
+        for pid in group_pids(self.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if not self._log.closed:
+            self._log.close()
+        if self in REGISTRY:
+            REGISTRY.remove(self)
+
+    def _signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+
+
+REGISTRY: list[Proc] = []
+
+
+def stop_all() -> None:
+    for proc in reversed(list(REGISTRY)):
+        proc.stop(timeout=10)
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    stop_all()
+    sys.exit(128 + signum)
+
+
+atexit.register(stop_all)
+
+
+def install_signal_handlers() -> None:
+    """For the command line: a SIGTERM or Ctrl-C stops what was started before exiting."""
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+
+class Simulator(Proc):
+    """A provider simulator (simulators/) in its own process, with its control API."""
+
+    def __init__(
+        self, provider: str, env: dict[str, str] | None = None, *, log_dir: Path = LOG_DIR
+    ) -> None:
+        self.provider = provider
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            f"sim-{provider}",
+            [str(BIN / "python"), "-m", "simulators", provider, "--port", str(self.port)],
+            {**os.environ, **(env or {})},
+            log_dir=log_dir,
+        )
+        wait_port(self.port)
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - local simulator
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return json.loads(response.read() or b"null")
+
+    def reset(self) -> None:
+        self.call("POST", "/_sim/reset")
+
+    def fault(self, **fault: Any) -> None:
+        self.call("POST", "/_sim/faults", fault)
+
+    def clear_faults(self) -> None:
+        self.call("DELETE", "/_sim/faults")
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.call("GET", "/_sim/requests"))
+
+    def accepted(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests() if 200 <= r["status"] < 300]
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.call("GET", "/_sim/stats"))
+
+
+def celery_worker_argv(
+    *, queues: list[str], pool: str, concurrency: int, name: str, loglevel: str, fair: bool
+) -> list[str]:
+    """`celery worker` over `queues`, without the cluster chatter (gossip, mingle, heartbeat)."""
+    return [
+        str(BIN / "celery"),
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        ",".join(queues),
+        "-P",
+        pool,
+        "-c",
+        str(concurrency),
+        *(["-O", "fair"] if fair else []),
+        "-n",
+        f"{name}-{free_port()}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--loglevel",
+        loglevel,
+    ]
