@@ -88,7 +88,11 @@ def test_erasure_leaves_no_address_number_or_token_in_any_table(
     assert bounced.status_code == 200
     # An SMS Twilio gave up on: the number is suppressed and echoed in attempt and dead letter.
     sms = DeliveryFactory(
-        notification__client=client, recipient=carol, channel="sms", status=DeliveryStatus.SENT
+        notification__client=client,
+        recipient=carol,
+        channel="sms",
+        status=DeliveryStatus.SENT,
+        provider_message_id="SM1",  # a report names its delivery by MessageSid
     )
     callback = twilio_post(
         Client(),
