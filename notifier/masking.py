@@ -29,9 +29,11 @@ AUTHORIZATION_RE = re.compile(
 # admin anyway, stays, so a line can still be traced to its key.
 API_KEY_RE = re.compile(r"(?<![A-Za-z0-9])(nk_[0-9a-f]{8}_)[A-Za-z0-9_-]+")
 # A field (header, cookie, dict key, variable) whose name says its value is a credential.
+# Signing keys too: Django's SECRET_KEY (DJANGO_SECRET_KEY, SECRET_KEY_FALLBACKS, in a
+# settings dict or a frame's locals), a private or access key.
 SECRET_NAME_RE = re.compile(
     r"(?:^|[_-])(?:authorization|cookie|token|api[_-]?key|secret|password|passwd|sessionid"
-    r"|csrftoken)$",
+    r"|csrftoken|(?:secret|private|access|signing)[_-]?key(?:[_-]fallbacks)?)$",
     re.IGNORECASE,
 )
 

@@ -84,6 +84,8 @@ def delivery_message(*, delivery: Delivery) -> OutboundMessage:
         )
     except SoftTimeLimitExceeded:
         raise
+    except DEPENDENCY_ERRORS:
+        raise  # not the template's fault: the database or Redis failed under it
     except RenderLimitExceeded as exc:
         # The same template and variables would exceed them on every retry.
         raise PermanentFailure("template exceeds the render limits", detail=str(exc)) from exc

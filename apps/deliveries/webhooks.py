@@ -197,8 +197,7 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
         delivery_id=request.GET.get("delivery_id", ""),
     )
     if delivery is None:
-        # Unknown, not ours, or the worker has not written the MessageSid yet (the report
-        # overtook it): nothing is changed on the strength of the URL alone.
+        # Unknown, or not the delivery the URL names.
         logger.info("twilio status for an unknown delivery", extra={"status": message_status})
         return HttpResponse(status=204)
     error_code = request.POST.get("ErrorCode", "")

@@ -32,6 +32,7 @@ from apps.recipients.tokens import recipient_token_check
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 CLOSE_IDLE = 4408
+MAX_ID = 2**63 - 1  # bigint: inbox ids
 
 
 def _recipient_id(token: str) -> tuple[int, dt.datetime] | None:
@@ -68,7 +69,9 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         since_raw = _first(params, "since")
         since: int | None = None
         if since_raw:
-            if not since_raw.isdigit():
+            # ASCII digits only (str.isdigit() also takes "²", which int() refuses) and within
+            # bigint, as the inbox API's cursor: anything else is the client's error, not ours.
+            if not (since_raw.isascii() and since_raw.isdigit()) or int(since_raw) > MAX_ID:
                 await self.close(code=CLOSE_BAD_REQUEST)
                 return
             since = int(since_raw)

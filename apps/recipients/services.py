@@ -53,7 +53,8 @@ def recipient_erase(*, recipient: Recipient) -> Recipient:
     recipient = Recipient.objects.select_for_update().get(pk=recipient.pk)
     alias = f"{ERASED_PREFIX}{uuid.uuid4().hex}"
     personal = PersonalData()
-    personal.add([recipient.email, recipient.phone])
+    # Providers echo a number with or without its `+` ("To 15551234567 unreachable").
+    personal.add([recipient.email, recipient.phone, recipient.phone.removeprefix("+")])
     devices = list(recipient.devices.values_list("pk", "token"))
     personal.add(token for _, token in devices)
     recipient.devices.all().delete()

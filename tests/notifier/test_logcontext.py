@@ -140,3 +140,27 @@ def test_sentry_events_lose_query_tokens_headers_and_keys() -> None:
     }
     assert masked["exception"]["values"][0]["value"] == "rejected nk_0a1b2c3d_***"
     assert masked["extra"]["vars"] == {"api_key": "***", "password": "***", "template": "welcome"}
+
+
+def test_entries_named_like_a_signing_key_are_masked() -> None:
+    """Django's SECRET_KEY (and its fallbacks, the environment variable, a private key) is a
+    credential like a token: a frame's locals or a settings dict in an event lose it."""
+    key = "Zx9" * 20  # shaped like `make run`'s var/secret_key, nothing the text masks catch
+    event = {
+        "extra": {
+            "settings": {
+                "SECRET_KEY": key,
+                "SECRET_KEY_FALLBACKS": [key],
+                "DEBUG": False,
+            },
+            "environ": {"DJANGO_SECRET_KEY": key, "HOME": "/srv"},
+            "vars": {"secret_key": key, "private_key": key, "key_prefix": "nk"},
+        }
+    }
+
+    masked = sentry_before_send(event, {})
+
+    assert key not in json.dumps(masked)
+    assert masked["extra"]["settings"]["DEBUG"] is False
+    assert masked["extra"]["environ"]["HOME"] == "/srv"
+    assert masked["extra"]["vars"]["key_prefix"] == "nk"

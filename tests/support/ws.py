@@ -14,7 +14,7 @@ from websockets.typing import Origin
 
 class InboxSocket:
     def __init__(
-        self, ws_base: str, token: str, *, since: int | None = None, pong: bool = True
+        self, ws_base: str, token: str, *, since: int | str | None = None, pong: bool = True
     ) -> None:
         url = f"{ws_base}/ws/inbox?token={token}"
         if since is not None:

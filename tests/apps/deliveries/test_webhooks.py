@@ -399,3 +399,36 @@ def test_twilio_report_suppresses_only_the_deliverys_number(twilio_settings: Non
     delivery.refresh_from_db()
     assert delivery.status == "failed"  # the report is about this delivery
     assert not Suppression.objects.exists()  # but the number it names is not its number
+
+
+def test_twilio_report_that_overtakes_the_workers_write_of_the_sid_applies(
+    twilio_settings: None,
+) -> None:
+    # Twilio called back before the worker recorded its batch: the delivery is still `sending`
+    # with no message id. The signed URL names it, and Twilio will not send the report again.
+    delivery = DeliveryFactory(channel="sms", status=DeliveryStatus.SENDING, provider_message_id="")
+    phone = delivery.recipient.phone
+    params = {"MessageSid": "SMearly", "MessageStatus": "undelivered", "ErrorCode": "30006"}
+
+    response = twilio_post_configured({**params, "To": phone}, str(delivery.id))
+
+    assert response.status_code == 204
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert Suppression.objects.get().address == phone
+
+
+@pytest.mark.parametrize(
+    ("status", "sid"), [(DeliveryStatus.SENT, ""), (DeliveryStatus.SENDING, "SMknown")]
+)
+def test_twilio_report_by_url_alone_needs_a_send_in_flight_without_a_sid(
+    twilio_settings: None, status: str, sid: str
+) -> None:
+    delivery = DeliveryFactory(channel="sms", status=status, provider_message_id=sid)
+    params = {"MessageSid": "SMunknown", "MessageStatus": "failed", "To": delivery.recipient.phone}
+
+    twilio_post_configured(params, str(delivery.id))
+
+    delivery.refresh_from_db()
+    assert delivery.status == status
+    assert not Suppression.objects.exists()

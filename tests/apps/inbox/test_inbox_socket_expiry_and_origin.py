@@ -112,6 +112,17 @@ def test_a_configured_origin_is_accepted(server: AsgiServer) -> None:
     assert '"unread_count"' in str(first)
 
 
+def test_a_native_client_without_an_origin_is_accepted(server: AsgiServer) -> None:
+    # Mobile WebSocket clients often send no Origin; browsers always do, so a foreign page is
+    # still refused (below).
+    token = recipient_token_mint(recipient=RecipientFactory()).token
+
+    with connect(f"{server.ws_url}/ws/inbox?token={token}", proxy=None) as conn:
+        first = conn.recv(timeout=10)
+
+    assert '"unread_count"' in str(first)
+
+
 @pytest.mark.parametrize(
     "origin", ["http://evil.example", "https://app.example.evil.example", "http://localhost"]
 )

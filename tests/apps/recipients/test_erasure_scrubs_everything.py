@@ -92,7 +92,7 @@ def test_erasure_leaves_no_address_number_or_token_in_any_table(
         recipient=carol,
         channel="sms",
         status=DeliveryStatus.SENT,
-        provider_message_id="SM1",  # a report names its delivery by MessageSid
+        provider_message_id="SM1",
     )
     callback = twilio_post(
         Client(),
@@ -139,13 +139,15 @@ def test_erasure_leaves_no_address_number_or_token_in_any_table(
     assert DeliveryEvent.objects.filter(delivery=email, detail__icontains=EMAIL).exists()
     assert Suppression.objects.filter(address=EMAIL.lower()).exists()
     assert Suppression.objects.filter(address=PHONE).exists()
-    for needle in (EMAIL, PHONE, TOKEN, OLD_TOKEN):
+    # A provider that echoes the number without its `+`.
+    DeliveryEventFactory(delivery=sms, status="failed", detail=f"To {PHONE[1:]} unreachable")
+    for needle in (EMAIL, PHONE, PHONE[1:], TOKEN, OLD_TOKEN):
         assert tables_containing(needle), needle
 
     response = api.delete("/api/v1/recipients/carol")
 
     assert response.status_code == 204
-    for needle in (EMAIL, PHONE, TOKEN, OLD_TOKEN):
+    for needle in (EMAIL, PHONE, PHONE[1:], TOKEN, OLD_TOKEN):
         assert tables_containing(needle) == {}, needle
     # What is not Carol's stays.
     bulk.refresh_from_db()
