@@ -9,13 +9,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core import metrics
-from apps.core.errors import DEPENDENCY_ERRORS
+from apps.deliveries.calls import Call, attempt_outcome, provider_call
 from apps.deliveries.guards import deliveries_peek, deliveries_wait, gate_open
 from apps.deliveries.lifecycle import (
     deliveries_claim,
@@ -26,21 +24,12 @@ from apps.deliveries.lifecycle import (
     delivery_retrying,
 )
 from apps.deliveries.models import Attempt, Delivery, DeliveryStatus
-from apps.deliveries.push import provider_send
 from apps.deliveries.rules import delivery_decide
 from apps.recipients.selectors import (
     recipient_address,
-    recipient_contact,
-    recipient_context,
     suppressions_among,
 )
-from apps.templates.limits import render_limits
-from apps.templates.selectors import variant_pick
-from notifier.channels import spec
-from notifier.errors import DeliveryFailure, PermanentFailure, TransientFailure
-from notifier.logcontext import log_context_scope
-from notifier.providers.base import OutboundMessage, Provider, SendResult
-from notifier.rendering import RenderLimitExceeded, render, single_line
+from notifier.errors import TransientFailure
 from notifier.retry import RetryPolicy
 from notifier.routing import Action
 
@@ -60,51 +49,6 @@ class AttemptOutcome:
 def retry_policy() -> RetryPolicy:
     return RetryPolicy(
         base_seconds=settings.RETRY_BASE_SECONDS, cap_seconds=settings.RETRY_CAP_SECONDS
-    )
-
-
-def delivery_message(*, delivery: Delivery) -> OutboundMessage:
-    """Render the delivery's template version for its recipient and channel."""
-    notification = delivery.notification
-    recipient = delivery.recipient
-    variant = variant_pick(
-        version=notification.template_version, channel=delivery.channel, locale=recipient.locale
-    )
-    if variant is None:
-        raise PermanentFailure(f"template has no {delivery.channel} variant")
-    try:
-        rendered = render(
-            subject=variant.subject,
-            title=variant.title,
-            body=variant.body,
-            html=variant.html if spec(delivery.channel).html else "",
-            variables=notification.variables,
-            recipient=recipient_context(recipient=recipient),
-            limits=render_limits(channel=delivery.channel),
-        )
-    except SoftTimeLimitExceeded:
-        raise
-    except DEPENDENCY_ERRORS:
-        raise  # not the template's fault: the database or Redis failed under it
-    except RenderLimitExceeded as exc:
-        # The same template and variables would exceed them on every retry.
-        raise PermanentFailure("template exceeds the render limits", detail=str(exc)) from exc
-    except Exception as exc:  # rendering does no I/O: whatever fails here fails every time
-        raise PermanentFailure(
-            "template does not render", detail=f"{type(exc).__name__}: {exc}"[:300]
-        ) from exc
-    return OutboundMessage(
-        delivery_id=str(delivery.id),
-        channel=delivery.channel,
-        to=recipient_contact(recipient=delivery.recipient, channel=delivery.channel),
-        # A recipient's own data (say a name with a newline) can still break a line the API's
-        # test render did not see: a subject is one header line, never sent raw.
-        subject=single_line(rendered.subject),
-        title=rendered.title,
-        body=rendered.body,
-        html=rendered.html,
-        data={"notification_id": str(notification.id), "category": notification.category},
-        recipient_id=recipient.pk,
     )
 
 
@@ -192,13 +136,13 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
     if not to_send:
         gate.release()
         return outcomes
-    calls: list[_Call] = []  # sent, not yet recorded
+    calls: list[Call] = []  # sent, not yet recorded
     attempted = 0
     started = recorded = time.monotonic()
     success_untold = False  # the provider answered since the breaker was last told
     try:
         for delivery in to_send:
-            call = _call(provider, delivery)
+            call = provider_call(provider, delivery)
             calls.append(call)
             attempted += 1
             # The breaker hears every transient failure of the provider (not our own errors)
@@ -276,59 +220,7 @@ def _prepare(
     return to_send
 
 
-@dataclass
-class _Call:
-    """One provider call for one delivery, kept until the batch is recorded."""
-
-    delivery: Delivery
-    started: dt.datetime
-    finished: dt.datetime
-    latency_ms: int
-    result: SendResult | None
-    failure: DeliveryFailure | None
-    stop: bool = False  # the task's time is up: send no more in this batch
-    worker_error: bool = False  # failed on our side, not the provider's: not the breaker's
-
-
-def _call(provider: Provider, delivery: Delivery) -> _Call:
-    """Render and send one delivery. Whatever goes wrong becomes a failure, so that the batch's
-    other sends are still recorded; except that the database or Redis failing while rendering,
-    before the provider is called, is raised: not an attempt, the batch hands the delivery back
-    and the task's own retry takes it (tasks.py)."""
-    with log_context_scope():
-        metrics.attempt_started(delivery=delivery, provider=provider.name)
-        started = timezone.now()
-        clock = time.perf_counter()
-        result: SendResult | None = None
-        failure: DeliveryFailure | None = None
-        stop = worker_error = False
-        message: OutboundMessage | None = None
-        try:
-            message = delivery_message(delivery=delivery)
-            result = provider_send(provider=provider, delivery=delivery, message=message)
-        except DEPENDENCY_ERRORS as exc:
-            if message is None:
-                raise
-            logger.exception("send failed unexpectedly")
-            failure = TransientFailure("worker error", detail=repr(exc)[:300])
-            worker_error = True
-        except DeliveryFailure as exc:
-            failure = exc
-        except SoftTimeLimitExceeded:
-            failure, stop, worker_error = TransientFailure("worker time limit"), True, True
-        except Exception as exc:  # a bug here must not cost the batch its records
-            logger.exception("send failed unexpectedly")
-            failure = TransientFailure("worker error", detail=repr(exc)[:300])
-            worker_error = True
-        latency_ms = int((time.perf_counter() - clock) * 1000)
-    metrics.provider_called(
-        provider=provider.name, outcome=_outcome(failure), seconds=latency_ms / 1000
-    )
-    delivery.provider = provider.name
-    return _Call(delivery, started, timezone.now(), latency_ms, result, failure, stop, worker_error)
-
-
-def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcome]:
+def _record(calls: Sequence[Call], *, provider: str) -> dict[str, AttemptOutcome]:
     """Write the attempts and the sent outcomes in one transaction; each failure's outcome (a
     retry, or a dead letter that may start a fallback and lock its notification) in its own,
     as a single send did, so that a batch never holds several notifications' locks at once."""
@@ -341,7 +233,7 @@ def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcom
                 provider=provider,
                 started_at=c.started,
                 finished_at=c.finished,
-                outcome=_outcome(c.failure),
+                outcome=attempt_outcome(c.failure),
                 response_code=c.result.status_code
                 if c.result
                 else c.failure.status_code
@@ -372,11 +264,3 @@ def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcom
             else:
                 outcomes[str(delivery.id)] = AttemptOutcome(delivery_dead(delivery, failure))
     return outcomes
-
-
-def _outcome(failure: DeliveryFailure | None) -> str:
-    if failure is None:
-        return Attempt.Outcome.SENT
-    if isinstance(failure, TransientFailure):
-        return Attempt.Outcome.TRANSIENT
-    return Attempt.Outcome.PERMANENT

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def outbound(delivery: Delivery) -> OutboundMessage:
-    """What sending.delivery_message builds: the recipient travels with the message."""
+    """What compose.delivery_message builds: the recipient travels with the message."""
     return OutboundMessage(
         delivery_id=str(delivery.id),
         recipient_id=delivery.recipient_id,
