@@ -6,7 +6,9 @@ Pure functions over plain values; the apps gather the facts and apply the decisi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from notifier.types import Priority
@@ -22,16 +24,76 @@ class RecipientRules:
     daily_limit: int | None = None
 
 
+class Reason(StrEnum):
+    """Why a delivery is skipped or deferred. The code decides (fallback, metrics); the message
+    (`Reason.message`) is what the delivery row and the API show."""
+
+    NO_ADDRESS = "no_address"
+    OPTED_OUT = "opted_out"
+    OPTED_OUT_CATEGORY = "opted_out_category"
+    SUPPRESSED = "suppressed"
+    QUIET_HOURS = "quiet_hours"
+    DAILY_LIMIT = "daily_limit"
+
+    def message(self, *, channel: str = "", category: str = "") -> str:
+        return MESSAGES[self].format(channel=channel, category=category)
+
+    @property
+    def unreachable(self) -> bool:
+        """The recipient cannot be reached on that channel (no contact data, or a suppressed
+        address), as opposed to having chosen not to hear there or having to wait."""
+        return self in (Reason.NO_ADDRESS, Reason.SUPPRESSED)
+
+    @classmethod
+    def of(cls, message: str) -> Reason | None:
+        """The code of a message `message()` wrote (rows store the message), None for any other
+        text (a provider's failure reason, a cancel)."""
+        return next((code for code, shape in _SHAPES.items() if shape.fullmatch(message)), None)
+
+
+# Stored on delivery rows and shown by the API: changing one changes the public contract.
+MESSAGES: dict[Reason, str] = {
+    Reason.NO_ADDRESS: "no {channel} contact data",
+    Reason.OPTED_OUT: "opted out of {channel}",
+    Reason.OPTED_OUT_CATEGORY: "opted out of {category} on {channel}",
+    Reason.SUPPRESSED: "address suppressed",
+    Reason.QUIET_HOURS: "quiet hours",
+    Reason.DAILY_LIMIT: "daily limit reached",
+}
+# A channel is one word; a category is any text.
+_SHAPES = {
+    code: re.compile(
+        re.escape(text).replace(r"\{channel\}", "[a-z]+").replace(r"\{category\}", ".+")
+    )
+    for code, text in MESSAGES.items()
+}
+
+
+class Action(StrEnum):
+    SEND = "send"
+    SKIP = "skip"
+    DEFER = "defer"
+
+
 @dataclass(frozen=True)
 class Decision:
     """`send` now, `skip` with a reason, or `defer` until `not_before`."""
 
-    action: str
-    reason: str = ""
+    action: Action
+    code: Reason | None = None
+    reason: str = ""  # the code's message
     not_before: dt.datetime | None = None
 
 
-SEND = Decision("send")
+SEND = Decision(Action.SEND)
+
+
+def _skip(code: Reason, *, channel: str, category: str = "") -> Decision:
+    return Decision(Action.SKIP, code, code.message(channel=channel, category=category))
+
+
+def _defer(code: Reason, not_before: dt.datetime) -> Decision:
+    return Decision(Action.DEFER, code, code.message(), not_before)
 
 
 def quiet_hours_end(rules: RecipientRules, now: dt.datetime) -> dt.datetime | None:
@@ -73,18 +135,18 @@ def decide(
 ) -> Decision:
     """What to do with one delivery now. `critical` bypasses quiet hours and caps, not opt-outs."""
     if not has_address:
-        return Decision("skip", f"no {channel} contact data")
+        return _skip(Reason.NO_ADDRESS, channel=channel)
     if rules.channels.get(channel) is False:
-        return Decision("skip", f"opted out of {channel}")
+        return _skip(Reason.OPTED_OUT, channel=channel)
     if rules.categories.get(category, {}).get(channel) is False:
-        return Decision("skip", f"opted out of {category} on {channel}")
+        return _skip(Reason.OPTED_OUT_CATEGORY, channel=channel, category=category)
     if suppressed:
-        return Decision("skip", "address suppressed")
+        return _skip(Reason.SUPPRESSED, channel=channel)
     if priority == Priority.CRITICAL:
         return SEND
     quiet_end = quiet_hours_end(rules, now)
     if quiet_end is not None:
-        return Decision("defer", "quiet hours", quiet_end)
+        return _defer(Reason.QUIET_HOURS, quiet_end)
     if rules.daily_limit is not None and sent_today >= rules.daily_limit:
-        return Decision("defer", "daily limit reached", next_local_midnight(rules.timezone, now))
+        return _defer(Reason.DAILY_LIMIT, next_local_midnight(rules.timezone, now))
     return SEND

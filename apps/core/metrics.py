@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from notifier.channels import spec
 from notifier.logcontext import log_context_bind
 
 
@@ -252,8 +253,6 @@ def _fields(delivery: Delivery) -> dict[str, object]:
 def _address(delivery: Delivery) -> str:
     """The recipient's address for this channel: the log filter masks it in the line."""
     recipient = delivery.recipient
-    if delivery.channel == "email":
-        return str(recipient.email)
-    if delivery.channel == "sms":
-        return str(recipient.phone)
-    return str(recipient.external_id)
+    # As recipients.selectors.recipient_contact (this foundation module imports no app).
+    field = spec(delivery.channel).address_field
+    return str(getattr(recipient, field)) if field else str(recipient.external_id)

@@ -9,14 +9,8 @@ from django.utils import timezone
 
 from apps.core import metrics
 from apps.core.errors import Conflict, NotFound
-from apps.deliveries.models import (
-    DeadLetter,
-    Delivery,
-    DeliveryEvent,
-    DeliveryStatus,
-    default_max_attempts,
-)
-from apps.deliveries.services import deliveries_enqueue_on_commit
+from apps.deliveries.lifecycle import deliveries_replay
+from apps.deliveries.models import DeadLetter, Delivery, DeliveryStatus
 
 # One bulk replay re-queues at most this many dead letters; call again for the rest.
 BULK_REPLAY_LIMIT = 1000
@@ -31,33 +25,25 @@ def _replayable(dead_letter: DeadLetter, delivery: Delivery) -> str:
     return ""
 
 
-def _requeue(dead_letter: DeadLetter, delivery: Delivery, *, replayed_by: str) -> None:
+def _mark_replayed(dead_letters: Sequence[DeadLetter], *, replayed_by: str) -> None:
     now = timezone.now()
-    delivery.status = DeliveryStatus.QUEUED
-    delivery.attempts = 0  # a fresh series of attempts under the current policy
-    delivery.max_attempts = default_max_attempts(delivery.channel)
-    delivery.reason = ""
-    delivery.next_attempt_at = None
-    delivery.not_before = None
-    delivery.save(
-        update_fields=[
-            "status",
-            "attempts",
-            "max_attempts",
-            "reason",
-            "next_attempt_at",
-            "not_before",
-            "updated_at",
-        ]
+    for dead_letter in dead_letters:
+        dead_letter.replayed_at = now
+        dead_letter.replayed_by = replayed_by[:150]
+    DeadLetter.objects.bulk_update(dead_letters, ["replayed_at", "replayed_by"])
+
+
+def _requeue(pairs: Sequence[tuple[DeadLetter, Delivery]], *, replayed_by: str) -> list[DeadLetter]:
+    """Queue the deliveries again (the lifecycle's replay) and mark their dead letters replayed.
+    Returns the dead letters replayed."""
+    letter_of = {delivery.pk: dead_letter for dead_letter, delivery in pairs}
+    done = deliveries_replay(
+        [delivery for _, delivery in pairs],
+        detail=lambda d: f"replayed by {replayed_by} (dead letter {letter_of[d.pk].pk})",
     )
-    dead_letter.replayed_at = now
-    dead_letter.replayed_by = replayed_by[:150]
-    dead_letter.save(update_fields=["replayed_at", "replayed_by"])
-    DeliveryEvent.objects.create(
-        delivery=delivery,
-        status=DeliveryStatus.QUEUED,
-        detail=f"replayed by {replayed_by} (dead letter {dead_letter.pk})"[:500],
-    )
+    replayed = [letter_of[d.pk] for d in done]
+    _mark_replayed(replayed, replayed_by=replayed_by)
+    return replayed
 
 
 @transaction.atomic
@@ -74,8 +60,7 @@ def dead_letter_replay(*, dead_letter_id: int, replayed_by: str) -> DeadLetter:
     problem = _replayable(dead_letter, delivery)
     if problem:
         raise Conflict(f"Dead letter {dead_letter_id} cannot be replayed: {problem}.")
-    _requeue(dead_letter, delivery, replayed_by=replayed_by)
-    deliveries_enqueue_on_commit([delivery])
+    _requeue([(dead_letter, delivery)], replayed_by=replayed_by)
     metrics.dead_letters_replayed(channels=[dead_letter.channel])
     return dead_letter
 
@@ -109,15 +94,12 @@ def dead_letters_replay(
             pk__in=[dl.delivery_id for dl in dead_letters], status=DeliveryStatus.DEAD
         )
     }
-    replayed: list[DeadLetter] = []
-    requeued: list[Delivery] = []
+    pairs: list[tuple[DeadLetter, Delivery]] = []
     for dead_letter in dead_letters:
         delivery = deliveries.pop(dead_letter.delivery_id, None)
         if delivery is None or _replayable(dead_letter, delivery):
             continue  # locked by someone else, or two dead letters of one delivery
-        _requeue(dead_letter, delivery, replayed_by=replayed_by)
-        replayed.append(dead_letter)
-        requeued.append(delivery)
-    deliveries_enqueue_on_commit(requeued)
+        pairs.append((dead_letter, delivery))
+    replayed = _requeue(pairs, replayed_by=replayed_by)
     metrics.dead_letters_replayed(channels=[dl.channel for dl in replayed])
     return replayed

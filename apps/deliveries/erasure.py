@@ -1,4 +1,7 @@
-"""GDPR erasure of a recipient's delivery history (called by the recipients app).
+"""GDPR erasure of what the apps above recipients keep about a recipient: its inbox and its
+delivery history. recipients.services.recipient_erase erases the profile and announces it
+(recipients.signals.recipient_erasing); `recipient_history_erase`, connected in this app's
+AppConfig.ready(), is the one place that erases the rest.
 
 History stays countable (statuses, timings, attempts) but no longer says who it was for or
 what it said: pending deliveries are cancelled, provider error texts (which can echo an
@@ -13,17 +16,17 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
+from apps.deliveries.lifecycle import deliveries_cancel
 from apps.deliveries.models import (
     CANCELLABLE,
     Attempt,
     DeadLetter,
     Delivery,
     DeliveryEvent,
-    DeliveryStatus,
     Notification,
 )
+from apps.inbox.erasure import inbox_erase
 from apps.recipients.models import Recipient
 from apps.recipients.personal_data import PersonalData
 
@@ -44,25 +47,27 @@ def _anonymised_response(response: Any, external_id: str, alias: str) -> Any:
 BATCH = 500
 
 
+def recipient_history_erase(
+    *, recipient: Recipient, alias: str, personal: PersonalData, **_signal: Any
+) -> None:
+    """Erase the recipient's inbox and anonymise its delivery history (inside the erasure's
+    transaction)."""
+    inbox_erase(recipient=recipient)
+    deliveries_anonymise(recipient=recipient, alias=alias, personal=personal)
+
+
 @transaction.atomic
 def deliveries_anonymise(*, recipient: Recipient, alias: str, personal: PersonalData) -> int:
     """Cancel the recipient's unsent deliveries and strip personal data from their history:
     `personal`'s values (plus the device tokens found here, which it gains) and anything shaped
     like an address or a number in the recipient's own rows, only `personal`'s values in
     notifications shared with others. Returns how many deliveries were cancelled."""
-    now = timezone.now()
     pending = list(
-        Delivery.objects.select_for_update().filter(recipient=recipient, status__in=CANCELLABLE)
+        Delivery.objects.select_for_update()
+        .filter(recipient=recipient, status__in=CANCELLABLE)
+        .order_by("id")
     )
-    for delivery in pending:
-        delivery.status = DeliveryStatus.CANCELLED
-        delivery.reason = ERASED_REASON
-        delivery.updated_at = now
-    Delivery.objects.bulk_update(pending, ["status", "reason", "updated_at"])
-    DeliveryEvent.objects.bulk_create(
-        DeliveryEvent(delivery=d, status=DeliveryStatus.CANCELLED, detail=ERASED_REASON)
-        for d in pending
-    )
+    cancelled = deliveries_cancel(pending, reason=ERASED_REASON)
     # Device tokens are personal data too: those that had a push, even if since removed.
     mine = Delivery.objects.filter(recipient=recipient)
     for accepted in mine.exclude(push_accepted={}).values_list("push_accepted", flat=True):
@@ -92,7 +97,7 @@ def deliveries_anonymise(*, recipient: Recipient, alias: str, personal: Personal
             _anonymised_response(notification.response, recipient.external_id, alias), own=own
         )
         notification.save(update_fields=["variables", "response"])
-    return len(pending)
+    return len(cancelled)
 
 
 def _scrub_rows(rows: QuerySet[Any], column: str, personal: PersonalData) -> None:

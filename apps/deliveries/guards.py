@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from apps.core import metrics
 from apps.core.broker import service_client
+from apps.deliveries.lifecycle import deliveries_postpone
 from apps.deliveries.models import CLAIMABLE, Delivery
 from apps.deliveries.providers import provider_failovers, provider_for
 from apps.deliveries.queueing import publish_sends_after_commit
@@ -148,9 +149,8 @@ def deliveries_wait(
     delay = min(wait, float(settings.RETRY_CAP_SECONDS)) + random.uniform(  # noqa: S311
         0, settings.PROVIDER_WAIT_JITTER_SECONDS
     )
-    now = timezone.now()
-    Delivery.objects.filter(id__in=delivery_ids, status__in=CLAIMABLE).update(
-        next_attempt_at=now + dt.timedelta(seconds=delay), updated_at=now
+    deliveries_postpone(
+        delivery_ids=delivery_ids, until=timezone.now() + dt.timedelta(seconds=delay)
     )
     publish_sends_after_commit([(pk, channel, priority) for pk in delivery_ids], countdown=delay)
     return delay

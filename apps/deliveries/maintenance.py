@@ -9,9 +9,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.deliveries.lifecycle import deliveries_release, deliveries_requeue
 from apps.deliveries.models import Delivery, DeliveryStatus
 from apps.deliveries.queueing import held_since_before, ledger_forget_before, ledger_missing
-from apps.deliveries.services import deliveries_requeue
 
 BATCH = 1000
 # Rows examined by one reconciler run at most (in BATCH-sized transactions).
@@ -27,7 +27,7 @@ def deliveries_release_due(*, now: dt.datetime | None = None) -> int:
         .filter(status__in=[DeliveryStatus.SCHEDULED, DeliveryStatus.DEFERRED], not_before__lte=now)
         .order_by("not_before")[:BATCH]
     )
-    deliveries_requeue(due, detail="released: due")
+    deliveries_release(due, now=now)
     return len(due)
 
 

@@ -6,28 +6,16 @@ a drop, an undelivered SMS) applies to a delivery that is `sending`, `sent` or `
 A report can overtake our own bookkeeping: the provider accepted the message and called back
 before the worker committed `sent`; it applies, and the worker then keeps it (sending.py).
 Reports about a delivery in any other state (queued, dead, cancelled, already failed) change
-nothing.
+nothing. The rule is the lifecycle's (apps/deliveries/lifecycle/table.py, REPORTS).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from django.db import transaction
-
-from apps.deliveries.fallback import fallback_after_failure
+from apps.deliveries.lifecycle import delivery_report
 from apps.deliveries.models import Delivery, DeliveryStatus
-from apps.deliveries.services import event_record
 from notifier.types import Channel
-
-FORWARD_RANK = {
-    DeliveryStatus.SENDING: -1,
-    DeliveryStatus.SENT: 0,
-    DeliveryStatus.DELIVERED: 1,
-    DeliveryStatus.OPENED: 2,
-    DeliveryStatus.CLICKED: 3,
-}
-FAILABLE = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
 
 
 def _uuid_or_none(value: str) -> uuid.UUID | None:
@@ -74,28 +62,7 @@ def sms_delivery_find(*, message_sid: str, delivery_id: str = "") -> Delivery | 
     return found
 
 
-def _allowed(current: str, new: str) -> bool:
-    if new == DeliveryStatus.FAILED:
-        return current in FAILABLE
-    if current not in FORWARD_RANK or new not in FORWARD_RANK:
-        return False
-    return FORWARD_RANK[DeliveryStatus(new)] > FORWARD_RANK[DeliveryStatus(current)]
-
-
-@transaction.atomic
 def delivery_provider_status(*, delivery: Delivery, status: str, detail: str) -> bool:
-    """Apply a provider-reported status if it moves the delivery forward. True if it changed."""
-    locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
-    if not _allowed(locked.status, status):
-        return False
-    locked.status = status
-    update = ["status", "updated_at"]
-    if status == DeliveryStatus.FAILED:
-        locked.reason = detail[:200]
-        update.append("reason")
-    locked.save(update_fields=update)
-    event_record(locked, status, detail)
-    if status == DeliveryStatus.FAILED:
-        fallback_after_failure(delivery=locked)
-    delivery.status = locked.status
-    return True
+    """Apply a provider-reported status if it moves the delivery forward (the lifecycle's
+    REPORTS table). True if it changed."""
+    return delivery_report(delivery=delivery, status=status, detail=detail)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import get_connection
 
+from apps.inbox.provider import InboxProvider
+from notifier.channels import spec
 from notifier.providers.base import Provider
 from notifier.providers.console import ConsoleProvider
 from notifier.providers.fcm import FcmProvider
@@ -16,48 +19,73 @@ from notifier.providers.smtp import SmtpProvider
 from notifier.providers.twilio import TwilioProvider
 
 
+def _sendgrid() -> Provider | None:
+    if not (settings.SENDGRID_API_KEY or settings.SENDGRID_API_URL):
+        return None
+    return SendGridProvider(
+        api_key=settings.SENDGRID_API_KEY or "simulator",
+        from_email=settings.EMAIL_FROM,
+        host=settings.SENDGRID_API_URL,
+        timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+    )
+
+
+def _smtp() -> Provider | None:
+    return smtp_provider() if settings.SMTP_HOST else None
+
+
+def _twilio() -> Provider | None:
+    if not (settings.TWILIO_ACCOUNT_SID or settings.TWILIO_API_URL):
+        return None
+    return TwilioProvider(
+        account_sid=settings.TWILIO_ACCOUNT_SID or "AC" + "0" * 32,
+        auth_token=settings.TWILIO_AUTH_TOKEN or "simulator",
+        from_number=settings.TWILIO_FROM or "+15550000000",
+        base_url=settings.TWILIO_API_URL,
+        status_callback=settings.TWILIO_STATUS_CALLBACK_URL,
+        timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+    )
+
+
+def _fcm() -> Provider | None:
+    if not (settings.FCM_PROJECT_ID or settings.FCM_API_URL):
+        return None
+    return FcmProvider(
+        project_id=settings.FCM_PROJECT_ID or "notifier-local",
+        credentials_file=settings.FCM_CREDENTIALS,
+        base_url=settings.FCM_API_URL,
+        timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+    )
+
+
+# Each provider a channel spec names (notifier/channels.py), or None when not configured.
+BUILDERS: dict[str, Callable[[str], Provider | None]] = {
+    "sendgrid": lambda _channel: _sendgrid(),
+    "smtp": lambda _channel: _smtp(),
+    "twilio": lambda _channel: _twilio(),
+    "fcm": lambda _channel: _fcm(),
+    "inbox": lambda _channel: InboxProvider(),
+    "console": ConsoleProvider,
+}
+
+
+def _configured(channel: str) -> tuple[Provider, ...]:
+    """The channel's configured providers, in its spec's order of preference."""
+    built = (BUILDERS[name](channel) for name in spec(channel).providers)
+    return tuple(provider for provider in built if provider is not None)
+
+
 @cache
 def provider_for(channel: str) -> Provider:
     """The configured provider for `channel`; the console provider when none is configured."""
-    if channel == "inapp":
-        from apps.inbox.provider import InboxProvider  # apps.inbox imports apps.deliveries
-
-        return InboxProvider()
-    if channel == "email" and (settings.SENDGRID_API_KEY or settings.SENDGRID_API_URL):
-        return SendGridProvider(
-            api_key=settings.SENDGRID_API_KEY or "simulator",
-            from_email=settings.EMAIL_FROM,
-            host=settings.SENDGRID_API_URL,
-            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
-        )
-    if channel == "email" and settings.SMTP_HOST:
-        return smtp_provider()
-    if channel == "sms" and (settings.TWILIO_ACCOUNT_SID or settings.TWILIO_API_URL):
-        return TwilioProvider(
-            account_sid=settings.TWILIO_ACCOUNT_SID or "AC" + "0" * 32,
-            auth_token=settings.TWILIO_AUTH_TOKEN or "simulator",
-            from_number=settings.TWILIO_FROM or "+15550000000",
-            base_url=settings.TWILIO_API_URL,
-            status_callback=settings.TWILIO_STATUS_CALLBACK_URL,
-            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
-        )
-    if channel == "push" and (settings.FCM_PROJECT_ID or settings.FCM_API_URL):
-        return FcmProvider(
-            project_id=settings.FCM_PROJECT_ID or "notifier-local",
-            credentials_file=settings.FCM_CREDENTIALS,
-            base_url=settings.FCM_API_URL,
-            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
-        )
-    return ConsoleProvider(channel)
+    return _configured(channel)[0]
 
 
 @cache
 def provider_failovers(channel: str) -> tuple[Provider, ...]:
-    """Providers that take over `channel` while the primary's breaker is open, in order."""
-    primary = provider_for(channel)
-    if channel == "email" and settings.SMTP_HOST and primary.name != SmtpProvider.name:
-        return (smtp_provider(),)
-    return ()
+    """Providers that take over `channel` while the primary's breaker is open, in order (the
+    console provider never takes over: it sends nothing)."""
+    return tuple(p for p in _configured(channel)[1:] if not isinstance(p, ConsoleProvider))
 
 
 def _smtp_connection() -> Any:

@@ -23,6 +23,7 @@ import logging
 from apps.deliveries.models import Delivery
 from apps.recipients.selectors import recipient_active_devices, recipient_has_address
 from apps.recipients.services import device_deactivate
+from notifier.channels import spec
 from notifier.errors import DeliveryFailure, PermanentFailure, TransientFailure
 from notifier.masking import mask_address
 from notifier.providers.base import OutboundMessage, Provider, SendResult
@@ -36,7 +37,7 @@ def provider_send(
     *, provider: Provider, delivery: Delivery, message: OutboundMessage
 ) -> SendResult:
     """Hand a rendered message to the provider: push fans out to devices, others go as one."""
-    if delivery.channel == "push":
+    if spec(delivery.channel).per_device:
         return push_fan_out(provider=provider, delivery=delivery, message=message)
     return provider.send(message)
 
@@ -99,7 +100,7 @@ def push_fan_out(*, provider: Provider, delivery: Delivery, message: OutboundMes
             detail=f"{len(done)} of {len(done) + len(transient)} devices have it; {failure.detail}",
         )
     none_left = bool(deactivated) and not recipient_has_address(
-        recipient=delivery.recipient, channel="push"
+        recipient=delivery.recipient, channel=delivery.channel
     )
     raise _rolled_up_failure(failures, none_left=none_left)
 

@@ -8,42 +8,30 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Field
+from django.db import transaction
 from django.utils import timezone
 
-from apps.core import metrics
-from apps.core.errors import DEPENDENCY_ERRORS
-from apps.deliveries.fallback import fallback_after_failure
+from apps.deliveries.calls import Call, attempt_outcome, provider_call
 from apps.deliveries.guards import deliveries_peek, deliveries_wait, gate_open
-from apps.deliveries.models import (
-    CLAIMABLE,
-    Attempt,
-    DeadLetter,
-    Delivery,
-    DeliveryEvent,
-    DeliveryStatus,
+from apps.deliveries.lifecycle import (
+    deliveries_claim,
+    deliveries_hand_back,
+    deliveries_sent,
+    delivery_dead,
+    delivery_hold,
+    delivery_retrying,
 )
-from apps.deliveries.push import provider_send
-from apps.deliveries.queueing import publish_sends_after_commit
+from apps.deliveries.models import Attempt, Delivery, DeliveryStatus
 from apps.deliveries.rules import delivery_decide
-from apps.deliveries.services import event_record
 from apps.recipients.selectors import (
     recipient_address,
-    recipient_context,
     suppressions_among,
 )
-from apps.templates.limits import render_limits
-from apps.templates.selectors import variant_pick
-from notifier.errors import DeliveryFailure, PermanentFailure, TransientFailure
-from notifier.logcontext import log_context_scope
-from notifier.providers.base import OutboundMessage, Provider, SendResult
-from notifier.rendering import RenderLimitExceeded, render, single_line
+from notifier.errors import TransientFailure
 from notifier.retry import RetryPolicy
+from notifier.routing import Action
 
 logger = logging.getLogger(__name__)
 
@@ -61,81 +49,6 @@ class AttemptOutcome:
 def retry_policy() -> RetryPolicy:
     return RetryPolicy(
         base_seconds=settings.RETRY_BASE_SECONDS, cap_seconds=settings.RETRY_CAP_SECONDS
-    )
-
-
-def deliveries_claim(*, delivery_ids: Sequence[str]) -> set[str]:
-    """Take the deliveries for one attempt each (status `sending`, attempt counter + 1); a row
-    another worker claimed first is no longer claimable. Returns the ids taken."""
-    now = timezone.now()
-    taking = {"status": DeliveryStatus.SENDING, "attempts": F("attempts") + 1, "updated_at": now}
-    if len(delivery_ids) == 1:  # one conditional UPDATE
-        (pk,) = delivery_ids
-        claimed = Delivery.objects.filter(id=pk, status__in=CLAIMABLE).update(**taking)
-        return {str(pk)} if claimed == 1 else set()
-    with transaction.atomic():
-        # Locked in id order, so two workers holding overlapping batches cannot deadlock.
-        ids = list(
-            Delivery.objects.select_for_update()
-            .filter(id__in=delivery_ids, status__in=CLAIMABLE)
-            .order_by("id")
-            .values_list("id", flat=True)
-        )
-        if ids:
-            Delivery.objects.filter(id__in=ids).update(**taking)
-    return {str(pk) for pk in ids}
-
-
-def _address(delivery: Delivery) -> str:
-    recipient = delivery.recipient
-    if delivery.channel == "email":
-        return recipient.email
-    if delivery.channel == "sms":
-        return recipient.phone
-    return recipient.external_id
-
-
-def delivery_message(*, delivery: Delivery) -> OutboundMessage:
-    """Render the delivery's template version for its recipient and channel."""
-    notification = delivery.notification
-    recipient = delivery.recipient
-    variant = variant_pick(
-        version=notification.template_version, channel=delivery.channel, locale=recipient.locale
-    )
-    if variant is None:
-        raise PermanentFailure(f"template has no {delivery.channel} variant")
-    try:
-        rendered = render(
-            subject=variant.subject,
-            title=variant.title,
-            body=variant.body,
-            html=variant.html if delivery.channel == "email" else "",
-            variables=notification.variables,
-            recipient=recipient_context(recipient=recipient),
-            limits=render_limits(channel=delivery.channel),
-        )
-    except SoftTimeLimitExceeded:
-        raise
-    except DEPENDENCY_ERRORS:
-        raise  # not the template's fault: the database or Redis failed under it
-    except RenderLimitExceeded as exc:
-        # The same template and variables would exceed them on every retry.
-        raise PermanentFailure("template exceeds the render limits", detail=str(exc)) from exc
-    except Exception as exc:  # rendering does no I/O: whatever fails here fails every time
-        raise PermanentFailure(
-            "template does not render", detail=f"{type(exc).__name__}: {exc}"[:300]
-        ) from exc
-    return OutboundMessage(
-        delivery_id=str(delivery.id),
-        channel=delivery.channel,
-        to=_address(delivery),
-        # A recipient's own data (say a name with a newline) can still break a line the API's
-        # test render did not see: a subject is one header line, never sent raw.
-        subject=single_line(rendered.subject),
-        title=rendered.title,
-        body=rendered.body,
-        html=rendered.html,
-        data={"notification_id": str(notification.id), "category": notification.category},
     )
 
 
@@ -168,27 +81,9 @@ def _recheck(delivery: Delivery, now: dt.datetime, *, suppressed: bool) -> Attem
         now=now,
         suppressed=suppressed,
     )
-    if decision.action == "send":
+    if decision.action is Action.SEND:
         return None
-    with transaction.atomic():
-        delivery.attempts = F("attempts") - 1  # nothing was attempted
-        delivery.reason = decision.reason
-        if decision.action == "skip":
-            delivery.status = DeliveryStatus.SKIPPED
-        else:
-            delivery.status = DeliveryStatus.DEFERRED
-            delivery.not_before = decision.not_before
-        delivery.save(update_fields=["attempts", "reason", "status", "not_before", "updated_at"])
-        event_record(delivery, delivery.status, decision.reason)
-        if decision.action == "skip":
-            metrics.delivery_skipped(delivery=delivery, reason=decision.reason)
-        fallback_after_failure(delivery=delivery)
-    return AttemptOutcome(str(delivery.status))
-
-
-def delivery_attempt(*, delivery_id: str) -> AttemptOutcome:
-    """One attempt at one delivery (see `deliveries_attempt`)."""
-    return deliveries_attempt(delivery_ids=[delivery_id])[str(delivery_id)]
+    return AttemptOutcome(delivery_hold(delivery, decision))
 
 
 def deliveries_attempt(*, delivery_ids: Sequence[str]) -> dict[str, AttemptOutcome]:
@@ -234,20 +129,20 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
         logger.exception("send batch interrupted before sending")
         with contextlib.suppress(Exception):
             unsettled = [pk for pk in now_ids if pk in claimed and pk not in outcomes]
-            _hand_back(unsettled, channel=channel, priority=priority)
+            deliveries_hand_back(unsettled, channel=channel, priority=priority)
         with contextlib.suppress(Exception):
             gate.release()
         raise
     if not to_send:
         gate.release()
         return outcomes
-    calls: list[_Call] = []  # sent, not yet recorded
+    calls: list[Call] = []  # sent, not yet recorded
     attempted = 0
     started = recorded = time.monotonic()
     success_untold = False  # the provider answered since the breaker was last told
     try:
         for delivery in to_send:
-            call = _call(provider, delivery)
+            call = provider_call(provider, delivery)
             calls.append(call)
             attempted += 1
             # The breaker hears every transient failure of the provider (not our own errors)
@@ -281,9 +176,9 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
             if stop:
                 # The breaker opened or the batch ran out of time: the rest go back to the
                 # queue, unattempted, and ask the gate again.
-                outcomes.update(
-                    _hand_back([str(d.id) for d in rest], channel=channel, priority=priority)
-                )
+                back = [str(d.id) for d in rest]
+                deliveries_hand_back(back, channel=channel, priority=priority)
+                outcomes.update(dict.fromkeys(back, AttemptOutcome("waiting", retry_in=0.0)))
                 break
     except Exception:
         # Not a send (those never raise): Redis or the database failed between sends. Write
@@ -295,7 +190,7 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
                 _record(calls, provider=provider.name)
         with contextlib.suppress(Exception):
             if to_send[attempted:]:
-                _hand_back(
+                deliveries_hand_back(
                     [str(d.id) for d in to_send[attempted:]], channel=channel, priority=priority
                 )
         raise
@@ -325,76 +220,7 @@ def _prepare(
     return to_send
 
 
-@dataclass
-class _Call:
-    """One provider call for one delivery, kept until the batch is recorded."""
-
-    delivery: Delivery
-    started: dt.datetime
-    finished: dt.datetime
-    latency_ms: int
-    result: SendResult | None
-    failure: DeliveryFailure | None
-    stop: bool = False  # the task's time is up: send no more in this batch
-    worker_error: bool = False  # failed on our side, not the provider's: not the breaker's
-
-
-def _call(provider: Provider, delivery: Delivery) -> _Call:
-    """Render and send one delivery. Whatever goes wrong becomes a failure, so that the batch's
-    other sends are still recorded; except that the database or Redis failing while rendering,
-    before the provider is called, is raised: not an attempt, the batch hands the delivery back
-    and the task's own retry takes it (tasks.py)."""
-    with log_context_scope():
-        metrics.attempt_started(delivery=delivery, provider=provider.name)
-        started = timezone.now()
-        clock = time.perf_counter()
-        result: SendResult | None = None
-        failure: DeliveryFailure | None = None
-        stop = worker_error = False
-        message: OutboundMessage | None = None
-        try:
-            message = delivery_message(delivery=delivery)
-            result = provider_send(provider=provider, delivery=delivery, message=message)
-        except DEPENDENCY_ERRORS as exc:
-            if message is None:
-                raise
-            logger.exception("send failed unexpectedly")
-            failure = TransientFailure("worker error", detail=repr(exc)[:300])
-            worker_error = True
-        except DeliveryFailure as exc:
-            failure = exc
-        except SoftTimeLimitExceeded:
-            failure, stop, worker_error = TransientFailure("worker time limit"), True, True
-        except Exception as exc:  # a bug here must not cost the batch its records
-            logger.exception("send failed unexpectedly")
-            failure = TransientFailure("worker error", detail=repr(exc)[:300])
-            worker_error = True
-        latency_ms = int((time.perf_counter() - clock) * 1000)
-    metrics.provider_called(
-        provider=provider.name, outcome=_outcome(failure), seconds=latency_ms / 1000
-    )
-    delivery.provider = provider.name
-    return _Call(delivery, started, timezone.now(), latency_ms, result, failure, stop, worker_error)
-
-
-def _hand_back(ids: Sequence[str], *, channel: str, priority: str) -> dict[str, AttemptOutcome]:
-    """Claimed but not attempted: back to `queued` without counting an attempt, and published
-    again (at once: the gate decides what happens next)."""
-    if not ids:
-        return {}
-    with transaction.atomic():
-        Delivery.objects.filter(id__in=ids, status=DeliveryStatus.SENDING).update(
-            status=DeliveryStatus.QUEUED,
-            attempts=F("attempts") - 1,
-            next_attempt_at=None,
-            updated_at=timezone.now(),
-        )
-        items = [(pk, channel, priority) for pk in ids]
-        transaction.on_commit(lambda: publish_sends_after_commit(items))
-    return dict.fromkeys(ids, AttemptOutcome("waiting", retry_in=0.0))
-
-
-def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcome]:
+def _record(calls: Sequence[Call], *, provider: str) -> dict[str, AttemptOutcome]:
     """Write the attempts and the sent outcomes in one transaction; each failure's outcome (a
     retry, or a dead letter that may start a fallback and lock its notification) in its own,
     as a single send did, so that a batch never holds several notifications' locks at once."""
@@ -407,7 +233,7 @@ def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcom
                 provider=provider,
                 started_at=c.started,
                 finished_at=c.finished,
-                outcome=_outcome(c.failure),
+                outcome=attempt_outcome(c.failure),
                 response_code=c.result.status_code
                 if c.result
                 else c.failure.status_code
@@ -420,7 +246,8 @@ def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcom
         )
         sent = [(c.delivery, c.result) for c in calls if c.result is not None]
         if sent:
-            outcomes.update(_mark_sent(sent))
+            statuses = deliveries_sent(sent)
+            outcomes.update({pk: AttemptOutcome(status) for pk, status in statuses.items()})
     for c in calls:
         failure = c.failure
         if c.result is not None:
@@ -430,154 +257,10 @@ def _record(calls: Sequence[_Call], *, provider: str) -> dict[str, AttemptOutcom
         delivery = c.delivery
         with transaction.atomic():
             if isinstance(failure, TransientFailure) and delivery.attempts < delivery.max_attempts:
-                outcomes[str(delivery.id)] = _mark_retrying(delivery, failure)
+                delay = retry_policy().delay(delivery.attempts, retry_after=failure.retry_after)
+                status = delivery_retrying(delivery, failure, delay=delay)
+                retry_in = delay if status == DeliveryStatus.RETRYING else None
+                outcomes[str(delivery.id)] = AttemptOutcome(status, retry_in=retry_in)
             else:
-                outcomes[str(delivery.id)] = _mark_dead(delivery, failure)
+                outcomes[str(delivery.id)] = AttemptOutcome(delivery_dead(delivery, failure))
     return outcomes
-
-
-def _outcome(failure: DeliveryFailure | None) -> str:
-    if failure is None:
-        return Attempt.Outcome.SENT
-    if isinstance(failure, TransientFailure):
-        return Attempt.Outcome.TRANSIENT
-    return Attempt.Outcome.PERMANENT
-
-
-def _settle(delivery: Delivery, fields: list[str]) -> bool:
-    """Write the attempt's outcome, unless a provider report overtook the send: a webhook
-    (delivered, opened, a bounce) can arrive before this commit. True if written."""
-    values = {name: getattr(delivery, name) for name in fields}
-    values["updated_at"] = timezone.now()
-    claimed = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING)
-    return claimed.update(**values) == 1
-
-
-def _overtaken(delivery: Delivery, result: SendResult | None) -> AttemptOutcome:
-    """The provider already reported on this delivery, so it has it: keep the reported status
-    (no retry, no dead letter), and record who sent it."""
-    current = Delivery.objects.select_for_update().get(pk=delivery.pk)
-    current.provider = delivery.provider
-    fields = ["provider", "updated_at"]
-    if result is not None:
-        current.sent_at = timezone.now()
-        current.provider_message_id = result.provider_message_id[:200]
-        fields += ["sent_at", "provider_message_id"]
-    current.save(update_fields=fields)
-    event_record(
-        current,
-        current.status,
-        f"attempt {delivery.attempts} finished after {current.provider} reported {current.status}",
-    )
-    if result is not None:
-        metrics.delivery_sent(delivery=current)
-    return AttemptOutcome(str(current.status))
-
-
-def _mark_sent(sent: Sequence[tuple[Delivery, SendResult]]) -> dict[str, AttemptOutcome]:
-    """One UPDATE for those still `sending`, one INSERT for their events; a row a provider
-    report overtook keeps the reported status."""
-    outcomes: dict[str, AttemptOutcome] = {}
-    now = timezone.now()
-    for delivery, result in sent:
-        delivery.status = DeliveryStatus.SENT
-        delivery.sent_at = delivery.updated_at = now
-        delivery.provider_message_id = result.provider_message_id[:200]
-        delivery.reason = ""
-        delivery.next_attempt_at = None
-    written = _settle_sent(sent[0][0].channel, [d for d, _ in sent], now=now)
-    settled = [d for d, _ in sent if d.id in written]
-    for delivery, result in sent:
-        if delivery.id not in written:
-            outcomes[str(delivery.id)] = _overtaken(delivery, result)
-    if not settled:
-        return outcomes
-    DeliveryEvent.objects.bulk_create(
-        DeliveryEvent(delivery=d, status=DeliveryStatus.SENT, detail=f"accepted by {d.provider}")
-        for d in settled
-    )
-    for delivery in settled:
-        metrics.delivery_sent(delivery=delivery)
-        outcomes[str(delivery.id)] = AttemptOutcome("sent")
-    return outcomes
-
-
-def _settle_sent(channel: str, deliveries: Sequence[Delivery], *, now: dt.datetime) -> set[Any]:
-    """Write `sent` on the deliveries still in `sending`, in one statement: the shared fields
-    directly, each one's provider message id (and, for push, its devices) from a VALUES list.
-    Returns the ids written. (Django's bulk_update builds a CASE per field and row: it cost
-    more CPU than the sends themselves.) PostgreSQL and SQLite >= 3.35 alike."""
-    meta = Delivery._meta
-    table = connection.ops.quote_name(meta.db_table)
-
-    def prep(name: str, value: Any) -> Any:
-        field = meta.get_field(name)
-        assert isinstance(field, Field)  # noqa: S101 - a concrete column of ours
-        return field.get_db_prep_save(value, connection)
-
-    per_row = ["provider_message_id"] + (["push_accepted"] if channel == "push" else [])
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * (1 + len(per_row))) + ")"] * len(deliveries))
-    values: list[Any] = []
-    for delivery in deliveries:
-        values.append(prep("id", delivery.id))
-        values.extend(prep(name, getattr(delivery, name)) for name in per_row)
-    columns = ", ".join(f"column{i + 2} AS {name}" for i, name in enumerate(per_row))
-    assignments = ", ".join(f"{name} = v.{name}" for name in per_row)
-    # Table and column names are ours; every value is a parameter.
-    sql = (
-        f"UPDATE {table} SET status = %s, sent_at = %s, provider = %s, reason = '', "  # noqa: S608
-        f"next_attempt_at = NULL, updated_at = %s, {assignments} "
-        f"FROM (SELECT column1 AS id, {columns} FROM (VALUES {placeholders}) AS rows) AS v "
-        f"WHERE {table}.id = v.id AND {table}.status = %s RETURNING {table}.id"
-    )
-    params = [
-        DeliveryStatus.SENT,
-        prep("sent_at", now),
-        deliveries[0].provider,
-        prep("updated_at", now),
-        *values,
-        DeliveryStatus.SENDING,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {meta.pk.to_python(row[0]) for row in cursor.fetchall()}
-
-
-def _mark_retrying(delivery: Delivery, failure: TransientFailure) -> AttemptOutcome:
-    delay = retry_policy().delay(delivery.attempts, retry_after=failure.retry_after)
-    delivery.status = DeliveryStatus.RETRYING
-    delivery.next_attempt_at = timezone.now() + dt.timedelta(seconds=delay)
-    delivery.reason = failure.reason[:200]
-    if not _settle(delivery, ["status", "next_attempt_at", "reason", "provider"]):
-        return _overtaken(delivery, None)
-    event_record(
-        delivery,
-        DeliveryStatus.RETRYING,
-        f"attempt {delivery.attempts} failed ({failure.reason}); next in {delay:.1f}s",
-    )
-    item = [(str(delivery.id), delivery.channel, delivery.priority)]
-    transaction.on_commit(lambda: publish_sends_after_commit(item, countdown=delay))
-    metrics.delivery_retrying(delivery=delivery, reason=failure.reason, delay=delay)
-    return AttemptOutcome("retrying", retry_in=delay)
-
-
-def _mark_dead(delivery: Delivery, failure: DeliveryFailure) -> AttemptOutcome:
-    delivery.status = DeliveryStatus.DEAD
-    delivery.reason = failure.reason[:200]
-    delivery.next_attempt_at = None
-    if not _settle(delivery, ["status", "reason", "next_attempt_at", "provider"]):
-        return _overtaken(delivery, None)
-    kind = "permanent failure" if isinstance(failure, PermanentFailure) else "retries exhausted"
-    DeadLetter.objects.create(
-        delivery=delivery,
-        channel=delivery.channel,
-        reason=failure.reason[:200],
-        last_error=f"{kind}: {failure.detail}"[:2000],
-        attempts=delivery.attempts,
-    )
-    event_record(delivery, DeliveryStatus.DEAD, f"{kind}: {failure.reason}")
-    metrics.delivery_dead(
-        delivery=delivery, reason=failure.reason, permanent=kind != "retries exhausted"
-    )
-    fallback_after_failure(delivery=delivery)
-    return AttemptOutcome("dead")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,21 +15,19 @@ from django.utils import timezone
 from apps.clients.models import ApiClient
 from apps.core import metrics
 from apps.core.errors import Conflict, InvalidInput
-from apps.deliveries.models import (
-    CANCELLABLE,
-    Delivery,
-    DeliveryEvent,
-    DeliveryStatus,
-    Notification,
-    default_max_attempts,
+from apps.deliveries.lifecycle import (
+    deliveries_cancel,
+    deliveries_create,
+    delivery_new,
+    fallback_for_new,
 )
-from apps.deliveries.queueing import publish_sends_after_commit
-from apps.deliveries.rules import delivery_decide
+from apps.deliveries.models import CANCELLABLE, Delivery, Notification
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_address, recipient_context, suppressions_among
 from apps.templates.models import Template
 from apps.templates.selectors import template_current_by_key, version_channels
 from apps.templates.validation import version_render_check
+from notifier.channels import spec
 
 
 @dataclass
@@ -57,17 +55,6 @@ class NotificationRequest:
         }
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def event_record(delivery: Delivery, status: str, detail: str = "") -> DeliveryEvent:
-    return DeliveryEvent.objects.create(delivery=delivery, status=status, detail=detail[:500])
-
-
-def deliveries_enqueue_on_commit(deliveries: Iterable[Delivery]) -> None:
-    """Publish send tasks for these (already `queued`) deliveries once the transaction commits."""
-    items = [(str(d.id), d.channel, d.priority) for d in deliveries]
-    if items:
-        transaction.on_commit(lambda: publish_sends_after_commit(items))
 
 
 def _existing_response(client: ApiClient, request: NotificationRequest) -> dict[str, Any] | None:
@@ -150,7 +137,7 @@ def _validate(
     rows = Recipient.objects.filter(
         client=client, external_id__in=wanted_ids, erased_at__isnull=True
     ).select_related("preference")
-    if "push" in channels or "push" in fallback:  # devices are read only to reach push
+    if any(spec(c).per_device for c in (*channels, *fallback)):  # devices: only to reach them
         rows = rows.prefetch_related("devices")
     recipients = list(rows)
     found = {r.external_id for r in recipients}
@@ -175,33 +162,6 @@ def _validate(
         recipients=by_locale,
     )
     return template, version, channels, recipients
-
-
-def _initial_status(
-    recipient: Recipient,
-    channel: str,
-    *,
-    category: str,
-    priority: str,
-    send_at: dt.datetime | None,
-    now: dt.datetime,
-    suppressed: bool,
-) -> tuple[str, str, dt.datetime | None]:
-    decision = delivery_decide(
-        recipient=recipient,
-        channel=channel,
-        category=category,
-        priority=priority,
-        now=send_at if send_at and send_at > now else now,
-        suppressed=suppressed,
-    )
-    if decision.action == "skip":
-        return DeliveryStatus.SKIPPED, decision.reason, None
-    if send_at and send_at > now:
-        return DeliveryStatus.SCHEDULED, "", send_at
-    if decision.action == "defer":
-        return DeliveryStatus.DEFERRED, decision.reason, decision.not_before
-    return DeliveryStatus.QUEUED, "", None
 
 
 def delivery_summary(delivery: Delivery) -> dict[str, Any]:
@@ -236,42 +196,22 @@ def _notification_create(client: ApiClient, request: NotificationRequest) -> dic
         recipient_count=len(recipients),
     )
     suppressed = suppressions_among(client_id=client.pk, recipients=recipients, channels=channels)
-    deliveries: list[Delivery] = []
-    for recipient in recipients:
-        for channel in channels:
-            address = recipient_address(recipient=recipient, channel=channel)
-            status, reason, not_before = _initial_status(
-                recipient,
-                channel,
-                category=category,
-                priority=priority,
-                send_at=request.send_at,
-                now=now,
-                suppressed=(channel, address) in suppressed,
-            )
-            deliveries.append(
-                Delivery(
-                    notification=notification,
-                    recipient=recipient,
-                    channel=channel,
-                    priority=priority,
-                    status=status,
-                    reason=reason,
-                    not_before=not_before,
-                    max_attempts=default_max_attempts(channel),
-                )
-            )
+    deliveries = [
+        delivery_new(
+            notification,
+            recipient,
+            channel,
+            send_at=request.send_at,
+            now=now,
+            suppressed=(channel, recipient_address(recipient=recipient, channel=channel))
+            in suppressed,
+        )
+        for recipient in recipients
+        for channel in channels
+    ]
     notification.response = _accepted_body(notification, recipients, deliveries)
     notification.save(force_insert=True)
-    Delivery.objects.bulk_create(deliveries)
-    DeliveryEvent.objects.bulk_create(
-        DeliveryEvent(delivery=d, status=d.status, detail=d.reason or "accepted")
-        for d in deliveries
-    )
-    deliveries_enqueue_on_commit(d for d in deliveries if d.status == DeliveryStatus.QUEUED)
-    # Imported here: fallback builds on this module's helpers.
-    from apps.deliveries.fallback import fallback_for_new
-
+    deliveries_create(deliveries)
     added = fallback_for_new(notification=notification, deliveries=deliveries)
     deliveries += added
     if added:  # the fallback deliveries belong in the stored response too
@@ -293,31 +233,7 @@ def _accepted_body(
 @transaction.atomic
 def notification_cancel(*, notification: Notification) -> list[Delivery]:
     """Cancel every delivery not yet handed to a provider. Returns the cancelled ones."""
-    deliveries = list(notification.deliveries.select_for_update().filter(status__in=CANCELLABLE))
-    now = timezone.now()
-    for delivery in deliveries:
-        delivery.status = DeliveryStatus.CANCELLED
-        delivery.reason = "cancelled by client"
-        delivery.updated_at = now
-    Delivery.objects.bulk_update(deliveries, ["status", "reason", "updated_at"])
-    DeliveryEvent.objects.bulk_create(
-        DeliveryEvent(delivery=d, status=DeliveryStatus.CANCELLED, detail="cancelled by client")
-        for d in deliveries
+    deliveries = list(
+        notification.deliveries.select_for_update().filter(status__in=CANCELLABLE).order_by("id")
     )
-    return deliveries
-
-
-def deliveries_requeue(
-    deliveries: Sequence[Delivery], *, detail: str, now: dt.datetime | None = None
-) -> None:
-    """Mark deliveries queued again and publish them after commit (reconciler, release, replay)."""
-    now = now or timezone.now()
-    for delivery in deliveries:
-        delivery.status = DeliveryStatus.QUEUED
-        delivery.next_attempt_at = None
-        delivery.updated_at = now
-    Delivery.objects.bulk_update(deliveries, ["status", "next_attempt_at", "updated_at"])
-    DeliveryEvent.objects.bulk_create(
-        DeliveryEvent(delivery=d, status=DeliveryStatus.QUEUED, detail=detail) for d in deliveries
-    )
-    deliveries_enqueue_on_commit(deliveries)
+    return deliveries_cancel(deliveries, reason="cancelled by client")

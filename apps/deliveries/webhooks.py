@@ -33,6 +33,7 @@ from apps.deliveries.provider_events import (
     delivery_provider_status,
     sms_delivery_find,
 )
+from apps.recipients.selectors import recipient_contact
 from apps.recipients.services import suppression_create
 
 logger = logging.getLogger(__name__)
@@ -158,14 +159,9 @@ def _suppress(delivery: Delivery, channel: str, address: str, reason: str) -> bo
     return suppression_create(
         client=delivery.recipient.client,
         channel=channel,
-        address=address or _delivery_address(delivery, channel),
+        address=address or recipient_contact(recipient=delivery.recipient, channel=channel),
         reason=reason,
     )
-
-
-def _delivery_address(delivery: Delivery, channel: str) -> str:
-    recipient = delivery.recipient
-    return recipient.email if channel == "email" else recipient.phone
 
 
 def twilio_signature_valid(request: HttpRequest) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from redis.exceptions import RedisError
 
 from apps.inbox.services import inbox_message_deliver
-from notifier.errors import TransientFailure
+from notifier.errors import PermanentFailure, TransientFailure
 from notifier.providers.base import OutboundMessage, SendResult
 
 
@@ -17,9 +17,12 @@ class InboxProvider:
 
     def send(self, message: OutboundMessage) -> SendResult:
         """Stored once per delivery; a retry re-pushes the same message (clients dedupe by id)."""
+        if message.recipient_id is None:  # pragma: no cover - sending.py always sets it
+            raise PermanentFailure("in-app message without a recipient")
         try:
             stored = inbox_message_deliver(
                 delivery_id=message.delivery_id,
+                recipient_id=message.recipient_id,
                 title=message.title,
                 body=message.body,
                 data=message.data,

@@ -8,21 +8,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import NotFound
-from apps.deliveries.confirmations import deliveries_mark_read
-from apps.deliveries.models import Delivery
 from apps.inbox.models import InboxMessage
 from apps.inbox.realtime import publish_notification, publish_unread
 from apps.inbox.selectors import inbox_unread_count
+from apps.inbox.signals import messages_read
 from apps.recipients.models import Recipient
 
 MAX_MESSAGE_ID = 2**63 - 1  # bigint primary key
 
 
 def inbox_message_store(
-    *, delivery_id: str, title: str, body: str, data: dict[str, Any]
+    *, delivery_id: str, recipient_id: int, title: str, body: str, data: dict[str, Any]
 ) -> InboxMessage:
     """The delivery's inbox message, created once: a retried delivery finds the first one."""
-    recipient_id = Delivery.objects.values_list("recipient_id", flat=True).get(id=delivery_id)
     message, _created = InboxMessage.objects.get_or_create(
         delivery_id=delivery_id,
         defaults={"recipient_id": recipient_id, "title": title, "body": body, "data": data},
@@ -31,10 +29,12 @@ def inbox_message_store(
 
 
 def inbox_message_deliver(
-    *, delivery_id: str, title: str, body: str, data: dict[str, Any]
+    *, delivery_id: str, recipient_id: int, title: str, body: str, data: dict[str, Any]
 ) -> InboxMessage:
     """Store the message, then push it to the recipient's open sockets (through Redis)."""
-    message = inbox_message_store(delivery_id=delivery_id, title=title, body=body, data=data)
+    message = inbox_message_store(
+        delivery_id=delivery_id, recipient_id=recipient_id, title=title, body=body, data=data
+    )
     publish_notification(message)
     return message
 
@@ -56,7 +56,7 @@ def inbox_message_read(*, recipient: Recipient, message_id: int) -> InboxMessage
         message.read_at = timezone.now()
         message.save(update_fields=["read_at"])
         if message.delivery_id is not None:
-            deliveries_mark_read(delivery_ids=[message.delivery_id])
+            messages_read.send(sender=InboxMessage, delivery_ids=[message.delivery_id])
         _publish_count_on_commit(recipient.pk, read=[message.id])
     return message
 
@@ -71,7 +71,9 @@ def inbox_read_all(*, recipient: Recipient) -> int:
         if not rows:
             return 0
         InboxMessage.objects.filter(id__in=[r[0] for r in rows]).update(read_at=timezone.now())
-        deliveries_mark_read(delivery_ids=[r[1] for r in rows if r[1] is not None])
+        delivered = [r[1] for r in rows if r[1] is not None]
+        if delivered:
+            messages_read.send(sender=InboxMessage, delivery_ids=delivered)
         _publish_count_on_commit(recipient.pk, read_all=True)
     return len(rows)
 

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from apps.clients.models import ApiClient
 from apps.recipients.models import Device, Preference, Recipient, Suppression
+from notifier.channels import Reach, spec
 from notifier.routing import RecipientRules
 
 
@@ -35,22 +36,28 @@ def recipient_active_devices(*, recipient: Recipient) -> list[Device]:
 
 def recipient_has_address(*, recipient: Recipient, channel: str) -> bool:
     """Whether the recipient can be reached on `channel` at all."""
-    if channel == "email":
-        return bool(recipient.email)
-    if channel == "sms":
-        return bool(recipient.phone)
-    if channel == "push":
+    reach = spec(channel).reach
+    if reach is Reach.PROFILE:
+        return bool(recipient_contact(recipient=recipient, channel=channel))
+    if reach is Reach.DEVICE:
         return any(d.active for d in recipient.devices.all())  # uses a prefetch when there is one
     return recipient.erased_at is None
 
 
+def recipient_contact(*, recipient: Recipient, channel: str) -> str:
+    """Where a message on `channel` goes: the profile's address as given (email, phone), else
+    the recipient's external id (push goes to each device token instead)."""
+    field = spec(channel).address_field
+    return str(getattr(recipient, field)) if field else str(recipient.external_id)
+
+
 def recipient_address(*, recipient: Recipient, channel: str) -> str:
-    """The address a suppression applies to: the email or the phone number ("" otherwise)."""
-    if channel == "email":
-        return recipient.email.strip().lower()
-    if channel == "sms":
-        return recipient.phone.strip()
-    return ""
+    """The address a suppression applies to, in its compared form ("" for channels without
+    one)."""
+    channel_spec = spec(channel)
+    if not channel_spec.address_field:
+        return ""
+    return channel_spec.normalise(recipient_contact(recipient=recipient, channel=channel))
 
 
 def suppression_hashed(address: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -17,6 +18,8 @@ from apps.clients.models import ApiClient
 from apps.recipients.models import Device, Preference, Recipient, Suppression
 from apps.recipients.personal_data import ERASED, PersonalData
 from apps.recipients.selectors import recipient_address, suppression_hashed
+from apps.recipients.signals import recipient_erasing
+from notifier.channels import CHANNELS, spec
 
 SUPPRESSION_ADDRESS_MAX = Suppression._meta.get_field("address").max_length or 320
 PROFILE_FIELDS = ("email", "phone", "locale", "timezone", "name", "data")
@@ -45,10 +48,8 @@ def recipient_erase(*, recipient: Recipient) -> Recipient:
     recipient's addresses, numbers and device tokens from every row that kept them, and
     anonymise delivery history. The row stays (deliveries point at it) under a random
     external id. Suppressions of its addresses stay in force, kept as hashes."""
-    # Imported here: deliveries and inbox import this app's models at module level.
-    from apps.deliveries.erasure import deliveries_anonymise
-    from apps.inbox.erasure import inbox_erase
-
+    if not recipient_erasing.has_listeners():  # erasing only the profile would be a lie
+        raise ImproperlyConfigured("nothing erases the recipient's history: apps.deliveries?")
     recipient = Recipient.objects.select_for_update().get(pk=recipient.pk)
     alias = f"{ERASED_PREFIX}{uuid.uuid4().hex}"
     personal = PersonalData()
@@ -58,8 +59,8 @@ def recipient_erase(*, recipient: Recipient) -> Recipient:
     personal.add(token for _, token in devices)
     recipient.devices.all().delete()
     Preference.objects.filter(recipient=recipient).delete()
-    inbox_erase(recipient=recipient)
-    deliveries_anonymise(recipient=recipient, alias=alias, personal=personal)
+    # The inbox and the delivery history live in the apps above this one.
+    recipient_erasing.send(sender=Recipient, recipient=recipient, alias=alias, personal=personal)
     suppressions_hash(recipient=recipient)
     _admin_log_anonymise(recipient=recipient, alias=alias, device_ids=[pk for pk, _ in devices])
     recipient.external_id = alias
@@ -90,7 +91,7 @@ def suppressions_hash(*, recipient: Recipient) -> int:
     address: each becomes its hash (selectors.suppression_hashed), which still matches
     the address should it come back. Returns how many rows changed."""
     changed = 0
-    for channel in ("email", "sms"):
+    for channel in (c.channel for c in CHANNELS.values() if c.suppressible):
         address = recipient_address(recipient=recipient, channel=channel)
         if not address:
             continue
@@ -167,8 +168,7 @@ def device_deactivate(*, client_id: int, token: str, reason: str) -> bool:
 
 def suppression_normalize(*, channel: str, address: str) -> str:
     """The form addresses are compared in: email case-insensitively, numbers as given."""
-    address = address.strip()
-    return address.lower() if channel == "email" else address
+    return spec(channel).normalise(address)
 
 
 def suppression_create(*, client: ApiClient, channel: str, address: str, reason: str) -> bool:

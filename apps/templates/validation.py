@@ -15,6 +15,7 @@ from apps.core.errors import InvalidInput
 from apps.templates.limits import render_limits
 from apps.templates.models import TemplateVersion
 from apps.templates.selectors import variant_pick
+from notifier.channels import spec
 from notifier.rendering import (
     Rendered,
     RenderLimitExceeded,
@@ -22,7 +23,6 @@ from notifier.rendering import (
     render,
     required_variables,
 )
-from notifier.types import Channel
 
 SOURCE_FIELDS = ("subject", "title", "body", "html")
 SAMPLE_RECIPIENT = {"external_id": "sample", "name": "Sample", "locale": "en", "data": {}}
@@ -109,7 +109,7 @@ def version_render_check(
                     subject=variant.subject,
                     title=variant.title,
                     body=variant.body,
-                    html=variant.html if channel == Channel.EMAIL else "",
+                    html=variant.html if spec(channel).html else "",
                     variables=variables,
                     recipient=recipient,
                     limits=render_limits(channel=channel),

@@ -19,6 +19,8 @@ class OutboundMessage:
     title: str = ""
     platform: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    # Our recipient's id, for the providers that are ours (the in-app inbox stores by it).
+    recipient_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import pytest
 import redis
 from django.db import OperationalError
 
-from apps.deliveries import sending
-from apps.deliveries.sending import delivery_message
+from apps.deliveries import compose
+from apps.deliveries.compose import delivery_message
 from notifier.errors import PermanentFailure
 from tests.factories import DeliveryFactory
 
@@ -27,7 +27,7 @@ def test_a_dependency_failing_under_the_render_is_not_a_permanent_failure(
     def failing(**_: object) -> None:
         raise fault
 
-    monkeypatch.setattr(sending, "recipient_context", failing)
+    monkeypatch.setattr(compose, "recipient_context", failing)
 
     with pytest.raises(type(fault)):
         delivery_message(delivery=delivery)
@@ -39,7 +39,7 @@ def test_a_template_error_is_a_permanent_failure(monkeypatch: pytest.MonkeyPatch
     def failing(**_: object) -> None:
         raise ValueError("bad data")
 
-    monkeypatch.setattr(sending, "recipient_context", failing)
+    monkeypatch.setattr(compose, "recipient_context", failing)
 
     with pytest.raises(PermanentFailure, match="template does not render"):
         delivery_message(delivery=delivery)

@@ -9,7 +9,7 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from apps.deliveries.fallback import fallback_after_failure
+from apps.deliveries.lifecycle import fallback_after_failure
 from apps.deliveries.models import Delivery, DeliveryStatus
 from tests.factories import DeliveryFactory, NotificationFactory, PreferenceFactory
 

@@ -14,7 +14,7 @@ from apps.deliveries.backpressure import queue_depth, queue_depth_forget
 from apps.deliveries.guards import provider_breaker, provider_bucket
 from apps.deliveries.models import Attempt, Delivery, DeliveryStatus
 from apps.deliveries.providers import provider_for
-from apps.deliveries.sending import delivery_attempt
+from apps.deliveries.sending import deliveries_attempt
 from tests.factories import DeliveryFactory
 
 pytestmark = [pytest.mark.django_db]
@@ -55,7 +55,7 @@ def test_an_open_breaker_means_waiting_not_an_attempt(guards: str) -> None:
     breaker.record_failure()
     delivery = DeliveryFactory(status=DeliveryStatus.QUEUED)
 
-    outcome = delivery_attempt(delivery_id=str(delivery.id))
+    outcome = deliveries_attempt(delivery_ids=[str(delivery.id)])[str(delivery.id)]
 
     assert_waited(delivery, outcome, at_least=25)
 
@@ -64,8 +64,8 @@ def test_an_empty_bucket_means_waiting_not_an_attempt(guards: str) -> None:
     first = DeliveryFactory(status=DeliveryStatus.QUEUED)
     second = DeliveryFactory(status=DeliveryStatus.QUEUED)
 
-    assert delivery_attempt(delivery_id=str(first.id)).result == "sent"
-    outcome = delivery_attempt(delivery_id=str(second.id))
+    assert deliveries_attempt(delivery_ids=[str(first.id)])[str(first.id)].result == "sent"
+    outcome = deliveries_attempt(delivery_ids=[str(second.id)])[str(second.id)]
 
     assert_waited(second, outcome, at_least=50)  # 0.01 tokens/s: the next one is ~100 s away
 
@@ -82,8 +82,8 @@ def test_a_half_open_probe_that_is_not_used_is_given_back(
     queued = DeliveryFactory(status=DeliveryStatus.QUEUED)
 
     # When the finished one is offered, nothing is sent and the probe slot stays free
-    assert delivery_attempt(delivery_id=str(done.id)).result == "not_claimed"
-    assert delivery_attempt(delivery_id=str(queued.id)).result == "sent"
+    assert deliveries_attempt(delivery_ids=[str(done.id)])[str(done.id)].result == "not_claimed"
+    assert deliveries_attempt(delivery_ids=[str(queued.id)])[str(queued.id)].result == "sent"
 
     # Then the probe that sent closed the breaker
     assert breaker.state() == "closed"

@@ -7,6 +7,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.test import override_settings
 
+from apps.deliveries.models import Delivery
 from apps.deliveries.providers import provider_for
 from apps.inbox.models import InboxMessage
 from apps.inbox.provider import InboxProvider
@@ -18,9 +19,11 @@ from tests.factories import DeliveryFactory
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-def outbound(delivery_id: str) -> OutboundMessage:
+def outbound(delivery: Delivery) -> OutboundMessage:
+    """What compose.delivery_message builds: the recipient travels with the message."""
     return OutboundMessage(
-        delivery_id=delivery_id,
+        delivery_id=str(delivery.id),
+        recipient_id=delivery.recipient_id,
         channel="inapp",
         to="user-1",
         title="Shipped",
@@ -39,8 +42,8 @@ def test_retried_send_stores_one_message_and_pushes_it_each_time(clean_redis: ob
     listener = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(inbox_group(delivery.recipient_id), listener)
 
-    first = InboxProvider().send(outbound(str(delivery.id)))
-    second = InboxProvider().send(outbound(str(delivery.id)))
+    first = InboxProvider().send(outbound(delivery))
+    second = InboxProvider().send(outbound(delivery))
     pushed = [async_to_sync(layer.receive)(listener) for _ in range(2)]
 
     message = InboxMessage.objects.get()
@@ -64,6 +67,6 @@ def test_unreachable_channel_layer_is_a_transient_failure() -> None:
     }
 
     with override_settings(CHANNEL_LAYERS=unreachable), pytest.raises(TransientFailure):
-        InboxProvider().send(outbound(str(delivery.id)))
+        InboxProvider().send(outbound(delivery))
 
     assert InboxMessage.objects.filter(delivery=delivery).count() == 1  # kept for the retry

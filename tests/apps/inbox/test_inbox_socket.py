@@ -50,7 +50,11 @@ def deliver(recipient: Recipient, title: str) -> InboxMessage:
         recipient=recipient, notification__client=recipient.client, channel="inapp"
     )
     return inbox_message_deliver(
-        delivery_id=str(delivery.id), title=title, body=f"body of {title}", data={"k": title}
+        delivery_id=str(delivery.id),
+        recipient_id=recipient.pk,
+        title=title,
+        body=f"body of {title}",
+        data={"k": title},
     )
 
 

@@ -44,7 +44,9 @@ def deliver(recipient: Recipient, title: str) -> InboxMessage:
     delivery = DeliveryFactory(
         recipient=recipient, notification__client=recipient.client, channel="inapp"
     )
-    return inbox_message_deliver(delivery_id=str(delivery.id), title=title, body=title, data={})
+    return inbox_message_deliver(
+        delivery_id=str(delivery.id), recipient_id=recipient.pk, title=title, body=title, data={}
+    )
 
 
 def until_closed(socket: InboxSocket, timeout: float) -> tuple[list[dict[str, Any]], int | None]:

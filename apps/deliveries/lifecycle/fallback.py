@@ -23,20 +23,13 @@ from collections.abc import Iterable, Sequence
 
 from django.utils import timezone
 
-from apps.deliveries.models import (
-    Delivery,
-    DeliveryEvent,
-    DeliveryStatus,
-    Notification,
-    default_max_attempts,
-)
-from apps.deliveries.services import _initial_status, deliveries_enqueue_on_commit
+from apps.deliveries.lifecycle.create import deliveries_create, delivery_new
+from apps.deliveries.models import Delivery, DeliveryStatus, Notification
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_is_suppressed
+from notifier.routing import Reason
 
 FAILED_FOR_GOOD = (DeliveryStatus.DEAD, DeliveryStatus.FAILED)
-# Skip reasons (from notifier.routing.decide) that mean "cannot be reached there".
-UNREACHABLE_REASONS = ("address suppressed",)
 
 
 def unreachable(delivery: Delivery) -> bool:
@@ -45,10 +38,8 @@ def unreachable(delivery: Delivery) -> bool:
         return True
     if delivery.status != DeliveryStatus.SKIPPED:
         return False
-    reason = delivery.reason
-    return reason in UNREACHABLE_REASONS or (
-        reason.startswith("no ") and reason.endswith("contact data")
-    )
+    code = Reason.of(delivery.reason)
+    return code is not None and code.unreachable
 
 
 def _create(
@@ -59,40 +50,19 @@ def _create(
     send_at_respected: bool,
 ) -> list[Delivery]:
     now = timezone.now()
-    created: list[Delivery] = []
-    for channel in channels:
-        status, reason, not_before = _initial_status(
+    created = [
+        delivery_new(
+            notification,
             recipient,
             channel,
-            category=notification.category,
-            priority=notification.priority,
             send_at=notification.send_at if send_at_respected else None,
             now=now,
             suppressed=recipient_is_suppressed(recipient=recipient, channel=channel),
+            is_fallback=True,
         )
-        created.append(
-            Delivery(
-                notification=notification,
-                recipient=recipient,
-                channel=channel,
-                priority=notification.priority,
-                status=status,
-                reason=reason,
-                not_before=not_before,
-                is_fallback=True,
-                max_attempts=default_max_attempts(channel),
-            )
-        )
-    Delivery.objects.bulk_create(created)
-    DeliveryEvent.objects.bulk_create(
-        DeliveryEvent(
-            delivery=d,
-            status=d.status,
-            detail=f"fallback: every requested channel failed; {d.reason or 'accepted'}"[:500],
-        )
-        for d in created
-    )
-    deliveries_enqueue_on_commit(d for d in created if d.status == DeliveryStatus.QUEUED)
+        for channel in channels
+    ]
+    deliveries_create(created, detail_prefix="fallback: every requested channel failed; ")
     return created
 
 

@@ -1,0 +1,287 @@
+"""Every status change of an existing delivery, each through the table's guarded UPDATE (table.py)
+with its event row, metrics, and what must follow it: the publish after commit (queued again,
+retrying), the dead letter, the fallback (dead, failed, skipped)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import metrics
+from apps.deliveries.lifecycle.create import enqueue_on_commit
+from apps.deliveries.lifecycle.fallback import fallback_after_failure
+from apps.deliveries.lifecycle.table import (
+    CANCEL,
+    CLAIM,
+    DEFER,
+    DIE,
+    HAND_BACK,
+    READ,
+    RELEASE,
+    REPLAY,
+    REPORTS,
+    REQUEUE,
+    RETRY,
+    SENT,
+    SKIP,
+    Shift,
+    Transition,
+    apply,
+    events_add,
+    move,
+)
+from apps.deliveries.models import (
+    DeadLetter,
+    Delivery,
+    DeliveryEvent,
+    DeliveryStatus,
+    default_max_attempts,
+)
+from apps.deliveries.queueing import publish_sends_after_commit
+from notifier.channels import spec
+from notifier.errors import DeliveryFailure, PermanentFailure
+from notifier.providers.base import SendResult
+from notifier.routing import Action, Decision
+
+
+def _move_rows(
+    transition: Transition,
+    deliveries: Sequence[Delivery],
+    values: dict[str, Any],
+    detail: str | Callable[[Delivery], str],
+    now: dt.datetime | None = None,
+) -> list[Delivery]:
+    """Move loaded rows, keep them in step, add their events. Returns those moved."""
+    now = now or timezone.now()
+    moved = move(transition, [d.id for d in deliveries], values=values, now=now)
+    done = [d for d in deliveries if d.id in moved]
+    apply(transition, done, {**values, "updated_at": now})
+    if transition.recorded:
+        events_add(done, transition.target, detail)
+    return done
+
+
+# --- a send task's batch ---------------------------------------------------------------------
+
+
+def deliveries_claim(*, delivery_ids: Sequence[str]) -> set[str]:
+    """Take the deliveries for one attempt each (status `sending`, attempt counter + 1); a row
+    another worker claimed first is no longer claimable. Returns the ids taken."""
+    with transaction.atomic():
+        # Locked in id order, so two workers holding overlapping batches cannot deadlock.
+        ids = list(
+            Delivery.objects.select_for_update()
+            .filter(id__in=delivery_ids, status__in=CLAIM.sources)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        moved = move(CLAIM, ids, values={"attempts": Shift(1)})
+    return {str(pk) for pk in moved}
+
+
+def deliveries_hand_back(ids: Sequence[str], *, channel: str, priority: str) -> None:
+    """Claimed but not attempted: back to `queued` without counting an attempt, and published
+    again (at once: the gate decides what happens next)."""
+    if not ids:
+        return
+    with transaction.atomic():
+        move(HAND_BACK, ids, values={"attempts": Shift(-1), "next_attempt_at": None})
+        items = [(pk, channel, priority) for pk in ids]
+        transaction.on_commit(lambda: publish_sends_after_commit(items))
+
+
+def deliveries_postpone(*, delivery_ids: Sequence[str], until: dt.datetime) -> None:
+    """Not a status change: claimable rows wait for a rate limit or a breaker until `until`
+    (which keeps the reconciler off them)."""
+    Delivery.objects.filter(id__in=delivery_ids, status__in=CLAIM.sources).update(
+        next_attempt_at=until, updated_at=timezone.now()
+    )
+
+
+def delivery_hold(delivery: Delivery, decision: Decision) -> str:
+    """The re-check before sending said skip or defer: nothing was attempted (the claim's count
+    is taken back). A skip may start the fallback. Returns the new status."""
+    skip = decision.action is Action.SKIP
+    values: dict[str, Any] = {"attempts": Shift(-1), "reason": decision.reason}
+    if not skip:
+        values["not_before"] = decision.not_before
+    with transaction.atomic():
+        _move_rows(SKIP if skip else DEFER, [delivery], values, decision.reason)
+        if skip:
+            metrics.delivery_skipped(delivery=delivery, reason=decision.reason)
+        fallback_after_failure(delivery=delivery)
+    return str(delivery.status)
+
+
+def deliveries_sent(sent: Sequence[tuple[Delivery, SendResult]]) -> dict[str, str]:
+    """`sent` for those still `sending` (one UPDATE, one INSERT for the events, whatever the
+    batch's size); a row a provider report overtook keeps the reported status. Status by id."""
+    now = timezone.now()
+    deliveries = [d for d, _ in sent]
+    per_row: dict[str, list[Any]] = {
+        "provider_message_id": [r.provider_message_id[:200] for _, r in sent]
+    }
+    if spec(deliveries[0].channel).per_device:  # which devices have it
+        per_row["push_accepted"] = [d.push_accepted for d in deliveries]
+    values = {"sent_at": now, "provider": deliveries[0].provider, "reason": ""}
+    values["next_attempt_at"] = None
+    written = move(SENT, [d.id for d in deliveries], values=values, per_row=per_row, now=now)
+    outcomes: dict[str, str] = {}
+    settled: list[Delivery] = []
+    for i, (delivery, result) in enumerate(sent):
+        if delivery.id in written:
+            apply(SENT, [delivery], {**values, "updated_at": now})
+            delivery.provider_message_id = per_row["provider_message_id"][i]
+            settled.append(delivery)
+        else:
+            outcomes[str(delivery.id)] = _overtaken(delivery, result)
+    events_add(settled, SENT.target, lambda d: f"accepted by {d.provider}")
+    for delivery in settled:
+        metrics.delivery_sent(delivery=delivery)
+        outcomes[str(delivery.id)] = str(SENT.target)
+    return outcomes
+
+
+def delivery_retrying(delivery: Delivery, failure: DeliveryFailure, *, delay: float) -> str:
+    """A transient failure with attempts left: `retrying`, published again after `delay`."""
+    values = {
+        "next_attempt_at": timezone.now() + dt.timedelta(seconds=delay),
+        "reason": failure.reason[:200],
+        "provider": delivery.provider,
+    }
+    detail = f"attempt {delivery.attempts} failed ({failure.reason}); next in {delay:.1f}s"
+    if not _move_rows(RETRY, [delivery], values, detail):
+        return _overtaken(delivery, None)
+    item = [(str(delivery.id), delivery.channel, delivery.priority)]
+    transaction.on_commit(lambda: publish_sends_after_commit(item, countdown=delay))
+    metrics.delivery_retrying(delivery=delivery, reason=failure.reason, delay=delay)
+    return str(RETRY.target)
+
+
+def delivery_dead(delivery: Delivery, failure: DeliveryFailure) -> str:
+    """A permanent failure, or retries exhausted: `dead`, a dead letter to replay it from, and
+    perhaps the notification's fallback."""
+    values = {"reason": failure.reason[:200], "next_attempt_at": None}
+    values["provider"] = delivery.provider
+    kind = "permanent failure" if isinstance(failure, PermanentFailure) else "retries exhausted"
+    if not _move_rows(DIE, [delivery], values, f"{kind}: {failure.reason}"):
+        return _overtaken(delivery, None)
+    DeadLetter.objects.create(
+        delivery=delivery,
+        channel=delivery.channel,
+        reason=failure.reason[:200],
+        last_error=f"{kind}: {failure.detail}"[:2000],
+        attempts=delivery.attempts,
+    )
+    metrics.delivery_dead(
+        delivery=delivery, reason=failure.reason, permanent=kind != "retries exhausted"
+    )
+    fallback_after_failure(delivery=delivery)
+    return str(DIE.target)
+
+
+def _overtaken(delivery: Delivery, result: SendResult | None) -> str:
+    """The provider already reported on this delivery, so it has it: keep the reported status
+    (no retry, no dead letter), and record who sent it. Returns that status."""
+    current = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    current.provider = delivery.provider
+    fields = ["provider", "updated_at"]
+    if result is not None:
+        current.sent_at = timezone.now()
+        current.provider_message_id = result.provider_message_id[:200]
+        fields += ["sent_at", "provider_message_id"]
+    current.save(update_fields=fields)
+    events_add(
+        [current],
+        None,
+        f"attempt {delivery.attempts} finished after {current.provider} reported {current.status}",
+    )
+    if result is not None:
+        metrics.delivery_sent(delivery=current)
+    return str(current.status)
+
+
+# --- reports and confirmations ---------------------------------------------------------------
+
+
+@transaction.atomic
+def delivery_report(*, delivery: Delivery, status: str, detail: str) -> bool:
+    """Apply a provider-reported status if it moves the delivery forward (table.REPORTS); a
+    failure may start the fallback. True if it changed."""
+    transition = REPORTS.get(DeliveryStatus(status))
+    locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    if transition is None or locked.status not in transition.sources:
+        return False
+    failed = transition.target == DeliveryStatus.FAILED
+    _move_rows(transition, [locked], {"reason": detail[:200]} if failed else {}, detail)
+    if failed:
+        fallback_after_failure(delivery=locked)
+    delivery.status = locked.status
+    return True
+
+
+def deliveries_read(*, delivery_ids: Sequence[UUID | str]) -> int:
+    """Move these deliveries to `read`, with an event in each timeline; the number moved."""
+    if not delivery_ids:
+        return 0
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update()
+            .filter(id__in=delivery_ids, status__in=READ.sources)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        moved = move(READ, ids)
+        DeliveryEvent.objects.bulk_create(
+            DeliveryEvent(delivery_id=pk, status=READ.target, detail="read by recipient")
+            for pk in ids
+            if pk in moved
+        )
+    return len(moved)
+
+
+# --- before sending: cancel, release, requeue, replay ----------------------------------------
+
+
+def deliveries_cancel(deliveries: Sequence[Delivery], *, reason: str) -> list[Delivery]:
+    """Cancel these (locked) deliveries if not yet handed to a provider. Returns those cancelled."""
+    return _move_rows(CANCEL, deliveries, {"reason": reason}, reason)
+
+
+def deliveries_release(deliveries: Sequence[Delivery], *, now: dt.datetime) -> list[Delivery]:
+    """Scheduled and deferred deliveries whose time has come: queued, published after commit."""
+    done = _move_rows(RELEASE, deliveries, {"next_attempt_at": None}, "released: due", now)
+    enqueue_on_commit(done)
+    return done
+
+
+def deliveries_requeue(
+    deliveries: Sequence[Delivery], *, detail: str, now: dt.datetime | None = None
+) -> list[Delivery]:
+    """Queued again and published after commit: their message is gone (the reconciler)."""
+    done = _move_rows(REQUEUE, deliveries, {"next_attempt_at": None}, detail, now)
+    enqueue_on_commit(done)
+    return done
+
+
+def deliveries_replay(
+    deliveries: Sequence[Delivery], *, detail: Callable[[Delivery], str]
+) -> list[Delivery]:
+    """Dead deliveries queued again for a fresh series of attempts under the current policy."""
+    now = timezone.now()
+    values: dict[str, Any] = {"attempts": 0, "reason": "", "next_attempt_at": None}
+    values["not_before"] = None
+    per_row = {"max_attempts": [default_max_attempts(d.channel) for d in deliveries]}
+    moved = move(REPLAY, [d.id for d in deliveries], values=values, per_row=per_row, now=now)
+    done = [d for d in deliveries if d.id in moved]
+    apply(REPLAY, done, {**values, "updated_at": now})
+    for delivery in done:
+        delivery.max_attempts = default_max_attempts(delivery.channel)
+    events_add(done, REPLAY.target, detail)
+    enqueue_on_commit(done)
+    return done

@@ -1,0 +1,9 @@
+"""What the inbox tells the apps above it (it imports none of them: deliveries listens)."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent inside the transaction that marked messages read, with `delivery_ids`: the deliveries
+# those messages came from. apps.deliveries moves them to `read` (its AppConfig.ready()).
+messages_read = Signal()

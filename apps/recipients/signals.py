@@ -1,0 +1,10 @@
+"""What the recipients app tells the apps above it (it imports none of them: they listen)."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent by recipient_erase inside its transaction, with `recipient`, `alias` (its new external
+# id) and `personal` (the PersonalData to strip). apps.deliveries erases what the apps above
+# this one keep about the recipient (its inbox, its delivery history): apps/deliveries/erasure.
+recipient_erasing = Signal()

@@ -1,0 +1,82 @@
+"""Channels as data: what each channel needs from a recipient and how it is sent.
+
+The one place that knows a channel by name (besides the provider adapters): everything else asks
+`spec(channel)` and reads its fields, so a new channel is one entry here plus its providers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from notifier.types import Channel
+
+__all__ = ["CHANNELS", "Channel", "ChannelSpec", "Reach", "spec"]
+
+
+class Reach(StrEnum):
+    """How a recipient is reached on a channel."""
+
+    PROFILE = "profile"  # an address in a field of the recipient's profile (email, phone)
+    DEVICE = "device"  # each of the recipient's active devices: one send per device token
+    INBOX = "inbox"  # the recipient's own in-app inbox: reachable while not erased
+
+
+def _email(address: str) -> str:
+    return address.strip().lower()
+
+
+def _verbatim(address: str) -> str:
+    return address.strip()
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    channel: Channel
+    reach: Reach
+    # The recipient field holding the address (Reach.PROFILE only): also what a suppression
+    # of this channel applies to.
+    address_field: str = ""
+    # The form addresses are compared in (suppressions): email case-insensitively.
+    normalise: Callable[[str], str] = _verbatim
+    # Whether the template's HTML part is rendered and sent.
+    html: bool = False
+    # Whether the text may be large (email's render limit) or stays small.
+    large: bool = False
+    # Provider names in order of preference: the first one configured is the primary, the
+    # configured ones after it take over while its breaker is open; `console` when none is.
+    providers: tuple[str, ...] = ("console",)
+
+    @property
+    def per_device(self) -> bool:
+        """One send per active device, rolled up into the one delivery (push)."""
+        return self.reach is Reach.DEVICE
+
+    @property
+    def suppressible(self) -> bool:
+        """Whether an address of this channel can be put on a suppression list."""
+        return bool(self.address_field)
+
+
+CHANNELS: dict[Channel, ChannelSpec] = {
+    Channel.EMAIL: ChannelSpec(
+        Channel.EMAIL,
+        Reach.PROFILE,
+        address_field="email",
+        normalise=_email,
+        html=True,
+        large=True,
+        providers=("sendgrid", "smtp", "console"),
+    ),
+    Channel.SMS: ChannelSpec(
+        Channel.SMS, Reach.PROFILE, address_field="phone", providers=("twilio", "console")
+    ),
+    Channel.PUSH: ChannelSpec(Channel.PUSH, Reach.DEVICE, providers=("fcm", "console")),
+    Channel.INAPP: ChannelSpec(Channel.INAPP, Reach.INBOX, providers=("inbox",)),
+}
+
+
+def spec(channel: str) -> ChannelSpec:
+    """The spec of `channel` (a `Channel` or its value); KeyError for an unknown one."""
+    return CHANNELS[Channel(channel)]
