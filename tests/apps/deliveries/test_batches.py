@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.deliveries.guards import provider_breaker, provider_bucket
+from apps.deliveries.lifecycle import deliveries_claim
 from apps.deliveries.models import Attempt, DeadLetter, Delivery, DeliveryStatus
 from apps.deliveries.providers import provider_for
 from apps.deliveries.queueing import send_batches
@@ -135,6 +136,22 @@ def test_a_batch_costs_the_same_statements_as_a_single_send(
     assert len(batched) <= len(single) + 4, "\n".join(
         q["sql"][:150] for q in batched.captured_queries
     )
+
+
+def test_a_single_delivery_is_claimed_in_one_statement() -> None:
+    """Retries and single sends travel one per message: their claim is the guarded UPDATE
+    alone, no transaction and row locks around it (a batch needs those against deadlocks)."""
+    (delivery,) = batch(1)
+
+    with CaptureQueriesContext(connection) as claim:
+        taken = deliveries_claim(delivery_ids=[str(delivery.id)])
+
+    assert taken == {str(delivery.id)}
+    assert [q["sql"].split()[0] for q in claim.captured_queries] == ["UPDATE"]
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENDING, 1)
+    # Claimed already: a second claim takes nothing.
+    assert deliveries_claim(delivery_ids=[str(delivery.id)]) == set()
 
 
 def test_an_opening_breaker_hands_the_rest_of_the_batch_back_unattempted(
