@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,9 +60,82 @@ def _strings(node: ast.expr) -> list[str]:
     return []
 
 
+# SQL that sets the column: `SET status = ...` or `SET reason = ..., status = ...`.
+SQL_STATUS_SET = re.compile(r"\bset\b[^;]*?(?<![\w.])status\s*=", re.IGNORECASE | re.DOTALL)
+
+
+def _assignments(tree: ast.AST) -> dict[str, list[ast.expr]]:
+    """What each plain name is assigned anywhere in the module (a field list, a dict of values)."""
+    found: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            found.setdefault(node.target.id, []).append(node.value)
+    return found
+
+
+def _field_names(
+    node: ast.expr, assigned: dict[str, list[ast.expr]], seen: frozenset[str] = frozenset()
+) -> set[str]:
+    """The column names a field list or a dict of values holds, following names assigned in the
+    module, `+` of lists and `*spread` elements: `["status"]`, `{"status": x}`, `dict(status=x)`."""
+    if isinstance(node, ast.Name):
+        if node.id in seen:
+            return set()
+        return {
+            name
+            for value in assigned.get(node.id, [])
+            for name in _field_names(value, assigned, seen | {node.id})
+        }
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, ast.Starred):
+        return _field_names(node.value, assigned, seen)
+    if isinstance(node, ast.BinOp):
+        return _field_names(node.left, assigned, seen) | _field_names(node.right, assigned, seen)
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return {name for element in node.elts for name in _field_names(element, assigned, seen)}
+    if isinstance(node, ast.Dict):
+        return {
+            name
+            for key in node.keys
+            if key is not None
+            for name in _field_names(key, assigned, seen)
+        } | {
+            name
+            for key, value in zip(node.keys, node.values, strict=True)
+            if key is None  # {**other}
+            for name in _field_names(value, assigned, seen)
+        }
+    if isinstance(node, ast.Call) and _name(node.func) == "dict":
+        return {k.arg for k in node.keywords if k.arg} | {
+            name
+            for k in node.keywords
+            if k.arg is None
+            for name in _field_names(k.value, assigned, seen)
+        }
+    return set()
+
+
+def _sql_text(node: ast.expr) -> str:
+    """A string literal's text; an f-string's literal parts around its placeholders."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(
+            _sql_text(part) if isinstance(part, ast.Constant) else "?" for part in node.values
+        )
+    return ""
+
+
 def status_writes(tree: ast.AST) -> list[int]:
-    """Lines that assign `.status`, pass `status=` to an update or a delivery/event row, name
-    `status` among the fields to save or bulk-update, or hold SQL that sets it."""
+    """Lines that assign `.status` (or `setattr` it), pass `status=` (or `**` values holding it)
+    to an update or a delivery/event row, name `status` among the fields to save or
+    bulk-update, or hold SQL that sets it."""
+    assigned = _assignments(tree)
     lines: list[int] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
@@ -70,19 +144,28 @@ def status_writes(tree: ast.AST) -> list[int]:
                 lines.append(node.lineno)
         elif isinstance(node, ast.Call):
             called = _name(node.func)
-            keywords = {k.arg: k.value for k in node.keywords}
-            if called in STATUS_WRITERS and "status" in keywords:
-                lines.append(node.lineno)
-            if called == "bulk_update" and any(
-                "status" in _strings(a) for a in [*node.args, *keywords.values()]
+            keywords = {k.arg: k.value for k in node.keywords if k.arg is not None}
+            spread = [k.value for k in node.keywords if k.arg is None]  # f(**values)
+            if called in STATUS_WRITERS and (
+                "status" in keywords or any("status" in _field_names(v, assigned) for v in spread)
             ):
                 lines.append(node.lineno)
-            if "update_fields" in keywords and "status" in _strings(keywords["update_fields"]):
+            if called == "bulk_update" and any(
+                "status" in _field_names(a, assigned) for a in [*node.args, *keywords.values()]
+            ):
                 lines.append(node.lineno)
-        elif (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, str)
-            and "set status" in node.value.lower()
+            if "update_fields" in keywords and "status" in _field_names(
+                keywords["update_fields"], assigned
+            ):
+                lines.append(node.lineno)
+            if (
+                called == "setattr"
+                and len(node.args) >= 2
+                and "status" in _field_names(node.args[1], assigned)
+            ):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Constant | ast.JoinedStr) and SQL_STATUS_SET.search(
+            _sql_text(node)
         ):
             lines.append(node.lineno)
     return sorted(set(lines))
@@ -143,7 +226,18 @@ def test_no_module_over_400_lines() -> None:
         ("d.save(update_fields=['status'])", [1]),
         ("DeliveryEvent(delivery=d, status=S.READ)", [1]),
         ("sql = 'UPDATE t SET status = %s'", [1]),
+        # main's claim and _settle: the fields travel in a dict, or in a list named elsewhere
+        ("rows.update(**{'status': S.SENDING, 'attempts': F('attempts') + 1})", [1]),
+        ("taking = {'status': S.SENDING}\nrows.update(**taking)", [2]),
+        ("taking = dict(status=S.SENDING)\nrows.update(**taking)", [2]),
+        ("fields = ['status', 'reason']\nd.save(update_fields=fields)", [2]),
+        ("d.save(update_fields=['reason'] + ['status'])", [1]),
+        ("fields = ('status',)\nDelivery.objects.bulk_update(rows, fields)", [2]),
+        ("setattr(d, 'status', S.SENT)", [1]),
+        ("sql = f'UPDATE {t} SET reason = %s, status = %s WHERE id = %s'", [1]),
         ("Response(body, status=201)\nrows.filter(status__in=X)\nx = d.status", []),
+        ("rows.filter(**{'status__in': X}).update(**{'reason': ''})", []),
+        ("rows.update(**{'status_code': 1})\ngetattr(d, 'status')", []),
     ],
 )
 def test_status_writes_are_seen(source: str, lines: list[int]) -> None:
