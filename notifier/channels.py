@@ -78,5 +78,5 @@ CHANNELS: dict[Channel, ChannelSpec] = {
 
 
 def spec(channel: str) -> ChannelSpec:
-    """The spec of `channel` (a `Channel` or its value); KeyError for an unknown one."""
+    """The spec of `channel` (a `Channel` or its value); ValueError for an unknown one."""
     return CHANNELS[Channel(channel)]

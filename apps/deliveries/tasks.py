@@ -30,7 +30,7 @@ from apps.deliveries.sending import deliveries_attempt
     retry_jitter=True,
     max_retries=settings.SEND_TASK_MAX_RETRIES,
 )
-def send_deliveries(delivery_ids: list[str]) -> dict[str, int]:
+def send_deliveries(delivery_ids: list[str] | str) -> dict[str, int]:
     """Make one attempt at each delivery of the batch (a duplicate or finished delivery is a
     no-op). Returns outcome counts.
 
@@ -41,7 +41,10 @@ def send_deliveries(delivery_ids: list[str]) -> dict[str, int]:
     provider accepted but before `sent` was written (the database fails at the write), the row
     stays `sending` and the reconciler re-queues it after SEND_STUCK_AFTER_SECONDS: a possible
     duplicate, the same window as a worker killed mid-batch (DESIGN.md)."""
-    outcomes = deliveries_attempt(delivery_ids=list(delivery_ids))
+    # A message published before batches carried one id as a string: still in the broker
+    # during an upgrade, it must not be split into characters.
+    ids = [delivery_ids] if isinstance(delivery_ids, str) else list(delivery_ids)
+    outcomes = deliveries_attempt(delivery_ids=ids)
     return dict(Counter(outcome.result for outcome in outcomes.values()))
 
 

@@ -115,7 +115,10 @@ def delivery_hold(delivery: Delivery, decision: Decision) -> str:
     if not skip:
         values["not_before"] = decision.not_before
     with transaction.atomic():
-        _move_rows(SKIP if skip else DEFER, [delivery], values, decision.reason)
+        if not _move_rows(SKIP if skip else DEFER, [delivery], values, decision.reason):
+            # Someone moved it first (the reconciler took it for stuck): nothing was held, so
+            # nothing is counted and no fallback starts.
+            return str(Delivery.objects.values_list("status", flat=True).get(pk=delivery.pk))
         if skip:
             metrics.delivery_skipped(delivery=delivery, reason=decision.reason)
         fallback_after_failure(delivery=delivery)

@@ -37,3 +37,22 @@ def test_unknown_url_is_404_in_error_shape() -> None:
 
     assert response.status_code == 404
     assert response.json() == {"code": "not_found", "message": "Not found.", "fields": {}}
+
+
+@pytest.mark.django_db
+def test_readyz_is_200_at_once_after_redis_restarted() -> None:
+    # The probe's client is kept per process: the connection it pooled died with the old
+    # Redis, and that must not cost one false "not ready" after the restart.
+    from tests.support.redis_server import RedisServer
+
+    server = RedisServer()
+    try:
+        with override_settings(REDIS_URL=server.url):
+            assert Client().get("/readyz").json()["checks"]["redis"] == "ok"
+            server.stop()
+            server.start()
+            response = Client().get("/readyz")
+    finally:
+        server.stop()
+
+    assert response.json()["checks"]["redis"] == "ok"
