@@ -48,6 +48,13 @@ class ChannelSpec:
     # configured ones after it take over while its breaker is open; `console` when none is.
     providers: tuple[str, ...] = ("console",)
 
+    def contact(self, recipient: object) -> str:
+        """Where a message on this channel goes for `recipient` (any object with the profile's
+        fields): the profile's address as given, else the recipient's external id (push goes to
+        each device token instead, the inbox to the recipient)."""
+        field = self.address_field or "external_id"
+        return str(getattr(recipient, field))
+
     @property
     def per_device(self) -> bool:
         """One send per active device, rolled up into the one delivery (push)."""

@@ -252,7 +252,4 @@ def _fields(delivery: Delivery) -> dict[str, object]:
 
 def _address(delivery: Delivery) -> str:
     """The recipient's address for this channel: the log filter masks it in the line."""
-    recipient = delivery.recipient
-    # As recipients.selectors.recipient_contact (this foundation module imports no app).
-    field = spec(delivery.channel).address_field
-    return str(getattr(recipient, field)) if field else str(recipient.external_id)
+    return spec(delivery.channel).contact(delivery.recipient)

@@ -47,8 +47,7 @@ def recipient_has_address(*, recipient: Recipient, channel: str) -> bool:
 def recipient_contact(*, recipient: Recipient, channel: str) -> str:
     """Where a message on `channel` goes: the profile's address as given (email, phone), else
     the recipient's external id (push goes to each device token instead)."""
-    field = spec(channel).address_field
-    return str(getattr(recipient, field)) if field else str(recipient.external_id)
+    return spec(channel).contact(recipient)
 
 
 def recipient_address(*, recipient: Recipient, channel: str) -> str:
