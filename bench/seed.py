@@ -1,5 +1,8 @@
 """Data the benchmarks send to: a fresh client (so every count filters by it), recipients
-reachable on every channel, and a template with a variant per channel."""
+reachable on every channel, and a template with a variant per channel.
+
+Every row is the factories' (apps/ops/factories.py, the project's one seeder): built there and
+inserted here with one `bulk_create` per table, because a run seeds tens of thousands."""
 
 from __future__ import annotations
 
@@ -8,18 +11,6 @@ import uuid
 from dataclasses import dataclass
 
 TEMPLATE = "bench_order"
-VARIANTS = [
-    {
-        "channel": "email",
-        "locale": "en",
-        "subject": "Order {{ order_id }} shipped",
-        "body": "Hi {{ recipient.name }}, order {{ order_id }} is on its way.",
-        "html": "<p>Hi {{ recipient.name }}, order <b>{{ order_id }}</b> is on its way.</p>",
-    },
-    {"channel": "sms", "locale": "en", "body": "Order {{ order_id }} shipped."},
-    {"channel": "push", "locale": "en", "title": "Order shipped", "body": "Order {{ order_id }}"},
-    {"channel": "inapp", "locale": "en", "title": "Order shipped", "body": "Order {{ order_id }}"},
-]
 
 
 @dataclass
@@ -32,30 +23,15 @@ class Seed:
 
 def seed(*, recipients: int, label: str = "bench") -> Seed:
     """A new client with its key, `recipients` recipients (email, phone, an Android device)."""
-    from apps.clients.services import api_key_create
+    from apps.ops.factories import ApiKeyFactory, DeviceFactory, RecipientFactory, TemplateFactory
     from apps.recipients.models import Device, Recipient
-    from apps.templates.services import template_save
 
     name = f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    key, raw = api_key_create(client_name=name)
+    key, raw = ApiKeyFactory.create_with_raw(name=name)
     client = key.client
-    rows = Recipient.objects.bulk_create(
-        Recipient(
-            client=client,
-            external_id=f"r{i}",
-            email=f"r{i}@bench.example.com",
-            phone=f"+1555{i:07d}",
-            name=f"Reader {i}",
-        )
-        for i in range(recipients)
-    )
-    Device.objects.bulk_create(
-        Device(
-            client=client, recipient=r, token=f"{name}-device-{r.external_id}", platform="android"
-        )
-        for r in rows
-    )
-    template_save(client=client, key=TEMPLATE, category="orders", variants=VARIANTS)
+    rows = Recipient.objects.bulk_create(RecipientFactory.build_batch(recipients, client=client))
+    Device.objects.bulk_create(DeviceFactory.build(recipient=r) for r in rows)
+    TemplateFactory(client=client, key=TEMPLATE)  # a variant per channel
     return Seed(client_id=client.id, api_key=raw, recipients=[r.external_id for r in rows])
 
 

@@ -38,7 +38,6 @@ INSTALLED_APPS = [
     "apps.inbox",
     "apps.core",
     "apps.ops",
-    "apps.benchmarks",
 ]
 
 MIDDLEWARE = [
@@ -176,8 +175,11 @@ RENDER_MAX_TEXT_BYTES = env.int("RENDER_MAX_TEXT_BYTES", default=4 * 1024)  # pu
 # Loop iterations of one render, every `{% for %}` together (nested loops multiply).
 RENDER_MAX_LOOP_ITERATIONS = env.int("RENDER_MAX_LOOP_ITERATIONS", default=50_000)
 RENDER_MAX_SECONDS = env.float("RENDER_MAX_SECONDS", default=2.0)
-# `make bench` only: serve the bare ceiling endpoint under /bench/ (never in production).
+# `make bench` only (never in production): install apps.benchmarks, the ceilings the benchmarks
+# compare with (the bare endpoint under /bench/, its table, the no-op task).
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+if BENCH_ENDPOINTS:
+    INSTALLED_APPS = [*INSTALLED_APPS, "apps.benchmarks"]
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)

@@ -7,10 +7,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from apps.clients.services import api_key_rotate
-from apps.recipients.models import Recipient
+from apps.ops.factories import ApiKeyFactory, RecipientUpsertFactory, TemplateFactory
 from apps.templates.models import Template
-from apps.templates.services import template_save
 
 DEMO_CLIENT = "demo"
 DEMO_RECIPIENT = "demo-user"
@@ -67,24 +65,24 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="demo@example.com")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        key, raw = api_key_rotate(client_name=DEMO_CLIENT)
-        Recipient.objects.update_or_create(
+        # Built by the factories (apps/ops/factories.py), as the tests and bench build theirs.
+        key, raw = ApiKeyFactory.create_with_raw(name=DEMO_CLIENT, rotate=True)
+        RecipientUpsertFactory(
             client=key.client,
             external_id=DEMO_RECIPIENT,
-            defaults={
-                "email": options["email"],
-                "phone": "+15555550100",
-                "name": "Ada",
-                "locale": "en",
-                "timezone": "UTC",
-            },
+            email=options["email"],
+            phone="+15555550100",
+            name="Ada",
+            locale="en",
+            timezone="UTC",
         )
         for template_key, variants in (
             (DEMO_TEMPLATE, DEMO_VARIANTS),
             (DEMO_ORDER_TEMPLATE, ORDER_VARIANTS),
         ):
+            # Seeded once: a template edited in the demo keeps its versions across restarts.
             if not Template.objects.filter(client=key.client, key=template_key).exists():
-                template_save(
+                TemplateFactory(
                     client=key.client, key=template_key, category="orders", variants=variants
                 )
         user_model = get_user_model()
