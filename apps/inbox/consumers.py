@@ -1,8 +1,9 @@
 """The inbox WebSocket: `/ws/inbox?token=<recipient token>[&since=<last id>]`.
 
 It relays. On connect it authenticates, joins the recipient's group and reads the unread count
-(and, with `since=`, the messages the client missed); after that it only forwards what the
-channel layer brings and keeps the socket alive. No database writes.
+(and, with `since=`, the messages the client missed); after that it forwards what the channel
+layer brings and keeps the socket alive. No database writes; one read per ping (the recipient's
+newest message id, so the client can tell that the layer dropped something).
 
 A socket lives no longer than the token it was opened with: at the token's expiry it is closed
 with 4401, as a connect with an expired token is, and the client reconnects with a fresh token
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import random
 import time
 from typing import Any
@@ -25,8 +27,10 @@ from django.conf import settings
 
 from apps.core import metrics
 from apps.inbox.realtime import inbox_group, message_payload
-from apps.inbox.selectors import inbox_since, inbox_unread_count
+from apps.inbox.selectors import inbox_latest_id, inbox_since, inbox_unread_count
 from apps.recipients.tokens import recipient_token_check
+
+logger = logging.getLogger(__name__)
 
 # Close codes (4000-4999 are the application's).
 CLOSE_UNAUTHORIZED = 4401
@@ -165,7 +169,22 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
             if loop.time() - self.last_seen > settings.INBOX_IDLE_SECONDS:
                 await self.close(code=CLOSE_IDLE)
                 return
-            await self._send({"type": "ping"})
+            await self._send({"type": "ping", "latest_id": await self._latest_id()})
+
+    async def _latest_id(self) -> int | None:
+        """The recipient's newest message id, for the ping: a client that has not seen it lost
+        a live message (channels-redis drops past capacity or expiry) and fetches it. None when
+        the database does not answer: the ping still proves the link alive."""
+        if self.recipient_id is None:  # not reached: the heartbeat starts after authentication
+            return None
+        try:
+            latest: int | None = await database_sync_to_async(inbox_latest_id)(
+                recipient_id=self.recipient_id
+            )
+        except Exception:
+            logger.warning("inbox ping: latest id unavailable", exc_info=True)
+            return None
+        return latest
 
 
 def _first(params: dict[str, list[str]], name: str) -> str:

@@ -15,6 +15,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from apps.inbox.models import InboxMessage
+from apps.inbox.selectors import inbox_previous_id
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,15 @@ def group_publish(recipient_id: int, event: dict[str, Any]) -> None:
 
 
 def publish_notification(message: InboxMessage) -> None:
+    """Push one stored message; it names the recipient's previous message (`prev_id`).
+
+    channels-redis drops, silently, what a socket's channel cannot hold (past its capacity or
+    expiry). A client that has not seen `prev_id` knows it missed something and fetches it.
+    """
+    prev_id = inbox_previous_id(recipient_id=message.recipient_id, before_id=message.id)
     group_publish(
-        message.recipient_id, {"type": NOTIFICATION_EVENT, "message": message_payload(message)}
+        message.recipient_id,
+        {"type": NOTIFICATION_EVENT, "message": {**message_payload(message), "prev_id": prev_id}},
     )
 
 

@@ -37,3 +37,23 @@ def inbox_since(*, recipient_id: int, after_id: int, limit: int) -> list[InboxMe
             :limit
         ]
     )
+
+
+def inbox_latest_id(*, recipient_id: int) -> int | None:
+    """The id of the recipient's newest message (None for an empty inbox)."""
+    return (
+        InboxMessage.objects.filter(recipient_id=recipient_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+def inbox_previous_id(*, recipient_id: int, before_id: int) -> int | None:
+    """The id of the recipient's message just before `before_id` (None if there is none)."""
+    return (
+        InboxMessage.objects.filter(recipient_id=recipient_id, id__lt=before_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )

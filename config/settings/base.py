@@ -330,6 +330,11 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 500}],
+            # channels-redis drops, without a word, what a socket's channel cannot hold (more
+            # than `capacity` waiting, or older than `expiry` seconds); the bell fills such gaps
+            # (docs/inbox.md). Settable so that tests can force drops.
+            "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=100),
+            "expiry": env.int("CHANNEL_LAYER_EXPIRY", default=60),
         },
     }
 }

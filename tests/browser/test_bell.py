@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -16,6 +17,9 @@ from rest_framework.test import APIClient
 
 from apps.deliveries.models import Delivery, DeliveryStatus
 from apps.inbox.models import InboxMessage
+from apps.inbox.services import inbox_message_deliver
+from apps.recipients.models import Recipient
+from tests.factories import DeliveryFactory
 from tests.support.asgi import AsgiServer
 from tests.support.processes import ROOT, Worker, wait_until
 
@@ -176,3 +180,71 @@ def test_reconnect_catches_up_with_since(
     first_id = InboxMessage.objects.order_by("id").first()
     assert first_id is not None
     assert any(f"since={first_id.id}" in url for url in urls)
+
+
+# --- gaps: channels-redis drops live messages past a channel's capacity, without a word ------
+
+
+def drop_live_messages(settings: Any, drop: bool) -> None:
+    """Capacity 0 in this process, the sender: the layer drops every message it publishes."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"]["CONFIG"]["capacity"] = 0 if drop else 100
+    settings.CHANNEL_LAYERS = layers  # channels drops its cached layer on setting_changed
+
+
+def deliver_to_demo_user(order_id: str) -> InboxMessage:
+    """What the inapp worker does (store, then publish), from this process."""
+    recipient = Recipient.objects.get(external_id="demo-user")
+    delivery = DeliveryFactory(
+        recipient=recipient, notification__client=recipient.client, channel="inapp"
+    )
+    return inbox_message_deliver(
+        delivery_id=str(delivery.id),
+        recipient_id=recipient.pk,
+        title="Order shipped",
+        body=f"Order {order_id}",
+        data={},
+    )
+
+
+def shown_bodies(page: Page) -> list[str]:
+    page.locator(".nb-button").click()
+    return page.locator(".nb-item .nb-body").all_text_contents()
+
+
+def test_a_live_message_after_dropped_ones_makes_the_bell_fetch_them(
+    browser: Browser, seeded: dict[str, Any], settings: Any
+) -> None:
+    # No ping within the test: the live message's prev_id alone reveals the gap.
+    server = AsgiServer(env={"DJANGO_DEBUG": "1", "INBOX_PING_SECONDS": "600"}, name="bell-gap")
+    try:
+        page = open_bell(browser, server)
+        drop_live_messages(settings, True)
+        for n in range(1, 6):
+            deliver_to_demo_user(f"A-{n}")
+        drop_live_messages(settings, False)
+        deliver_to_demo_user("A-6")
+        expect(page.locator(".nb-badge")).to_have_attribute("data-count", "6", timeout=10000)
+        bodies = shown_bodies(page)
+    finally:
+        server.stop()
+
+    assert bodies == [f"Order A-{n}" for n in range(6, 0, -1)]  # each once, newest first
+
+
+def test_a_heartbeat_naming_a_newer_message_makes_the_bell_fetch_a_dropped_burst(
+    browser: Browser, seeded: dict[str, Any], settings: Any
+) -> None:
+    server = AsgiServer(env={"DJANGO_DEBUG": "1", "INBOX_PING_SECONDS": "0.5"}, name="bell-ping")
+    try:
+        page = open_bell(browser, server)
+        expect(page.locator(".nb-badge")).to_have_attribute("data-count", "0")
+        drop_live_messages(settings, True)
+        for n in range(1, 9):
+            deliver_to_demo_user(f"B-{n}")
+        expect(page.locator(".nb-badge")).to_have_attribute("data-count", "8", timeout=10000)
+        bodies = shown_bodies(page)
+    finally:
+        server.stop()
+
+    assert bodies == [f"Order B-{n}" for n in range(8, 0, -1)]
