@@ -89,7 +89,7 @@ def test_foreign_origin_is_refused(server: AsgiServer) -> None:
 def test_connect_sends_unread_count_then_live_notifications(server: AsgiServer) -> None:
     recipient = RecipientFactory()
     InboxMessageFactory.create_batch(2, recipient=recipient)
-    InboxMessageFactory(recipient=recipient, read_at=timezone.now())
+    newest = InboxMessageFactory(recipient=recipient, read_at=timezone.now())
 
     with InboxSocket(server.ws_url, token_for(recipient)) as socket:
         assert socket.receive() == {"type": "unread_count", "count": 2}
@@ -104,6 +104,7 @@ def test_connect_sends_unread_count_then_live_notifications(server: AsgiServer) 
         "data": {"k": "hello"},
         "created_at": message.created_at.isoformat(),
         "read_at": None,
+        "prev_id": newest.id,  # the recipient's message before it: a client can see a gap
     }
 
 
