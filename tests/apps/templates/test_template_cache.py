@@ -4,12 +4,13 @@ after a save, in this process or another one, and the database when Redis is dow
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -58,6 +59,35 @@ def test_a_save_in_one_process_is_seen_by_the_next_request_of_another(
     assert after is not None
     assert (before.number, after.pk) == (1, saved.pk)
     assert sorted(after.variables) == ["coupon", "name"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_what_another_process_reads_while_a_save_commits_is_not_kept_after_it(
+    demo: dict[str, Any],
+) -> None:
+    other_process = TemplateVersions()
+    assert other_process.current(client=demo["client"], key="order_shipped") is not None
+    seen: list[TemplateVersion | None] = []
+
+    def other_request() -> None:  # its own thread, so its own database connection
+        try:
+            seen.append(other_process.current(client=demo["client"], key="order_shipped"))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        _, saved = template_save(client=demo["client"], key="order_shipped", variants=NEW_VARIANTS)
+        # between the save's first token and its commit: the old version, under the new token
+        reader = threading.Thread(target=other_request)
+        reader.start()
+        reader.join()
+    assert seen[0] is not None
+    assert seen[0].number == 1
+
+    after = other_process.current(client=demo["client"], key="order_shipped")
+
+    assert after is not None
+    assert after.pk == saved.pk
 
 
 @pytest.mark.django_db
