@@ -24,8 +24,9 @@ from apps.deliveries.lifecycle import (
 from apps.deliveries.models import CANCELLABLE, Delivery, Notification
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_address, recipient_context, suppressions_among
+from apps.templates.cache import template_versions
 from apps.templates.models import Template
-from apps.templates.selectors import template_current_by_key, version_channels
+from apps.templates.selectors import version_channels
 from apps.templates.validation import version_render_check
 from notifier.channels import spec
 
@@ -98,7 +99,7 @@ def notification_create(
 def _validate(
     client: ApiClient, request: NotificationRequest
 ) -> tuple[Template, Any, list[str], list[Recipient]]:
-    version = template_current_by_key(client=client, key=request.template)
+    version = template_versions.current(client=client, key=request.template)
     if version is None:
         raise InvalidInput(
             f"Unknown template {request.template!r}.",
