@@ -2,11 +2,14 @@
 
 Control API (JSON):
 - `GET /_sim/requests`   every request received: {"path", "body", "status", "at", "key"}
-- `GET /_sim/stats`      counts: {"received", "accepted", "by_status": {...}}
-- `POST /_sim/reset`     forget requests and faults
+- `GET /_sim/stats`      counts: {"received", "accepted", "by_status": {...}, "in_flight",
+                          "max_in_flight"} (provider requests being served now, and the most
+                          served at once since the last reset)
+- `POST /_sim/reset`     forget requests and faults (and the in-flight maximum)
 - `POST /_sim/faults`    add a fault: {"kind": "status" | "timeout" | "latency" | "invalid",
                           "status": 503, "retry_after": 2, "seconds": 30, "ms": 100,
-                          "share": 1.0, "count": null, "duration": null, "match": null}
+                          "jitter_ms": 0, "share": 1.0, "count": null, "duration": null,
+                          "match": null}
 - `DELETE /_sim/faults`  clear faults
 """
 
@@ -40,6 +43,7 @@ class Fault:
     retry_after: float | None = None
     seconds: float = 30.0
     ms: float = 0.0
+    jitter_ms: float = 0.0  # latency: each request waits ms +/- a uniform jitter_ms
     share: float = 1.0
     count: int | None = None
     until: float | None = None
@@ -54,6 +58,7 @@ class Fault:
             retry_after=data.get("retry_after"),
             seconds=float(data.get("seconds", 30.0)),
             ms=float(data.get("ms", 0.0)),
+            jitter_ms=float(data.get("jitter_ms", 0.0)),
             share=float(data.get("share", 1.0)),
             count=data.get("count"),
             until=time.monotonic() + float(duration) if duration is not None else None,
@@ -119,6 +124,8 @@ class Simulator:
         self.faults: list[Fault] = []
         self.rng = random.Random(seed)  # noqa: S311 - fault sampling, not security
         self._background: set[asyncio.Task[None]] = set()
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -138,7 +145,12 @@ class Simulator:
         if path.startswith("/_sim/"):
             reply = self.control(scope["method"], path, raw)
         else:
-            reply = await self.serve(scope["method"], path, headers, raw)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                reply = await self.serve(scope["method"], path, headers, raw)
+            finally:
+                self.in_flight -= 1
             if reply is None:  # a simulated timeout: hang up without answering
                 await send({"type": "http.response.start", "status": 504, "headers": []})
                 await send({"type": "http.response.body", "body": b""})
@@ -155,7 +167,8 @@ class Simulator:
             if not fault.applies(text, self.rng):
                 continue
             if fault.kind == "latency":
-                await asyncio.sleep(fault.ms / 1000)
+                jitter = self.rng.uniform(-fault.jitter_ms, fault.jitter_ms)
+                await asyncio.sleep(max(0.0, fault.ms + jitter) / 1000)
                 continue
             if fault.kind == "timeout":
                 self._record(path, body, 0)
@@ -195,11 +208,19 @@ class Simulator:
                 by_status[str(r["status"])] = by_status.get(str(r["status"]), 0) + 1
             accepted = sum(1 for r in self.requests if 200 <= r["status"] < 300)
             return Reply(
-                200, {"received": len(self.requests), "accepted": accepted, "by_status": by_status}
+                200,
+                {
+                    "received": len(self.requests),
+                    "accepted": accepted,
+                    "by_status": by_status,
+                    "in_flight": self.in_flight,
+                    "max_in_flight": self.max_in_flight,
+                },
             )
         if path == "/_sim/reset" and method == "POST":
             self.requests.clear()
             self.faults.clear()
+            self.max_in_flight = self.in_flight
             return Reply(200, {"ok": True})
         if path == "/_sim/faults" and method == "POST":
             try:
