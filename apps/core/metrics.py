@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -102,6 +103,12 @@ WEBSOCKET_CONNECTIONS = Gauge(
     "WebSocket connections open on this process.",
     multiprocess_mode="livesum",
 )
+PROVIDER_IN_FLIGHT = Gauge(
+    "notifier_provider_in_flight",
+    "Provider calls in flight from this process (at most the provider's PROVIDER_MAX_IN_FLIGHT).",
+    ["provider"],
+    multiprocess_mode="livesum",
+)
 RETENTION_PURGED = Counter(
     "notifier_retention_purged", "Rows deleted by the retention purge.", ["table"]
 )
@@ -140,6 +147,11 @@ def attempt_started(*, delivery: Delivery, provider: str) -> None:
     """Bind the delivery to every log line of this attempt, and log the attempt."""
     log_context_bind(**{**_fields(delivery), "provider": provider})
     logger.info("attempt started", extra={"to": _address(delivery)})
+
+
+def provider_in_flight(*, provider: str) -> AbstractContextManager[None]:
+    """Count a provider call in flight for as long as the block runs."""
+    return PROVIDER_IN_FLIGHT.labels(provider=provider).track_inprogress()
 
 
 def provider_called(*, provider: str, outcome: str, seconds: float) -> None:

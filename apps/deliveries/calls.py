@@ -1,7 +1,12 @@
-"""One provider call for one delivery inside a send batch, its failures classified."""
+"""One provider call for one delivery inside a send batch, in three steps: prepared in the
+batch's thread (rendered, push devices looked up: the database), run wherever the provider's
+calls run (the provider only, never the database: apps/deliveries/inflight.py), finished in
+the batch's thread again (push devices deactivated, metrics). Failures are classified on the
+way, so that one delivery's trouble never costs the batch the records of the others."""
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import time
@@ -14,7 +19,9 @@ from apps.core import metrics
 from apps.core.errors import DEPENDENCY_ERRORS
 from apps.deliveries.compose import delivery_message
 from apps.deliveries.models import Attempt, Delivery
-from apps.deliveries.push import provider_send
+from apps.deliveries.push import DeviceResults, push_send, push_settle, push_targets
+from apps.recipients.models import Device
+from notifier.channels import spec
 from notifier.errors import DeliveryFailure, TransientFailure
 from notifier.logcontext import log_context_scope
 from notifier.providers.base import OutboundMessage, Provider, SendResult
@@ -34,30 +41,47 @@ class Call:
     failure: DeliveryFailure | None
     stop: bool = False  # the task's time is up: send no more in this batch
     worker_error: bool = False  # failed on our side, not the provider's: not the breaker's
+    called: bool = True  # False: failed before the provider was asked (nothing for its breaker)
 
 
-def provider_call(provider: Provider, delivery: Delivery) -> Call:
-    """Render and send one delivery. Whatever goes wrong becomes a failure, so that the batch's
-    other sends are still recorded; except that the database or Redis failing while rendering,
-    before the provider is called, is raised: not an attempt, the batch hands the delivery back
-    and the task's own retry takes it (tasks.py)."""
+@dataclass
+class Prepared:
+    """A delivery ready for its provider call, or (`call` set) already failed before it."""
+
+    delivery: Delivery
+    context: contextvars.Context  # the delivery's log context, for every step of its call
+    message: OutboundMessage | None = None
+    devices: list[Device] | None = None  # push: the devices still without it
+    call: Call | None = None
+
+
+@dataclass
+class Sent:
+    """What the provider call came to, before the batch's thread looks at it."""
+
+    started: dt.datetime
+    finished: dt.datetime
+    latency_ms: int
+    outcome: SendResult | DeliveryFailure | DeviceResults
+    worker_error: bool = False
+
+
+def call_prepare(provider: Provider, delivery: Delivery) -> Prepared:
+    """Render the delivery (and find its push devices). The database or Redis failing here is
+    raised: not an attempt, the batch hands the delivery back and the task's own retry takes it
+    (tasks.py). Anything else that fails is the delivery's failure, before any provider call."""
     with log_context_scope():
         metrics.attempt_started(delivery=delivery, provider=provider.name)
         started = timezone.now()
-        clock = time.perf_counter()
-        result: SendResult | None = None
         failure: DeliveryFailure | None = None
         stop = worker_error = False
-        message: OutboundMessage | None = None
+        prepared = Prepared(delivery, contextvars.copy_context())
         try:
-            message = delivery_message(delivery=delivery)
-            result = provider_send(provider=provider, delivery=delivery, message=message)
-        except DEPENDENCY_ERRORS as exc:
-            if message is None:
-                raise
-            logger.exception("send failed unexpectedly")
-            failure = TransientFailure("worker error", detail=repr(exc)[:300])
-            worker_error = True
+            prepared.message = delivery_message(delivery=delivery)
+            if spec(delivery.channel).per_device:
+                prepared.devices = push_targets(delivery=delivery)
+        except DEPENDENCY_ERRORS:
+            raise
         except DeliveryFailure as exc:
             failure = exc
         except SoftTimeLimitExceeded:
@@ -66,12 +90,79 @@ def provider_call(provider: Provider, delivery: Delivery) -> Call:
             logger.exception("send failed unexpectedly")
             failure = TransientFailure("worker error", detail=repr(exc)[:300])
             worker_error = True
-        latency_ms = int((time.perf_counter() - clock) * 1000)
+        else:
+            return prepared
+    delivery.provider = provider.name
+    prepared.call = Call(
+        delivery, started, timezone.now(), 0, None, failure, stop, worker_error, called=False
+    )
+    return prepared
+
+
+def call_run(provider: Provider, prepared: Prepared) -> Sent:
+    """The provider call itself (each device's, for push). Never touches the database: it runs
+    on the provider's own threads, which hold no database connection."""
+    assert prepared.message is not None  # noqa: S101 - call_prepare set it, or set `call`
+    started = timezone.now()
+    clock = time.perf_counter()
+    outcome: SendResult | DeliveryFailure | DeviceResults
+    worker_error = False
+    try:
+        if prepared.devices is not None:
+            outcome = push_send(
+                provider=provider, message=prepared.message, devices=prepared.devices
+            )
+        else:
+            outcome = provider.send(prepared.message)
+    except DeliveryFailure as exc:
+        outcome = exc
+    except Exception as exc:  # a bug (ours or the SDK's) must not cost the batch its records
+        logger.exception("send failed unexpectedly")
+        outcome = TransientFailure("worker error", detail=repr(exc)[:300])
+        worker_error = True
+    latency_ms = int((time.perf_counter() - clock) * 1000)
+    return Sent(started, timezone.now(), latency_ms, outcome, worker_error)
+
+
+def sent_failure(sent: Sent) -> DeliveryFailure | None:
+    """The call's failure as the provider's breaker should hear it (push: a device's transient
+    failure makes the delivery's, see push.py), None if the provider took it."""
+    outcome = sent.outcome
+    if isinstance(outcome, list):
+        transient = [r for _, r in outcome if isinstance(r, TransientFailure)]
+        return transient[0] if transient else None
+    return outcome if isinstance(outcome, DeliveryFailure) else None
+
+
+def call_finish(provider: Provider, prepared: Prepared, sent: Sent) -> Call:
+    """The call's outcome for the batch to record (push: rolled up over the devices, dead
+    tokens deactivated)."""
+    delivery = prepared.delivery
+    result: SendResult | None = None
+    failure: DeliveryFailure | None = None
+    worker_error = sent.worker_error
+    outcome = sent.outcome
+    if isinstance(outcome, list):
+        assert prepared.message is not None  # noqa: S101 - it was sent
+        try:
+            result = push_settle(delivery=delivery, message=prepared.message, results=outcome)
+        except DeliveryFailure as exc:
+            failure = exc
+        except Exception as exc:  # the sends happened: their outcome must still be recorded
+            logger.exception("push outcome not settled")
+            failure = TransientFailure("worker error", detail=repr(exc)[:300])
+            worker_error = True
+    elif isinstance(outcome, SendResult):
+        result = outcome
+    else:
+        failure = outcome
     metrics.provider_called(
-        provider=provider.name, outcome=attempt_outcome(failure), seconds=latency_ms / 1000
+        provider=provider.name, outcome=attempt_outcome(failure), seconds=sent.latency_ms / 1000
     )
     delivery.provider = provider.name
-    return Call(delivery, started, timezone.now(), latency_ms, result, failure, stop, worker_error)
+    return Call(
+        delivery, sent.started, sent.finished, sent.latency_ms, result, failure, False, worker_error
+    )
 
 
 def attempt_outcome(failure: DeliveryFailure | None) -> str:

@@ -19,6 +19,11 @@ from notifier.providers.smtp import SmtpProvider
 from notifier.providers.twilio import TwilioProvider
 
 
+def provider_max_in_flight(name: str) -> int:
+    """Calls to this provider a process may have in flight (1: one after another, inline)."""
+    return max(1, int(settings.PROVIDER_MAX_IN_FLIGHT.get(name, 1)))
+
+
 def _sendgrid() -> Provider | None:
     if not (settings.SENDGRID_API_KEY or settings.SENDGRID_API_URL):
         return None
@@ -44,6 +49,7 @@ def _twilio() -> Provider | None:
         base_url=settings.TWILIO_API_URL,
         status_callback=settings.TWILIO_STATUS_CALLBACK_URL,
         timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        connections=provider_max_in_flight("twilio"),
     )
 
 
@@ -55,6 +61,7 @@ def _fcm() -> Provider | None:
         credentials_file=settings.FCM_CREDENTIALS,
         base_url=settings.FCM_API_URL,
         timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        connections=provider_max_in_flight("fcm"),
     )
 
 

@@ -21,9 +21,9 @@ import dataclasses
 import logging
 
 from apps.deliveries.models import Delivery
+from apps.recipients.models import Device
 from apps.recipients.selectors import recipient_active_devices, recipient_has_address
 from apps.recipients.services import device_deactivate
-from notifier.channels import spec
 from notifier.errors import DeliveryFailure, PermanentFailure, TransientFailure
 from notifier.masking import mask_address
 from notifier.providers.base import OutboundMessage, Provider, SendResult
@@ -33,42 +33,60 @@ logger = logging.getLogger(__name__)
 NO_ACTIVE_DEVICE = "no active device"
 
 
-def provider_send(
-    *, provider: Provider, delivery: Delivery, message: OutboundMessage
-) -> SendResult:
-    """Hand a rendered message to the provider: push fans out to devices, others go as one."""
-    if spec(delivery.channel).per_device:
-        return push_fan_out(provider=provider, delivery=delivery, message=message)
-    return provider.send(message)
+# What each device's send came to: the provider's result or its refusal.
+DeviceResults = list[tuple[Device, SendResult | DeliveryFailure]]
 
 
-def push_fan_out(*, provider: Provider, delivery: Delivery, message: OutboundMessage) -> SendResult:
-    """Send `message` to each active device still without it and roll the results up."""
-    done: dict[str, str] = dict(delivery.push_accepted or {})
+def push_targets(*, delivery: Delivery) -> list[Device]:
+    """The recipient's active devices that do not have this delivery yet (the database, so the
+    batch's own thread: provider calls run elsewhere, see apps/deliveries/inflight.py)."""
+    done = delivery.push_accepted or {}
     devices = [
         d for d in recipient_active_devices(recipient=delivery.recipient) if d.token not in done
     ]
     if not devices and not done:
         raise PermanentFailure(NO_ACTIVE_DEVICE)
-    accepted: dict[str, SendResult] = {}
-    failures: list[DeliveryFailure] = []
-    deactivated = 0
+    return devices
+
+
+def push_send(
+    *, provider: Provider, message: OutboundMessage, devices: list[Device]
+) -> DeviceResults:
+    """Send `message` to each device, one call each; no database (a provider thread runs it)."""
+    results: DeviceResults = []
     for device in devices:
         one = dataclasses.replace(message, to=device.token, platform=device.platform)
         try:
-            accepted[device.token] = provider.send(one)
+            results.append((device, provider.send(one)))
         except DeliveryFailure as exc:
-            failures.append(exc)
-            if isinstance(exc, PermanentFailure) and exc.deactivate_token:
-                deactivated += int(
-                    device_deactivate(
-                        client_id=device.client_id, token=device.token, reason=exc.reason
-                    )
+            results.append((device, exc))
+    return results
+
+
+def push_settle(
+    *, delivery: Delivery, message: OutboundMessage, results: DeviceResults
+) -> SendResult:
+    """Roll the devices' results up into the delivery's (module docstring); deactivate the
+    devices whose token the provider called dead. Raises the delivery's failure."""
+    done: dict[str, str] = dict(delivery.push_accepted or {})
+    accepted: dict[str, SendResult] = {}
+    failures: list[DeliveryFailure] = []
+    deactivated = 0
+    for device, result in results:
+        if isinstance(result, SendResult):
+            accepted[device.token] = result
+            continue
+        failures.append(result)
+        if isinstance(result, PermanentFailure) and result.deactivate_token:
+            deactivated += int(
+                device_deactivate(
+                    client_id=device.client_id, token=device.token, reason=result.reason
                 )
-                logger.info(
-                    "device deactivated",
-                    extra={"delivery_id": message.delivery_id, "token": mask_address(device.token)},
-                )
+            )
+            logger.info(
+                "device deactivated",
+                extra={"delivery_id": message.delivery_id, "token": mask_address(device.token)},
+            )
     done.update({token: r.provider_message_id for token, r in accepted.items()})
     # Kept on the row by the outcome's own UPDATE (sending.py) when the delivery is sent; only
     # a partial send, which a retry follows, needs it written now.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,8 +14,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.deliveries.calls import Call, attempt_outcome, provider_call
-from apps.deliveries.guards import deliveries_peek, deliveries_wait, gate_open
+from apps.deliveries.calls import (
+    Call,
+    Sent,
+    attempt_outcome,
+    call_finish,
+    call_prepare,
+    sent_failure,
+)
+from apps.deliveries.guards import Gate, deliveries_peek, deliveries_wait, gate_open
+from apps.deliveries.inflight import Flight
 from apps.deliveries.lifecycle import (
     deliveries_claim,
     deliveries_hand_back,
@@ -88,7 +97,8 @@ def _recheck(delivery: Delivery, now: dt.datetime, *, suppressed: bool) -> Attem
 
 def deliveries_attempt(*, delivery_ids: Sequence[str]) -> dict[str, AttemptOutcome]:
     """One attempt at each of these deliveries (a send task's batch: publish_sends puts one
-    channel and priority in a message). Claimed together, sent one after the other, recorded
+    channel and priority in a message). Claimed together, sent concurrently
+    (up to the provider's in-flight limit, inflight.py), recorded
     together. A duplicate or finished delivery is `not_claimed`. Outcomes by id."""
     ids = list(dict.fromkeys(str(pk) for pk in delivery_ids))
     peeked = deliveries_peek(delivery_ids=ids)
@@ -122,6 +132,7 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
     outcomes.update({pk: AttemptOutcome("not_claimed") for pk in now_ids if pk not in claimed})
     try:
         to_send = _prepare(now_ids, claimed, channel=channel, outcomes=outcomes)
+        prepared = [call_prepare(provider, delivery) for delivery in to_send]
     except Exception:
         # Redis or the database failed before any provider call: give back what this batch
         # claimed and did not settle (back to `queued`, the attempt uncounted), if the database
@@ -133,68 +144,104 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
         with contextlib.suppress(Exception):
             gate.release()
         raise
-    if not to_send:
+    # Those that failed before their provider call (a template that does not render, a push
+    # recipient without devices) are attempts too, recorded with the first write.
+    calls: list[Call] = [p.call for p in prepared if p.call is not None]
+    ready = [p for p in prepared if p.call is None]
+    if not ready:
         gate.release()
+        if calls:
+            outcomes.update(_record(calls, provider=provider.name))
         return outcomes
-    calls: list[Call] = []  # sent, not yet recorded
-    attempted = 0
+    stop = threading.Event()
+    if any(c.stop for c in calls):  # the task's time ran out while rendering
+        stop.set()
+    news = BreakerNews(gate, stop)
+    flight = Flight(provider, ready, stop=stop, heard=news.heard)
+    unstarted: list[str] = []
     started = recorded = time.monotonic()
-    success_untold = False  # the provider answered since the breaker was last told
+    called = False
     try:
-        for delivery in to_send:
-            call = provider_call(provider, delivery)
-            calls.append(call)
-            attempted += 1
-            # The breaker hears every transient failure of the provider (not our own errors)
-            # at once, and that the provider answered before the next failure and at each
-            # write: a success only resets its count, telling it twice in a row changes nothing.
-            opened = False
-            if call.worker_error:
-                pass
-            elif isinstance(call.failure, TransientFailure):
-                if success_untold:
-                    gate.record(None)
-                    success_untold = False
-                opened = gate.record(call.failure)
-            else:
-                success_untold = True
-            rest = to_send[attempted:]
+        for group in flight.finished(every=settings.SEND_BATCH_RECORD_SECONDS):
+            for one, sent in group:
+                if sent is None:
+                    unstarted.append(str(one.delivery.id))
+                    continue
+                called = True
+                calls.append(one.context.run(call_finish, provider, one, sent))
             clock = time.monotonic()
-            stop = bool(rest) and (
-                opened or call.stop or clock - started > settings.SEND_BATCH_SECONDS
-            )
-            # Outcomes are written at the end, and at least every SEND_BATCH_RECORD_SECONDS on
-            # the way: a worker killed mid-batch sends again only what it sent since the last
-            # write.
-            if not rest or stop or clock - recorded >= settings.SEND_BATCH_RECORD_SECONDS:
-                if success_untold:
-                    gate.record(None)
-                    success_untold = False
+            if clock - started > settings.SEND_BATCH_SECONDS:
+                stop.set()  # the rest go back to the queue, unattempted
+            # Outcomes are written as calls finish, at least every SEND_BATCH_RECORD_SECONDS:
+            # a worker killed mid-batch sends again only what it sent since the last write.
+            if calls and clock - recorded >= settings.SEND_BATCH_RECORD_SECONDS:
+                news.tell()
                 written, calls = calls, []
                 outcomes.update(_record(written, provider=provider.name))
                 recorded = time.monotonic()
-            if stop:
-                # The breaker opened or the batch ran out of time: the rest go back to the
-                # queue, unattempted, and ask the gate again.
-                back = [str(d.id) for d in rest]
-                deliveries_hand_back(back, channel=channel, priority=priority)
-                outcomes.update(dict.fromkeys(back, AttemptOutcome("waiting", retry_in=0.0)))
-                break
+        news.tell()
+        if calls:
+            outcomes.update(_record(calls, provider=provider.name))
+        if not called:
+            gate.release()  # a probe that never went out frees its slot
+        if unstarted:
+            # The breaker opened or the batch ran out of time: these ask the gate again.
+            deliveries_hand_back(unstarted, channel=channel, priority=priority)
+            outcomes.update(dict.fromkeys(unstarted, AttemptOutcome("waiting", retry_in=0.0)))
     except Exception:
-        # Not a send (those never raise): Redis or the database failed between sends. Write
-        # what was sent and hand the rest back if we still can, then let the task fail;
-        # whatever stays in `sending` is the reconciler's after SEND_STUCK_AFTER_SECONDS.
+        # Not a send (those never raise): Redis or the database failed between sends. Wait for
+        # the calls in flight, write what was sent and hand the rest back if we still can, then
+        # let the task fail; whatever stays in `sending` is the reconciler's after
+        # SEND_STUCK_AFTER_SECONDS.
         logger.exception("send batch interrupted")
+        for one, sent in flight.rest():
+            if sent is None:
+                unstarted.append(str(one.delivery.id))
+            else:
+                with contextlib.suppress(Exception):
+                    calls.append(one.context.run(call_finish, provider, one, sent))
         with contextlib.suppress(Exception):
             if calls:
                 _record(calls, provider=provider.name)
         with contextlib.suppress(Exception):
-            if to_send[attempted:]:
-                deliveries_hand_back(
-                    [str(d.id) for d in to_send[attempted:]], channel=channel, priority=priority
-                )
+            if unstarted:
+                deliveries_hand_back(unstarted, channel=channel, priority=priority)
         raise
     return outcomes
+
+
+class BreakerNews:
+    """What the provider's breaker hears of a batch's calls: every transient failure of the
+    provider (not our own errors) at once, from the thread that made the call (Flight calls
+    `heard` one at a time); that the provider answered, before the next failure and at each
+    write (`tell`): a success only resets its count, telling it twice in a row changes nothing.
+    A failure that opens the breaker sets `stop`: the calls not yet started never start."""
+
+    def __init__(self, gate: Gate, stop: threading.Event) -> None:
+        self._gate = gate
+        self._stop = stop
+        self._untold = False  # the provider answered since the breaker was last told
+        self._lock = threading.Lock()
+
+    def heard(self, sent: Sent) -> None:
+        if sent.worker_error:
+            return
+        failure = sent_failure(sent)
+        with self._lock:
+            if not isinstance(failure, TransientFailure):
+                self._untold = True
+                return
+            if self._untold:
+                self._gate.record(None)
+                self._untold = False
+            if self._gate.record(failure):
+                self._stop.set()
+
+    def tell(self) -> None:
+        with self._lock:
+            if self._untold:
+                self._gate.record(None)
+                self._untold = False
 
 
 def _prepare(

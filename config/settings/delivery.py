@@ -25,7 +25,7 @@ RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=120)
 SEND_STUCK_AFTER_SECONDS = env.int("SEND_STUCK_AFTER_SECONDS", default=180)
 # Deliveries of one channel and priority published together travel in one send message, up to
 # this many: the worker claims, loads and records them with a handful of statements instead of
-# ten each (the sends themselves stay one provider call each, one after the other). 1 turns
+# ten each (the sends themselves go out together, up to PROVIDER_MAX_IN_FLIGHT). 1 turns
 # batching off.
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
 # ... but a publish is spread over at least this many messages while batches stay above one
@@ -76,6 +76,15 @@ PROVIDER_RATE_PER_SECOND = {
     "smtp": env.float("SMTP_RATE_PER_SECOND", default=20.0),
     "twilio": env.float("TWILIO_RATE_PER_SECOND", default=30.0),
     "fcm": env.float("FCM_RATE_PER_SECOND", default=200.0),
+}
+# Calls to a provider one worker process keeps in flight at once (its HTTP connection pool is
+# sized to match): a batch's sends go out together instead of one after another, and every
+# batch of the process shares the limit (apps/deliveries/inflight.py). Only the HTTP providers
+# take one; the others (SMTP, the in-app inbox, the console) are called one after another.
+PROVIDER_MAX_IN_FLIGHT = {
+    "sendgrid": env.int("SENDGRID_MAX_IN_FLIGHT", default=64),
+    "twilio": env.int("TWILIO_MAX_IN_FLIGHT", default=64),
+    "fcm": env.int("FCM_MAX_IN_FLIGHT", default=64),
 }
 # Bucket capacity per provider: sends allowed at once after a quiet spell.
 PROVIDER_BURST = {

@@ -34,7 +34,9 @@ class AnonymousCredential(credentials.Base):  # type: ignore[misc]  # untyped SD
         return google.auth.credentials.AnonymousCredentials()  # type: ignore[no-untyped-call]
 
 
-def messaging_service_configure(app: firebase_admin.App, *, fcm_url: str) -> None:
+def messaging_service_configure(
+    app: firebase_admin.App, *, fcm_url: str, connections: int = 32
+) -> None:
     """Point the app's messaging service at `fcm_url` and turn the SDK's retries off.
 
     Uses private attributes (`_get_messaging_service`, `_fcm_url`, `_client`) because the SDK
@@ -45,7 +47,10 @@ def messaging_service_configure(app: firebase_admin.App, *, fcm_url: str) -> Non
         raise RuntimeError("firebase-admin moved its FCM URL: update messaging_service_configure")
     service._fcm_url = fcm_url
     session: requests.Session = service._client.session
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=32, max_retries=NO_RETRIES)
+    # Keep-alive connections for as many calls as may be in flight at once.
+    adapter = requests.adapters.HTTPAdapter(
+        pool_maxsize=max(connections, 1), max_retries=NO_RETRIES
+    )
     for prefix in ("http://", "https://", FCM_HOST):
         session.mount(prefix, adapter)
 
@@ -60,6 +65,7 @@ class FcmProvider:
         credentials_file: str = "",
         base_url: str = "",
         timeout: float = 10.0,
+        connections: int = 32,
     ) -> None:
         credential: credentials.Base = (
             credentials.Certificate(credentials_file) if credentials_file else AnonymousCredential()
@@ -72,7 +78,7 @@ class FcmProvider:
         )
         host = (base_url or FCM_HOST).rstrip("/")
         self.url = f"{host}/v1/projects/{project_id}/messages:send"
-        messaging_service_configure(self.app, fcm_url=self.url)
+        messaging_service_configure(self.app, fcm_url=self.url, connections=connections)
 
     def build(self, message: OutboundMessage) -> messaging.Message:
         data = {str(k): str(v) for k, v in message.data.items()}

@@ -37,9 +37,14 @@ INVALID_NUMBER_CODES = frozenset(
 class HeaderKeepingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # untyped SDK base
     """Twilio's HTTP client, pointed at `base_url` and remembering the last response headers."""
 
-    def __init__(self, *, base_url: str = "", timeout: float = 10.0) -> None:
+    def __init__(self, *, base_url: str = "", timeout: float = 10.0, connections: int = 10) -> None:
         # max_retries=0: no transport-level retries; the retry policy lives in one place.
         super().__init__(timeout=timeout, max_retries=0)
+        # Keep-alive connections for as many calls as may be in flight at once (requests keeps
+        # 10 per host by default and drops the rest after each call).
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(connections, 1), max_retries=0)
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, adapter)
         self._base_url = base_url.rstrip("/")
         self._local = threading.local()
 
@@ -88,8 +93,11 @@ class TwilioProvider:
         base_url: str = "",
         status_callback: str = "",
         timeout: float = 10.0,
+        connections: int = 10,
     ) -> None:
-        self.http_client = HeaderKeepingHttpClient(base_url=base_url, timeout=timeout)
+        self.http_client = HeaderKeepingHttpClient(
+            base_url=base_url, timeout=timeout, connections=connections
+        )
         self._client = Client(account_sid, auth_token, http_client=self.http_client)
         self._from = from_number
         self._status_callback = status_callback

@@ -1,0 +1,108 @@
+"""Provider calls in flight together, not one after another.
+
+A provider answers in 100-300 ms; called one after another, a worker process sends a few
+dozen messages a second whatever its CPU could do. Each provider with an in-flight limit
+(`PROVIDER_MAX_IN_FLIGHT`, set for the HTTP providers only) gets one pool of that many threads
+per process, shared by every batch of the process: at most that many calls to it are in
+flight from this process, over the SDK's keep-alive connections (sized to the same limit).
+
+The pool's threads run the provider call only (calls.call_run), never the database: database
+connections stay one per worker thread, whatever the limit. Providers without a limit (the
+in-app inbox, which writes to the database; SMTP, whose connection is not thread-safe; the
+console) are called in the batch's own thread, one after another, as before.
+
+Each call's outcome is handed to the batch's `heard` (its breaker's ear) by the thread that
+made it, at once and one at a time: a failure that opens the breaker sets `stop` before that
+thread takes its next call. Once `stop` is set (the breaker opened, the batch's time ran out),
+calls not yet started never start and come back as None, for the batch to hand back
+unattempted: past the opening failure, only the calls already in flight reach the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import cache
+
+from apps.core import metrics
+from apps.deliveries.calls import Prepared, Sent, call_run
+from apps.deliveries.providers import provider_max_in_flight
+from notifier.providers.base import Provider
+
+logger = logging.getLogger(__name__)
+
+# A finished call, or None for one that never started.
+Finished = tuple[Prepared, Sent | None]
+
+
+@cache
+def provider_pool(name: str) -> ThreadPoolExecutor | None:
+    """The process's threads for this provider's calls (None: call it inline)."""
+    limit = provider_max_in_flight(name)
+    if limit <= 1:
+        return None
+    return ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"send-{name}")
+
+
+def _run(
+    provider: Provider,
+    prepared: Prepared,
+    stop: threading.Event,
+    heard: Callable[[Sent], None],
+    lock: threading.Lock,
+) -> Sent | None:
+    if stop.is_set():
+        return None
+    with metrics.provider_in_flight(provider=provider.name):
+        sent = prepared.context.run(call_run, provider, prepared)
+    try:
+        with lock:
+            heard(sent)
+    except Exception:  # the send happened: its outcome matters more than the breaker's news
+        logger.exception("breaker not told of a send")
+    return sent
+
+
+class Flight:
+    """A batch's provider calls, started at once (up to the provider's limit, the rest queued
+    behind it in the shared pool), read back as they finish."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        prepared: list[Prepared],
+        *,
+        stop: threading.Event,
+        heard: Callable[[Sent], None],
+    ) -> None:
+        self._args = (stop, heard, threading.Lock())
+        self._provider = provider
+        self._pool = provider_pool(provider.name)
+        self._inline = list(prepared) if self._pool is None else []
+        self._futures: dict[Future[Sent | None], Prepared] = {}
+        if self._pool is not None:
+            for one in prepared:
+                self._futures[self._pool.submit(_run, provider, one, *self._args)] = one
+        self._pending = set(self._futures)
+
+    def finished(self, *, every: float) -> Iterator[list[Finished]]:
+        """The calls as they finish, a group at a time; while calls are pending a group comes
+        at least every `every` seconds (maybe empty), so the batch can write as it goes."""
+        while self._inline:
+            one = self._inline.pop(0)
+            yield [(one, _run(self._provider, one, *self._args))]
+        while self._pending:
+            done, self._pending = wait(self._pending, timeout=every, return_when=FIRST_COMPLETED)
+            yield [(self._futures[f], f.result()) for f in done]
+
+    def rest(self) -> list[Finished]:
+        """Stop what has not started and wait for what has (the batch is failing: what was
+        sent must still be recorded if it can be)."""
+        self._args[0].set()
+        left: list[Finished] = [(one, None) for one in self._inline]
+        self._inline = []
+        done, self._pending = wait(self._pending), set()
+        left += [(self._futures[f], f.result()) for f in done.done]
+        return left
