@@ -1,7 +1,8 @@
 """An ASGI app shared by every simulator: provider routes, a fault engine, a control API.
 
 Control API (JSON):
-- `GET /_sim/requests`   every request received: {"path", "body", "status", "at", "key"}
+- `GET /_sim/requests`   every request received: {"path", "body", "status", "at", "key",
+                          "peer"} (peer: the client's port, one per TCP connection)
 - `GET /_sim/stats`      counts: {"received", "accepted", "by_status": {...}, "in_flight",
                           "max_in_flight"} (provider requests being served now, and the most
                           served at once since the last reset)
@@ -148,7 +149,8 @@ class Simulator:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
-                reply = await self.serve(scope["method"], path, headers, raw)
+                peer = (scope.get("client") or ("", 0))[1]
+                reply = await self.serve(scope["method"], path, headers, raw, peer=peer)
             finally:
                 self.in_flight -= 1
             if reply is None:  # a simulated timeout: hang up without answering
@@ -158,7 +160,7 @@ class Simulator:
         await _respond(send, reply)
 
     async def serve(
-        self, method: str, path: str, headers: dict[str, str], raw: bytes
+        self, method: str, path: str, headers: dict[str, str], raw: bytes, *, peer: int = 0
     ) -> Reply | None:
         body = parse_body(headers, raw)
         text = raw.decode("utf-8", "replace")
@@ -171,7 +173,7 @@ class Simulator:
                 await asyncio.sleep(max(0.0, fault.ms + jitter) / 1000)
                 continue
             if fault.kind == "timeout":
-                self._record(path, body, 0)
+                self._record(path, body, 0, peer)
                 await asyncio.sleep(fault.seconds)
                 return None
             reply = (
@@ -182,13 +184,13 @@ class Simulator:
             break
         if reply is None:
             reply = self.provider.handle(method, path, headers, body)
-        self._record(path, body, reply.status)
+        self._record(path, body, reply.status, peer)
         task = asyncio.get_running_loop().create_task(self.provider.after(path, body, reply))
         self._background.add(task)  # keep a reference until it finishes
         task.add_done_callback(self._background.discard)
         return reply
 
-    def _record(self, path: str, body: Any, status: int) -> None:
+    def _record(self, path: str, body: Any, status: int, peer: int = 0) -> None:
         self.requests.append(
             {
                 "path": path,
@@ -196,6 +198,7 @@ class Simulator:
                 "status": status,
                 "at": time.time(),
                 "key": self.provider.key(path, body),
+                "peer": peer,
             }
         )
 

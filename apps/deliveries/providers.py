@@ -32,6 +32,7 @@ def _sendgrid() -> Provider | None:
         from_email=settings.EMAIL_FROM,
         host=settings.SENDGRID_API_URL,
         timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        connections=provider_max_in_flight("sendgrid"),
     )
 
 

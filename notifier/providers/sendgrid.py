@@ -1,10 +1,21 @@
-"""Email through SendGrid's official SDK (`sendgrid`), its errors classified here."""
+"""Email through SendGrid's official SDK (`sendgrid`), its errors classified here.
+
+The SDK's transport (python_http_client) opens a new connection for every request (urllib,
+no keep-alive: a TCP and TLS handshake per email). `PooledClient` keeps the SDK's client, its
+request building and its error classes, and only makes the request itself over a urllib3 pool
+of keep-alive connections, sized to the calls the process keeps in flight.
+"""
 
 from __future__ import annotations
 
+import io
 import urllib.error
+import urllib.request
+from typing import Any
 
+import python_http_client
 import python_http_client.exceptions as sg_errors
+import urllib3
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Mail
 
@@ -14,15 +25,87 @@ from notifier.providers.base import OutboundMessage, SendResult
 DEFAULT_HOST = "https://api.sendgrid.com"
 
 
+class _Answer:
+    """A urllib3 response as python_http_client's Response reads one (getcode, read, info)."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self._response = response
+
+    def getcode(self) -> int:
+        return int(self._response.status)
+
+    def read(self) -> bytes:
+        return bytes(self._response.data)
+
+    def info(self) -> Any:
+        return self._response.headers
+
+
+class PooledClient(python_http_client.Client):  # type: ignore[misc]  # untyped SDK base
+    """python_http_client's Client, its requests made over a shared keep-alive pool."""
+
+    def __init__(self, *args: Any, pool: urllib3.PoolManager, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool = pool
+
+    def _build_client(self, name: str | None = None) -> PooledClient:
+        url_path = [*self._url_path, name] if name else self._url_path
+        return PooledClient(
+            host=self.host,
+            version=self._version,
+            request_headers=self.request_headers,
+            url_path=url_path,
+            append_slash=self.append_slash,
+            timeout=self.timeout,
+            pool=self._pool,
+        )
+
+    def _make_request(
+        self, opener: Any, request: urllib.request.Request, timeout: float | None = None
+    ) -> _Answer:
+        response = self._pool.request(
+            request.get_method(),
+            request.full_url,
+            body=request.data,  # type: ignore[arg-type]  # bytes or None, as the SDK built it
+            headers=dict(request.header_items()),
+            timeout=timeout or self.timeout,
+            retries=False,  # no transport-level retries; the retry policy lives in one place
+            redirect=False,
+        )
+        if response.status >= 400:  # the SDK's own error classes, as urllib would have raised
+            raise sg_errors.handle_error(
+                urllib.error.HTTPError(
+                    request.full_url,
+                    response.status,
+                    response.reason or "",
+                    response.headers,  # type: ignore[arg-type]  # a mapping, read with .get
+                    io.BytesIO(response.data),
+                )
+            )
+        return _Answer(response)
+
+
 class SendGridProvider:
     name = "sendgrid"
 
     def __init__(
-        self, *, api_key: str, from_email: str, host: str = "", timeout: float = 10.0
+        self,
+        *,
+        api_key: str,
+        from_email: str,
+        host: str = "",
+        timeout: float = 10.0,
+        connections: int = 10,
     ) -> None:
         self._client = SendGridAPIClient(api_key, host=host or DEFAULT_HOST)
-        # The SDK builds its HTTP client at init; the timeout is read per request from it.
-        self._client.client.timeout = timeout
+        sdk = self._client.client
+        self._client.client = PooledClient(
+            host=sdk.host,
+            request_headers=sdk.request_headers,
+            version=sdk._version,
+            timeout=timeout,  # read per request
+            pool=urllib3.PoolManager(maxsize=max(connections, 1), block=False),
+        )
         self._from_email = from_email
 
     def build(self, message: OutboundMessage) -> Mail:
@@ -42,8 +125,12 @@ class SendGridProvider:
             response = self._client.send(self.build(message))
         except sg_errors.HTTPError as exc:
             raise classify_http_error(exc) from exc
-        except TimeoutError as exc:
+        except urllib3.exceptions.NewConnectionError as exc:  # refused (a ConnectTimeoutError)
+            raise TransientFailure("connection error", detail=str(exc)) from exc
+        except (TimeoutError, urllib3.exceptions.TimeoutError) as exc:
             raise TransientFailure("timeout", detail=str(exc)) from exc
+        except urllib3.exceptions.HTTPError as exc:  # connection refused, reset, protocol
+            raise TransientFailure("connection error", detail=str(exc)) from exc
         except (urllib.error.URLError, ConnectionError, OSError) as exc:
             raise TransientFailure("connection error", detail=str(exc)) from exc
         headers = response.headers

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from notifier.errors import PermanentFailure, TransientFailure
@@ -20,6 +22,26 @@ def mail(delivery_id: str = "d-1") -> OutboundMessage:
     return OutboundMessage(
         delivery_id=delivery_id, channel="email", to="ada@example.com", subject="Hi", body="Hello"
     )
+
+
+def test_sends_reuse_keep_alive_connections_up_to_the_pool_size(sendgrid: Simulator) -> None:
+    # Given one provider whose pool keeps 4 connections
+    one = SendGridProvider(
+        api_key="SG.test", from_email="from@example.com", host=sendgrid.url, connections=4
+    )
+
+    # When it sends 10 emails one after another, then 24 from 8 threads at once
+    for n in range(10):
+        one.send(mail(f"s-{n}"))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda n: one.send(mail(f"p-{n}")), range(24)))
+
+    # Then the 10 went over one connection, and the 24 over at most 8 (the pool keeps 4 of
+    # those it had to open beside them)
+    peers = [r["peer"] for r in sendgrid.requests()]
+    assert len(peers) == 34
+    assert len(set(peers[:10])) == 1
+    assert len(set(peers[10:])) <= 8
 
 
 def test_send_is_accepted_with_the_message_id(sendgrid: Simulator) -> None:
