@@ -24,26 +24,51 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from functools import cache
+
+from django.conf import settings
+from django.utils import timezone
 
 from apps.core import metrics
 from apps.deliveries.calls import Prepared, Sent, call_run
 from apps.deliveries.providers import provider_max_in_flight
+from notifier.errors import TransientFailure
 from notifier.providers.base import Provider
 
 logger = logging.getLogger(__name__)
+
+# A batch that writes after every call (SEND_BATCH_RECORD_SECONDS=0) still waits this long
+# between looks, instead of spinning while its calls are in flight.
+MIN_WAIT_SECONDS = 0.01
 
 # A finished call, or None for one that never started.
 Finished = tuple[Prepared, Sent | None]
 
 
-@cache
+_pools: dict[str, ThreadPoolExecutor | None] = {}
+_pools_lock = threading.Lock()
+
+
 def provider_pool(name: str) -> ThreadPoolExecutor | None:
-    """The process's threads for this provider's calls (None: call it inline)."""
-    limit = provider_max_in_flight(name)
-    if limit <= 1:
-        return None
-    return ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"send-{name}")
+    """The process's threads for this provider's calls (None: call it inline). One per
+    provider and process, however many batch threads ask for it at once."""
+    with _pools_lock:
+        if name not in _pools:
+            limit = provider_max_in_flight(name)
+            _pools[name] = (
+                ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"send-{name}")
+                if limit > 1
+                else None
+            )
+        return _pools[name]
+
+
+def provider_pools_clear() -> None:
+    """Forget the pools (their threads finish what they have): settings changed, in tests."""
+    with _pools_lock:
+        for pool in _pools.values():
+            if pool is not None:
+                pool.shutdown(wait=False)
+        _pools.clear()
 
 
 def _run(
@@ -55,8 +80,14 @@ def _run(
 ) -> Sent | None:
     if stop.is_set():
         return None
-    with metrics.provider_in_flight(provider=provider.name):
-        sent = prepared.context.run(call_run, provider, prepared)
+    try:
+        with metrics.provider_in_flight(provider=provider.name):
+            sent = prepared.context.run(call_run, provider, prepared)
+    except Exception as exc:  # call_run classifies every failure; this is a bug of ours
+        logger.exception("send failed unexpectedly")
+        now = timezone.now()
+        failure = TransientFailure("worker error", detail=repr(exc)[:300])
+        return Sent(now, now, 0, failure, worker_error=True)
     try:
         with lock:
             heard(sent)
@@ -83,8 +114,13 @@ class Flight:
         self._inline = list(prepared) if self._pool is None else []
         self._futures: dict[Future[Sent | None], Prepared] = {}
         if self._pool is not None:
-            for one in prepared:
-                self._futures[self._pool.submit(_run, provider, one, *self._args)] = one
+            for n, one in enumerate(prepared):
+                try:
+                    self._futures[self._pool.submit(_run, provider, one, *self._args)] = one
+                except RuntimeError:  # the interpreter is shutting down: start no more
+                    stop.set()
+                    self._inline = prepared[n:]  # they find `stop` set: never started
+                    break
         self._pending = set(self._futures)
 
     def finished(self, *, every: float) -> Iterator[list[Finished]]:
@@ -93,16 +129,18 @@ class Flight:
         while self._inline:
             one = self._inline.pop(0)
             yield [(one, _run(self._provider, one, *self._args))]
+        every = max(every, MIN_WAIT_SECONDS)
         while self._pending:
             done, self._pending = wait(self._pending, timeout=every, return_when=FIRST_COMPLETED)
             yield [(self._futures[f], f.result()) for f in done]
 
     def rest(self) -> list[Finished]:
-        """Stop what has not started and wait for what has (the batch is failing: what was
-        sent must still be recorded if it can be)."""
+        """Stop what has not started and wait for what has, up to the provider's timeout (the
+        batch is failing: what was sent must still be recorded if it can be). A call still
+        running after that is left out: its delivery stays `sending`, for the reconciler."""
         self._args[0].set()
         left: list[Finished] = [(one, None) for one in self._inline]
         self._inline = []
-        done, self._pending = wait(self._pending), set()
-        left += [(self._futures[f], f.result()) for f in done.done]
+        done, self._pending = wait(self._pending, timeout=settings.PROVIDER_TIMEOUT_SECONDS + 5)
+        left += [(self._futures[f], f.result()) for f in done]
         return left

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.deliveries.calls import (
     Call,
+    Prepared,
     Sent,
     attempt_outcome,
     call_finish,
@@ -39,6 +40,7 @@ from apps.recipients.selectors import (
     suppressions_among,
 )
 from notifier.errors import TransientFailure
+from notifier.providers.base import Provider
 from notifier.retry import RetryPolicy
 from notifier.routing import Action
 
@@ -144,24 +146,40 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
         with contextlib.suppress(Exception):
             gate.release()
         raise
+    return _send(
+        prepared,
+        gate=gate,
+        provider=provider,
+        channel=channel,
+        priority=priority,
+        outcomes=outcomes,
+    )
+
+
+def _send(
+    prepared: list[Prepared],
+    *,
+    gate: Gate,
+    provider: Provider,
+    channel: str,
+    priority: str,
+    outcomes: dict[str, AttemptOutcome],
+) -> dict[str, AttemptOutcome]:
+    """Make the prepared calls (together, inflight.py) and record their outcomes as they come."""
     # Those that failed before their provider call (a template that does not render, a push
     # recipient without devices) are attempts too, recorded with the first write.
     calls: list[Call] = [p.call for p in prepared if p.call is not None]
     ready = [p for p in prepared if p.call is None]
-    if not ready:
-        gate.release()
-        if calls:
-            outcomes.update(_record(calls, provider=provider.name))
-        return outcomes
     stop = threading.Event()
     if any(c.stop for c in calls):  # the task's time ran out while rendering
         stop.set()
     news = BreakerNews(gate, stop)
-    flight = Flight(provider, ready, stop=stop, heard=news.heard)
+    flight: Flight | None = None
     unstarted: list[str] = []
     started = recorded = time.monotonic()
     called = False
     try:
+        flight = Flight(provider, ready, stop=stop, heard=news.heard)
         for group in flight.finished(every=settings.SEND_BATCH_RECORD_SECONDS):
             for one, sent in group:
                 if sent is None:
@@ -180,24 +198,29 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
                 outcomes.update(_record(written, provider=provider.name))
                 recorded = time.monotonic()
         news.tell()
-        if calls:
-            outcomes.update(_record(calls, provider=provider.name))
+        written, calls = calls, []
+        if written:
+            outcomes.update(_record(written, provider=provider.name))
         if not called:
             gate.release()  # a probe that never went out frees its slot
         if unstarted:
             # The breaker opened or the batch ran out of time: these ask the gate again.
-            deliveries_hand_back(unstarted, channel=channel, priority=priority)
-            outcomes.update(dict.fromkeys(unstarted, AttemptOutcome("waiting", retry_in=0.0)))
+            back, unstarted = unstarted, []
+            deliveries_hand_back(back, channel=channel, priority=priority)
+            outcomes.update(dict.fromkeys(back, AttemptOutcome("waiting", retry_in=0.0)))
     except Exception:
         # Not a send (those never raise): Redis or the database failed between sends. Wait for
-        # the calls in flight, write what was sent and hand the rest back if we still can, then
-        # let the task fail; whatever stays in `sending` is the reconciler's after
-        # SEND_STUCK_AFTER_SECONDS.
+        # the calls in flight (up to the provider's timeout), write what was sent and hand back
+        # what never started if we still can, then let the task fail; whatever stays in
+        # `sending` (a call that did not finish, an outcome that could not be written) is the
+        # reconciler's after SEND_STUCK_AFTER_SECONDS.
         logger.exception("send batch interrupted")
-        for one, sent in flight.rest():
+        left = flight.rest() if flight is not None else [(p, None) for p in ready]
+        for one, sent in left:
             if sent is None:
                 unstarted.append(str(one.delivery.id))
             else:
+                called = True
                 with contextlib.suppress(Exception):
                     calls.append(one.context.run(call_finish, provider, one, sent))
         with contextlib.suppress(Exception):
@@ -206,6 +229,9 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
         with contextlib.suppress(Exception):
             if unstarted:
                 deliveries_hand_back(unstarted, channel=channel, priority=priority)
+        with contextlib.suppress(Exception):
+            if not called:
+                gate.release()
         raise
     return outcomes
 
@@ -215,12 +241,15 @@ class BreakerNews:
     provider (not our own errors) at once, from the thread that made the call (Flight calls
     `heard` one at a time); that the provider answered, before the next failure and at each
     write (`tell`): a success only resets its count, telling it twice in a row changes nothing.
-    A failure that opens the breaker sets `stop`: the calls not yet started never start."""
+    A failure that opens the breaker sets `stop`: the calls not yet started never start, and
+    the batch tells it nothing more (a call that was already in flight and succeeds after the
+    opening must not close it: it opened on the evidence, the probe decides when it closes)."""
 
     def __init__(self, gate: Gate, stop: threading.Event) -> None:
         self._gate = gate
         self._stop = stop
         self._untold = False  # the provider answered since the breaker was last told
+        self._opened = False  # this batch's news opened it: it hears nothing more from us
         self._lock = threading.Lock()
 
     def heard(self, sent: Sent) -> None:
@@ -228,6 +257,8 @@ class BreakerNews:
             return
         failure = sent_failure(sent)
         with self._lock:
+            if self._opened:
+                return
             if not isinstance(failure, TransientFailure):
                 self._untold = True
                 return
@@ -235,11 +266,12 @@ class BreakerNews:
                 self._gate.record(None)
                 self._untold = False
             if self._gate.record(failure):
+                self._opened = True
                 self._stop.set()
 
     def tell(self) -> None:
         with self._lock:
-            if self._untold:
+            if self._untold and not self._opened:
                 self._gate.record(None)
                 self._untold = False
 

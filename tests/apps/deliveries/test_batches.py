@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.deliveries import sending
 from apps.deliveries.guards import provider_breaker, provider_bucket
 from apps.deliveries.lifecycle import deliveries_claim
 from apps.deliveries.models import Attempt, DeadLetter, Delivery, DeliveryStatus
@@ -357,3 +358,25 @@ def test_a_breaker_that_cannot_be_told_costs_the_batch_nothing(
 
     assert list(attempt(deliveries).values()) == ["sent"] * 3
     assert [s for s, _, _ in statuses(deliveries)] == ["sent"] * 3
+
+
+def test_a_write_that_fails_after_the_last_record_does_not_record_twice(
+    email: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given three sends that fail (the breaker opens at the second, the third is handed back)
+    # and a database that fails the hand-back, after the outcomes were written
+    deliveries = batch(3)
+    scripted(monkeypatch, deliveries, dict.fromkeys(range(3), fail(TransientFailure("down"))))
+
+    def hand_back(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(sending, "deliveries_hand_back", hand_back)
+
+    # When the batch is attempted, the task fails
+    with pytest.raises(OperationalError):
+        attempt(deliveries)
+
+    # Then each attempt made is on record once
+    rows = Attempt.objects.filter(delivery__in=deliveries)
+    assert sorted(rows.values_list("number", flat=True)) == [1, 1]
