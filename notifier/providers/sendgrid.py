@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -72,7 +73,7 @@ class PooledClient(python_http_client.Client):  # type: ignore[misc]  # untyped 
             retries=False,  # no transport-level retries; the retry policy lives in one place
             redirect=False,
         )
-        if response.status >= 400:  # the SDK's own error classes, as urllib would have raised
+        if response.status >= 300:  # the SDK's own error classes, as urllib would have raised
             raise sg_errors.handle_error(
                 urllib.error.HTTPError(
                     request.full_url,
@@ -83,6 +84,17 @@ class PooledClient(python_http_client.Client):  # type: ignore[misc]  # untyped 
                 )
             )
         return _Answer(response)
+
+
+def _pool_for(host: str, *, connections: int) -> urllib3.PoolManager:
+    """Keep-alive connections to `host`, through the proxy the environment names for it (as
+    urllib's opener did: HTTPS_PROXY / HTTP_PROXY, NO_PROXY)."""
+    parts = urllib.parse.urlsplit(host)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    size = max(connections, 1)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        return urllib3.ProxyManager(proxy, maxsize=size, block=False)
+    return urllib3.PoolManager(maxsize=size, block=False)
 
 
 class SendGridProvider:
@@ -104,7 +116,7 @@ class SendGridProvider:
             request_headers=sdk.request_headers,
             version=sdk._version,
             timeout=timeout,  # read per request
-            pool=urllib3.PoolManager(maxsize=max(connections, 1), block=False),
+            pool=_pool_for(host or DEFAULT_HOST, connections=connections),
         )
         self._from_email = from_email
 

@@ -115,3 +115,20 @@ def test_connection_refused_is_transient() -> None:
         dead.send(mail())
 
     assert caught.value.reason == "connection error"
+
+
+def test_a_proxy_from_the_environment_is_used(
+    sendgrid: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given HTTP_PROXY naming a proxy that refuses connections (as urllib's opener read it)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    # When an email is sent to the simulator
+    with pytest.raises(TransientFailure) as caught:
+        provider(sendgrid).send(mail())
+
+    # Then it went to the proxy (refused), not straight to the simulator
+    assert caught.value.reason == "connection error"
+    assert sendgrid.requests() == []
