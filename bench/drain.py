@@ -200,7 +200,8 @@ def drain_deliveries(
         try:
             _, seconds = drain_rate(r, CHANNEL, count, timeout=timeout)
             stats = wait_sent(ids, count, timeout=120)
-            sampler.sample()  # the workers' RSS at the end, before they stop
+            sampler.sample()  # the workers' RSS at the end, before the first one stops
+            end = dict(sampler.last)
         finally:
             for w in workers:
                 w.stop()
@@ -214,7 +215,7 @@ def drain_deliveries(
         found,
         dict(sampler.peaks),
         dict(sampler.peak_single),
-        dict(sampler.last),
+        end,
     )
 
 

@@ -149,7 +149,8 @@ class Beat(Proc):
 class RssSampler:
     """RSS of each process group (web, workers) sampled every 0.25 s in a thread: the peak of
     the group's sum, the largest single process, and the last sample taken while the group
-    was alive (call `sample()` just before stopping a group to record its end)."""
+    was alive (call `sample()` and copy `last` just before stopping a group to record its end:
+    the thread goes on sampling while its processes stop one by one)."""
 
     def __init__(self) -> None:
         self.groups: dict[str, list[Any]] = {}
