@@ -206,7 +206,8 @@ async def _run(
     before = {
         m["data"].get("notification_id") for msgs in clients.received.values() for _, m in msgs
     }
-    out["paced_api"], _ = await paced(n, rate)
+    out["paced_api"], paced_ids = await paced(n, rate)
+    out["paced_accepted"] = len(paced_ids)
 
     # (c) the service, one bulk request to all 1,000 at once (fan-out burst).
     base = clients.count()
@@ -296,7 +297,8 @@ def run_inapp(
     p99 = load.percentile(paced, 99)
     note = (
         f"{out['sockets']} sockets connected in {out['connect_seconds']:.1f}s over "
-        f"{web_workers} uvicorn processes; received {len(paced)}/{sockets} paced and "
+        f"{web_workers} uvicorn processes; received {len(paced)}/{sockets} paced "
+        f"({out['paced_accepted']} accepted by the API, statuses {out['paced_api'].statuses}) and "
         f"{len(bulk)}/{sockets} bulk; sockets dropped {out['failed_sockets']}; 2 inapp workers "
         f"(-P threads -c {INAPP_THREADS}); measured after {WARMUP} warm-up notifications; of "
         f"the paced latency, accept -> stored by the "
