@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bench import load
 from bench.drain import (
     NO_LATENCY,
+    WARMUP_SECONDS,
     DrainResult,
     Latency,
     WorkerConfig,
@@ -212,7 +213,8 @@ def accept_figures(
             "ms",
             load=load_average(),
             note=(
-                f"{len(lat)} single-recipient email notifications {paced_at.describe()}; "
+                f"{len(lat)} single-recipient email notifications {paced_at.describe()}, "
+                f"after {WARMUP_SECONDS:.0f} s of the same not measured (the workers' start-up); "
                 f"API p99 {result.p99_ms:.1f} ms; statuses {result.statuses}"
             ),
         ),
