@@ -198,6 +198,7 @@ async def _paced(
             )
         except (OSError, asyncio.IncompleteReadError):
             status, body = 0, b""
+            conn.writer.close()
             conn = await _open(host, port)
         latencies.append((loop.time() - scheduled) * 1000)
         statuses[status] = statuses.get(status, 0) + 1
