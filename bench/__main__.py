@@ -12,7 +12,9 @@ import os
 import sys
 import time
 
+from bench.calibration import calibrate
 from bench.env import ROOT, load_average, process_env, setup_django, stamp, uptime
+from bench.pacing import PACE_FRACTION
 from bench.procs import install_signal_handlers
 
 
@@ -31,9 +33,23 @@ def main() -> int:
     parser.add_argument(
         "--inapp-rate",
         type=float,
-        default=50.0,
-        help="in-app notifications per second through the API (paced); 100/s saturates 2 cores",
+        default=None,
+        help="in-app notifications per second (paced); default: --pace-fraction of the "
+        "in-app path's capacity measured in the run",
     )
+    parser.add_argument(
+        "--pace-fraction",
+        type=float,
+        default=PACE_FRACTION,
+        help="latency figures are paced at this share of the capacity measured in the run",
+    )
+    parser.add_argument(
+        "--provider-ms",
+        type=float,
+        default=200.0,
+        help="the pipeline is also drained with the simulator answering after this (0: not)",
+    )
+    parser.add_argument("--provider-jitter-ms", type=float, default=50.0)
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -48,10 +64,16 @@ def main() -> int:
     from bench.seed import seed, unseed
 
     print(f"make bench at {stamp()}; {uptime()}", flush=True)
+    calibration_before = calibrate()
+    print(calibration_before.describe(), flush=True)
     env = process_env()
     r = redis_client(env["REDIS_URL"])
     figures: list[Figure] = []
-    raw: dict[str, object] = {"started": stamp(), "uptime_before": uptime()}
+    raw: dict[str, object] = {
+        "started": stamp(),
+        "uptime_before": uptime(),
+        "calibration_before": calibration_before.__dict__,
+    }
     data = seed(recipients=max(1000, args.sockets))
     sim = Simulator("sendgrid", env)
     web = Web(
@@ -77,6 +99,9 @@ def main() -> int:
                 concurrency=args.concurrency,
                 memory_small=max(1, args.backlog // 10),
                 repeats=args.repeats,
+                provider_ms=args.provider_ms,
+                provider_jitter_ms=args.provider_jitter_ms,
+                pace_fraction=args.pace_fraction,
             )
             found = run_pipeline(web, data, pcfg, sim)
             figures += found
@@ -87,20 +112,30 @@ def main() -> int:
             else:
                 from bench.inapp import run_inapp
 
-                found = run_inapp(data, args.sockets, args.web_workers, rate=args.inapp_rate)
+                found = run_inapp(
+                    data,
+                    args.sockets,
+                    args.web_workers,
+                    rate=args.inapp_rate,
+                    fraction=args.pace_fraction,
+                )
                 figures += found
                 print(table(found), flush=True)
     finally:
         stop_all()
         r.flushdb()
         unseed(data)
+    calibration_after = calibrate()
     print()
     print(f"=== make bench, finished {stamp()}; {uptime()}")
     print(f"web: uvicorn --workers {args.web_workers}; load average at the end {load_average()}")
+    print(f"before the run: {calibration_before.describe()}")
+    print(f"after the run:  {calibration_after.describe()}")
     print(table(figures))
     if args.json:
         raw["figures"] = [f.__dict__ for f in figures]
         raw["finished"] = stamp()
+        raw["calibration_after"] = calibration_after.__dict__
         (ROOT / args.json).write_text(json.dumps(raw, indent=2, default=str))
     return 0
 

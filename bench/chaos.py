@@ -7,7 +7,9 @@ Faults (times from the start of the burst, scaled by --fault-scale):
   (a) the email simulator times out for 30 s, then answers 503 for 30 s;
   (b) the email worker is killed with SIGKILL and restarted;
   (c) the Redis database in use is flushed (FLUSHDB) once;
-  (d) the SMS simulator answers 429 with Retry-After for a share of requests, all run long.
+  (d) the SMS simulator answers 429 with Retry-After for a share of requests, all run long;
+and every simulator answers after a provider latency (--latency-ms 200 --jitter-ms 100: 100-300
+ms, as real providers do; 0 for none).
 Exit status 1 if anything is lost (or the run does not settle).
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 
 from bench import load
 from bench.accounting import Account, account, status_counts, unfinished
+from bench.calibration import calibrate
 from bench.env import load_average, process_env, stamp, uptime
 from bench.faults import Faults
 from bench.procs import Beat, Proc, Simulator, Web, Worker, install_signal_handlers, stop_all
@@ -31,6 +34,8 @@ from bench.procs import Beat, Proc, Simulator, Web, Worker, install_signal_handl
 CHANNELS = ["email", "sms", "push", "inapp"]
 # The simulator serving each channel, when the project has it (else the console provider).
 SIMULATED = {"email": "sendgrid", "sms": "twilio", "push": "fcm"}
+# The drain time to compare with (bench/README.md): 50,000 notifications, providers at 0 ms.
+PREVIOUS_DRAIN = (277.0, 50_000, "2026-11-30, simulators answering at once")
 
 
 @dataclass
@@ -41,6 +46,8 @@ class ChaosConfig:
     fault_scale: float = 1.0
     settle_timeout: float = 1800.0
     sms_429_share: float = 0.2
+    provider_ms: float = 0.0  # every simulator's latency for the whole run (make chaos: 200)
+    provider_jitter_ms: float = 0.0
     web_workers: int = 2
     recipients: int = 1000
     log: Any = print
@@ -282,6 +289,21 @@ def run(cfg: ChaosConfig, base_env: dict[str, str]) -> ChaosResult:
             log(f"kept the run's rows for inspection: client id {data.client_id}")
 
 
+def provider_latency(cfg: ChaosConfig) -> str:
+    if cfg.provider_ms <= 0:
+        return "0 ms"
+    low, high = (
+        max(0.0, cfg.provider_ms - cfg.provider_jitter_ms),
+        cfg.provider_ms + cfg.provider_jitter_ms,
+    )
+    return f"{low:.0f}-{high:.0f} ms"
+
+
+def previous_drain() -> str:
+    seconds, notifications, when = PREVIOUS_DRAIN
+    return f"{seconds:.0f}s for {notifications:,} ({when})"
+
+
 def report(result: ChaosResult, cfg: ChaosConfig) -> str:
     a = result.account
     lines = [
@@ -297,7 +319,8 @@ def report(result: ChaosResult, cfg: ChaosConfig) -> str:
         f"skipped {a.skipped:,}",
         f"duplicated {a.duplicated:,}",
         f"lost {a.lost:,}",
-        f"time to drain {result.drain_seconds:.1f}s (settled: {'yes' if result.settled else 'NO'})",
+        f"time to drain {result.drain_seconds:.1f}s (settled: {'yes' if result.settled else 'NO'})"
+        f" at provider latency {provider_latency(cfg)}; previous: {previous_drain()}",
         "per channel: "
         + "; ".join(
             f"{c} {dict(v)} [{a.evidence.get(c, '')}]" for c, v in sorted(a.by_channel.items())
@@ -318,6 +341,8 @@ def main() -> int:
     parser.add_argument("--fault-scale", type=float, default=1.0)
     parser.add_argument("--settle-timeout", type=float, default=1800.0)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--latency-ms", type=float, default=200.0)
+    parser.add_argument("--jitter-ms", type=float, default=100.0)
     args = parser.parse_args()
     from bench.env import setup_django
 
@@ -329,9 +354,13 @@ def main() -> int:
         fault_scale=args.fault_scale,
         settle_timeout=args.settle_timeout,
         web_workers=args.web_workers,
+        provider_ms=args.latency_ms,
+        provider_jitter_ms=args.jitter_ms,
         log=lambda text: print(text, flush=True),
     )
     print(f"make chaos at {stamp()}; {uptime()}", flush=True)
+    calibration = calibrate()
+    print(calibration.describe(), flush=True)
     run_id = uuid.uuid4().hex[:8]
     try:
         result = run(cfg, process_env())
@@ -339,6 +368,8 @@ def main() -> int:
         stop_all()
     print()
     print(f"=== make chaos {run_id}, finished {stamp()}; load average {load_average()}")
+    print(f"before the run: {calibration.describe()}")
+    print(f"after the run:  {calibrate().describe()}")
     print(report(result, cfg))
     print("RESULT: " + ("OK, nothing lost" if result.ok else "FAILED"))
     return 0 if result.ok else 1

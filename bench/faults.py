@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from bench.drain import Latency
 from bench.procs import Simulator, Worker
 
 if TYPE_CHECKING:
@@ -51,6 +52,13 @@ class Faults(threading.Thread):
 
     def _run(self) -> None:
         s = self.cfg.fault_scale
+        latency = Latency(self.cfg.provider_ms, self.cfg.provider_jitter_ms)
+        if latency.ms > 0:
+            # Real providers answer in 100-300 ms: every simulator does, for the whole run,
+            # under the faults below (a timeout or an error comes after the latency).
+            for sim in self.sims.values():
+                latency.apply(sim)
+            self.note(f"provider latency {latency.describe()} on {', '.join(sorted(self.sims))}")
         if "sms" in self.sims:
             self.sims["sms"].fault(
                 kind="status", status=429, retry_after=2, share=self.cfg.sms_429_share

@@ -13,6 +13,7 @@ from typing import Any
 from bench import load
 from bench.env import load_average, process_env
 from bench.ingestion import API_PATH, bulk_body, post
+from bench.pacing import PACE_FRACTION, PROBE_CONNECTIONS, PROBE_SECONDS, pace
 from bench.procs import Web, Worker
 from bench.report import Figure
 from bench.seed import Seed
@@ -103,7 +104,12 @@ def _sent_at(notification_ids: set[str]) -> dict[str, float]:
 
 
 async def _run(
-    web: Web, seed: Seed, tokens: dict[str, str], pks: dict[str, int], rate: float
+    web: Web,
+    seed: Seed,
+    tokens: dict[str, str],
+    pks: dict[str, int],
+    rate: float | None,
+    fraction: float,
 ) -> dict[str, Any]:
     clients = Clients()
     connect_seconds = await connect_all(web.url, tokens, clients)
@@ -111,6 +117,44 @@ async def _run(
     recipients = list(tokens)
     loop = asyncio.get_running_loop()
     out: dict[str, Any] = {"connect_seconds": connect_seconds, "sockets": len(clients.sockets)}
+
+    def body(i: int) -> bytes:
+        """One single-recipient in-app notification to the i-th socket's recipient."""
+        return json.dumps(
+            {
+                "recipient": recipients[i % n],
+                "template": seed.template,
+                "variables": {"order_id": f"W-{i}"},
+                "channels": ["inapp"],
+            }
+        ).encode()
+
+    headers = {"Authorization": f"Bearer {seed.api_key}"}
+    # The path's capacity, measured now: single in-app notifications through the API in a
+    # closed loop, until each has reached its socket (API, worker and layer together). Every
+    # rate below is a fraction of it (or --inapp-rate when given).
+    base = clients.count()
+    started = loop.time()
+    probe = await asyncio.to_thread(
+        load.closed,
+        web.url,
+        API_PATH,
+        headers=headers,
+        body_fn=body,
+        seconds=PROBE_SECONDS,
+        connections=PROBE_CONNECTIONS,
+    )
+    await wait_for(clients, base + probe.ok, ACCEPT_WINDOW)
+    received = clients.count() - base
+    capacities = {
+        "API peak": probe.rps,
+        "received on sockets": received / (loop.time() - started),
+    }
+    out["pace"] = pace(capacities, fraction)
+    out["rate_given"] = rate is not None
+    if rate is None:
+        rate = out["pace"].rate
+    out["rate"] = rate
 
     # (a) ceiling: the channel layer straight to each recipient's group, paced.
     from channels.layers import get_channel_layer
@@ -138,24 +182,14 @@ async def _run(
     out["ceiling"] = ceiling
 
     # (b) the service, paced: one single-recipient in-app notification per socket at `rate`/s.
-    def body(i: int) -> bytes:
-        return json.dumps(
-            {
-                "recipient": recipients[i],
-                "template": seed.template,
-                "variables": {"order_id": f"W-{i}"},
-                "channels": ["inapp"],
-            }
-        ).encode()
-
-    async def paced(count: int) -> tuple[load.LoadResult, set[str]]:
+    async def paced(count: int, rate: float) -> tuple[load.LoadResult, set[str]]:
         """`count` of them at `rate`/s, and wait until every accepted one has arrived."""
         base = clients.count()
         result, bodies = await asyncio.to_thread(
             load.paced,
             web.url,
             API_PATH,
-            headers={"Authorization": f"Bearer {seed.api_key}"},
+            headers=headers,
             body_fn=body,
             rate=rate,
             seconds=count / rate,
@@ -167,8 +201,13 @@ async def _run(
     # Warm-up, not measured: a fresh web process's first POSTs and the workers' first sends
     # (connections, caches, lazy imports) took up to 400 ms for about two seconds, which is
     # start-up, not the steady state this figure is about.
-    _, warm_ids = await paced(WARMUP)
-    out["paced_api"], _ = await paced(n)
+    await paced(WARMUP, rate)
+    # Everything received so far (the capacity probe, the warm-up) is left out of the figures.
+    before = {
+        m["data"].get("notification_id") for msgs in clients.received.values() for _, m in msgs
+    }
+    out["paced_api"], paced_ids = await paced(n, rate)
+    out["paced_accepted"] = len(paced_ids)
 
     # (c) the service, one bulk request to all 1,000 at once (fan-out burst).
     base = clients.count()
@@ -184,7 +223,7 @@ async def _run(
         (t, m["data"].get("notification_id"), m.get("title"))
         for msgs in clients.received.values()
         for t, m in msgs
-        if m.get("title") != "ceiling" and m["data"].get("notification_id") not in warm_ids
+        if m.get("title") != "ceiling" and m["data"].get("notification_id") not in before
     ]
     accepted = await asyncio.to_thread(_accepted_at, {nid for _, nid, _ in service if nid})
     bulk_id = json.loads(payload)["id"]
@@ -221,7 +260,14 @@ def mint_tokens(seed: Seed, count: int) -> tuple[dict[str, str], dict[str, int]]
     return tokens, {r.external_id: r.pk for r in rows}
 
 
-def run_inapp(seed: Seed, sockets: int, web_workers: int, rate: float = 100.0) -> list[Figure]:
+def run_inapp(
+    seed: Seed,
+    sockets: int,
+    web_workers: int,
+    rate: float | None = None,
+    fraction: float = PACE_FRACTION,
+) -> list[Figure]:
+    """The figures, paced at `fraction` of the path's capacity measured first (or at `rate`)."""
     env = process_env()
     web = Web(env, workers=web_workers, name="inapp-web")
     from notifier.queues import channel_queues
@@ -238,23 +284,29 @@ def run_inapp(seed: Seed, sockets: int, web_workers: int, rate: float = 100.0) -
     ]
     try:
         tokens, pks = mint_tokens(seed, sockets)
-        out = asyncio.run(_run(web, seed, tokens, pks, rate))
+        out = asyncio.run(_run(web, seed, tokens, pks, rate, fraction))
     finally:
         for w in workers:
             w.stop()
         web.stop()
     paced, bulk, ceiling = out["paced"], out["bulk"], out["ceiling"]
+    rate = out["rate"]
+    pacing = out["pace"].describe()
+    if out["rate_given"]:
+        pacing = f"at --inapp-rate {rate:g}/s, not the measured pace ({pacing})"
     p99 = load.percentile(paced, 99)
     note = (
         f"{out['sockets']} sockets connected in {out['connect_seconds']:.1f}s over "
-        f"{web_workers} uvicorn processes; received {len(paced)}/{sockets} paced and "
+        f"{web_workers} uvicorn processes; received {len(paced)}/{sockets} paced "
+        f"({out['paced_accepted']} accepted by the API, statuses {out['paced_api'].statuses}) and "
         f"{len(bulk)}/{sockets} bulk; sockets dropped {out['failed_sockets']}; 2 inapp workers "
         f"(-P threads -c {INAPP_THREADS}); measured after {WARMUP} warm-up notifications; of "
         f"the paced latency, accept -> stored by the "
         f"worker p50 {load.percentile(out['paced_to_worker'], 50):.0f} / p99 "
         f"{load.percentile(out['paced_to_worker'], 99):.0f} ms, stored -> received p50 "
         f"{load.percentile(out['paced_to_socket'], 50):.0f} / p99 "
-        f"{load.percentile(out['paced_to_socket'], 99):.0f} ms"
+        f"{load.percentile(out['paced_to_socket'], 99):.0f} ms; the channel layer alone and "
+        f"the service both {pacing}"
     )
     return [
         Figure(
@@ -280,11 +332,11 @@ def run_inapp(seed: Seed, sockets: int, web_workers: int, rate: float = 100.0) -
         ),
         Figure(
             "inapp",
-            "bulk to 1,000 sockets: p50",
+            f"bulk to {sockets:,} sockets: p50",
             load.percentile(bulk, 50),
             "ms",
             note=f"one request, {sockets} recipients; the request took "
             f"{out['bulk_request_seconds'] * 1000:.0f} ms",
         ),
-        Figure("inapp", "bulk to 1,000 sockets: p99", load.percentile(bulk, 99), "ms"),
+        Figure("inapp", f"bulk to {sockets:,} sockets: p99", load.percentile(bulk, 99), "ms"),
     ]

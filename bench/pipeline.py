@@ -1,228 +1,64 @@
 """(3) Pipeline and (5) memory: a backlog of email deliveries drained by real workers to the
-SendGrid simulator, beside a no-op task drained by the same worker configuration."""
+SendGrid simulator answering at once and after a provider latency (200 ms +/- 50 by default),
+beside a no-op task drained by the same worker configuration; accept->sent paced at a fraction
+of the capacity measured in this run. The mechanics are in bench/drain.py."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any
-
-import redis
+from dataclasses import dataclass
 
 from bench import load
+from bench.drain import (
+    NO_LATENCY,
+    WARMUP_SECONDS,
+    DrainResult,
+    Latency,
+    WorkerConfig,
+    accept_to_sent,
+    drain_deliveries,
+    drain_noop,
+    single_body,
+)
 from bench.env import load_average, process_env
-from bench.ingestion import API_PATH, bulk_body, post
-from bench.procs import Simulator, Web, Worker
+from bench.ingestion import API_PATH
+from bench.pacing import PACE_FRACTION, Pace, api_capacity, pace
+from bench.procs import Simulator, Web
 from bench.report import Figure
 from bench.seed import Seed
 
-CHANNEL = "email"
-# Single-recipient notifications per second for the accept->sent latency: half the drain rate
-# or this, whichever is lower (about half the ingestion peak of two web processes here).
-LATENCY_RATE_CAP = 50.0
+MB = 1024 * 1024
+# The share of the 0 ms drain rate the pipeline must keep with the provider answering slowly.
+LATENCY_TARGET = 0.8
+# The setting that bounds a worker process's concurrent SendGrid sends, when the tree has one.
+IN_FLIGHT_SETTING = "SENDGRID_MAX_IN_FLIGHT"
 
 
 @dataclass
-class PipelineConfig:
+class PipelineConfig(WorkerConfig):
     backlog: int = 20_000
-    workers: int = 2
-    pool: str = "threads"
-    concurrency: int = 8
     latency_seconds: int = 15
     memory_small: int = 2_000
     repeats: int = 3
+    provider_ms: float = 200.0
+    provider_jitter_ms: float = 50.0
+    pace_fraction: float = PACE_FRACTION
 
-    def describe(self) -> str:
-        return f"{self.workers} worker processes, -P {self.pool} -c {self.concurrency}"
-
-
-class RssSampler:
-    """Peak RSS of each process group (web, workers) sampled every 0.25 s in a thread."""
-
-    def __init__(self) -> None:
-        self.groups: dict[str, list[Any]] = {}
-        self.peaks: dict[str, int] = {}
-        self.peak_single: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def watch(self, label: str, proc: Any) -> None:
-        self.groups.setdefault(label, []).append(proc)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for label, procs in list(self.groups.items()):
-                sizes = [s for p in list(procs) if p.alive() for s in p.rss().values()]
-                self.peaks[label] = max(self.peaks.get(label, 0), sum(sizes))
-                if sizes:
-                    self.peak_single[label] = max(self.peak_single.get(label, 0), max(sizes))
-            self._stop.wait(0.25)
+    @property
+    def slow(self) -> Latency:
+        return Latency(self.provider_ms, self.provider_jitter_ms)
 
 
-def queue_remaining(r: redis.Redis, channel: str) -> int:
-    """Messages waiting in the channel's queues (every priority step) plus those unacked."""
-    from apps.core import broker
-    from notifier.queues import channel_queues
+def in_flight_limit() -> int | None:
+    """The per-process in-flight limit for SendGrid sends, if this tree's settings have one."""
+    from django.conf import settings
 
-    return sum(broker.queue_depths(channel_queues(channel), client=r).values()) + (
-        broker.unacked_count(client=r)
-    )
+    value = getattr(settings, IN_FLIGHT_SETTING, None)
+    return int(value) if value is not None else None
 
 
-def drain_rate(r: redis.Redis, channel: str, total: int, timeout: float) -> tuple[float, float]:
-    """Watch the queue empty: rate between 95% and 5% remaining, and time to empty."""
-    start = time.monotonic()
-    t_hi = t_lo = None
-    deadline = start + timeout
-    while time.monotonic() < deadline:
-        remaining = queue_remaining(r, channel)
-        now = time.monotonic()
-        if t_hi is None and remaining <= 0.95 * total:
-            t_hi = now
-        if t_lo is None and remaining <= 0.05 * total:
-            t_lo = now
-        if remaining == 0:
-            break
-        time.sleep(0.1)
-    else:
-        raise TimeoutError(f"{channel} queues not drained after {timeout}s")
-    if t_hi is None or t_lo is None or t_lo <= t_hi:
-        return float("nan"), time.monotonic() - start
-    return 0.9 * total / (t_lo - t_hi), time.monotonic() - start
-
-
-def start_workers(env: dict[str, str], cfg: PipelineConfig, tag: str) -> list[Worker]:
-    from notifier.queues import channel_queues
-
-    return [
-        Worker(
-            env,
-            queues=channel_queues(CHANNEL),
-            pool=cfg.pool,
-            concurrency=cfg.concurrency,
-            name=f"{tag}-{i}",
-        )
-        for i in range(cfg.workers)
-    ]
-
-
-def queue_backlog(web: Web, seed: Seed, count: int, tag: str) -> list[str]:
-    """`count` email deliveries through the API, 1000 recipients per request."""
-    ids = []
-    for i in range(0, count, 1000):
-        chunk = seed.recipients[: min(1000, count - i)]
-        status, payload, _ = post(
-            web.url + API_PATH, bulk_body(seed, chunk, i, [CHANNEL]), seed.api_key
-        )
-        if status != 202:
-            raise RuntimeError(f"queueing answered {status}: {payload[:300]!r}")
-        ids.append(json.loads(payload)["id"])
-    return ids
-
-
-def sent_stats(notification_ids: list[str]) -> dict[str, Any]:
-    from django.db.models import Count
-
-    from apps.deliveries.models import Delivery
-
-    rows = Delivery.objects.filter(notification_id__in=notification_ids)
-    by_status = dict(rows.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    return {"by_status": by_status, "total": sum(by_status.values())}
-
-
-def wait_sent(notification_ids: list[str], total: int, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        stats = sent_stats(notification_ids)
-        if stats["by_status"].get("sent", 0) >= total or time.monotonic() > deadline:
-            return stats
-        time.sleep(0.5)
-
-
-def latencies_ms(notification_ids: list[str]) -> list[float]:
-    from apps.deliveries.models import Delivery
-
-    pairs = Delivery.objects.filter(
-        notification_id__in=notification_ids, sent_at__isnull=False
-    ).values_list("created_at", "sent_at")
-    return [(sent - created).total_seconds() * 1000 for created, sent in pairs]
-
-
-@dataclass
-class DrainResult:
-    rate: float
-    seconds: float
-    stats: dict[str, Any]
-    peaks: dict[str, int] = field(default_factory=dict)
-    peak_single: dict[str, int] = field(default_factory=dict)
-
-
-def drain_deliveries(
-    web: Web, seed: Seed, cfg: PipelineConfig, env: dict[str, str], r: redis.Redis, count: int
-) -> DrainResult:
-    """Queue `count` deliveries with no worker running, then start the workers and time them."""
-    r.flushdb()
-    with RssSampler() as sampler:
-        sampler.watch("web", web)
-        ids = queue_backlog(web, seed, count, "drain")
-        workers = start_workers(env, cfg, "pipeline")
-        for w in workers:
-            sampler.watch("workers", w)
-        try:
-            _, seconds = drain_rate(r, CHANNEL, count, timeout=max(300, count / 20))
-            stats = wait_sent(ids, count, timeout=120)
-        finally:
-            for w in workers:
-                w.stop()
-    rate = sent_rate(ids)
-    return DrainResult(rate, seconds, stats, dict(sampler.peaks), dict(sampler.peak_single))
-
-
-def sent_rate(notification_ids: list[str]) -> float:
-    """Deliveries sent per second between the 5th and the 95th percentile of their sent_at
-    (a queue message carries a batch of deliveries, so the queue length cannot tell)."""
-    from apps.deliveries.models import Delivery
-
-    times = sorted(
-        t.timestamp()
-        for t in Delivery.objects.filter(
-            notification_id__in=notification_ids, sent_at__isnull=False
-        ).values_list("sent_at", flat=True)
-    )
-    if len(times) < 20:
-        return float("nan")
-    lo, hi = times[int(0.05 * len(times))], times[int(0.95 * len(times))]
-    return 0.9 * len(times) / (hi - lo) if hi > lo else float("nan")
-
-
-def drain_noop(cfg: PipelineConfig, env: dict[str, str], r: redis.Redis, count: int) -> float:
-    from apps.benchmarks.tasks import NOOP_TASK
-    from config.celery import app
-    from notifier.queues import queue_name
-
-    r.flushdb()
-    with app.producer_or_acquire() as producer, producer.batch():
-        for i in range(count):
-            app.send_task(
-                NOOP_TASK, args=[str(i)], queue=queue_name(CHANNEL, "normal"), producer=producer
-            )
-    workers = start_workers(env, cfg, "noop")
-    try:
-        rate, _ = drain_rate(r, CHANNEL, count, timeout=max(300, count / 50))
-    finally:
-        for w in workers:
-            w.stop()
-    return rate
+def per_process(drains: list[DrainResult], workers: int) -> list[float]:
+    """The simulator's maximum of concurrent requests over each drain, per worker process."""
+    return [d.max_in_flight / max(1, workers) for d in drains]
 
 
 def run_pipeline(web: Web, seed: Seed, cfg: PipelineConfig, sim: Simulator) -> list[Figure]:
@@ -230,116 +66,228 @@ def run_pipeline(web: Web, seed: Seed, cfg: PipelineConfig, sim: Simulator) -> l
     from apps.core.broker import redis_client
 
     r = redis_client(env["REDIS_URL"])
-    sim.reset()
-    small = drain_deliveries(web, seed, cfg, env, r, cfg.memory_small)
-    # The backlog and the no-op ceiling alternately, `repeats` times: medians (a drain takes
-    # 20 s or so, and this machine's other work comes and goes).
-    bigs: list[DrainResult] = []
+    small = drain_deliveries(web, seed, cfg, env, r, cfg.memory_small, sim=sim)
+    # At 0 ms, at the provider latency and the no-op ceiling alternately, `repeats` times:
+    # medians (a drain takes 20 s or so, and this machine's other work comes and goes).
+    fast: list[DrainResult] = []
+    slow: list[DrainResult] = []
     noops: list[float] = []
-    received: dict[str, Any] = {}
     for _ in range(max(1, cfg.repeats)):
-        sim.reset()
-        bigs.append(drain_deliveries(web, seed, cfg, env, r, cfg.backlog))
-        if len(bigs) == 1:
-            received = sim.stats()  # the simulator's count for the first drain
+        fast.append(drain_deliveries(web, seed, cfg, env, r, cfg.backlog, sim=sim))
+        if cfg.provider_ms > 0:
+            slow.append(
+                drain_deliveries(web, seed, cfg, env, r, cfg.backlog, sim=sim, latency=cfg.slow)
+            )
         noops.append(drain_noop(cfg, env, r, cfg.backlog))
-    load_big = load_noop = load_average()
-    big = bigs[0]  # memory peaks and statuses: the first drain
-    big_rate = load.median([b.rate for b in bigs])
+    load_drains = load_average()
+    fast_rate = load.median([d.rate for d in fast])
+    slow_rate = load.median([d.rate for d in slow])
     noop_rate = load.median(noops)
-    # Latency: workers running, single notifications paced at half the measured drain rate.
+
+    # Accept->sent: the API's peak for the same request (no worker running), then single
+    # notifications paced at a fraction of the lower of that and the drain rate at the same
+    # provider latency.
     r.flushdb()
-    workers = start_workers(env, cfg, "latency")
-    try:
-        # Half the drain rate, but within what the API takes comfortably (its half peak).
-        rate = min(LATENCY_RATE_CAP, max(5.0, (big_rate if big_rate == big_rate else 100.0) / 2))
-        result, bodies = load.paced(
-            web.url,
-            API_PATH,
-            headers={"Authorization": f"Bearer {seed.api_key}"},
-            body_fn=lambda i: json.dumps(
-                {
-                    "recipient": seed.recipients[i % len(seed.recipients)],
-                    "template": seed.template,
-                    "variables": {"order_id": f"L-{i}"},
-                    "channels": [CHANNEL],
-                }
-            ).encode(),
-            rate=rate,
+    api = api_capacity(
+        web.url,
+        API_PATH,
+        headers={"Authorization": f"Bearer {seed.api_key}"},
+        body_fn=lambda i: single_body(seed, i),
+    )
+    r.flushdb()
+    latency_figures: list[Figure] = []
+    runs = [(NO_LATENCY, fast_rate)] + ([(cfg.slow, slow_rate)] if slow else [])
+    for latency, rate in runs:
+        paced_at = pace({"API peak": api.rps, "drain": rate}, cfg.pace_fraction)
+        result, lat = accept_to_sent(
+            web,
+            seed,
+            cfg,
+            env,
+            r,
+            sim=sim,
+            rate=paced_at.rate,
             seconds=cfg.latency_seconds,
+            latency=latency,
         )
-        ids = [json.loads(b)["id"] for b in bodies if b.startswith(b"{") and b'"id"' in b]
-        wait_sent(ids, len(ids), timeout=120)
-        lat = latencies_ms(ids)
-    finally:
-        for w in workers:
-            w.stop()
-    sent = big.stats["by_status"].get("sent", 0)
-    mb = 1024 * 1024
-    ratio_workers = big.peaks.get("workers", 0) / max(1, small.peaks.get("workers", 1))
-    ratio_web = big.peaks.get("web", 0) / max(1, small.peaks.get("web", 1))
+        latency_figures += accept_figures(latency, paced_at, result, lat)
+    figures = [drain_figure(cfg, fast, noops, fast_rate, noop_rate, load_drains)]
+    if slow:
+        figures += slow_figures(cfg, fast_rate, slow, load_drains)
+    return figures + latency_figures + memory_figures(cfg, small, fast[0], slow)
+
+
+def drain_figure(
+    cfg: PipelineConfig,
+    fast: list[DrainResult],
+    noops: list[float],
+    fast_rate: float,
+    noop_rate: float,
+    load_drains: str,
+) -> Figure:
+    big = fast[0]  # statuses and the simulator's count: the first drain
+    return Figure(
+        "pipeline",
+        f"deliveries/s ({cfg.backlog:,} email backlog, 0 ms)",
+        fast_rate,
+        "/s",
+        ceiling=noop_rate,
+        ceiling_name="no-op task",
+        target=">= 50% of no-op",
+        met=fast_rate >= 0.5 * noop_rate,
+        load=load_drains,
+        note=(
+            f"{cfg.describe()} for both; median of {len(fast)} alternating drains, "
+            f"deliveries runs {[round(b.rate) for b in fast]}, no-op runs "
+            f"{[round(n) for n in noops]}; deliveries: rate between the 5th and 95th "
+            "percentile of sent_at, up to SEND_BATCH_SIZE per message; no-op: between 95% "
+            "and 5% of its queue left (one task per message); "
+            f"{big.stats['by_status'].get('sent', 0):,}/{cfg.backlog:,} sent, statuses "
+            f"{big.stats['by_status']}; simulator received {big.sim.get('received')} (accepted "
+            f"{big.sim.get('accepted')}); first drain took {big.seconds:.1f}s"
+        ),
+    )
+
+
+def slow_figures(
+    cfg: PipelineConfig, fast_rate: float, slow: list[DrainResult], load_drains: str
+) -> list[Figure]:
+    slow_rate = load.median([d.rate for d in slow])
+    limit = in_flight_limit()
+    in_flight = per_process(slow, cfg.workers)
+    # Without a limit setting, a worker process sends one request per pool thread at a time.
+    ceiling, ceiling_name = (
+        (float(limit), IN_FLIGHT_SETTING) if limit is not None else (float(cfg.concurrency), "-c")
+    )
+    latency = cfg.slow.describe()
+    first = slow[0]
     return [
         Figure(
             "pipeline",
-            f"deliveries/s ({cfg.backlog:,} email backlog)",
-            big_rate,
+            f"deliveries/s at {latency} provider latency",
+            slow_rate,
             "/s",
-            ceiling=noop_rate,
-            ceiling_name="no-op task",
-            target=">= 50% of no-op",
-            met=big_rate >= 0.5 * noop_rate,
-            load=load_big,
+            ceiling=fast_rate,
+            ceiling_name="at 0 ms",
+            target=f">= {LATENCY_TARGET:.0%} of 0 ms",
+            met=slow_rate >= LATENCY_TARGET * fast_rate,
+            load=load_drains,
             note=(
-                f"{cfg.describe()} for both; median of {len(bigs)} alternating drains, "
-                f"deliveries runs {[round(b.rate) for b in bigs]}, no-op runs "
-                f"{[round(n) for n in noops]}; deliveries: rate between the 5th and 95th "
-                "percentile of sent_at, up to SEND_BATCH_SIZE per message; no-op: between 95% "
-                "and 5% of its queue left (one task per message); "
-                f"{sent:,}/{cfg.backlog:,} sent, statuses {big.stats['by_status']}; simulator "
-                f"received {received.get('received')} (accepted {received.get('accepted')}); "
-                f"first drain took {big.seconds:.1f}s; load after the drains {load_noop}"
+                f"the SendGrid simulator's latency fault (ms={cfg.provider_ms:.0f}, "
+                f"jitter_ms={cfg.provider_jitter_ms:.0f}, uniform) on every request; same "
+                f"backlog and workers, alternating with the 0 ms drains; runs "
+                f"{[round(d.rate) for d in slow]}; first drain {first.seconds:.1f}s, statuses "
+                f"{first.stats['by_status']}, simulator accepted {first.sim.get('accepted')}"
             ),
         ),
         Figure(
             "pipeline",
-            f"accept->sent p50 ({rate:.0f}/s paced)",
+            f"sends in flight per worker process at {latency}",
+            load.median(in_flight),
+            "",
+            ceiling=ceiling,
+            ceiling_name=ceiling_name,
+            note=(
+                f"the simulator's max_in_flight (most requests it served at once) over each "
+                f"drain / {cfg.workers} worker processes: runs {in_flight}; "
+                + (
+                    f"{IN_FLIGHT_SETTING}={limit} in this tree's settings"
+                    if limit is not None
+                    else f"{IN_FLIGHT_SETTING} is not a setting in this tree: sends are made "
+                    f"one after another per pool thread (-c {cfg.concurrency})"
+                )
+            ),
+        ),
+    ]
+
+
+def accept_figures(
+    latency: Latency, paced_at: Pace, result: load.LoadResult, lat: list[float]
+) -> list[Figure]:
+    label = f"{latency.describe()}, {paced_at.rate:.0f}/s paced"
+    return [
+        Figure(
+            "pipeline",
+            f"accept->sent p50 ({label})",
             load.percentile(lat, 50),
             "ms",
             load=load_average(),
             note=(
-                f"{len(lat)} single-recipient email notifications at half the drain rate "
-                f"(at most {LATENCY_RATE_CAP:.0f}/s); "
+                f"{len(lat)} single-recipient email notifications {paced_at.describe()}, "
+                f"after {WARMUP_SECONDS:.0f} s of the same not measured (the workers' start-up); "
                 f"API p99 {result.p99_ms:.1f} ms; statuses {result.statuses}"
             ),
         ),
-        Figure("pipeline", "accept->sent p99", load.percentile(lat, 99), "ms"),
+        Figure("pipeline", f"accept->sent p99 ({label})", load.percentile(lat, 99), "ms"),
+    ]
+
+
+def memory_figures(
+    cfg: PipelineConfig, small: DrainResult, big: DrainResult, slow: list[DrainResult]
+) -> list[Figure]:
+    ratio_workers = big.peaks.get("workers", 0) / max(1, small.peaks.get("workers", 1))
+    ratio_web = big.peaks.get("web", 0) / max(1, small.peaks.get("web", 1))
+    figures = [
         Figure(
             "memory",
             f"workers peak RSS, {cfg.backlog:,} vs {cfg.memory_small:,}",
-            big.peaks.get("workers", 0) / mb,
+            big.peaks.get("workers", 0) / MB,
             "MiB",
-            ceiling=small.peaks.get("workers", 0) / mb,
+            ceiling=small.peaks.get("workers", 0) / MB,
             ceiling_name=f"at {cfg.memory_small:,}",
             target="flat (10x load < 1.25x)",
             met=ratio_workers < 1.25,
             note=(
                 f"sum over {cfg.workers} worker process groups; largest single process "
-                f"{big.peak_single.get('workers', 0) / mb:.0f} MiB at 10x, "
-                f"{small.peak_single.get('workers', 0) / mb:.0f} MiB at 1x"
+                f"{big.peak_single.get('workers', 0) / MB:.0f} MiB at 10x, "
+                f"{small.peak_single.get('workers', 0) / MB:.0f} MiB at 1x"
             ),
         ),
         Figure(
             "memory",
             "web peak RSS (queueing the backlog)",
-            big.peaks.get("web", 0) / mb,
+            big.peaks.get("web", 0) / MB,
             "MiB",
-            ceiling=small.peaks.get("web", 0) / mb,
+            ceiling=small.peaks.get("web", 0) / MB,
             ceiling_name=f"at {cfg.memory_small:,}",
             target="flat (10x load < 1.25x)",
             met=ratio_web < 1.25,
             note=(
                 "uvicorn master + workers; largest single process "
-                f"{big.peak_single.get('web', 0) / mb:.0f} MiB"
+                f"{big.peak_single.get('web', 0) / MB:.0f} MiB"
             ),
+        ),
+    ]
+    if slow:
+        figures += slow_memory_figures(cfg, big, slow[0])
+    return figures
+
+
+def slow_memory_figures(cfg: PipelineConfig, big: DrainResult, first: DrainResult) -> list[Figure]:
+    peak, end = first.peaks.get("workers", 0), first.end.get("workers", 0)
+    latency = cfg.slow.describe()
+    return [
+        Figure(
+            "memory",
+            f"workers peak RSS at {latency}, {cfg.backlog:,}",
+            peak / MB,
+            "MiB",
+            ceiling=big.peaks.get("workers", 0) / MB,
+            ceiling_name="at 0 ms",
+            target="flat (< 1.25x)",
+            met=peak < 1.25 * big.peaks.get("workers", 1),
+            note=(
+                f"sum over {cfg.workers} worker process groups, sampled every 0.25 s over the "
+                f"first drain at {latency}; largest single process "
+                f"{first.peak_single.get('workers', 0) / MB:.0f} MiB"
+            ),
+        ),
+        Figure(
+            "memory",
+            f"workers RSS at the end of the drain at {latency}",
+            end / MB,
+            "MiB",
+            ceiling=peak / MB,
+            ceiling_name="peak",
         ),
     ]

@@ -6,8 +6,10 @@ The machinery (own process group, stop by PID, RSS) is the shared harness (harne
 from __future__ import annotations
 
 import os
+import threading
 import time
 import urllib.request
+from typing import Any
 
 import harness.processes as harness
 from harness.processes import (
@@ -29,6 +31,7 @@ __all__ = [
     "REGISTRY",
     "Beat",
     "Proc",
+    "RssSampler",
     "Simulator",
     "Web",
     "Worker",
@@ -141,3 +144,45 @@ class Beat(Proc):
             env,
             log_dir=LOG_DIR,
         )
+
+
+class RssSampler:
+    """RSS of each process group (web, workers) sampled every 0.25 s in a thread: the peak of
+    the group's sum, the largest single process, and the last sample taken while the group
+    was alive (call `sample()` and copy `last` just before stopping a group to record its end:
+    the thread goes on sampling while its processes stop one by one)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, list[Any]] = {}
+        self.peaks: dict[str, int] = {}
+        self.peak_single: dict[str, int] = {}
+        self.last: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._lock = threading.Lock()
+
+    def watch(self, label: str, proc: Any) -> None:
+        self.groups.setdefault(label, []).append(proc)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def sample(self) -> None:
+        with self._lock:
+            for label, procs in list(self.groups.items()):
+                sizes = [s for p in list(procs) if p.alive() for s in p.rss().values()]
+                if not sizes:
+                    continue
+                self.peaks[label] = max(self.peaks.get(label, 0), sum(sizes))
+                self.peak_single[label] = max(self.peak_single.get(label, 0), max(sizes))
+                self.last[label] = sum(sizes)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(0.25)
