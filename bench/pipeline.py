@@ -29,7 +29,7 @@ from bench.seed import Seed
 MB = 1024 * 1024
 # The share of the 0 ms drain rate the pipeline must keep with the provider answering slowly.
 LATENCY_TARGET = 0.8
-# The setting that bounds a worker process's concurrent SendGrid sends, when the tree has one.
+# The setting that bounds a worker process's concurrent SendGrid sends.
 IN_FLIGHT_SETTING = "SENDGRID_MAX_IN_FLIGHT"
 
 
@@ -48,12 +48,11 @@ class PipelineConfig(WorkerConfig):
         return Latency(self.provider_ms, self.provider_jitter_ms)
 
 
-def in_flight_limit() -> int | None:
-    """The per-process in-flight limit for SendGrid sends, if this tree's settings have one."""
-    from django.conf import settings
+def in_flight_limit() -> int:
+    """The per-process in-flight limit for SendGrid sends (PROVIDER_MAX_IN_FLIGHT)."""
+    from apps.deliveries.providers import provider_max_in_flight
 
-    value = getattr(settings, IN_FLIGHT_SETTING, None)
-    return int(value) if value is not None else None
+    return provider_max_in_flight("sendgrid")
 
 
 def per_process(drains: list[DrainResult], workers: int) -> list[float]:
@@ -155,10 +154,6 @@ def slow_figures(
     slow_rate = load.median([d.rate for d in slow])
     limit = in_flight_limit()
     in_flight = per_process(slow, cfg.workers)
-    # Without a limit setting, a worker process sends one request per pool thread at a time.
-    ceiling, ceiling_name = (
-        (float(limit), IN_FLIGHT_SETTING) if limit is not None else (float(cfg.concurrency), "-c")
-    )
     latency = cfg.slow.describe()
     first = slow[0]
     return [
@@ -185,17 +180,13 @@ def slow_figures(
             f"sends in flight per worker process at {latency}",
             load.median(in_flight),
             "",
-            ceiling=ceiling,
-            ceiling_name=ceiling_name,
+            ceiling=float(limit),
+            ceiling_name=IN_FLIGHT_SETTING,
             note=(
                 f"the simulator's max_in_flight (most requests it served at once) over each "
                 f"drain / {cfg.workers} worker processes: runs {in_flight}; "
-                + (
-                    f"{IN_FLIGHT_SETTING}={limit} in this tree's settings"
-                    if limit is not None
-                    else f"{IN_FLIGHT_SETTING} is not a setting in this tree: sends are made "
-                    f"one after another per pool thread (-c {cfg.concurrency})"
-                )
+                f"{IN_FLIGHT_SETTING}={limit}, shared by the process's -c {cfg.concurrency} "
+                "batch threads"
             ),
         ),
     ]

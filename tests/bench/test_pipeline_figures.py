@@ -20,14 +20,12 @@ def test_in_flight_per_worker_process_is_the_simulators_maximum_over_the_process
     assert per_process(drains, workers=2) == [8.0, 6.5]
 
 
-def test_the_in_flight_limit_is_read_from_the_settings_when_the_tree_has_one(
-    settings: Any,
-) -> None:
-    settings.SENDGRID_MAX_IN_FLIGHT = 64
-    assert in_flight_limit() == 64
+def test_the_in_flight_limit_is_read_from_the_settings(settings: Any) -> None:
+    settings.PROVIDER_MAX_IN_FLIGHT = {"sendgrid": 48}
+    assert in_flight_limit() == 48
 
-    del settings.SENDGRID_MAX_IN_FLIGHT
-    assert in_flight_limit() is None
+    settings.PROVIDER_MAX_IN_FLIGHT = {}
+    assert in_flight_limit() == 1
 
 
 class FakeGroup:
