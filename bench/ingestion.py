@@ -44,7 +44,7 @@ def _peak(web: Web, seed: Seed, path: str, cfg: IngestionConfig, *, auth: bool) 
             path,
             api_key=seed.api_key if auth else None,
             template=seed.template,
-            recipients=len(seed.recipients),
+            recipients=seed.recipients,
             connections=cfg.connections,
             seconds=cfg.seconds,
         )

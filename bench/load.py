@@ -48,11 +48,12 @@ WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 %(auth)s
-local n = %(recipients)d
+local ids = {%(ids)s}
+local n = #ids
 local counter = 0
 request = function()
   counter = counter + 1
-  local body = '{"recipient":"r' .. (counter %% n) .. '","template":"%(template)s",' ..
+  local body = '{"recipient":"' .. ids[counter %% n + 1] .. '","template":"%(template)s",' ..
     '"variables":{"order_id":"A-' .. counter .. '"},"channels":["email","sms"]}'
   return wrk.format(nil, "%(path)s", nil, body)
 end
@@ -77,14 +78,15 @@ def wrk(
     *,
     api_key: str | None,
     template: str,
-    recipients: int,
+    recipients: list[str],
     connections: int,
     seconds: int,
 ) -> LoadResult:
     auth = f'wrk.headers["Authorization"] = "Bearer {api_key}"' if api_key else ""
     script = WRK_SCRIPT % {
         "auth": auth,
-        "recipients": recipients,
+        # The seeded recipients' ids (the API rejects unknown ones), as a Lua table.
+        "ids": ",".join(json.dumps(r) for r in recipients),
         "template": template,
         "path": path,
     }
