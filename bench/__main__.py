@@ -97,6 +97,7 @@ def main() -> int:
     print()
     print(f"=== make bench, finished {stamp()}; {uptime()}")
     print(f"web: uvicorn --workers {args.web_workers}; load average at the end {load_average()}")
+    print("ingestion: nginx -> gunicorn (the Procfile's web) beside bare on its best server")
     print(table(figures))
     if args.json:
         raw["figures"] = [f.__dict__ for f in figures]

@@ -47,6 +47,7 @@ class Web(Proc):
     """The ASGI app under uvicorn with several worker processes (as the Procfile runs it)."""
 
     def __init__(self, env: dict[str, str], *, workers: int, name: str = "web") -> None:
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(

@@ -16,7 +16,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from harness.processes import BIN, LOG_DIR, ROOT, Proc, free_port, wait_port, wait_until
+from harness.processes import BIN, LOG_DIR, ROOT, Proc, free_port, wait_port
 
 TEMPLATE = ROOT / "docker" / "nginx" / "notifier.conf.template"
 _VARIABLE = re.compile(r"\$\{(NOTIFIER_[A-Z_]+)\}")
@@ -101,7 +101,12 @@ class Uvicorn(Proc):
     """The Procfile's ws process: `uvicorn config.asgi:application` (it serves /ws/)."""
 
     def __init__(
-        self, env: dict[str, str], *, workers: int = 1, name: str = "uvicorn", log_dir: Path = LOG_DIR
+        self,
+        env: dict[str, str],
+        *,
+        workers: int = 1,
+        name: str = "uvicorn",
+        log_dir: Path = LOG_DIR,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -142,7 +147,9 @@ def check() -> int:
         print("nginx not installed (apt-get install nginx-light): proxy config NOT checked")
         return 0
     with tempfile.TemporaryDirectory(prefix="notifier-nginx-check-") as tmp:
-        conf = write_config(Path(tmp), listen=free_port(), rest="127.0.0.1:8000", ws="127.0.0.1:8001")
+        conf = write_config(
+            Path(tmp), listen=free_port(), rest="127.0.0.1:8000", ws="127.0.0.1:8001"
+        )
         result = subprocess.run(  # noqa: S603 - nginx, found above
             [binary, "-t", "-p", tmp, "-c", str(conf), "-g", "daemon off;"],
             capture_output=True,

@@ -107,7 +107,7 @@ def arrangement(django_db_setup: None) -> Iterator[tuple[Gunicorn, Uvicorn, Ngin
 def test_rest_goes_to_gunicorn_and_websockets_to_uvicorn_through_one_proxy(
     arrangement: tuple[Gunicorn, Uvicorn, Nginx], sender: dict[str, Any]
 ) -> None:
-    rest, ws, proxy = arrangement
+    _, ws, proxy = arrangement
     token = recipient_token_mint(recipient=sender["recipient"]).token
 
     # A WebSocket through the proxy: gunicorn cannot upgrade, so this is uvicorn.
