@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-import urllib.request
 
 import harness.processes as harness
 from harness.processes import (
@@ -22,6 +21,7 @@ from harness.processes import (
     wait_port,
     wait_until,
 )
+from harness.serving import healthy
 
 LOG_DIR = ROOT / "var" / "bench"
 # What bench/ imports from here, the shared part included.
@@ -72,11 +72,7 @@ class Web(Proc):
         wait_until(self._healthy, timeout=60)
 
     def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:  # noqa: S310
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        return healthy(self.url)
 
 
 class Worker(Proc):

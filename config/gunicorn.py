@@ -3,8 +3,8 @@
 The Procfile's `web` line and compose's `web` service run this; `/ws/` is served by uvicorn
 (`ws`) behind the same reverse proxy (docker/nginx/). Everything comes from the environment:
 
-- PORT (8000), WEB_CONCURRENCY processes (2), WEB_THREADS threads each (gthread; 1: sync
-  workers), WEB_TIMEOUT seconds before a stuck worker is restarted (30).
+- WEB_HOST (0.0.0.0) and PORT (8000), WEB_CONCURRENCY processes (2), WEB_THREADS threads each
+  (gthread; 1: sync workers), WEB_TIMEOUT seconds before a stuck worker is restarted (30).
 - PROMETHEUS_MULTIPROC_DIR: where the processes keep their metrics so that `/metrics` sums
   them. With several processes and none given, a fresh directory is made for this run; a given
   one is emptied at start (files of a previous run would be counted again).
@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from typing import Any
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
+bind = f"{os.environ.get('WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread" if threads > 1 else "sync"

@@ -62,7 +62,8 @@ http {{
     return main
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """`GET /healthz` answers 200."""
     try:
         with urllib.request.urlopen(url + "/healthz", timeout=2) as response:  # noqa: S310
             return bool(response.status == 200)
@@ -86,7 +87,7 @@ class Gunicorn(Proc):
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **env,
-            "HOST": "127.0.0.1",
+            "WEB_HOST": "127.0.0.1",
             "PORT": str(self.port),
             "WEB_CONCURRENCY": str(workers),
             "WEB_THREADS": str(threads),
@@ -94,7 +95,7 @@ class Gunicorn(Proc):
         argv = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi:application"]
         super().__init__(name, argv, env, log_dir=log_dir, unique_log=True)
         wait_port(self.port, timeout=30)
-        self.wait_started(lambda: _healthy(self.url), "gunicorn", timeout=60)
+        self.wait_started(lambda: healthy(self.url), "gunicorn", timeout=60)
 
 
 class Uvicorn(Proc):
@@ -114,7 +115,7 @@ class Uvicorn(Proc):
                 "--port", str(self.port), "--workers", str(workers), "--no-access-log"]  # fmt: skip
         super().__init__(name, argv, env, log_dir=log_dir, unique_log=True)
         wait_port(self.port, timeout=30)
-        self.wait_started(lambda: _healthy(self.url), "uvicorn", timeout=60)
+        self.wait_started(lambda: healthy(self.url), "uvicorn", timeout=60)
 
 
 class Nginx(Proc):

@@ -201,7 +201,7 @@ def test_the_procfile_web_line_serves_metrics_summed_over_its_processes(
     web = LoggedProcess(
         ["sh", "-c", _procfile("web")],
         name="procfile-web",
-        env=env(PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY="2", WEB_THREADS="1"),
+        env=env(PORT=str(port), WEB_HOST="127.0.0.1", WEB_CONCURRENCY="2", WEB_THREADS="1"),
     )
     url = f"http://127.0.0.1:{port}"
 
