@@ -113,6 +113,8 @@ def run_ingestion(
     ceiling); then the API through the production arrangement alternating with the bare
     endpoint on its best server (`repeats` times); the API paced at half its median peak; and
     a 2x overload step (admitted p99, share shed, nothing accepted lost)."""
+    from django.conf import settings
+
     from apps.deliveries.models import Notification
 
     servers = Servers.start(web)
@@ -124,11 +126,12 @@ def run_ingestion(
         servers_rps[name] = _peak(url, seed, BARE_PATH, cfg, auth=False).rps
     best = max(servers_rps, key=lambda name: servers_rps[name])
     best_url = servers.bare[best]
-    # The arrangement admits what its threads can take (a request waiting longer than the
-    # queue budget is shed): offered one connection per thread, none waits in gunicorn's queue.
-    # More connections in a closed loop measure the shedding (every 503 returns at once and is
-    # re-sent at once), which the overload step measures open-loop instead.
-    api_cfg = IngestionConfig(seconds=cfg.seconds, connections=web.workers * WEB_THREADS)
+    # The arrangement admits ADMISSION_MAX_IN_FLIGHT requests per process at once: offered one
+    # connection per admitted slot. More connections in a closed loop measure the shedding
+    # (every 503 returns at once and is re-sent at once), which the overload step measures
+    # open-loop instead.
+    slots = web.workers * max(1, int(settings.ADMISSION_MAX_IN_FLIGHT))
+    api_cfg = IngestionConfig(seconds=cfg.seconds, connections=slots)
     _peak(servers.proxy.url, seed, API_PATH, short, auth=True)
     api: list[load.LoadResult] = []
     bare: list[load.LoadResult] = []
@@ -159,7 +162,8 @@ def run_ingestion(
     tool = api[0].tool
     arrangement = (
         f"nginx -> gunicorn -w {web.workers} --threads {WEB_THREADS} (the Procfile's web, "
-        "admission at its defaults)"
+        f"ADMISSION_MAX_IN_FLIGHT={settings.ADMISSION_MAX_IN_FLIGHT}, "
+        f"ADMISSION_MAX_QUEUE_MS={settings.ADMISSION_MAX_QUEUE_MS:g})"
     )
     figures = [
         Figure(
@@ -174,7 +178,7 @@ def run_ingestion(
             load=loads[-1],
             note=(
                 f"{tool}, {cfg.seconds}s x {cfg.repeats} (median); API through {arrangement}, "
-                f"{api_cfg.connections} connections (one per thread), runs "
+                f"{api_cfg.connections} connections (one per admitted slot), runs "
                 f"{[round(r.rps) for r in api]}, non-2xx {[r.errors for r in api]}; bare directly "
                 f"on its best server, {cfg.connections} connections, runs "
                 f"{[round(r.rps) for r in bare]}; bare on "

@@ -182,8 +182,11 @@ if BENCH_ENDPOINTS:
     INSTALLED_APPS = [*INSTALLED_APPS, "apps.benchmarks"]
 
 # --- Overload admission (WSGI web, apps/core/admission.py) -----------------------------------
-# Requests one web process serves at once; more get an immediate 503 + Retry-After. Under
-# gunicorn's gthread workers keep it at or below WEB_THREADS (0: no limit).
+# Requests one web process serves at once; more get an immediate 503 + Retry-After (0: no
+# limit). At most gunicorn's WEB_THREADS (4); below it, the spare threads answer the excess at
+# once and the admitted requests share the CPU with fewer others (tighter p99, but bursts are
+# shed sooner: measured in bench/README.md). Behind the proxy the queue budget below sheds the
+# excess that waits in gunicorn's queue.
 ADMISSION_MAX_IN_FLIGHT = env.int("ADMISSION_MAX_IN_FLIGHT", default=4)
 # Longest wait (ms) between the reverse proxy's X-Request-Start stamp and a process picking the
 # request up; longer is a 503 (0: off; without the header nothing is measured).
