@@ -58,15 +58,25 @@ def queue_ms(header: str | None, now: float) -> float | None:
 
 
 class _Release:
-    """The response iterable, releasing the in-flight slot when the server closes it (after
-    the body was sent), as PEP 3333 promises it will."""
+    """The response iterable, releasing the in-flight slot once: when the body has been
+    iterated to its end or when the server closes it, whichever comes first (PEP 3333 servers
+    close; a test client that only reads the body must not leak the slot either)."""
 
     def __init__(self, result: Iterable[bytes], release: Callable[[], None]) -> None:
         self._result = result
         self._release = release
+        self._released = False
+
+    def _done(self) -> None:
+        if not self._released:
+            self._released = True
+            self._release()
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._result)
+        try:
+            yield from self._result
+        finally:
+            self._done()
 
     def close(self) -> None:
         try:
@@ -74,7 +84,7 @@ class _Release:
             if close is not None:
                 close()
         finally:
-            self._release()
+            self._done()
 
 
 class Admission:

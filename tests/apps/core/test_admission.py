@@ -137,6 +137,23 @@ def test_the_slot_comes_back_after_the_response_and_after_an_error() -> None:
     assert call(failing)[0] == "202 Accepted"
 
 
+def test_the_slot_comes_back_when_the_body_is_read_even_if_never_closed() -> None:
+    gate = Gate()
+    gate.release.set()
+    app = admission(gate, max_in_flight=1)
+
+    def read_only() -> str:
+        seen: dict[str, str] = {}
+        body = app(
+            {"PATH_INFO": "/api/v1/notifications"},
+            lambda status, headers: seen.update(status=status),
+        )
+        b"".join(body)  # read to the end, close() never called
+        return seen["status"]
+
+    assert [read_only() for _ in range(3)] == ["202 Accepted"] * 3
+
+
 def test_a_request_that_waited_past_the_queue_budget_is_shed() -> None:
     gate = Gate()
     gate.release.set()
