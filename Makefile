@@ -23,6 +23,10 @@ system-deps:
 	@test -x /usr/bin/chromium || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium is missing: sudo apt-get install chromium"; exit 1; fi; }
+	@# The reverse-proxy tests start Debian's nginx in front of gunicorn and uvicorn.
+	@test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; \
+	  else echo "nginx is missing: sudo apt-get install nginx-light"; exit 1; fi; }
 
 services-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python scripts/check_services.py
@@ -41,6 +45,9 @@ lint: $(STAMP)
 	  $(BIN)/python manage.py check --deploy --fail-level WARNING
 	@if command -v promtool >/dev/null; then promtool check rules docker/prometheus/alerts.yml; \
 	else echo "promtool not installed (apt-get install prometheus): alert rules NOT checked"; fi
+	$(BIN)/hadolint docker/Dockerfile
+	@# The reverse proxy's committed config, rendered for local ports, through `nginx -t`.
+	$(BIN)/python -m harness.serving --check
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import urllib.request
 from typing import Any
 
 import harness.processes as harness
@@ -24,6 +23,7 @@ from harness.processes import (
     wait_port,
     wait_until,
 )
+from harness.serving import healthy
 
 LOG_DIR = ROOT / "var" / "bench"
 # What bench/ imports from here, the shared part included.
@@ -50,6 +50,7 @@ class Web(Proc):
     """The ASGI app under uvicorn with several worker processes (as the Procfile runs it)."""
 
     def __init__(self, env: dict[str, str], *, workers: int, name: str = "web") -> None:
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
@@ -74,11 +75,7 @@ class Web(Proc):
         wait_until(self._healthy, timeout=60)
 
     def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:  # noqa: S310
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        return healthy(self.url)
 
 
 class Worker(Proc):

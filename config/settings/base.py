@@ -181,6 +181,22 @@ BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 if BENCH_ENDPOINTS:
     INSTALLED_APPS = [*INSTALLED_APPS, "apps.benchmarks"]
 
+# --- Overload admission (WSGI web, apps/core/admission.py) -----------------------------------
+# Requests one web process serves at once; more get an immediate 503 + Retry-After (0: no
+# limit). At most gunicorn's WEB_THREADS (4); below it, the spare threads answer the excess at
+# once and the admitted requests share the CPU with fewer others (tighter p99, but bursts are
+# shed sooner: measured in bench/README.md). Behind the proxy the queue budget below sheds the
+# excess that waits in gunicorn's queue.
+ADMISSION_MAX_IN_FLIGHT = env.int("ADMISSION_MAX_IN_FLIGHT", default=4)
+# Longest wait (ms) between the reverse proxy's X-Request-Start stamp and a process picking the
+# request up; longer is a 503 (0: off; without the header nothing is measured).
+ADMISSION_MAX_QUEUE_MS = env.float("ADMISSION_MAX_QUEUE_MS", default=100.0)
+ADMISSION_RETRY_AFTER_SECONDS = env.int("ADMISSION_RETRY_AFTER_SECONDS", default=1)
+# Always admitted (prefixes): the probes and the scrape must answer most when the API is busy.
+ADMISSION_EXEMPT_PATHS = env.list(
+    "ADMISSION_EXEMPT_PATHS", default=["/healthz", "/readyz", "/metrics"]
+)
+
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"

@@ -1,0 +1,54 @@
+"""gunicorn settings for the REST API (`gunicorn -c config/gunicorn.py config.wsgi:application`).
+
+The Procfile's `web` line and compose's `web` service run this; `/ws/` is served by uvicorn
+(`ws`) behind the same reverse proxy (docker/nginx/). Everything comes from the environment:
+
+- WEB_HOST (0.0.0.0) and PORT (8000), WEB_CONCURRENCY processes (2), WEB_THREADS threads each
+  (gthread; 1: sync workers), WEB_TIMEOUT seconds before a stuck worker is restarted (30).
+- PROMETHEUS_MULTIPROC_DIR: where the processes keep their metrics so that `/metrics` sums
+  them. With several processes and none given, a fresh directory is made for this run; a given
+  one is emptied at start (files of a previous run would be counted again).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+bind = f"{os.environ.get('WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+# Connections kept open between requests (the reverse proxy reuses its upstream connections).
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "5"))
+# Django's LOGGING (JSON, masked) is the log; gunicorn's access log would duplicate it unmasked.
+accesslog = None
+errorlog = "-"
+# The app is imported in each worker, not in the master: a worker that refuses unsafe
+# production settings (config/wsgi.py) fails to boot and gunicorn exits, instead of serving.
+preload_app = False
+# gunicorn 27's control socket is one path per user (~/.gunicorn/gunicorn.ctl): several gunicorns
+# on one host (tests, the bench) would take it from each other, and nothing here uses it.
+control_socket_disable = True
+
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if not _metrics_dir and workers > 1:
+    _metrics_dir = tempfile.mkdtemp(prefix="notifier-web-metrics-")
+if _metrics_dir:
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    os.makedirs(_metrics_dir, exist_ok=True)
+    # Set before any worker is forked, so every worker's prometheus-client sees it.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: drop its live gauges from the sum (its counters stay counted)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Imported here, never at the top: prometheus-client picks its storage when first
+        # imported, and the workers fork from this process after the directory is set.
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

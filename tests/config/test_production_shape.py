@@ -1,0 +1,101 @@
+"""docker/ without a Docker engine: compose.yaml valid against the Compose Specification's JSON
+schema (tests/config/data/compose-spec.json, from compose-spec/compose-spec, Apache-2.0), its
+commands the Procfile's, its services waiting for the migration, and .dockerignore keeping the
+local state out of the image."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker" / "compose.yaml"
+SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
+# Processes that run the application and must not start before `release` has migrated.
+AFTER_RELEASE = {
+    "web",
+    "ws",
+    "worker_email",
+    "worker_sms",
+    "worker_push",
+    "worker_inapp",
+    "worker_maintenance",
+    "beat",
+}
+
+
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load(COMPOSE.read_text()))
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return {name: cmd.strip() for name, _, cmd in (line.partition(":") for line in lines)}
+
+
+def test_compose_is_valid_against_the_compose_specification() -> None:
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(compose())]
+
+    assert errors == []
+
+
+def test_the_schema_would_catch_a_misspelled_condition() -> None:
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    broken = compose()
+    broken["services"]["beat"]["depends_on"] = {"release": {"condition": "service_done"}}
+
+    assert not validator.is_valid(broken)
+
+
+def test_every_procfile_process_runs_in_compose_with_the_same_command() -> None:
+    services = compose()["services"]
+
+    for name, line in procfile().items():
+        # Compose turns $$ into $; sh -c in the container expands ${X:-default} from its
+        # environment, as the platform's shell does for the Procfile.
+        assert services[name]["command"] == ["sh", "-c", line.replace("$", "$$")], name
+
+
+def test_worker_concurrency_comes_from_the_environment_in_both() -> None:
+    lines = procfile()
+
+    for channel, default in (("EMAIL", 8), ("SMS", 8), ("PUSH", 8), ("INAPP", 4)):
+        line = lines[f"worker_{channel.lower()}"]
+        assert f"-c ${{{channel}_CONCURRENCY:-{default}}}" in line
+    assert re.search(r"-c \d", COMPOSE.read_text()) is None  # no hard-coded concurrency left
+
+
+def test_the_application_waits_for_the_migration_to_succeed() -> None:
+    services = compose()["services"]
+
+    for name in AFTER_RELEASE:
+        assert services[name]["depends_on"]["release"] == {
+            "condition": "service_completed_successfully"
+        }, name
+    assert "release" not in services["release"]["depends_on"]
+    assert services["release"]["restart"] == "no"
+
+
+def test_the_proxy_routes_to_web_and_ws_with_the_committed_config() -> None:
+    proxy = compose()["services"]["proxy"]
+
+    assert proxy["environment"]["NOTIFIER_REST_UPSTREAM"] == "web:8000"
+    assert proxy["environment"]["NOTIFIER_WS_UPSTREAM"] == "ws:8001"
+    (mount,) = proxy["volumes"]
+    source, target, _ = mount.split(":")
+    assert (COMPOSE.parent / source).resolve() == ROOT / "docker/nginx/notifier.conf.template"
+    # The image renders templates/X.template to conf.d/X: default.conf replaces its own server.
+    assert target == "/etc/nginx/templates/default.conf.template"
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+
+    assert {".venv", "var", ".git", ".env", "**/__pycache__", "staticfiles"} <= ignored

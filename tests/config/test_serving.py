@@ -1,0 +1,232 @@
+"""The production serving arrangement, for real: the committed nginx config in front of gunicorn
+(REST) and uvicorn (/ws/); overload admission in a real gunicorn; the Procfile's web line
+serving /metrics summed over its processes. Against the test database and Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+from django.conf import settings
+
+from apps.deliveries.models import Notification
+from apps.recipients.tokens import recipient_token_mint
+from harness.serving import Gunicorn, Nginx, Uvicorn
+from tests.factories import ApiKeyFactory, RecipientFactory, TemplateFactory
+from tests.support.processes import BIN, ROOT, LoggedProcess, free_port, wait_until
+from tests.support.processes import test_database_url as database_url
+from tests.support.prom import fetch, value
+from tests.support.ws import InboxSocket
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+API = "/api/v1/notifications"
+NOTIFICATIONS_TABLE = Notification._meta.db_table
+
+
+def env(**extra: str) -> dict[str, str]:
+    full = dict(os.environ)
+    full.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "PYTHONUNBUFFERED": "1",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    full.update(extra)
+    return full
+
+
+@pytest.fixture
+def sender() -> dict[str, Any]:
+    """A client's raw API key, a recipient and a template to send."""
+    key, raw = ApiKeyFactory.create_with_raw()
+    recipient = RecipientFactory(client=key.client, external_id="user-1")
+    TemplateFactory(client=key.client, key="order_shipped")
+    return {"key": raw, "client": key.client, "recipient": recipient}
+
+
+def post(url: str, sender: dict[str, Any], order: str, **headers: str) -> requests.Response:
+    return requests.post(
+        url + API,
+        json={"recipient": "user-1", "template": "order_shipped", "variables": {"order_id": order}},
+        headers={"Authorization": f"Bearer {sender['key']}", **headers},
+        timeout=30,
+    )
+
+
+class TableLock:
+    """ACCESS EXCLUSIVE on the notifications table from a connection of our own: a POST
+    blocks on it, in flight, until `release()`."""
+
+    def __init__(self) -> None:
+        self.conn = psycopg.connect(database_url())
+        self.conn.execute(f"LOCK TABLE {NOTIFICATIONS_TABLE} IN ACCESS EXCLUSIVE MODE")
+
+    def waiting(self) -> int:
+        with psycopg.connect(database_url(), autocommit=True) as other:
+            row = other.execute(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
+                [NOTIFICATIONS_TABLE],
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def release(self) -> None:
+        self.conn.rollback()
+        self.conn.close()
+
+
+def in_background(fn: Any, *args: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: out.update(response=fn(*args)))
+    thread.start()
+    return thread, out
+
+
+@pytest.fixture
+def arrangement(django_db_setup: None) -> Iterator[tuple[Gunicorn, Uvicorn, Nginx]]:
+    rest = Gunicorn(
+        env(ADMISSION_MAX_QUEUE_MS="10000"), workers=1, threads=4, name="gunicorn-proxied"
+    )
+    ws = Uvicorn(env(), name="uvicorn-proxied")
+    proxy = Nginx(rest=f"127.0.0.1:{rest.port}", ws=f"127.0.0.1:{ws.port}")
+    yield rest, ws, proxy
+    for proc in (proxy, ws, rest):
+        proc.stop()
+
+
+def test_rest_goes_to_gunicorn_and_websockets_to_uvicorn_through_one_proxy(
+    arrangement: tuple[Gunicorn, Uvicorn, Nginx], sender: dict[str, Any]
+) -> None:
+    _, ws, proxy = arrangement
+    token = recipient_token_mint(recipient=sender["recipient"]).token
+
+    # A WebSocket through the proxy: gunicorn cannot upgrade, so this is uvicorn.
+    with InboxSocket(proxy.ws_url, token) as socket:
+        first = json.loads(socket.conn.recv(timeout=10))
+    # The REST call through the proxy still works with uvicorn gone: gunicorn served it.
+    ws.stop()
+    response = post(proxy.url, sender, "via-proxy")
+
+    assert first["type"] == "unread_count"  # what the inbox socket says first
+    assert response.status_code == 202, response.text
+    assert list(Notification.objects.values_list("variables", flat=True)) == [
+        {"order_id": "via-proxy"}
+    ]
+
+
+def test_the_proxy_stamps_x_request_start_itself(
+    arrangement: tuple[Gunicorn, Uvicorn, Nginx], sender: dict[str, Any]
+) -> None:
+    rest, _, proxy = arrangement
+    stale = {"X-Request-Start": "t=1000000000.000"}  # 2001: past any queue budget
+
+    direct = post(rest.url, sender, "direct", **stale)
+    proxied = post(proxy.url, sender, "proxied", **stale)
+
+    # Straight to gunicorn the old stamp is believed and the request shed unseen; through the
+    # proxy the client's stamp is replaced by the proxy's own.
+    assert direct.status_code == 503
+    assert direct.json()["fields"] == {"reason": ["queue_time"]}
+    assert proxied.status_code == 202, proxied.text
+    assert list(Notification.objects.values_list("variables", flat=True)) == [
+        {"order_id": "proxied"}
+    ]
+
+
+def test_past_the_in_flight_limit_gunicorn_answers_503_at_once_and_creates_nothing(
+    sender: dict[str, Any],
+) -> None:
+    web = Gunicorn(
+        env(ADMISSION_MAX_IN_FLIGHT="1", ADMISSION_RETRY_AFTER_SECONDS="2"),
+        workers=1,
+        threads=4,
+        name="gunicorn-admission",
+    )
+    lock = TableLock()
+    try:
+        # Given one request in flight (blocked on the table lock) ...
+        first, out = in_background(post, web.url, sender, "admitted")
+        wait_until(lambda: lock.waiting() >= 1, timeout=30)
+
+        # ... the next is answered at once, the probes and the scrape still are.
+        started = time.monotonic()
+        shed = post(web.url, sender, "shed")
+        took = time.monotonic() - started
+        health = requests.get(web.url + "/healthz", timeout=10)
+        scrape = fetch(web.url + "/metrics")
+    finally:
+        lock.release()
+    first.join(30)
+    web.stop()
+
+    assert shed.status_code == 503
+    assert shed.headers["Retry-After"] == "2"
+    assert shed.json() == {
+        "code": "overloaded",
+        "message": "The service is at capacity; nothing was done. Retry after the given seconds.",
+        "fields": {"reason": ["in_flight"]},
+    }
+    assert took < 2.0  # not queued behind the request in flight (which waited on the lock)
+    assert health.status_code == 200
+    assert value(scrape, "notifier_requests_shed_total", reason="in_flight") == 1.0
+    assert out["response"].status_code == 202
+    # Nothing of the shed request exists: only the admitted one was created.
+    assert list(Notification.objects.values_list("variables", flat=True)) == [
+        {"order_id": "admitted"}
+    ]
+
+
+def _procfile(name: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.removeprefix(f"{name}:").strip()
+    raise AssertionError(f"no {name} in the Procfile")
+
+
+def test_the_procfile_web_line_serves_metrics_summed_over_its_processes(
+    sender: dict[str, Any],
+) -> None:
+    port = free_port()
+    # Two sync workers: one kept busy by a blocked POST, so the other serves every /readyz.
+    web = LoggedProcess(
+        ["sh", "-c", _procfile("web")],
+        name="procfile-web",
+        env=env(PORT=str(port), WEB_HOST="127.0.0.1", WEB_CONCURRENCY="2", WEB_THREADS="1"),
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return requests.get(url + "/healthz", timeout=2).status_code == 200
+        except requests.RequestException:  # not listening yet, or its workers still booting
+            return False
+
+    web.wait_started(up, "the Procfile's web", timeout=90)
+    lock = TableLock()
+    try:
+        first, out = in_background(post, url, sender, "on-one-process")
+        wait_until(lambda: lock.waiting() >= 1, timeout=30)
+        readies = [requests.get(url + "/readyz", timeout=10).status_code for _ in range(5)]
+    finally:
+        lock.release()
+    first.join(30)
+    scrape = fetch(url + "/metrics")
+    web.stop()
+
+    assert out["response"].status_code == 202
+    assert readies == [200] * 5
+    # The POST was counted by one process, the five /readyz by the other: one scrape (served
+    # by either) shows both.
+    assert value(scrape, "django_http_requests_total_by_method_total", method="POST") == 1.0
+    by_view = "django_http_requests_total_by_view_transport_method_total"
+    assert value(scrape, by_view, view="readyz", transport="http", method="GET") == 5.0
