@@ -124,5 +124,7 @@ def _insert_sql(model: type[models.Model], rows: Sequence[models.Model]) -> tupl
     fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
     query = InsertQuery(model)
     query.insert_values(fields, list(rows))
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    # By alias: the compiler then holds the connection itself, not the thread-local proxy
+    # `django.db.connection` (a lookup per value prepared: a third of a bulk's CPU).
+    [(sql, params)] = query.get_compiler(using=connection.alias).as_sql()
     return sql, list(params)
