@@ -72,6 +72,10 @@ class Notification(models.Model):
     # SHA-256 of the canonical request body, to tell a replay from a conflicting reuse.
     request_hash = models.CharField(max_length=64, blank=True, default="")
     recipient_count = models.PositiveIntegerField(default=1)
+    # Requested recipients that got no delivery, as [{"recipient": external id, "reason":
+    # "unknown_recipient"}]: a delivery row needs a recipient row, and inventing a recipient
+    # for an id the client never created would be worse than saying so here.
+    skipped = models.JSONField(default=list, blank=True)
     # The 202 body, returned again verbatim when the same idempotency key and body come back.
     response = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from celery import current_app as app
+from celery.utils import uuid
 from django.conf import settings
 from prometheus_client import Counter
 
@@ -76,19 +77,39 @@ def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | N
     # other order could leave an entry for a message that was never kept.
     ledger_record(ids, due=time.time() + (countdown or 0))
     try:
-        # One producer, and kombu's transport-level batching (pipelined LPUSHes on Redis).
-        with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
-            for queue, batch in batches:
-                app.send_task(
-                    SEND_TASK,
-                    args=[batch],
-                    queue=queue,
-                    countdown=countdown,
-                    producer=producer,
-                )
+        _publish(batches, countdown=countdown)
     except Exception:
         ledger_forget(ids)  # not published: let the reconciler see them as missing
         raise
+
+
+def _publish(batches: list[tuple[str, list[str]]], *, countdown: float | None) -> None:
+    """One producer (one connection acquire) and kombu's transport-level batching (pipelined
+    LPUSHes on Redis). Each message is Celery's own task message (`create_task_message`, the
+    protocol the workers read), published straight through the producer: `send_task` per
+    message also routed, merged options and fired publish signals, about a third of the CPU
+    of a one-message POST and nothing a send task needs."""
+    amqp, conf = app.amqp, app.conf
+    retry_policy = dict(conf.task_publish_retry_policy or {})
+    with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
+        for queue, batch in batches:
+            headers, properties, body, _ = amqp.create_task_message(
+                uuid(), SEND_TASK, [batch], {}, countdown=countdown
+            )
+            producer.publish(
+                body,
+                exchange="",  # the anonymous direct exchange: routed by the queue's name
+                routing_key=queue,
+                declare=[amqp.queues[queue]],
+                serializer=conf.task_serializer,
+                compression=conf.task_compression,
+                delivery_mode=conf.task_default_delivery_mode,
+                priority=conf.task_default_priority,
+                retry=conf.task_publish_retry,
+                retry_policy=retry_policy,
+                headers=headers,
+                **properties,
+            )
 
 
 def publish_sends_after_commit(

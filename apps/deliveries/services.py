@@ -17,18 +17,22 @@ from apps.core import metrics
 from apps.core.errors import Conflict, InvalidInput
 from apps.deliveries.lifecycle import (
     deliveries_cancel,
-    deliveries_create,
     delivery_new,
     fallback_for_new,
+    notification_insert,
 )
 from apps.deliveries.models import CANCELLABLE, Delivery, Notification
 from apps.recipients.models import Recipient
-from apps.recipients.selectors import recipient_address, recipient_context, suppressions_among
+from apps.recipients.selectors import recipient_context, recipients_for_sending
+from apps.recipients.services import recipients_upsert_inline
 from apps.templates.cache import template_versions
 from apps.templates.models import Template
 from apps.templates.selectors import version_channels
 from apps.templates.validation import version_render_check
-from notifier.channels import spec
+
+# Why a requested recipient got no delivery: its external id names no recipient of the client
+# (reported in the 202 body and on the notification; see `Notification.skipped`).
+UNKNOWN_RECIPIENT = "unknown_recipient"
 
 
 @dataclass
@@ -42,9 +46,13 @@ class NotificationRequest:
     send_at: dt.datetime | None = None
     fallback: list[str] = field(default_factory=list)
     idempotency_key: str | None = None
+    # Inline recipients: external id -> the profile fields given with it (upserted first).
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Unknown recipients are a 400 (as before inline recipients), not skipped.
+    strict: bool = False
 
     def fingerprint(self) -> str:
-        body = {
+        body: dict[str, Any] = {
             "recipients": self.recipients,
             "template": self.template,
             "variables": self.variables,
@@ -54,6 +62,11 @@ class NotificationRequest:
             "send_at": self.send_at.isoformat() if self.send_at else None,
             "fallback": self.fallback,
         }
+        # Only when given: the hashes of requests without them stay what they were.
+        if self.profiles:
+            body["profiles"] = self.profiles
+        if self.strict:
+            body["strict"] = True
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -96,22 +109,19 @@ def notification_create(
         raise
 
 
-def _validate(
-    client: ApiClient, request: NotificationRequest
-) -> tuple[Template, Any, list[str], list[Recipient]]:
-    version = template_versions.current(client=client, key=request.template)
-    if version is None:
-        raise InvalidInput(
-            f"Unknown template {request.template!r}.",
-            fields={"template": [f"unknown template {request.template!r}"]},
-        )
+@dataclass
+class _Checked:
+    template: Template
+    version: Any
+    channels: list[str]
+    fallback: list[str]
+    recipients: list[Recipient]
+    suppressed: set[tuple[int, str]]
+    unknown: list[str]
+
+
+def _channels_check(request: NotificationRequest, version: Any) -> tuple[list[str], list[str]]:
     template = version.template
-    missing = [name for name in version.variables if name not in request.variables]
-    if missing:
-        raise InvalidInput(
-            f"Missing template variables: {', '.join(missing)}.",
-            fields={"variables": [f"missing variable {name!r}" for name in missing]},
-        )
     available = version_channels(version=version)
     fallback = list(dict.fromkeys(request.fallback))
     # Without explicit channels: every channel of the template except the fallback ones.
@@ -134,16 +144,31 @@ def _validate(
             "No channel left to send on before the fallback.",
             fields={"channels": ["no channel to send on first: name some in `channels`"]},
         )
+    return channels, fallback
+
+
+def _validate(client: ApiClient, request: NotificationRequest) -> _Checked:
+    version = template_versions.current(client=client, key=request.template)
+    if version is None:
+        raise InvalidInput(
+            f"Unknown template {request.template!r}.",
+            fields={"template": [f"unknown template {request.template!r}"]},
+        )
+    missing = [name for name in version.variables if name not in request.variables]
+    if missing:
+        raise InvalidInput(
+            f"Missing template variables: {', '.join(missing)}.",
+            fields={"variables": [f"missing variable {name!r}" for name in missing]},
+        )
+    channels, fallback = _channels_check(request, version)
     wanted_ids = list(dict.fromkeys(request.recipients))
-    rows = Recipient.objects.filter(
-        client=client, external_id__in=wanted_ids, erased_at__isnull=True
-    ).select_related("preference")
-    if any(spec(c).per_device for c in (*channels, *fallback)):  # devices: only to reach them
-        rows = rows.prefetch_related("devices")
-    recipients = list(rows)
+    # Suppressions (of the fallback channels too) come with the recipients: one query.
+    recipients, suppressed = recipients_for_sending(
+        client=client, external_ids=wanted_ids, channels=[*channels, *fallback]
+    )
     found = {r.external_id for r in recipients}
     unknown = [r for r in wanted_ids if r not in found]
-    if unknown:
+    if unknown and (request.strict or not recipients):
         raise InvalidInput(
             f"Unknown recipients: {', '.join(unknown[:10])}.",
             fields={"recipients": [f"unknown recipient {r!r}" for r in unknown[:50]]},
@@ -162,7 +187,7 @@ def _validate(
         variables=request.variables,
         recipients=by_locale,
     )
-    return template, version, channels, recipients
+    return _Checked(version.template, version, channels, fallback, recipients, suppressed, unknown)
 
 
 def delivery_summary(delivery: Delivery) -> dict[str, Any]:
@@ -177,26 +202,31 @@ def delivery_summary(delivery: Delivery) -> dict[str, Any]:
 
 @transaction.atomic
 def _notification_create(client: ApiClient, request: NotificationRequest) -> dict[str, Any]:
-    template, version, channels, recipients = _validate(client, request)
-    priority = request.priority or template.default_priority
-    category = request.category or template.category
+    if request.profiles:  # inline recipients: upserted in this transaction, before the checks
+        recipients_upsert_inline(client=client, profiles=request.profiles)
+    checked = _validate(client, request)
+    template, recipients = checked.template, checked.recipients
     now = timezone.now()
     # Built first and inserted with its response: its id (a UUID) is known before the INSERT.
     notification = Notification(
         client=client,
         template=template,
-        template_version=version,
+        template_version=checked.version,
         variables=request.variables,
-        channels=channels,
-        fallback=list(dict.fromkeys(request.fallback)),
-        priority=priority,
-        category=category,
+        channels=checked.channels,
+        fallback=checked.fallback,
+        priority=request.priority or template.default_priority,
+        category=request.category or template.category,
         send_at=request.send_at,
         idempotency_key=request.idempotency_key,
         request_hash=request.fingerprint(),
         recipient_count=len(recipients),
+        skipped=[{"recipient": r, "reason": UNKNOWN_RECIPIENT} for r in checked.unknown],
     )
-    suppressed = suppressions_among(client_id=client.pk, recipients=recipients, channels=channels)
+
+    def suppressed(recipient: Recipient, channel: str) -> bool:
+        return (recipient.pk, channel) in checked.suppressed
+
     deliveries = [
         delivery_new(
             notification,
@@ -204,20 +234,16 @@ def _notification_create(client: ApiClient, request: NotificationRequest) -> dic
             channel,
             send_at=request.send_at,
             now=now,
-            suppressed=(channel, recipient_address(recipient=recipient, channel=channel))
-            in suppressed,
+            suppressed=suppressed(recipient, channel),
         )
         for recipient in recipients
-        for channel in channels
+        for channel in checked.channels
     ]
+    deliveries += fallback_for_new(
+        notification=notification, deliveries=deliveries, suppressed=suppressed
+    )
     notification.response = _accepted_body(notification, recipients, deliveries)
-    notification.save(force_insert=True)
-    deliveries_create(deliveries)
-    added = fallback_for_new(notification=notification, deliveries=deliveries)
-    deliveries += added
-    if added:  # the fallback deliveries belong in the stored response too
-        notification.response = _accepted_body(notification, recipients, deliveries)
-        notification.save(update_fields=["response"])
+    notification_insert(notification=notification, deliveries=deliveries)
     metrics.notification_accepted(notification=notification, deliveries=deliveries)
     return dict(notification.response)
 
@@ -228,6 +254,8 @@ def _accepted_body(
     body: dict[str, Any] = {"id": str(notification.id), "status": "accepted"}
     if len(recipients) == 1:
         body["deliveries"] = [delivery_summary(d) for d in deliveries]
+    if notification.skipped:
+        body["skipped"] = list(notification.skipped)
     return body
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import Field, QuerySet, TextField
+from django.db.models.expressions import RawSQL
 
 from apps.clients.models import ApiClient
 from apps.recipients.models import Device, Preference, Recipient, Suppression
@@ -97,6 +99,88 @@ def suppressions_among(
         address__in=set(forms),
     ).values_list("channel", "address")
     return {(c, forms[a]) for c, a in rows if (c, forms.get(a)) in wanted}
+
+
+def recipients_for_sending(
+    *, client: ApiClient, external_ids: Iterable[str], channels: Iterable[str]
+) -> tuple[list[Recipient], set[tuple[int, str]]]:
+    """The client's live recipients among `external_ids`, with their preferences (and devices
+    when a channel reaches devices), and the (recipient pk, channel) pairs whose address is on
+    the client's suppression list.
+
+    On PostgreSQL the suppression list is read in the same query (a subquery per recipient
+    comparing the address in its compared form and its hash); a recipient whose address that
+    SQL form could get wrong (not ASCII, or not already in its compared form) is checked again
+    with `suppressions_among`, so the answer is the same as it everywhere."""
+    channels = list(dict.fromkeys(channels))
+    rows = Recipient.objects.filter(
+        client=client, external_id__in=list(external_ids), erased_at__isnull=True
+    ).select_related("preference")
+    if any(spec(c).per_device for c in channels):  # devices: only to reach them
+        rows = rows.prefetch_related("devices")
+    listed = [c for c in channels if spec(c).suppressible]
+    if connection.vendor != "postgresql" or not listed:
+        recipients = list(rows)
+        return recipients, _suppressed_pairs(client.pk, recipients, listed)
+    recipients = list(rows.annotate(suppressed_on=_suppressed_on(listed)))
+    suppressed: set[tuple[int, str]] = set()
+    unsure = []
+    for recipient in recipients:
+        if all(_sql_comparable(recipient, c) for c in listed):
+            found = str(getattr(recipient, "suppressed_on", "") or "").split(",")
+            suppressed |= {(recipient.pk, c) for c in listed if c in found}
+        else:
+            unsure.append(recipient)
+    return recipients, suppressed | _suppressed_pairs(client.pk, unsure, listed)
+
+
+def _suppressed_pairs(
+    client_id: int, recipients: list[Recipient], channels: list[str]
+) -> set[tuple[int, str]]:
+    if not recipients or not channels:
+        return set()
+    listed = suppressions_among(client_id=client_id, recipients=recipients, channels=channels)
+    return {
+        (r.pk, c)
+        for r in recipients
+        for c in channels
+        if (c, recipient_address(recipient=r, channel=c)) in listed
+    }
+
+
+def _case_insensitive(channel: str) -> bool:
+    return spec(channel).normalise("A") == "a"
+
+
+def _sql_comparable(recipient: Recipient, channel: str) -> bool:
+    """Whether `_suppressed_on`'s SQL form of this address (lower() or as stored) is exactly
+    the channel's compared form: true for ASCII addresses stored as they compare."""
+    raw = recipient_contact(recipient=recipient, channel=channel)
+    sql_form = raw.lower() if _case_insensitive(channel) else raw
+    return raw.isascii() and spec(channel).normalise(raw) == sql_form
+
+
+def _suppressed_on(channels: list[str]) -> RawSQL:
+    """The channels (comma-separated) on which the recipient's address, or its hash, is on its
+    client's suppression list (PostgreSQL)."""
+    quote = connection.ops.quote_name
+    recipient = quote(Recipient._meta.db_table)
+    conditions, params = [], []
+    for channel in channels:
+        field = Recipient._meta.get_field(spec(channel).address_field)
+        assert isinstance(field, Field)  # noqa: S101 - a concrete column of ours
+        form = f"{recipient}.{quote(str(field.column))}"
+        form = f"lower({form})" if _case_insensitive(channel) else form
+        hashed = f"'sha256:' || encode(sha256(convert_to({form}, 'UTF8')), 'hex')"
+        conditions.append(f"(s.channel = %s AND {form} <> '' AND s.address IN ({form}, {hashed}))")
+        params.append(channel)
+    # Table and column names are ours; the channels are parameters.
+    sql = (
+        f"SELECT COALESCE(string_agg(s.channel, ','), '') FROM "  # noqa: S608
+        f"{quote(Suppression._meta.db_table)} s WHERE s.client_id = {recipient}.client_id "
+        f"AND ({' OR '.join(conditions)})"
+    )
+    return RawSQL(sql, params, output_field=TextField())  # noqa: S611 - names ours, values params
 
 
 def recipient_context(*, recipient: Recipient) -> dict[str, object]:

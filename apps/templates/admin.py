@@ -22,7 +22,7 @@ from apps.templates.admin_forms import TemplateForm
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.preview import sample_variables, version_preview
 from apps.templates.selectors import template_current_version
-from apps.templates.services import template_save
+from apps.templates.services import template_metadata_save, template_save
 
 PREVIEW_FRAGMENT = "admin/templates/template/preview_fragment.html"
 PREVIEW_PAGE = "admin/templates/template/preview.html"
@@ -117,7 +117,7 @@ class TemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         """Changed variants go through `template_save` (a new version); otherwise only the
         metadata is saved."""
         if form.new_variants is None:
-            super().save_model(request, obj, form, change)
+            template_metadata_save(template=obj)
             return
         template, _ = template_save(
             client=obj.client,

@@ -5,8 +5,10 @@ change only when a template is saved. Each process keeps (client, key) -> (gener
 here, and every request checks the generation token in Redis (one GET, no SQL): an entry made
 under another token is read again from PostgreSQL.
 
-Every write to a template or a version (`template_changed`, wired to the models' signals, so
-the API, the admin and deletes alike) sets a new random token twice: inside its transaction,
+Every write to a template or a version calls `templates_cache_invalidate` explicitly: the
+template services do (a new version, a metadata-only save, a delete), and the admin saves and
+deletes through them. No model signal does it (../shared/STYLE.md: no logic in signals), so a
+new write path must go through a service. It sets a new random token twice: inside its transaction,
 so that a save cannot commit while Redis is down (the save's 503; a token it could not set
 would leave the other processes' entries looking current once Redis is back), and once it has
 committed, so that what another process read between the first token and the commit (the old
@@ -22,7 +24,6 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import redis
 from django.db import transaction
@@ -103,7 +104,7 @@ def _generation_bump_after_commit() -> None:
         logger.exception("template cache: the token after commit could not be set")
 
 
-def template_changed(**_: Any) -> None:
+def templates_cache_invalidate() -> None:
     """A template or a version was written: no process may serve what it cached before.
 
     Raises redis.RedisError (a 503 for the API) when Redis is down, before the write commits."""

@@ -1,4 +1,7 @@
-"""Writes for templates: every save of content is a new immutable version."""
+"""Writes for templates: every save of content is a new immutable version.
+
+Each write here invalidates the per-process cache of current versions (`apps.templates.cache`)
+in its transaction; every write path (the API, the admin) goes through these functions."""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from apps.clients.models import ApiClient
 from apps.core.errors import Conflict
+from apps.templates.cache import templates_cache_invalidate
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.validation import template_variants_check
 from notifier.rendering import required_variables
@@ -16,10 +21,12 @@ from notifier.rendering import required_variables
 VARIANT_FIELDS = ("subject", "title", "body", "html")
 
 
+@transaction.atomic
 def template_version_create(
     *, template: Template, variants: Iterable[Mapping[str, Any]]
 ) -> TemplateVersion:
     """Freeze `variants` as the template's next version (required variables computed now)."""
+    templates_cache_invalidate()  # first: Redis down fails the write before anything is kept
     variants = list(variants)
     sources = [str(v.get(f) or "") for v in variants for f in VARIANT_FIELDS]
     required = list(template.variables) or required_variables(sources)
@@ -94,3 +101,21 @@ def template_save(
     template.variables = list(variables or [])
     template.save()
     return template, template_version_create(template=template, variants=variants)
+
+
+@transaction.atomic
+def template_metadata_save(*, template: Template) -> Template:
+    """Save a template's own fields (category, priority, variables), not its content: no new
+    version, but what the API caches with the version changes."""
+    templates_cache_invalidate()
+    template.save()
+    return template
+
+
+@transaction.atomic
+def templates_delete(*, templates: QuerySet[Template]) -> int:
+    """Delete templates with their versions (a template that notifications used is protected:
+    Django's ProtectedError). Returns how many templates were deleted."""
+    templates_cache_invalidate()
+    _, deleted = templates.delete()
+    return deleted.get(Template._meta.label, 0)

@@ -5,6 +5,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.fields import StrictBooleanField
+from apps.deliveries.api.recipients_field import RecipientRefField, errors_named, recipients_split
 from apps.deliveries.models import (
     Attempt,
     Delivery,
@@ -20,9 +22,9 @@ PRIORITIES = [p.value for p in Priority]
 
 
 class NotificationCreateSerializer(serializers.Serializer[Any]):
-    recipient = serializers.CharField(max_length=200, required=False)
+    recipient = RecipientRefField(required=False)
     recipients = serializers.ListField(
-        child=serializers.CharField(max_length=200),
+        child=RecipientRefField(),
         required=False,
         min_length=1,
         max_length=MAX_RECIPIENTS,
@@ -39,6 +41,14 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         child=serializers.ChoiceField(choices=CHANNELS), required=False, default=list
     )
     idempotency_key = serializers.CharField(max_length=255, required=False)
+    strict = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "When true, any unknown recipient id rejects the request (400). Otherwise the "
+            "known ones are accepted and each unknown one is reported in `skipped`."
+        ),
+    )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         # Report the recipient rule together with field errors, so one answer names them all.
@@ -55,10 +65,11 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         if isinstance(data, Mapping) and ("recipient" in data) == ("recipients" in data):
             errors.setdefault("recipient", ["give exactly one of 'recipient' or 'recipients'"])
         if errors:
-            raise serializers.ValidationError(errors)
-        attrs["recipients"] = (
-            [attrs.pop("recipient")] if "recipient" in attrs else attrs["recipients"]
-        )
+            raise serializers.ValidationError(errors_named(errors))
+        single = "recipient" in attrs
+        refs = [attrs.pop("recipient")] if single else attrs["recipients"]
+        name = "recipient" if single else "recipients"
+        attrs["recipients"], attrs["profiles"] = recipients_split(refs, name=name)
         return attrs
 
 
@@ -70,12 +81,24 @@ class DeliverySummarySerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(allow_blank=True)
 
 
+class SkippedRecipientSerializer(serializers.Serializer[Any]):
+    """A requested recipient that got no delivery (no recipient row to hang one on)."""
+
+    recipient = serializers.CharField(help_text="The external id as given.")
+    reason = serializers.CharField(help_text="`unknown_recipient`: the client has no such id.")
+
+
 class NotificationAcceptedSerializer(serializers.Serializer[Any]):
     """The 202 body (for more than one recipient, without `deliveries`)."""
 
     id = serializers.UUIDField()
     status = serializers.CharField(help_text="Always `accepted`.")
     deliveries = DeliverySummarySerializer(many=True, required=False)
+    skipped = SkippedRecipientSerializer(
+        many=True,
+        required=False,
+        help_text="Only when some requested recipient ids are unknown (and `strict` is not set).",
+    )
 
 
 class NotificationFilterSerializer(serializers.Serializer[Any]):
@@ -144,6 +167,7 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
     fallback = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS))
     template_version = serializers.IntegerField(source="template_version.number")
     deliveries = DeliverySerializer(many=True)
+    skipped = SkippedRecipientSerializer(many=True)
 
     class Meta:
         model = Notification
@@ -160,6 +184,7 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
             "recipient_count",
             "created_at",
             "deliveries",
+            "skipped",
         ]
 
 

@@ -70,6 +70,56 @@ CREATE_EXAMPLES = [
             "send_at": "2030-01-01T09:00:00+00:00",
         },
     ),
+    OpenApiExample(
+        "An inline recipient (created or updated with the notification)",
+        request_only=True,
+        value={
+            "recipient": {
+                "id": "user-9",
+                "email": "ada@example.com",
+                "locale": "en-GB",
+                "timezone": "Europe/London",
+                "name": "Ada",
+            },
+            "template": "order_shipped",
+            "variables": {"order_id": "A-1"},
+            "channels": ["email"],
+        },
+    ),
+    OpenApiExample(
+        "Known ids, inline recipients and an unknown id (skipped unless strict)",
+        request_only=True,
+        value={
+            "recipients": [
+                "user-1",
+                {"id": "user-2", "phone": "+14155552671", "data": {"plan": "pro"}},
+                "no-such-user",
+            ],
+            "template": "order_shipped",
+            "variables": {"order_id": "A-1"},
+            "strict": False,
+        },
+    ),
+    OpenApiExample(
+        "Accepted with an unknown recipient skipped",
+        response_only=True,
+        status_codes=["202"],
+        value={
+            "id": "0b8f7a52-6d5e-4a7e-9f7e-3c1d2b4a5e6f",
+            "status": "accepted",
+            "skipped": [{"recipient": "no-such-user", "reason": "unknown_recipient"}],
+        },
+    ),
+    OpenApiExample(
+        "A bad field of an inline recipient",
+        response_only=True,
+        status_codes=["400"],
+        value={
+            "code": "invalid",
+            "message": "Invalid input.",
+            "fields": {"recipients[1].phone": ["'+1555' is not a valid phone number."]},
+        },
+    ),
 ]
 
 
@@ -110,6 +160,11 @@ class NotificationListCreateView(APIView):
         request=NotificationCreateSerializer,
         responses={
             202: NotificationAcceptedSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="Invalid input; an inline recipient's bad field is named by index "
+                "and field (`recipients[1].phone`).",
+            ),
             409: OpenApiResponse(
                 ErrorSerializer, description="Idempotency key reused with a different body."
             ),
@@ -118,7 +173,12 @@ class NotificationListCreateView(APIView):
         examples=CREATE_EXAMPLES,
     )
     def post(self, request: Request) -> Response:
-        """Send a template to one recipient or up to 1000, on some or all of its channels."""
+        """Send a template to one recipient or up to 1000, on some or all of its channels.
+
+        Each recipient is an external id or an inline object that creates or updates the
+        recipient in the same transaction. Unknown ids are reported in `skipped` (reason
+        `unknown_recipient`) and the rest are sent, unless `strict` is true or no recipient
+        is known (then 400 and nothing is written)."""
         backpressure_check()  # 503 with Retry-After before anything is created
         serializer = NotificationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

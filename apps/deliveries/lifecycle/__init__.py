@@ -1,7 +1,8 @@
 """The delivery lifecycle: the one owner of every status change of a delivery.
 
 - table.py: the allowed transitions (from-statuses -> to-status) and the guarded UPDATE.
-- create.py: a new delivery's first status, from the routing rules, with its event.
+- create.py: a new delivery's first status, from the routing rules, with its event; a new
+  notification with its deliveries and their events in one statement.
 - moves.py: every later change, with its event, metrics and what follows (publish, dead
   letter, fallback).
 - fallback.py: the notification's fallback channels once every requested one has failed.
@@ -12,7 +13,12 @@ Nothing outside this package writes `Delivery.status` or a `DeliveryEvent`
 
 from __future__ import annotations
 
-from apps.deliveries.lifecycle.create import deliveries_create, delivery_new, enqueue_on_commit
+from apps.deliveries.lifecycle.create import (
+    deliveries_create,
+    delivery_new,
+    enqueue_on_commit,
+    notification_insert,
+)
 from apps.deliveries.lifecycle.fallback import fallback_after_failure, fallback_for_new
 from apps.deliveries.lifecycle.moves import (
     deliveries_cancel,
@@ -52,4 +58,5 @@ __all__ = [
     "enqueue_on_commit",
     "fallback_after_failure",
     "fallback_for_new",
+    "notification_insert",
 ]

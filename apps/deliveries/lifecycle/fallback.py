@@ -19,11 +19,12 @@ uniqueness means a fallback channel that was also requested is not sent twice.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 from django.utils import timezone
 
-from apps.deliveries.lifecycle.create import deliveries_create, delivery_new
+from apps.deliveries.lifecycle.create import FALLBACK_DETAIL, deliveries_create, delivery_new
 from apps.deliveries.models import Delivery, DeliveryStatus, Notification
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_is_suppressed
@@ -42,28 +43,27 @@ def unreachable(delivery: Delivery) -> bool:
     return code is not None and code.unreachable
 
 
-def _create(
+def _build(
     notification: Notification,
     recipient: Recipient,
     channels: Iterable[str],
     *,
     send_at_respected: bool,
+    suppressed: Callable[[str], bool],
 ) -> list[Delivery]:
     now = timezone.now()
-    created = [
+    return [
         delivery_new(
             notification,
             recipient,
             channel,
             send_at=notification.send_at if send_at_respected else None,
             now=now,
-            suppressed=recipient_is_suppressed(recipient=recipient, channel=channel),
+            suppressed=suppressed(channel),
             is_fallback=True,
         )
         for channel in channels
     ]
-    deliveries_create(created, detail_prefix="fallback: every requested channel failed; ")
-    return created
 
 
 def fallback_after_failure(*, delivery: Delivery) -> list[Delivery]:
@@ -85,14 +85,26 @@ def fallback_after_failure(*, delivery: Delivery) -> list[Delivery]:
     have = {d.channel for d in siblings}
     wanted = [c for c in dict.fromkeys(notification.fallback) if c not in have]
     recipient = Recipient.objects.get(pk=delivery.recipient_id)
-    return _create(notification, recipient, wanted, send_at_respected=False)
+    created = _build(
+        notification,
+        recipient,
+        wanted,
+        send_at_respected=False,
+        suppressed=lambda channel: recipient_is_suppressed(recipient=recipient, channel=channel),
+    )
+    deliveries_create(created, detail_prefix=FALLBACK_DETAIL)
+    return created
 
 
 def fallback_for_new(
-    *, notification: Notification, deliveries: Sequence[Delivery]
+    *,
+    notification: Notification,
+    deliveries: Sequence[Delivery],
+    suppressed: Callable[[Recipient, str], bool],
 ) -> list[Delivery]:
-    """At creation: for each recipient none of whose requested channels can reach them, create
-    the fallback deliveries at once (same transaction)."""
+    """At creation: for each recipient none of whose requested channels can reach them, the
+    fallback deliveries, unsaved (`notification_insert` writes them with the others).
+    `suppressed(recipient, channel)` answers from what the caller already read."""
     if not notification.fallback:
         return []
     by_recipient: dict[int, list[Delivery]] = defaultdict(list)
@@ -103,5 +115,11 @@ def fallback_for_new(
         if all(unreachable(d) for d in group):
             have = {d.channel for d in group}
             wanted = [c for c in dict.fromkeys(notification.fallback) if c not in have]
-            created += _create(notification, group[0].recipient, wanted, send_at_respected=True)
+            created += _build(
+                notification,
+                group[0].recipient,
+                wanted,
+                send_at_respected=True,
+                suppressed=partial(suppressed, group[0].recipient),
+            )
     return created

@@ -10,6 +10,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.utils import timezone
+from kombu import Producer
 
 from apps.deliveries import maintenance
 from apps.deliveries.maintenance import deliveries_reconcile, deliveries_release_due
@@ -227,7 +228,7 @@ def test_a_failed_publish_leaves_no_ledger_entry(
     def broker_down(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(app, "send_task", broker_down)
+    monkeypatch.setattr(Producer, "publish", broker_down)  # the one publish path
     with pytest.raises(ConnectionError):
         publish_sends([(str(delivery.id), delivery.channel, delivery.priority)])
 

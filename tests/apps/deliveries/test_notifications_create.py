@@ -101,8 +101,10 @@ def test_another_clients_template_is_unknown(demo: dict[str, object]) -> None:
 
 
 @pytest.mark.django_db
-def test_unknown_recipients_are_400_naming_them(api: APIClient, demo: dict[str, object]) -> None:
-    response = api.post(URL, many(["user-1", "ghost", "nobody"]), format="json")
+def test_unknown_recipients_in_a_strict_request_are_400_naming_them(
+    api: APIClient, demo: dict[str, object]
+) -> None:
+    response = api.post(URL, many(["user-1", "ghost", "nobody"], strict=True), format="json")
 
     assert assert_error(response, 400, "invalid")["fields"] == {
         "recipients": ["unknown recipient 'ghost'", "unknown recipient 'nobody'"]

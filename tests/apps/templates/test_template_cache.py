@@ -3,6 +3,7 @@ after a save, in this process or another one, and the database when Redis is dow
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Callable
@@ -10,16 +11,18 @@ from typing import Any
 
 import pytest
 import redis
+from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.core.broker import redis_client, service_client
 from apps.deliveries.models import Notification
 from apps.templates.cache import GENERATION_KEY, TemplateVersions
-from apps.templates.models import TemplateVersion
-from apps.templates.services import template_save
+from apps.templates.models import Template, TemplateVersion
+from apps.templates.services import template_metadata_save, template_save, templates_delete
 
 URL = "/api/v1/notifications"
 BODY = {"recipient": "user-1", "template": "order_shipped", "variables": {"order_id": "A-1"}}
@@ -90,16 +93,107 @@ def test_what_another_process_reads_while_a_save_commits_is_not_kept_after_it(
     assert after.pk == saved.pk
 
 
+@pytest.fixture
+def staff(db: None) -> Client:
+    browser = Client()
+    browser.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
+    return browser
+
+
+def _admin_form(template: Template, variants: list[dict[str, str]], **extra: str) -> dict[str, str]:
+    return {
+        "client": str(template.client_id),
+        "key": template.key,
+        "category": template.category,
+        "default_priority": template.default_priority,
+        "variables": "[]",
+        "variants": json.dumps(variants),
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+        **extra,
+    }
+
+
+def _current_variants(template: Template) -> list[dict[str, str]]:
+    version = template.versions.order_by("-number").first()
+    assert version is not None
+    fields = ("channel", "locale", "subject", "title", "body", "html")
+    return [{f: getattr(v, f) for f in fields} for v in version.variants.order_by("id")]
+
+
 @pytest.mark.django_db
-def test_a_metadata_only_change_is_seen_too(demo: dict[str, Any]) -> None:
+def test_a_metadata_only_save_in_the_admin_is_seen(demo: dict[str, Any], staff: Client) -> None:
+    other_process = TemplateVersions()
+    assert other_process.current(client=demo["client"], key="order_shipped") is not None
+    template = demo["template"]
+    url = reverse("admin:templates_template_change", args=[template.pk])
+
+    saved = staff.post(
+        url, _admin_form(template, _current_variants(template), default_priority="high")
+    )
+
+    assert saved.status_code == 302
+    version = other_process.current(client=demo["client"], key="order_shipped")
+    assert version is not None
+    assert (version.number, version.template.default_priority) == (1, "high")
+
+
+@pytest.mark.django_db
+def test_new_variants_saved_in_the_admin_are_what_the_api_uses_next(
+    api: APIClient, demo: dict[str, Any], staff: Client
+) -> None:
+    assert api.post(URL, BODY, format="json").status_code == 202  # version 1 cached
+    template = demo["template"]
+    url = reverse("admin:templates_template_change", args=[template.pk])
+
+    saved = staff.post(url, _admin_form(template, NEW_VARIANTS))
+
+    assert saved.status_code == 302
+    response = api.post(URL, {**BODY, "variables": {"name": "Ada"}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"]["variables"] == ["missing variable 'coupon'"]
+
+
+@pytest.mark.django_db
+def test_a_deleted_template_is_not_served(api: APIClient, demo: dict[str, Any]) -> None:
+    other_process = TemplateVersions()
+    assert other_process.current(client=demo["client"], key="order_shipped") is not None
+    template = demo["template"]
+
+    assert templates_delete(templates=Template.objects.filter(pk=template.pk)) == 1
+
+    assert other_process.current(client=demo["client"], key="order_shipped") is None
+    response = api.post(URL, BODY, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"]["template"] == ["unknown template 'order_shipped'"]
+
+
+@pytest.mark.django_db
+def test_the_admin_deletes_no_template_so_the_cached_one_stays_true(
+    demo: dict[str, Any], staff: Client
+) -> None:
+    """Versions are read-only in the admin, so it refuses to delete a template with them: the
+    delete path is `templates_delete` (no API deletes templates)."""
+    template = demo["template"]
+
+    page = staff.post(
+        reverse("admin:templates_template_delete", args=[template.pk]), {"post": "yes"}
+    )
+
+    assert page.status_code == 403
+    assert Template.objects.filter(pk=template.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_metadata_only_save_through_the_service_is_seen(demo: dict[str, Any]) -> None:
     other_process = TemplateVersions()
     assert other_process.current(client=demo["client"], key="order_shipped") is not None
     template = demo["template"]
     template.default_priority = "high"
-    template.save()  # the admin's save without new variants
+
+    template_metadata_save(template=template)
 
     version = other_process.current(client=demo["client"], key="order_shipped")
-
     assert version is not None
     assert version.template.default_priority == "high"
 

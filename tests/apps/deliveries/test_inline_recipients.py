@@ -1,0 +1,254 @@
+"""Inline recipients in POST /api/v1/notifications: an object upserts the recipient in the
+request's transaction; unknown ids in a bulk are skipped (reported), unless strict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+from rest_framework.test import APIClient
+
+from apps.deliveries.models import Delivery, Notification
+from apps.deliveries.services import NotificationRequest
+from apps.recipients.models import Recipient
+from tests.factories import RecipientFactory
+from tests.support.queues import queued_delivery_ids
+
+URL = "/api/v1/notifications"
+BODY: dict[str, Any] = {"template": "order_shipped", "variables": {"order_id": "A-1"}}
+
+
+def _post(api: APIClient, capture: Callable[..., Any], body: dict[str, Any]) -> Any:
+    with capture(execute=True):
+        return api.post(URL, {**BODY, **body}, format="json")
+
+
+def _error_fields(response: Any) -> dict[str, Any]:
+    assert response.status_code == 400, response.content
+    body: dict[str, Any] = response.json()
+    assert body["code"] == "invalid"
+    return dict(body["fields"])
+
+
+@pytest.mark.django_db
+def test_an_inline_recipient_is_created_and_sent_to(
+    api: APIClient,
+    demo: dict[str, Any],
+    clean_redis: redis.Redis,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    inline = {
+        "id": "new-1",
+        "email": "grace@example.com",
+        "phone": "+1 415 555 2671",
+        "locale": "pt-BR",
+        "timezone": "America/Sao_Paulo",
+        "name": "Grace",
+        "data": {"plan": "pro"},
+    }
+
+    response = _post(api, django_capture_on_commit_callbacks, {"recipient": inline})
+
+    assert response.status_code == 202, response.content
+    created = Recipient.objects.get(client=demo["client"], external_id="new-1")
+    assert (created.email, created.phone, created.locale, created.timezone) == (
+        "grace@example.com",
+        "+14155552671",  # normalised as PUT /recipients does
+        "pt-BR",
+        "America/Sao_Paulo",
+    )
+    assert (created.name, created.data) == ("Grace", {"plan": "pro"})
+    body = response.json()
+    assert {d["recipient"] for d in body["deliveries"]} == {"new-1"}
+    assert "skipped" not in body
+    queued = {i for ids in queued_delivery_ids(clean_redis).values() for i in ids}
+    sent_to = Delivery.objects.filter(recipient=created, status="queued")
+    assert queued == {str(d.id) for d in sent_to}
+    assert {d.channel for d in sent_to} == {"email", "sms", "inapp"}  # push: no device
+
+
+@pytest.mark.django_db
+def test_an_inline_object_updates_only_the_fields_it_gives(
+    api: APIClient, demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    before = demo["recipient"]
+
+    response = _post(
+        api,
+        django_capture_on_commit_callbacks,
+        {"recipient": {"id": "user-1", "email": "new@example.com"}, "channels": ["email"]},
+    )
+
+    assert response.status_code == 202, response.content
+    after = Recipient.objects.get(pk=before.pk)
+    assert (after.email, after.name, after.phone) == ("new@example.com", "Ada", before.phone)
+    assert after.updated_at > before.updated_at
+
+
+@pytest.mark.django_db
+def test_a_bulk_mixes_ids_and_inline_objects(
+    api: APIClient, demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    RecipientFactory(client=demo["client"], external_id="user-2")
+    recipients = [
+        "user-1",
+        {"id": "new-1", "email": "a@example.com"},
+        "user-2",
+        {"id": "new-2", "email": "b@example.com", "name": "Bea"},
+    ]
+
+    response = _post(
+        api, django_capture_on_commit_callbacks, {"recipients": recipients, "channels": ["email"]}
+    )
+
+    assert response.status_code == 202, response.content
+    notification = Notification.objects.get(id=response.json()["id"])
+    assert notification.recipient_count == 4
+    assert sorted(notification.deliveries.values_list("recipient__external_id", flat=True)) == [
+        "new-1",
+        "new-2",
+        "user-1",
+        "user-2",
+    ]
+    assert Recipient.objects.get(client=demo["client"], external_id="new-2").name == "Bea"
+
+
+@pytest.mark.django_db
+def test_unknown_ids_in_a_bulk_are_skipped_and_reported(
+    api: APIClient,
+    demo: dict[str, Any],
+    clean_redis: redis.Redis,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    RecipientFactory(client=demo["client"], external_id="user-2")
+    recipients = ["ghost", "user-1", {"id": "new-1", "email": "n@example.com"}, "user-2", "nobody"]
+
+    response = _post(
+        api, django_capture_on_commit_callbacks, {"recipients": recipients, "channels": ["email"]}
+    )
+
+    assert response.status_code == 202, response.content
+    skipped = [
+        {"recipient": "ghost", "reason": "unknown_recipient"},
+        {"recipient": "nobody", "reason": "unknown_recipient"},
+    ]
+    assert response.json()["skipped"] == skipped
+    assert not Recipient.objects.filter(external_id__in=["ghost", "nobody"]).exists()
+    notification = Notification.objects.get(id=response.json()["id"])
+    assert (notification.recipient_count, notification.skipped) == (3, skipped)
+    deliveries = Delivery.objects.filter(notification=notification)
+    assert sorted(d.recipient.external_id for d in deliveries) == ["new-1", "user-1", "user-2"]
+    queued = {i for ids in queued_delivery_ids(clean_redis).values() for i in ids}
+    assert queued == {str(d.id) for d in deliveries}
+    detail = api.get(f"{URL}/{notification.id}").json()
+    assert detail["skipped"] == skipped
+    assert detail["recipient_count"] == 3
+
+
+@pytest.mark.django_db
+def test_a_strict_request_with_an_unknown_id_is_400_and_writes_nothing(
+    api: APIClient,
+    demo: dict[str, Any],
+    clean_redis: redis.Redis,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    recipients = ["user-1", {"id": "new-1", "email": "n@example.com"}, "ghost"]
+
+    response = _post(
+        api, django_capture_on_commit_callbacks, {"recipients": recipients, "strict": True}
+    )
+
+    assert _error_fields(response) == {"recipients": ["unknown recipient 'ghost'"]}
+    assert Notification.objects.count() == 0
+    assert not Recipient.objects.filter(external_id="new-1").exists()  # the upsert rolled back
+    assert queued_delivery_ids(clean_redis) == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [{"recipients": ["ghost", "nobody"]}, {"recipient": "ghost"}])
+def test_no_known_recipient_at_all_is_400(
+    api: APIClient,
+    demo: dict[str, Any],
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    body: dict[str, Any],
+) -> None:
+    response = _post(api, django_capture_on_commit_callbacks, body)
+
+    assert "recipients" in _error_fields(response)
+    assert Notification.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"recipients": ["user-1", {"id": "n", "email": "not-an-email"}]}, "recipients[1].email"),
+        ({"recipients": [{"id": "n", "phone": "+1555"}]}, "recipients[0].phone"),
+        ({"recipients": ["user-1", "user-1", {"id": "n", "timezone": "Mars/Olympus"}]}, None),
+        ({"recipient": {"id": "n", "locale": "not a locale!"}}, "recipient.locale"),
+        ({"recipient": {"email": "a@example.com"}}, "recipient.id"),
+        ({"recipients": [{"id": "n", "emial": "a@example.com"}]}, "recipients[0].emial"),
+        ({"recipients": [{"id": "n", "data": ["not", "an", "object"]}]}, "recipients[0].data"),
+        ({"recipients": [{"id": "x" * 201}]}, "recipients[0].id"),
+        ({"recipients": [{"id": "n", "name": "A"}, {"id": "n", "name": "B"}]}, "recipients[1].id"),
+    ],
+)
+def test_a_bad_inline_field_is_400_naming_index_and_field(
+    api: APIClient,
+    demo: dict[str, Any],
+    clean_redis: redis.Redis,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    body: dict[str, Any],
+    field: str | None,
+) -> None:
+    response = _post(api, django_capture_on_commit_callbacks, body)
+
+    fields = _error_fields(response)
+    assert list(fields) == [field or "recipients[2].timezone"]
+    assert all(isinstance(m, str) and m for m in fields[field or "recipients[2].timezone"])
+    assert Notification.objects.count() == 0
+    assert not Recipient.objects.filter(external_id="n").exists()
+    assert queued_delivery_ids(clean_redis) == {}
+
+
+@pytest.mark.django_db
+def test_a_later_400_rolls_the_inline_upsert_back(
+    api: APIClient, demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    response = _post(
+        api,
+        django_capture_on_commit_callbacks,
+        {"recipient": {"id": "user-1", "name": "Changed"}, "variables": {}},
+    )
+
+    assert "variables" in _error_fields(response)
+    assert Recipient.objects.get(external_id="user-1").name == "Ada"
+
+
+@pytest.mark.django_db
+def test_idempotency_covers_the_inline_fields(
+    api: APIClient, demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    body = {"recipient": {"id": "new-1", "name": "Grace"}, "idempotency_key": "k-1"}
+    first = _post(api, django_capture_on_commit_callbacks, body)
+    again = _post(api, django_capture_on_commit_callbacks, body)
+    other = _post(
+        api, django_capture_on_commit_callbacks, {**body, "recipient": {"id": "new-1", "name": "X"}}
+    )
+
+    assert (first.status_code, again.status_code, other.status_code) == (202, 202, 409)
+    assert again.json() == first.json()
+    assert Recipient.objects.get(external_id="new-1").name == "Grace"
+    assert Notification.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_plain_ids_keep_the_request_hash_they_had(demo: dict[str, Any]) -> None:
+    """A replay of a request stored before inline recipients must still match its hash."""
+    request = NotificationRequest(recipients=["user-1"], template="order_shipped")
+
+    before_inline_recipients = "bcf4b8e7579a0921a647ded87dc14782aac56a2d15b696de1e376998949efcbe"
+
+    assert request.fingerprint() == before_inline_recipients

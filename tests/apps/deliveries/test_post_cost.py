@@ -1,0 +1,204 @@
+"""What a POST /api/v1/notifications costs the database and the broker: a warm request is
+one SELECT (recipients with their preferences and suppressions) and one INSERT statement
+(notification, deliveries, events) in its transaction, whatever the number of recipients; its send
+messages go out through one producer. And the suppressions read inside the recipients query
+answer what `suppressions_among` answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from kombu import Producer
+from rest_framework.test import APIClient
+
+from apps.deliveries.models import Delivery, DeliveryEvent, DeliveryStatus, Notification
+from apps.recipients.selectors import recipients_for_sending, suppressions_among
+from apps.recipients.services import suppression_create, suppressions_hash
+from config.celery import app
+from tests.factories import DeviceFactory, RecipientFactory
+from tests.support.queues import queued_delivery_ids
+
+URL = "/api/v1/notifications"
+BODY: dict[str, Any] = {"template": "order_shipped", "variables": {"order_id": "A-1"}}
+
+
+def _statements(api: APIClient, body: dict[str, Any]) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(URL, body, format="json")
+    assert response.status_code == 202, response.content
+    # Transaction control aside (BEGIN / COMMIT when served; a savepoint inside a test's
+    # transaction): the statements that do the work.
+    words = [q["sql"].split(" ", 1)[0] for q in queries.captured_queries]
+    return [w for w in words if w not in {"BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"}]
+
+
+def _warm(api: APIClient) -> None:  # the key, the template cache
+    assert api.post(URL, {**BODY, "recipient": "user-1"}, format="json").status_code == 202
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"recipient": "user-1", "channels": ["email"]},
+        {"recipient": "user-1", "channels": ["email", "sms", "inapp"]},
+        {"recipients": [f"r-{i}" for i in range(50)], "channels": ["email", "sms"]},
+        {"recipient": "user-1", "channels": ["email"], "fallback": ["sms"]},
+    ],
+    ids=["one email", "three channels", "50 recipients", "with a fallback"],
+)
+def test_a_warm_post_is_one_select_and_one_insert_statement(
+    api: APIClient, demo: dict[str, Any], extra: dict[str, Any]
+) -> None:
+    for i in range(50):
+        RecipientFactory(client=demo["client"], external_id=f"r-{i}")
+    demo["recipient"].email = ""  # the fallback case: email unreachable, sms taken
+    demo["recipient"].save()
+    _warm(api)
+
+    statements = _statements(api, {**BODY, **extra})
+
+    assert statements == ["SELECT", "WITH"]
+    notification = Notification.objects.latest("created_at")
+    deliveries = list(notification.deliveries.all())
+    assert len(deliveries) == notification.recipient_count * len(extra["channels"]) + len(
+        extra.get("fallback", [])
+    )
+    events = DeliveryEvent.objects.filter(delivery__notification=notification)
+    assert sorted(e.delivery_id for e in events) == sorted(d.id for d in deliveries)
+
+
+@pytest.mark.django_db
+def test_push_reads_the_devices_in_one_more_select(api: APIClient, demo: dict[str, Any]) -> None:
+    DeviceFactory(recipient=demo["recipient"])
+    _warm(api)
+
+    statements = _statements(api, {**BODY, "recipient": "user-1", "channels": ["push"]})
+
+    assert statements == ["SELECT", "SELECT", "WITH"]
+
+
+@pytest.mark.django_db
+def test_inline_recipients_add_one_upsert_statement(api: APIClient, demo: dict[str, Any]) -> None:
+    _warm(api)
+    inline = [{"id": f"new-{i}", "email": f"n{i}@example.com"} for i in range(20)]
+
+    statements = _statements(api, {**BODY, "recipients": inline, "channels": ["email"]})
+
+    assert statements == ["INSERT", "SELECT", "WITH"]
+
+
+@pytest.mark.django_db
+def test_the_first_events_say_what_each_delivery_is(api: APIClient, demo: dict[str, Any]) -> None:
+    demo["recipient"].email = ""
+    demo["recipient"].save()
+
+    response = api.post(
+        URL, {**BODY, "recipient": "user-1", "channels": ["email"], "fallback": ["sms"]}, "json"
+    )
+
+    assert response.status_code == 202
+    timeline = {
+        d.channel: (d.status, [(e.status, e.detail) for e in d.events.all()])
+        for d in Delivery.objects.filter(notification_id=response.json()["id"])
+    }
+    assert timeline == {
+        "email": ("skipped", [("skipped", "no email contact data")]),
+        "sms": ("queued", [("queued", "fallback: every requested channel failed; accepted")]),
+    }
+
+
+@pytest.mark.django_db
+def test_the_send_messages_go_through_one_producer_not_send_task(
+    api: APIClient,
+    demo: dict[str, Any],
+    clean_redis: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    for i in range(30):
+        RecipientFactory(client=demo["client"], external_id=f"r-{i}", phone="+14155552671")
+    acquired: list[object] = []
+    real_acquire = app.producer_or_acquire
+
+    def counting_acquire(*args: Any, **kwargs: Any) -> Any:
+        acquired.append(args)
+        return real_acquire(*args, **kwargs)
+
+    def no_send_task(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("send_task is not the publish path")
+
+    monkeypatch.setattr(app, "producer_or_acquire", counting_acquire)
+    monkeypatch.setattr(app, "send_task", no_send_task)
+    publish = Producer.publish
+    published: list[str] = []
+
+    def recording_publish(self: Producer, body: Any, **kwargs: Any) -> Any:
+        published.append(kwargs["routing_key"])
+        return publish(self, body, **kwargs)
+
+    monkeypatch.setattr(Producer, "publish", recording_publish)
+    body = {**BODY, "recipients": [f"r-{i}" for i in range(30)], "channels": ["email", "sms"]}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(URL, body, format="json")
+
+    assert response.status_code == 202
+    assert len(acquired) == 1
+    queued = queued_delivery_ids(clean_redis)
+    ids = sorted(
+        str(d.id)
+        for d in Delivery.objects.filter(
+            notification_id=response.json()["id"], status=DeliveryStatus.QUEUED
+        )
+    )
+    assert len(ids) == 60
+    assert sorted(i for batch in queued.values() for i in batch) == ids
+    assert sorted(set(published)) == sorted(q for q, batch in queued.items() if batch)
+    assert len(published) > 2  # several messages, one connection
+
+
+# --- suppressions read with the recipients ---------------------------------------------------
+
+
+def _suppressed(client: Any, ids: list[str], channels: list[str]) -> set[tuple[str, str]]:
+    recipients, pairs = recipients_for_sending(client=client, external_ids=ids, channels=channels)
+    by_pk = {r.pk: r.external_id for r in recipients}
+    return {(by_pk[pk], channel) for pk, channel in pairs}
+
+
+@pytest.mark.django_db
+def test_suppressions_in_the_recipients_query_match_the_separate_read(
+    demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    client = demo["client"]
+    upper = RecipientFactory(client=client, external_id="upper", email="Ada@Example.COM")
+    spaced = RecipientFactory(client=client, external_id="spaced", email=" x@example.com\t")
+    accented = RecipientFactory(client=client, external_id="accented", email="e@ÉXAMPLE.com")
+    phone = RecipientFactory(client=client, external_id="phone", phone="+14155552671")
+    clean = RecipientFactory(client=client, external_id="clean", email="ok@example.com")
+    gone = RecipientFactory(client=client, external_id="gone", email="gone@example.com")
+    for address in ("ada@example.com", "x@example.com", "e@éxample.com", "gone@example.com"):
+        assert suppression_create(client=client, channel="email", address=address, reason="t")
+    assert suppression_create(client=client, channel="sms", address="+14155552671", reason="t")
+    suppressions_hash(recipient=gone)  # kept as its hash, as after an erasure
+    returning = RecipientFactory(client=client, external_id="returning", email="Gone@example.com")
+    people = [upper, spaced, accented, phone, clean, returning]
+    channels = ["email", "sms", "inapp"]
+
+    found = _suppressed(client, [p.external_id for p in people], channels)
+
+    listed = suppressions_among(client_id=client.pk, recipients=people, channels=channels)
+    assert found == {
+        ("upper", "email"),
+        ("spaced", "email"),
+        ("accented", "email"),
+        ("phone", "sms"),
+        ("returning", "email"),
+    }
+    assert len(listed) == 5  # the separate read agrees, address by address
