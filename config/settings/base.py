@@ -217,7 +217,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT", default=3600),
     "queue_order_strategy": "priority",
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler, but the entries below are created once (first start) and then
+# left alone: an operator's edit in the admin survives a restart (apps/ops/beat.py).
+CELERY_BEAT_SCHEDULER = "apps.ops.beat:DatabaseScheduler"
 
 
 def _every(task: str, setting: str, default: float) -> dict[str, object]:
