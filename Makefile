@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python scripts/run_dev.py
+	$(BIN)/python -m scripts.run_dev
 
 # The browser tests drive Debian's Chromium (no browser is downloaded).
 system-deps:

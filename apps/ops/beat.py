@@ -15,7 +15,7 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler as BeatDatabaseScheduler
 
 
-class DatabaseScheduler(BeatDatabaseScheduler):
+class DatabaseScheduler(BeatDatabaseScheduler):  # type: ignore[misc]  # untyped library
     """`celery beat --scheduler apps.ops.beat:DatabaseScheduler` (CELERY_BEAT_SCHEDULER)."""
 
     def update_from_dict(self, mapping: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ against the test database and Redis. The machinery is the shared harness/process
 from __future__ import annotations
 
 import os
+import socket
 
 from django.conf import settings
 
@@ -14,6 +15,7 @@ from harness.processes import (
     Simulator,
     celery_worker_argv,
     free_port,
+    listening_socket,
     wait_port,
     wait_until,
 )
@@ -26,6 +28,7 @@ __all__ = [
     "Simulator",
     "Worker",
     "free_port",
+    "listening_socket",
     "test_database_url",
     "wait_port",
     "wait_until",
@@ -46,7 +49,14 @@ class LoggedProcess(Proc):
     """A project command in its own session, against the test database and Redis, its output
     in var/<name>-<pid>-<n>.log; `stop()` ends the whole process group."""
 
-    def __init__(self, command: list[str], *, name: str, env: dict[str, str] | None) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        name: str,
+        env: dict[str, str] | None,
+        listening: socket.socket | None = None,
+    ) -> None:
         full_env = dict(os.environ)
         full_env.update(
             {
@@ -57,7 +67,7 @@ class LoggedProcess(Proc):
             }
         )
         full_env.update(env or {})
-        super().__init__(name, command, full_env, unique_log=True)
+        super().__init__(name, command, full_env, unique_log=True, listening=listening)
 
 
 class Worker(LoggedProcess):
