@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -250,3 +251,81 @@ def test_admin_rejects_bad_variants_without_a_new_version(staff: Client, variant
     assert response.status_code == 200
     assert set(response.context["adminform"].form.errors) == {"variants"}
     assert template.versions.count() == 1
+
+
+# --- the live preview of unsaved edits --------------------------------------------------------
+
+DRAFT_URL = "/admin/templates/template/preview-draft/"
+
+
+def _draft(
+    staff: Client, variants: object, sample: object, variables: tuple[str, ...] | list[str] = ()
+) -> Any:
+    response = staff.post(
+        DRAFT_URL,
+        {
+            "variants": json.dumps(variants),
+            "variables": json.dumps(list(variables)),
+            "sample": json.dumps(sample),
+            "name": "Grace",
+        },
+    )
+    assert response.status_code == 200
+    return response.json()
+
+
+@pytest.mark.django_db
+def test_the_draft_preview_renders_unsaved_variants_and_saves_nothing(staff: Client) -> None:
+    template = TemplateFactory(key="order_shipped")
+    variants = [
+        {"channel": "sms", "body": "Parcel {{ order_id }} is out for delivery."},
+        {"channel": "email", "subject": "Parcel {{ order_id }}", "body": "Hi {{ recipient.name }}"},
+    ]
+
+    answer = _draft(staff, variants, {"order_id": "A-<7>"})
+
+    assert answer["errors"] == {}
+    html = answer["html"]
+    assert "What the form holds (unsaved)" in html
+    assert (
+        '<pre class="preview-body" style="white-space: pre-wrap">Parcel A-&lt;7&gt; is out' in html
+    )
+    assert '<span class="preview-subject">Parcel A-&lt;7&gt;</span>' in html
+    assert "Hi Grace" in html
+    assert html.index('class="preview-email-en"') < html.index('class="preview-sms-en"')
+    assert TemplateVersion.objects.filter(template=template).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_draft_preview_names_a_forbidden_tag_beside_the_variants(staff: Client) -> None:
+    answer = _draft(staff, [{"channel": "sms", "body": "{% load static %}Hi"}], {})
+
+    assert answer["errors"] == {
+        "variants": [
+            "variant 0 (sms/en) body does not parse: The {% load %} tag is not allowed in "
+            "templates."
+        ]
+    }
+    assert "Nothing to preview until the variants are valid" in answer["html"]
+
+
+@pytest.mark.django_db
+def test_the_draft_preview_names_a_missing_variable_beside_the_sample(staff: Client) -> None:
+    variants = [
+        {"channel": "sms", "body": "{{ order_id }} {% for i in items %}{{ i }}{% endfor %}"}
+    ]
+
+    answer = _draft(staff, variants, {"order_id": "A-1"})
+    declared = _draft(staff, variants, {"order_id": "A-1"}, variables=["order_id", "total"])
+
+    assert answer["errors"] == {"preview-variables": ["Missing template variables: items."]}
+    assert "A-1" in answer["html"]  # still rendered, the loop empty
+    assert declared["errors"] == {"preview-variables": ["Missing template variables: total."]}
+
+
+@pytest.mark.django_db
+def test_the_draft_preview_is_a_post_for_staff_only(staff: Client) -> None:
+    assert staff.get(DRAFT_URL).status_code == 405
+    anonymous = Client().post(DRAFT_URL, {"variants": "[]"})
+    assert anonymous.status_code == 302
+    assert "/admin/login/" in anonymous["Location"]

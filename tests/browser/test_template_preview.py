@@ -1,0 +1,87 @@
+"""The template change page's live preview in headless Chromium: it renders what the form
+holds before it is saved, and shows a save's problems beside their field."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import Browser, expect
+
+from apps.templates.models import Template, TemplateVersion
+from tests.factories import TemplateFactory
+from tests.support.asgi import AsgiServer
+from tests.support.browser import admin_login, chromium
+from tests.support.processes import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+PASSWORD = "a-long-password"
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between page actions
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def template() -> Template:
+    User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    return TemplateFactory(key="order_shipped")
+
+
+@pytest.fixture
+def server(template: Template) -> Iterator[AsgiServer]:
+    proc = AsgiServer(env={"DJANGO_DEBUG": "1"}, name="preview")
+    yield proc
+    proc.stop()
+
+
+def test_the_preview_reflects_an_unsaved_edit(
+    browser: Browser, server: AsgiServer, template: Template, tmp_path: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    admin_login(page, server.url, "ops", PASSWORD)
+    page.goto(f"{server.url}/admin/templates/template/{template.pk}/change/")
+    sms_body = page.locator(".preview-sms-en .preview-body")
+    expect(sms_body).to_have_text("Order <order_id> shipped.")
+    variants = page.locator("#id_variants")
+
+    edited = variants.input_value().replace(
+        "Order {{ order_id }} shipped.", "Parcel {{ order_id }} is out for delivery."
+    )
+    variants.fill(edited)
+    expect(sms_body).to_have_text("Parcel <order_id> is out for delivery.")
+    expect(page.locator(".preview-source")).to_contain_text("What the form holds (unsaved)")
+    # Every variant is rendered, the saved ones beside the edited one.
+    expect(page.locator(".preview-push-en .preview-title")).to_have_text("Shipped")
+    page.fill("#preview-variables", '{"order_id": "A-1001"}')
+    expect(sms_body).to_have_text("Parcel A-1001 is out for delivery.")
+    expect(page.locator(".preview-email-en .preview-subject")).to_have_text("Order A-1001 shipped")
+    shot = tmp_path / "template-preview.png"
+    page.locator("#content").screenshot(path=str(shot))
+
+    # A new variable the sample does not set: named beside the sample variables.
+    variants.fill(edited.replace("is out for delivery.", "is out: {{ tracking_url }}"))
+    expect(page.locator("#live-errors-preview-variables")).to_have_text(
+        "Missing template variables: tracking_url."
+    )
+    # A forbidden tag: named beside the variants, before any save.
+    variants.fill(edited.replace("Parcel", "{% load static %}Parcel"))
+    expect(page.locator("#live-errors-variants")).to_contain_text(
+        "The {% load %} tag is not allowed in templates."
+    )
+    expect(page.locator("#live-errors-preview-variables")).to_have_count(0)
+    variants.fill(edited)
+    expect(page.locator("#live-errors-variants")).to_have_count(0)
+    expect(sms_body).to_have_text("Parcel A-1001 is out for delivery.")
+
+    assert TemplateVersion.objects.filter(template=template).count() == 1  # nothing saved
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        shutil.copy(shot, ROOT / "docs" / "template-preview.png")
