@@ -3,8 +3,6 @@ holds before it is saved, and shows a save's problems beside their field."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,6 @@ from apps.templates.models import Template, TemplateVersion
 from tests.factories import TemplateFactory
 from tests.support.asgi import AsgiServer
 from tests.support.browser import admin_login, chromium
-from tests.support.processes import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a-long-password"
@@ -83,5 +80,3 @@ def test_the_preview_reflects_an_unsaved_edit(
 
     assert TemplateVersion.objects.filter(template=template).count() == 1  # nothing saved
     assert shot.stat().st_size > 20_000
-    if os.environ.get("UPDATE_SCREENSHOTS"):
-        shutil.copy(shot, ROOT / "docs" / "template-preview.png")
