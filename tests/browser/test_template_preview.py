@@ -3,48 +3,22 @@ holds before it is saved, and shows a save's problems beside their field."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Page, expect
 
 from apps.templates.models import Template, TemplateVersion
-from tests.factories import TemplateFactory
 from tests.support.asgi import AsgiServer
-from tests.support.browser import admin_login, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "a-long-password"
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between page actions
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def template() -> Template:
-    User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
-    return TemplateFactory(key="order_shipped")
-
-
-@pytest.fixture
-def server(template: Template) -> Iterator[AsgiServer]:
-    proc = AsgiServer(env={"DJANGO_DEBUG": "1"}, name="preview")
-    yield proc
-    proc.stop()
 
 
 def test_the_preview_reflects_an_unsaved_edit(
-    browser: Browser, server: AsgiServer, template: Template, tmp_path: Path
+    staff_page: Page, staff_site: AsgiServer, template: Template, tmp_path: Path
 ) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    admin_login(page, server.url, "ops", PASSWORD)
-    page.goto(f"{server.url}/admin/templates/template/{template.pk}/change/")
+    page = staff_page  # logged in as staff (tests/browser/conftest.py)
+    page.goto(f"{staff_site.url}/admin/templates/template/{template.pk}/change/")
     sms_body = page.locator(".preview-sms-en .preview-body")
     expect(sms_body).to_have_text("Order <order_id> shipped.")
     variants = page.locator("#id_variants")

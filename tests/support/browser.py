@@ -19,6 +19,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+STAFF_PASSWORD = "a-long-password"  # the browser tests' staff user `ops`
 # What the admin's stylesheet (base.css) paints the header with: --header-bg, #417690.
 ADMIN_HEADER_BG = "rgb(65, 118, 144)"
 
