@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +11,7 @@ import redis
 from django.conf import settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from tests.support.processes import BIN, LoggedProcess, wait_until
+from tests.support.processes import BIN, ROOT, LoggedProcess, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BUILT_IN = set(settings.CELERY_BEAT_SCHEDULE)
@@ -71,3 +72,20 @@ def test_an_interval_edited_in_the_admin_survives_a_beat_restart(
     assert after["deliveries-purge-history"].enabled is False
     assert after["deliveries-release-due"].interval.every == 5
     assert "DatabaseScheduler, which rewrites" not in beats[1].log()
+
+
+@pytest.mark.parametrize("path", ["Procfile", "Procfile.dev", "docker/compose.yaml"])
+def test_every_beat_command_runs_the_scheduler_that_keeps_admin_edits(path: str) -> None:
+    """`--scheduler` on the command line wins over CELERY_BEAT_SCHEDULER: django-celery-beat's
+    own one there would rewrite the admin's edits on each start."""
+    lines = [
+        line
+        for line in (ROOT / path).read_text().splitlines()
+        if re.search(r"\bcelery\b.*\bbeat\b", line)
+    ]
+
+    assert lines, f"{path}: no beat command"
+    for line in lines:
+        schedulers = re.findall(r"(?:--scheduler|-S)[ =](\S+)", line)
+        assert schedulers in ([], [settings.CELERY_BEAT_SCHEDULER]), f"{path}: {line.strip()}"
+    assert settings.CELERY_BEAT_SCHEDULER == "apps.ops.beat:DatabaseScheduler"
