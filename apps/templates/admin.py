@@ -20,7 +20,12 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from apps.templates.admin_forms import TemplateForm, declared_variables, variants_parse
+from apps.templates.admin_forms import (
+    TemplateForm,
+    declared_variables,
+    json_field_loads,
+    variants_parse,
+)
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.preview import (
     draft_required_variables,
@@ -71,9 +76,9 @@ class VariantInline(ReadOnlyMixin, admin.StackedInline):  # type: ignore[type-ar
 def _parse_sample(raw: str) -> tuple[dict[str, Any], str]:
     """Sample variables typed into the preview (a JSON object), or the problem with them."""
     try:
-        parsed = json.loads(raw)
-    except ValueError as exc:
-        return {}, f"Variables are not valid JSON: {exc}"
+        parsed = json_field_loads(raw)
+    except forms.ValidationError as exc:
+        return {}, f"Sample variables: {' '.join(exc.messages)}"
     if not isinstance(parsed, dict):
         return {}, "Variables must be a JSON object."
     return parsed, ""
@@ -119,10 +124,10 @@ def draft_preview(request: HttpRequest) -> dict[str, Any]:
     if problem:
         errors["preview-variables"] = [problem]
     try:
-        declared = declared_variables(json.loads(request.POST.get("variables") or "[]"))
-    except (ValueError, forms.ValidationError):
+        declared = declared_variables(json_field_loads(request.POST.get("variables") or "[]"))
+    except forms.ValidationError as exc:
         declared = []
-        errors["variables"] = ['A JSON list of variable names, e.g. ["order_id"].']
+        errors["variables"] = list(exc.messages)
     try:
         variants = variants_parse(request.POST.get("variants") or "")
     except forms.ValidationError as exc:
@@ -138,7 +143,14 @@ def draft_preview(request: HttpRequest) -> dict[str, Any]:
         if variants and not problem
         else []
     )
-    return {"previews": previews, "recipient_name": name, "draft": True, "errors": errors}
+    return {
+        "previews": previews,
+        "recipient_name": name,
+        "draft": True,
+        "errors": errors,
+        # What an empty panel waits for (the fragment says which field to fix).
+        "waiting_for": "" if previews else ("sample" if variants else "variants"),
+    }
 
 
 def _draft_context() -> dict[str, Any]:
@@ -254,7 +266,9 @@ class TemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         template = Template.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        if template is not None:
+        # The live preview POSTs to the draft endpoint, which wants the change (or add)
+        # permission: view-only staff get the saved version's page (the preview link) instead.
+        if template is not None and self.has_change_permission(request, template):
             version = template_current_version(template=template)
             extra_context = {
                 **(extra_context or {}),

@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 from django import forms
-from rest_framework import serializers
+from django.conf import settings
+from django.forms.fields import InvalidJSONInput
+from rest_framework import exceptions, serializers
 
 from apps.core.errors import InvalidInput
+from apps.core.parsers import json_depth_exceeds, json_loads_strict
 from apps.templates.api.serializers import IDENTIFIER_RE, VariantSerializer
 from apps.templates.models import Template, TemplateVersion
 from apps.templates.preview import PARTS
@@ -43,14 +46,40 @@ def _normalised(variants: list[dict[str, Any]]) -> list[dict[str, str]]:
     )
 
 
+def json_field_loads(raw: str) -> Any:
+    """JSON typed into the admin, decoded as the API decodes a body (apps.core.parsers: at most
+    JSON_MAX_DEPTH deep, no NaN, duplicate keys or NUL); forms.ValidationError says what is
+    wrong. Python's own decoder recurses per level: `[` * 5000 would be a RecursionError (500)."""
+    try:
+        return json_loads_strict(raw, max_depth=settings.JSON_MAX_DEPTH)
+    except (exceptions.ParseError, exceptions.ValidationError) as exc:
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        raise forms.ValidationError(f"Not valid JSON: {detail}") from None
+
+
+class StrictJSONField(forms.JSONField):
+    """A model JSONField's form field whose input may not nest deeper than JSON_MAX_DEPTH
+    (Django's decodes it with `json.loads`, which recurses per level: a 500 on deep input)."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and json_depth_exceeds(value, settings.JSON_MAX_DEPTH):
+            raise forms.ValidationError(
+                f"Not valid JSON: nested deeper than {settings.JSON_MAX_DEPTH} levels."
+            )
+        return super().to_python(value)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # Re-showing the form with the error decodes the input again.
+        if isinstance(data, str) and json_depth_exceeds(data, settings.JSON_MAX_DEPTH):
+            return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
+
+
 def variants_parse(raw: str) -> list[dict[str, Any]]:
     """The form's variants JSON checked as the API checks a save (shape, forbidden tags,
     sources that do not render); forms.ValidationError says what is wrong. The live preview
     runs the same check on unsaved text."""
-    try:
-        parsed = json.loads(raw)
-    except ValueError as exc:
-        raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+    parsed = json_field_loads(raw)
     field = serializers.ListField(child=VariantSerializer(), allow_empty=False)
     try:
         variants: list[dict[str, Any]] = field.run_validation(parsed)
@@ -88,6 +117,7 @@ class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Template
         fields = ["client", "key", "category", "default_priority", "variables"]
+        field_classes = {"variables": StrictJSONField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

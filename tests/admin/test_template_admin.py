@@ -4,7 +4,7 @@ import json
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
@@ -329,3 +329,95 @@ def test_the_draft_preview_is_a_post_for_staff_only(staff: Client) -> None:
     anonymous = Client().post(DRAFT_URL, {"variants": "[]"})
     assert anonymous.status_code == 302
     assert "/admin/login/" in anonymous["Location"]
+
+
+# --- deeply nested JSON: a field error, never a RecursionError (500) ---------------------------
+
+DEEP = "[" * 5000
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "error_field"),
+    [("sample", "preview-variables"), ("variables", "variables"), ("variants", "variants")],
+)
+def test_the_draft_preview_names_deeply_nested_json_beside_its_field(
+    staff: Client, field: str, error_field: str
+) -> None:
+    form = {
+        "variants": json.dumps([{"channel": "sms", "body": "Hi {{ name }}"}]),
+        "variables": "[]",
+        "sample": '{"name": "Ada"}',
+        field: DEEP,
+    }
+
+    response = staff.post(DRAFT_URL, form)
+
+    assert response.status_code == 200
+    errors = response.json()["errors"]
+    assert list(errors) == [error_field]
+    assert "nested deeper than 32 levels" in errors[error_field][0]
+
+
+@pytest.mark.django_db
+def test_the_preview_page_reports_deeply_nested_sample_variables(staff: Client) -> None:
+    template = TemplateFactory()
+    url = reverse("admin:templates_template_preview", args=[template.pk])
+
+    fragment = staff.get(url, {"variables": DEEP, "fragment": "1"})
+    page = staff.get(url, {"variables": DEEP})
+
+    assert (fragment.status_code, page.status_code) == (200, 200)
+    assert "nested deeper than 32 levels" in fragment.content.decode()
+    assert "nested deeper than 32 levels" in page.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["variants", "variables"])
+def test_saving_deeply_nested_json_is_a_field_error(staff: Client, field: str) -> None:
+    template = TemplateFactory()
+    url = reverse("admin:templates_template_change", args=[template.pk])
+    form = _template_form(template.client_id, template.key, [{"channel": "sms", "body": "x"}])
+    form[field] = DEEP
+
+    response = staff.post(url, form)
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {field}
+    assert "nested deeper than 32 levels" in errors[field][0]
+    assert template.versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_draft_preview_says_the_sample_is_what_to_fix_when_only_it_is_bad(
+    staff: Client,
+) -> None:
+    response = staff.post(
+        DRAFT_URL,
+        {"variants": json.dumps([{"channel": "sms", "body": "Hi"}]), "sample": "{not json"},
+    )
+
+    answer = response.json()
+    assert list(answer["errors"]) == ["preview-variables"]
+    assert "until the sample variables are a JSON object" in answer["html"]
+    assert "until the variants are valid" not in answer["html"]
+
+
+@pytest.mark.django_db
+def test_view_only_staff_get_no_live_preview_they_could_not_use(db: None) -> None:
+    template = TemplateFactory(key="order_shipped")
+    viewer = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_template"))
+    browser = Client()
+    browser.force_login(viewer)
+
+    page = browser.get(reverse("admin:templates_template_change", args=[template.pk]))
+    draft = browser.post(DRAFT_URL, {"variants": "[]"})
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Live preview" not in html
+    assert DRAFT_URL not in html
+    assert "Open the preview on its own page" in html  # the saved version, on its own page
+    assert draft.status_code == 403

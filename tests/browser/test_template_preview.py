@@ -54,3 +54,27 @@ def test_the_preview_reflects_an_unsaved_edit(
 
     assert TemplateVersion.objects.filter(template=template).count() == 1  # nothing saved
     assert shot.stat().st_size > 20_000
+
+
+def test_a_preview_request_that_fails_shows_a_note_and_keeps_the_form(
+    staff_page: Page, staff_site: AsgiServer, template: Template
+) -> None:
+    page = staff_page
+    page.goto(f"{staff_site.url}/admin/templates/template/{template.pk}/change/")
+    expect(page.locator(".preview-sms-en .preview-body")).to_have_text("Order <order_id> shipped.")
+    # The server answering an error (a session that expired, a proxy's 502), then no answer.
+    page.route("**/preview-draft/", lambda route: route.fulfill(status=502, body="Bad Gateway"))
+    variants = page.locator("#id_variants")
+    edited = variants.input_value().replace("shipped.", "is on its way.")
+    variants.fill(edited)
+
+    note = page.locator("#template-preview-results .preview-failed")
+    expect(note).to_have_text(
+        "The preview could not be updated (the server answered 502); the form is unchanged "
+        "and saving still works."
+    )
+    page.unroute("**/preview-draft/")
+    page.route("**/preview-draft/", lambda route: route.abort())
+    page.fill("#preview-variables", '{"order_id": "A-1"}')
+    expect(note).to_contain_text("The preview could not be updated (")
+    assert variants.input_value() == edited
