@@ -43,16 +43,18 @@ def listening_socket(port: int = 0, *, fallback: bool = False) -> socket.socket:
 
     Bound and listening in one step: SO_REUSEADDR lets two sockets bind the same port until one
     of them listens, so a failed `listen()` is a taken port too."""
+    if not 0 <= port <= 65535:  # else bind() raises OverflowError, not OSError
+        raise ValueError(f"port {port} is not between 0 and 65535")
     candidates = (port, 0) if fallback and port else (port,)
     for candidate in candidates:
         sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", candidate))
             sock.listen(2048)
-        except OSError:
-            sock.close()
-            if candidate == candidates[-1]:
+        except BaseException as exc:
+            sock.close()  # whatever failed, the descriptor is not left open
+            if not isinstance(exc, OSError) or candidate == candidates[-1]:
                 raise
             continue
         return sock

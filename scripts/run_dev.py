@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -66,8 +65,40 @@ RUN_ENV_KEYS = (
 )
 
 
+# Characters django-environ's read_env cannot carry in a value: it reads the file line by line.
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 class LaunchError(Exception):
     """One part of `make run` could not start; the message names it."""
+
+
+def launch_env(environ: dict[str, str]) -> dict[str, str]:
+    """The environment of every process `make run` starts. Its database is named explicitly
+    (SQLite in var/ unless DATABASE_URL is set) and NOTIFIER_IGNORE_RUN_ENV keeps the
+    development settings from reading a var/run.env: that file is for other terminals, and
+    one left by another live run would otherwise point this run's migrate, seed_demo, web and
+    workers at that run's database and Redis."""
+    env = dict(environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+    env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'db.sqlite3'}")
+    env["NOTIFIER_IGNORE_RUN_ENV"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PATH"] = f"{Path(PY).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _port(name: str, port_variable: str, value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise LaunchError(
+            f"{name}: {port_variable}={value} is not a port number (0-65535); set {port_variable} "
+            "to a free port, or leave it unset for one that is free"
+        )
+    return port
 
 
 def bind_servers(env: dict[str, str]) -> dict[str, socket.socket]:
@@ -79,17 +110,18 @@ def bind_servers(env: dict[str, str]) -> dict[str, socket.socket]:
         explicit = env.get(port_variable, "")
         try:
             sock = (
-                listening_socket(int(explicit))
+                listening_socket(_port(name, port_variable, explicit))
                 if explicit
                 else listening_socket(preferred, fallback=True)
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, LaunchError) as exc:
             for held in sockets.values():
                 held.close()
-            reason = exc.strerror if isinstance(exc, OSError) else "not a port number"
+            if isinstance(exc, LaunchError):
+                raise
             raise LaunchError(
-                f"{name}: cannot listen on 127.0.0.1:{explicit} ({reason}); set {port_variable} "
-                "to a free port, or leave it unset for one that is free"
+                f"{name}: cannot listen on 127.0.0.1:{explicit} ({exc.strerror}); set "
+                f"{port_variable} to a free port, or leave it unset for one that is free"
             ) from exc
         sockets[name] = sock
         env[port_variable] = str(sock.getsockname()[1])
@@ -149,13 +181,23 @@ def configure_providers(env: dict[str, str]) -> None:
     env.setdefault("FCM_PROJECT_ID", "notifier-local")
 
 
+def run_env_value(key: str, value: str) -> str:
+    """`value` as django-environ's read_env reads it back (config/settings/dev.py): in double
+    quotes, a backslash before each backslash and double quote. (Shell quoting is not read
+    back: read_env keeps single quotes' content as is and has no `'"'"'`.) A line break cannot
+    be carried: LaunchError."""
+    if _LINE_BREAKS.intersection(value):
+        raise LaunchError(f"{key} contains a line break, which var/run.env cannot carry")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def write_run_env(env: dict[str, str]) -> None:
     """var/run.env: what this run chose, for `manage.py` in another terminal (mode 0600)."""
     lines = [
         "# Written by `make run` (scripts/run_dev.py) for manage.py commands in another terminal;",
         "# removed when it stops. Variables set in your shell win over these.",
         f"NOTIFIER_RUN_PID={os.getpid()}",
-        *(f"{key}={shlex.quote(env[key])}" for key in RUN_ENV_KEYS if env.get(key)),
+        *(f"{key}={run_env_value(key, env[key])}" for key in RUN_ENV_KEYS if env.get(key)),
     ]
     temporary = RUN_ENV_FILE.with_name(f".run.env.{os.getpid()}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -183,29 +225,46 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
-def wait_http(url: str, timeout: float, alive: threading.Event) -> bool:
+def wait_http(url: str, timeout: float, alive: threading.Event) -> bool | None:
+    """True once `url` answers 200, False if it did not within `timeout`, None if `alive` was
+    cleared first (everything is stopping: not the web's fault)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive.is_set():
+    while time.monotonic() < deadline:
+        if not alive.is_set():
+            return None
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - local URL
                 if response.status == 200:
                     return True
         except OSError:
             time.sleep(0.2)
-    return False
+    return None if not alive.is_set() else False
+
+
+def _manage_step(step: str, args: list[str], env: dict[str, str]) -> str:
+    """Run `manage.py <args>`; its stdout, or LaunchError naming the step, its exit status and
+    the last line it wrote to stderr (usually the exception)."""
+    done = subprocess.run(  # noqa: S603
+        [PY, str(ROOT / "manage.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = [line.strip() for line in done.stderr.splitlines() if line.strip()][-1:]
+        raise LaunchError(
+            f"{step} failed (rc={done.returncode}): {tail[0] if tail else 'no output'}"[:500]
+        )
+    return done.stdout
 
 
 def seed(env: dict[str, str]) -> dict[str, str]:
-    manage = [PY, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)  # noqa: S603
-    seeded = subprocess.run(  # noqa: S603
-        [*manage, "seed_demo", "--password-file", str(ADMIN_PASSWORD_FILE)],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
+    _manage_step("migrate", ["migrate", "--noinput", "-v", "0"], env)
+    seeded = _manage_step(
+        "seed_demo", ["seed_demo", "--password-file", str(ADMIN_PASSWORD_FILE)], env
     )
-    return dict(json.loads(seeded.stdout.strip().splitlines()[-1]))
+    return dict(json.loads(seeded.strip().splitlines()[-1]))
 
 
 def main() -> int:
@@ -213,10 +272,7 @@ def main() -> int:
     # process started in the background by a non-interactive shell inherits SIGINT ignored.
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    env = dict(os.environ)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PATH"] = f"{Path(PY).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = launch_env(dict(os.environ))
     VAR.mkdir(parents=True, exist_ok=True)
     from apps.core.secret_key import secret_key_file
     from notifier.queues import ALL_QUEUES
@@ -256,8 +312,12 @@ def _stop(signum: int, frame: object) -> None:
 def announce_when_up(
     alive: threading.Event, *, base: str, env: dict[str, str], demo: dict[str, str]
 ) -> str | None:
-    """The banner once the web answers; else the problem, naming the process."""
-    if not wait_http(f"{base}/healthz", 60, alive):
+    """The banner once the web answers; else the problem, naming the process (None when
+    everything is stopping anyway: the process that stopped is named then)."""
+    answered = wait_http(f"{base}/healthz", 60, alive)
+    if answered is None:
+        return None
+    if not answered:
         return "web did not answer /healthz within 60 s; its output is above"
     print_banner(base, env, demo)
     return None
@@ -288,7 +348,7 @@ def print_banner(base: str, env: dict[str, str], demo: dict[str, str]) -> None:
         f"  Bell demo      {base}/demo/bell   (in-app inbox of {demo['recipient']}, live)",
         f"  Health         {base}/healthz   {base}/readyz",
         f"  Redis          {env['REDIS_URL']}",
-        f"  Database       {env.get('DATABASE_URL') or 'SQLite (var/db.sqlite3)'}",
+        f"  Database       {_database_shown(env.get('DATABASE_URL', ''))}",
         f"  SendGrid sim   {env['SENDGRID_API_URL']}/_sim/requests",
         f"  Twilio sim     {env['TWILIO_API_URL']}/_sim/requests",
         f"  FCM sim        {env['FCM_API_URL']}/_sim/requests",
@@ -306,6 +366,12 @@ def print_banner(base: str, env: dict[str, str], demo: dict[str, str]) -> None:
         "",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _database_shown(url: str) -> str:
+    if not url or url.startswith("sqlite:///"):
+        return f"SQLite ({_shown(Path(url.removeprefix('sqlite:///') or VAR / 'db.sqlite3'))})"
+    return url
 
 
 def _shown(path: Path) -> str:

@@ -11,15 +11,25 @@ import environ
 # What a running `make run` chose (its Redis, database, simulators; scripts/run_dev.py writes
 # var/run.env), so that `manage.py` in another terminal reaches the same services. Read before
 # the base settings read the environment; variables set in the environment win. A file left by
-# a run that is gone (killed without cleaning up) is ignored.
+# a run that is gone (killed without cleaning up), or that cannot be read, is ignored; so is
+# every file in the processes `make run` starts itself (NOTIFIER_IGNORE_RUN_ENV): theirs is
+# the environment it gave them, not what another run wrote.
 VAR_DIR = Path(os.environ.get("NOTIFIER_VAR_DIR") or Path(__file__).parents[2] / "var")
 RUN_ENV_FILE = VAR_DIR / "run.env"
 
 
 def _run_env_is_live(path: Path) -> bool:
+    if os.environ.get("NOTIFIER_IGNORE_RUN_ENV"):
+        return False
     try:
-        os.kill(int(_run_pid(path)), 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+        pid = int(_run_pid(path))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    if pid <= 0:  # kill(0) and kill(-n) signal process groups: no run's PID
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
     except PermissionError:  # alive, another user's
         return True

@@ -132,3 +132,39 @@ def test_the_banner_says_how_to_reset_an_unknown_admin_password(
         in unknown
     )
     assert "(admin / s3cret-pw   (kept in var/admin_password))" in known
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "web"])
+def test_a_port_out_of_range_is_an_error_naming_the_process(tmp_path: Path, port: str) -> None:
+    env = {**os.environ, "PORT": port, "NOTIFIER_VAR_DIR": str(tmp_path)}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.run_dev"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"make run: web: PORT={port} is not a port number (0-65535); set PORT to a free port, "
+        "or leave it unset for one that is free"
+    )
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("port", [70000, -1])
+def test_listening_socket_refuses_a_port_out_of_range_and_leaks_no_socket(port: int) -> None:
+    before = _open_descriptors()
+
+    for _ in range(20):
+        with pytest.raises(ValueError, match=f"port {port} is not between 0 and 65535"):
+            listening_socket(port)
+
+    assert _open_descriptors() == before
