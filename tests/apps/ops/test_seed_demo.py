@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from apps.clients.models import ApiKey
 from apps.ops.management.commands.seed_demo import DEMO_CLIENT
+from tests.support.processes import ROOT
 
 pytestmark = [pytest.mark.django_db]
 
@@ -85,7 +86,22 @@ def test_a_kept_password_that_no_longer_works_is_not_reported(tmp_path: Path) ->
     assert _seed_password(kept) == ""
 
 
-def test_without_a_password_file_nothing_is_written(tmp_path: Path) -> None:
+def _files_holding(text: str, *roots: Path) -> list[Path]:
+    return [
+        path
+        for root in roots
+        if root.is_dir()
+        for path in root.rglob("*")
+        if path.is_file() and path.stat().st_size < 1_000_000 and text in path.read_text("latin-1")
+    ]
+
+
+def test_without_a_password_file_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the command could write the password unasked: the working directory (a relative
+    default such as `var/admin_password`) and the checkout's var/ (make run's default)."""
+    monkeypatch.chdir(tmp_path)
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     call_command("seed_demo", stdout=out)
@@ -94,3 +110,4 @@ def test_without_a_password_file_nothing_is_written(tmp_path: Path) -> None:
     assert passwords[0] != ""
     assert passwords[1] == ""  # production: never stored, never shown again
     assert list(tmp_path.iterdir()) == []
+    assert _files_holding(passwords[0], tmp_path, ROOT / "var") == []
