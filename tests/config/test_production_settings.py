@@ -14,6 +14,7 @@ import pytest
 from tests.support.processes import ROOT
 
 GOOD_KEY = secrets.token_urlsafe(64)
+DEPLOY_CHECK = ("check", "--deploy", "--fail-level", "WARNING")
 
 
 def _manage(*args: str, secret_key: str | None, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -97,10 +98,7 @@ def test_check_errors_when_collectstatic_has_not_run(tmp_path: Path) -> None:
 
 def test_deploy_checklist_passes_with_a_generated_key(collected_static: str) -> None:
     result = _manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
+        *DEPLOY_CHECK,
         secret_key=GOOD_KEY,
         DJANGO_STATIC_ROOT=collected_static,
     )
@@ -112,10 +110,7 @@ def test_deploy_checklist_passes_with_a_generated_key(collected_static: str) -> 
 def test_deploy_checklist_warns_when_https_is_switched_off() -> None:
     """The HTTPS settings are read from the environment (for a TLS-terminating proxy)."""
     result = _manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
+        *DEPLOY_CHECK,
         secret_key=GOOD_KEY,
         SECURE_SSL_REDIRECT="false",
         SECURE_HSTS_SECONDS="0",

@@ -5,7 +5,6 @@ step that fails before anything starts is one line naming it."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scripts import run_dev
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, run_to_exit
 
 UNSET = ("DATABASE_URL", "REDIS_URL", "PORT", "DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY")
 PRINT_SETTINGS = (
@@ -29,27 +28,9 @@ def user_env(var_dir: Path, **extra: str) -> dict[str, str]:
     return {**env, "NOTIFIER_VAR_DIR": str(var_dir), **extra}
 
 
-def python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def manage_prints_settings(env: dict[str, str]) -> list[str]:
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", PRINT_SETTINGS],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    done = run_to_exit(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", PRINT_SETTINGS], env
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()[-3:]  # after Django's "N objects imported" note
@@ -74,10 +55,15 @@ def test_make_runs_own_migrate_and_seed_ignore_another_runs_file(
     env = user_env(var_dir, REDIS_URL=os.environ["REDIS_URL"])
 
     # What `make run` runs before anything else, with the environment it gives its processes.
-    seeded = python(
-        "import json, os; from scripts.run_dev import launch_env, seed; "
-        "print(json.dumps(seed(launch_env(dict(os.environ)))))",
+    seeded = run_to_exit(
+        [
+            sys.executable,
+            "-c",
+            "import json, os; from scripts.run_dev import launch_env, seed; "
+            "print(json.dumps(seed(launch_env(dict(os.environ)))))",
+        ],
         env,
+        timeout=120,
     )
     children = run_dev.launch_env(user_env(var_dir))
 
@@ -140,15 +126,7 @@ def test_a_failing_migrate_is_one_line_naming_the_step(tmp_path: Path) -> None:
         REDIS_URL=os.environ["REDIS_URL"],
     )
 
-    done = subprocess.run(
-        [sys.executable, "-m", "scripts.run_dev"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_to_exit([sys.executable, "-m", "scripts.run_dev"], env, timeout=120)
 
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()

@@ -15,7 +15,7 @@ import pytest
 
 from scripts.dev_processes import run_procfile
 from scripts.run_dev import SERVERS, print_banner
-from tests.support.processes import ROOT, listening_socket
+from tests.support.processes import ROOT, listening_socket, run_to_exit
 
 BIND_AND_HOLD = (
     "import json, sys; from scripts.run_dev import bind_servers; env = {}; "
@@ -57,15 +57,7 @@ def test_a_taken_port_that_was_asked_for_is_an_error_naming_the_process(tmp_path
     port = taken.getsockname()[1]
     env = {**os.environ, "PORT": str(port), "NOTIFIER_VAR_DIR": str(tmp_path)}
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "scripts.run_dev"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_to_exit([sys.executable, "-m", "scripts.run_dev"], env)
     finally:
         taken.close()
 
@@ -138,15 +130,7 @@ def test_the_banner_says_how_to_reset_an_unknown_admin_password(
 def test_a_port_out_of_range_is_an_error_naming_the_process(tmp_path: Path, port: str) -> None:
     env = {**os.environ, "PORT": port, "NOTIFIER_VAR_DIR": str(tmp_path)}
 
-    result = subprocess.run(
-        [sys.executable, "-m", "scripts.run_dev"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_to_exit([sys.executable, "-m", "scripts.run_dev"], env)
 
     assert result.returncode == 1
     assert result.stderr.strip() == (

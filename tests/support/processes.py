@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 
 from django.conf import settings
 
@@ -29,10 +30,20 @@ __all__ = [
     "Worker",
     "free_port",
     "listening_socket",
+    "run_to_exit",
     "test_database_url",
     "wait_port",
     "wait_until",
 ]
+
+
+def run_to_exit(
+    argv: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv` in the checkout until it exits; its output as text."""
+    return subprocess.run(  # noqa: S603
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def test_database_url() -> str:
