@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 
 from celery import Celery, signals
@@ -28,6 +29,21 @@ def refuse_unsafe_settings(**_: object) -> None:
         refuse_unsafe_start()
     except ImproperlyConfigured as exc:
         raise SystemExit(f"celery: {exc}") from exc
+
+
+@signals.beat_init.connect
+def warn_on_the_rewriting_scheduler(sender: object = None, **_: object) -> None:
+    """django-celery-beat's own DatabaseScheduler rewrites the built-in tasks from the settings
+    on every start, undoing operators' edits: say so where beat's output is read."""
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    scheduler = getattr(sender, "scheduler", None)
+    if type(scheduler) is DatabaseScheduler:
+        logging.getLogger(__name__).warning(
+            "beat runs django_celery_beat's DatabaseScheduler, which rewrites the built-in "
+            "periodic tasks on every start (admin edits are lost): run beat with "
+            "--scheduler apps.ops.beat:DatabaseScheduler"
+        )
 
 
 @signals.worker_ready.connect

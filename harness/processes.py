@@ -27,9 +27,38 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def free_port() -> int:
+    """A port that was free a moment ago: for unique names, and for addresses where nothing is
+    meant to listen. A server is given `listening_socket()` instead: a port chosen here, freed
+    and bound again by another process can be taken in between (a test run or `make run`
+    starting at the same time)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def listening_socket(port: int = 0, *, fallback: bool = False) -> socket.socket:
+    """A TCP socket on 127.0.0.1 bound to `port` (0: one the kernel picks) and listening, for a
+    server process to inherit (uvicorn's `--fd`): the port is never free between being chosen
+    and being served. With `fallback`, a taken `port` gives way to one the kernel picks.
+
+    Bound and listening in one step: SO_REUSEADDR lets two sockets bind the same port until one
+    of them listens, so a failed `listen()` is a taken port too."""
+    if not 0 <= port <= 65535:  # else bind() raises OverflowError, not OSError
+        raise ValueError(f"port {port} is not between 0 and 65535")
+    candidates = (port, 0) if fallback and port else (port,)
+    for candidate in candidates:
+        sock = socket.socket()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", candidate))
+            sock.listen(2048)
+        except BaseException as exc:
+            sock.close()  # whatever failed, the descriptor is not left open
+            if not isinstance(exc, OSError) or candidate == candidates[-1]:
+                raise
+            continue
+        return sock
+    raise AssertionError("unreachable")  # the last candidate returns or raises
 
 
 def wait_port(port: int, timeout: float = 15.0) -> None:
@@ -90,7 +119,10 @@ class Proc:
         ready: str | None = None,
         log_dir: Path = LOG_DIR,
         unique_log: bool = False,
+        listening: socket.socket | None = None,
     ) -> None:
+        """`listening`: a socket the process inherits (its descriptor number in its argv);
+        closed here once the process has it."""
         log_dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.argv = argv
@@ -107,7 +139,10 @@ class Proc:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=() if listening is None else (listening.fileno(),),
         )
+        if listening is not None:
+            listening.close()
         self.pid = self.popen.pid
         self.proc = self.popen  # the name tests/ know it by
         self._log_offset = self.log_path.stat().st_size
@@ -200,15 +235,26 @@ class Simulator(Proc):
         self, provider: str, env: dict[str, str] | None = None, *, log_dir: Path = LOG_DIR
     ) -> None:
         self.provider = provider
-        self.port = free_port()
+        listening = listening_socket()
+        self.port = int(listening.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
             f"sim-{provider}",
-            [str(BIN / "python"), "-m", "simulators", provider, "--port", str(self.port)],
+            [str(BIN / "python"), "-m", "simulators", provider, "--fd", str(listening.fileno())],
             {**os.environ, **(env or {})},
             log_dir=log_dir,
+            listening=listening,
         )
-        wait_port(self.port)
+        self.wait_started(self._answers, f"simulator {provider}")
+
+    def _answers(self) -> bool:
+        if not self.alive():
+            raise RuntimeError(f"simulator {self.provider} exited:\n{self.log()}")
+        try:
+            self.stats()
+        except OSError:
+            return False
+        return True
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
         data = None if body is None else json.dumps(body).encode()

@@ -22,10 +22,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("provider", choices=sorted(PROVIDERS))
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", type=int)
+    # A listening socket inherited from the launcher (make run, the test harness), which bound
+    # it: no port is chosen, released and bound again here.
+    where.add_argument("--fd", type=int, help="serve on this inherited listening socket")
     args = parser.parse_args()
     app = Simulator(PROVIDERS[args.provider]())
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app, host=args.host, port=args.port or 0, fd=args.fd, log_level="warning", access_log=False
+    )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ if TYPE_CHECKING:  # rest_framework.views imports this module through the settin
     from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
+# A recipient token (Django's signing: `payload:signature`) sent as Bearer: say which scheme it
+# takes. API keys never contain a colon, so nothing else gets this hint.
+RECIPIENT_SCHEME_HINT = (
+    "Invalid API key. This looks like a recipient token: send it as "
+    "`Authorization: Recipient <token>` (Bearer is for API keys)."
+)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -42,7 +48,8 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.") from exc
         parts = raw.split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX:
-            raise exceptions.AuthenticationFailed("Invalid API key.")
+            hint = RECIPIENT_SCHEME_HINT if ":" in raw else "Invalid API key."
+            raise exceptions.AuthenticationFailed(hint)
         digest = api_key_hash(raw)
         cached = verified_keys.get(digest)
         if cached is not None:

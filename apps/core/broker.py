@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
@@ -50,6 +51,12 @@ FAIL_FAST_TIMEOUT_SECONDS = 1.0
 
 
 # --- clients ---------------------------------------------------------------------------------
+
+
+def redis_url_shown(url: str) -> str:
+    """`url` with its password (if any) masked, for messages to people."""
+    password = urlsplit(url).password
+    return url.replace(f":{password}@", ":***@") if password else url
 
 
 @lru_cache(maxsize=32)

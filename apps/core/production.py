@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.checks import CheckMessage, Error, Tags, Warning, register, run_checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import storages
 
 from apps.core.secret_key import secret_key_problem
 
@@ -72,6 +74,30 @@ def production_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Ch
             )
         )
     return problems
+
+
+# Not tagged `staticfiles`: `collectstatic` runs those checks first, and it makes the manifest.
+@register(Tags.files)
+def static_manifest_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """With content-hashed static names (production's storage), every page that links a static
+    file (the admin, the API docs) is a 500 until `collectstatic` has written the manifest: say
+    so at `manage.py check` (the Procfile's web runs it first), not on the first page view."""
+    storage = storages["staticfiles"]
+    if not isinstance(storage, ManifestFilesMixin) or not storage.manifest_strict:
+        return []
+    if storage.manifest_storage.exists(storage.manifest_name):
+        return []
+    manifest = storage.manifest_storage.path(storage.manifest_name)
+    return [
+        Error(
+            f"The static files manifest {manifest} is missing: `collectstatic` has not been run "
+            "into STATIC_ROOT (DJANGO_STATIC_ROOT), so the admin and /api/docs/ would answer 500.",
+            hint="Run `python manage.py collectstatic --noinput` when the release is built (the "
+            "Dockerfile does; on a Procfile platform, in its build step), with the same "
+            "DJANGO_STATIC_ROOT as the web process.",
+            id="notifier.E003",
+        )
+    ]
 
 
 def refuse_unsafe_start() -> None:

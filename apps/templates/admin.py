@@ -10,17 +10,29 @@ from typing import Any
 
 # Admin classes are generic only in django-stubs (not subscriptable at runtime): hence the
 # `type: ignore[type-arg]` on each class below.
+from django import forms
 from django.contrib import admin
 from django.db.models import Max, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from apps.templates.admin_forms import TemplateForm
+from apps.templates.admin_forms import (
+    TemplateForm,
+    declared_variables,
+    json_field_loads,
+    variants_parse,
+)
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
-from apps.templates.preview import sample_variables, version_preview
+from apps.templates.preview import (
+    draft_required_variables,
+    sample_variables,
+    variants_preview,
+    version_preview,
+)
 from apps.templates.selectors import template_current_version
 from apps.templates.services import template_metadata_save, template_save
 
@@ -61,26 +73,34 @@ class VariantInline(ReadOnlyMixin, admin.StackedInline):  # type: ignore[type-ar
     extra = 0
 
 
+def _parse_sample(raw: str) -> tuple[dict[str, Any], str]:
+    """Sample variables typed into the preview (a JSON object), or the problem with them."""
+    try:
+        parsed = json_field_loads(raw)
+    except forms.ValidationError as exc:
+        return {}, f"Sample variables: {' '.join(exc.messages)}"
+    if not isinstance(parsed, dict):
+        return {}, "Variables must be a JSON object."
+    return parsed, ""
+
+
+def _preview_recipient(name: str) -> dict[str, Any]:
+    return {"external_id": "preview", "name": name, "locale": "en", "data": {}}
+
+
 def _preview_context(
     request: HttpRequest, template: Template, version: TemplateVersion | None
 ) -> dict[str, Any]:
     """Sample variables from `?variables=` (JSON object), else one per required variable."""
     raw = request.GET.get("variables")
     name = request.GET.get("name", "Ada")
-    error = ""
     variables: dict[str, Any] = sample_variables(version=version)
+    error = ""
     if raw:
-        try:
-            parsed = json.loads(raw)
-        except ValueError as exc:
-            parsed, error = None, f"Variables are not valid JSON: {exc}"
-        if parsed is not None and not isinstance(parsed, dict):
-            error = "Variables must be a JSON object."
-        elif isinstance(parsed, dict):
-            variables = parsed
-    recipient = {"external_id": "preview", "name": name, "locale": "en", "data": {}}
+        parsed, error = _parse_sample(raw)
+        variables = parsed if not error else variables
     previews = (
-        version_preview(version=version, variables=variables, recipient=recipient)
+        version_preview(version=version, variables=variables, recipient=_preview_recipient(name))
         if version is not None and not error
         else []
     )
@@ -93,6 +113,48 @@ def _preview_context(
         "preview_error": error,
         "preview_url": reverse("admin:templates_template_preview", args=[template.pk]),
     }
+
+
+def draft_preview(request: HttpRequest) -> dict[str, Any]:
+    """The live preview of what the form holds, unsaved: every variant rendered from the
+    sample variables, and the problems a save would meet, by the field they belong to
+    (`variants`, `variables`, `preview-variables`)."""
+    errors: dict[str, list[str]] = {}
+    sample, problem = _parse_sample(request.POST.get("sample") or "{}")
+    if problem:
+        errors["preview-variables"] = [problem]
+    try:
+        declared = declared_variables(json_field_loads(request.POST.get("variables") or "[]"))
+    except forms.ValidationError as exc:
+        declared = []
+        errors["variables"] = list(exc.messages)
+    try:
+        variants = variants_parse(request.POST.get("variants") or "")
+    except forms.ValidationError as exc:
+        variants = []
+        errors["variants"] = list(exc.messages)
+    required = draft_required_variables(variants=variants, declared=declared)
+    missing = [name for name in required if name not in sample]
+    if missing and not problem:
+        errors["preview-variables"] = [f"Missing template variables: {', '.join(missing)}."]
+    name = request.POST.get("name") or "Ada"
+    previews = (
+        variants_preview(variants=variants, variables=sample, recipient=_preview_recipient(name))
+        if variants and not problem
+        else []
+    )
+    return {
+        "previews": previews,
+        "recipient_name": name,
+        "draft": True,
+        "errors": errors,
+        # What an empty panel waits for (the fragment says which field to fix).
+        "waiting_for": "" if previews else ("sample" if variants else "variants"),
+    }
+
+
+def _draft_context() -> dict[str, Any]:
+    return {"draft_url": reverse("admin:templates_template_preview_draft")}
 
 
 @admin.register(Template)
@@ -152,7 +214,29 @@ class TemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             self.admin_site.admin_view(self.preview_view),
             name="templates_template_preview",
         )
-        return [preview, *super().get_urls()]
+        draft = path(
+            "preview-draft/",
+            self.admin_site.admin_view(self.preview_draft_view),
+            name="templates_template_preview_draft",
+        )
+        return [draft, preview, *super().get_urls()]
+
+    def preview_draft_view(self, request: HttpRequest) -> HttpResponse:
+        """POST the change form's unsaved `variants` and `variables` with the preview's
+        `sample` variables and `name`: {"html": the rendered panel, "errors": by field}."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            return HttpResponse(status=403)
+        context = draft_preview(request)
+        html = render_to_string(PREVIEW_FRAGMENT, context, request)
+        return JsonResponse({"html": html, "errors": context["errors"]})
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), **_draft_context()}
+        return super().add_view(request, form_url, extra_context)
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Every variant of a version rendered from sample variables (`?variables=` JSON,
@@ -182,11 +266,14 @@ class TemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         template = Template.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        if template is not None:
+        # The live preview POSTs to the draft endpoint, which wants the change (or add)
+        # permission: view-only staff get the saved version's page (the preview link) instead.
+        if template is not None and self.has_change_permission(request, template):
             version = template_current_version(template=template)
             extra_context = {
                 **(extra_context or {}),
                 **_preview_context(request, template, version),
+                **_draft_context(),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -6,16 +6,18 @@ import json
 from typing import Any
 
 from django import forms
-from rest_framework import serializers
+from django.conf import settings
+from django.forms.fields import InvalidJSONInput
+from rest_framework import exceptions, serializers
 
 from apps.core.errors import InvalidInput
+from apps.core.parsers import json_depth_exceeds, json_loads_strict
 from apps.templates.api.serializers import IDENTIFIER_RE, VariantSerializer
 from apps.templates.models import Template, TemplateVersion
+from apps.templates.preview import PARTS
 from apps.templates.selectors import template_current_version
 from apps.templates.validation import template_variants_check
 from notifier.rendering import SERVICE_VARIABLES
-
-PARTS = ("subject", "title", "body", "html")
 
 
 def version_variants_json(version: TemplateVersion | None) -> str:
@@ -44,6 +46,64 @@ def _normalised(variants: list[dict[str, Any]]) -> list[dict[str, str]]:
     )
 
 
+def json_field_loads(raw: str) -> Any:
+    """JSON typed into the admin, decoded as the API decodes a body (apps.core.parsers: at most
+    JSON_MAX_DEPTH deep, no NaN, duplicate keys or NUL); forms.ValidationError says what is
+    wrong. Python's own decoder recurses per level: `[` * 5000 would be a RecursionError (500)."""
+    try:
+        return json_loads_strict(raw, max_depth=settings.JSON_MAX_DEPTH)
+    except (exceptions.ParseError, exceptions.ValidationError) as exc:
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        raise forms.ValidationError(f"Not valid JSON: {detail}") from None
+
+
+class StrictJSONField(forms.JSONField):
+    """A model JSONField's form field whose input may not nest deeper than JSON_MAX_DEPTH
+    (Django's decodes it with `json.loads`, which recurses per level: a 500 on deep input)."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and json_depth_exceeds(value, settings.JSON_MAX_DEPTH):
+            raise forms.ValidationError(
+                f"Not valid JSON: nested deeper than {settings.JSON_MAX_DEPTH} levels."
+            )
+        return super().to_python(value)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # Re-showing the form with the error decodes the input again.
+        if isinstance(data, str) and json_depth_exceeds(data, settings.JSON_MAX_DEPTH):
+            return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
+
+
+def variants_parse(raw: str) -> list[dict[str, Any]]:
+    """The form's variants JSON checked as the API checks a save (shape, forbidden tags,
+    sources that do not render); forms.ValidationError says what is wrong. The live preview
+    runs the same check on unsaved text."""
+    parsed = json_field_loads(raw)
+    field = serializers.ListField(child=VariantSerializer(), allow_empty=False)
+    try:
+        variants: list[dict[str, Any]] = field.run_validation(parsed)
+    except serializers.ValidationError as exc:
+        raise forms.ValidationError(json.dumps(exc.detail)) from exc
+    try:
+        template_variants_check(variants=variants)
+    except InvalidInput as exc:
+        raise forms.ValidationError(exc.message) from exc
+    pairs = [(v["channel"], v["locale"]) for v in variants]
+    if len(set(pairs)) != len(pairs):
+        raise forms.ValidationError("More than one variant for the same channel and locale.")
+    return variants
+
+
+def declared_variables(value: object) -> list[str]:
+    """The form's `variables`: a list of variable names, or forms.ValidationError."""
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and IDENTIFIER_RE.match(v) and v not in SERVICE_VARIABLES for v in value
+    ):
+        raise forms.ValidationError('A JSON list of variable names, e.g. ["order_id"].')
+    return value
+
+
 class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
     """Saving with changed `variants` adds a new immutable version (the API's rules apply)."""
 
@@ -57,6 +117,7 @@ class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Template
         fields = ["client", "key", "category", "default_priority", "variables"]
+        field_classes = {"variables": StrictJSONField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -66,32 +127,11 @@ class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
         self.new_variants: list[dict[str, Any]] | None = None
 
     def clean_variables(self) -> list[str]:
-        value = self.cleaned_data.get("variables") or []
-        if not isinstance(value, list) or not all(
-            isinstance(v, str) and IDENTIFIER_RE.match(v) and v not in SERVICE_VARIABLES
-            for v in value
-        ):
-            raise forms.ValidationError('A JSON list of variable names, e.g. ["order_id"].')
-        return value
+        return declared_variables(self.cleaned_data.get("variables") or [])
 
     def clean_variants(self) -> str:
         raw: str = self.cleaned_data["variants"]
-        try:
-            parsed = json.loads(raw)
-        except ValueError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
-        field = serializers.ListField(child=VariantSerializer(), allow_empty=False)
-        try:
-            variants: list[dict[str, Any]] = field.run_validation(parsed)
-        except serializers.ValidationError as exc:
-            raise forms.ValidationError(json.dumps(exc.detail)) from exc
-        try:
-            template_variants_check(variants=variants)
-        except InvalidInput as exc:
-            raise forms.ValidationError(exc.message) from exc
-        pairs = [(v["channel"], v["locale"]) for v in variants]
-        if len(set(pairs)) != len(pairs):
-            raise forms.ValidationError("More than one variant for the same channel and locale.")
+        variants = variants_parse(raw)
         current = json.loads(version_variants_json(self.current_version))
         if self.current_version is None or _normalised(variants) != _normalised(current):
             self.new_variants = variants

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from apps.templates.limits import render_limits
 from apps.templates.models import TemplateVersion
-from notifier.rendering import render
+from notifier.rendering import render, required_variables
+
+PARTS = ("subject", "title", "body", "html")
 
 
 def _plain(value: str) -> str:
@@ -36,29 +39,43 @@ def version_preview(
     *, version: TemplateVersion, variables: dict[str, Any], recipient: dict[str, Any]
 ) -> list[VariantPreview]:
     """Each variant of `version` rendered as a worker would, channel then locale."""
+    variants = version.variants.order_by("channel", "locale").values(
+        "channel", "locale", "subject", "title", "body", "html"
+    )
+    return variants_preview(variants=list(variants), variables=variables, recipient=recipient)
+
+
+def draft_required_variables(
+    *, variants: Sequence[Mapping[str, Any]], declared: Sequence[str]
+) -> list[str]:
+    """What a version saved from `variants` would require: the declared list, else what the
+    sources read (as template_version_create computes it)."""
+    sources = [str(v.get(part) or "") for v in variants for part in PARTS]
+    return list(declared) or required_variables(sources)
+
+
+def variants_preview(
+    *, variants: Sequence[Mapping[str, Any]], variables: dict[str, Any], recipient: dict[str, Any]
+) -> list[VariantPreview]:
+    """Each variant (saved, or unsaved from the admin form) rendered as a worker would, in the
+    channel's limits; one that fails shows its error instead."""
     previews = []
-    for variant in version.variants.order_by("channel", "locale"):
+    for variant in sorted(variants, key=lambda v: (v["channel"], v.get("locale") or "en")):
+        channel, locale = variant["channel"], variant.get("locale") or "en"
         try:
             rendered = render(
-                subject=variant.subject,
-                title=variant.title,
-                body=variant.body,
-                html=variant.html,
+                **{part: str(variant.get(part) or "") for part in PARTS},
                 variables=variables,
                 recipient=recipient,
-                limits=render_limits(channel=variant.channel),
+                limits=render_limits(channel=channel),
             )
-        except Exception as exc:  # a broken stored version must still show on the page
-            previews.append(
-                VariantPreview(
-                    variant.channel, variant.locale, error=f"{type(exc).__name__}: {exc}"
-                )
-            )
+        except Exception as exc:  # a broken variant must still show on the page
+            previews.append(VariantPreview(channel, locale, error=f"{type(exc).__name__}: {exc}"))
             continue
         previews.append(
             VariantPreview(
-                channel=variant.channel,
-                locale=variant.locale,
+                channel=channel,
+                locale=locale,
                 subject=_plain(rendered.subject),
                 title=_plain(rendered.title),
                 body=_plain(rendered.body),

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files (no CDN)
     "django_celery_beat",
     "channels",
     "django_prometheus",
@@ -43,6 +44,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files under uvicorn (nothing else serves them): right after SecurityMiddleware,
+    # before anything that would touch the session or the database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -109,7 +113,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Development and tests serve static files straight from the apps (no collectstatic first);
+# production serves what collectstatic gathered in STATIC_ROOT (config/settings/prod.py).
+WHITENOISE_USE_FINDERS = True
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Shared by every process: per-key throttles, rate limits and breakers need one view.
@@ -149,9 +156,17 @@ REST_FRAMEWORK = {
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=10.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Notifier API",
-    "DESCRIPTION": "Send email, SMS, push and in-app notifications that are never lost.",
+    "DESCRIPTION": "Send email, SMS, push and in-app notifications that are never lost. "
+    "The same contract as ReDoc: [/api/redoc/](/api/redoc/).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ (Swagger UI) and /api/redoc/ load their code from drf-spectacular-sidecar's
+    # static files: nothing is fetched from another host, so the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: Swagger UI would send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # Separate request and response components: read-only fields are not request fields.
     "COMPONENT_SPLIT_REQUEST": True,
     # One named enum per vocabulary, shared by every endpoint that uses it.
@@ -218,7 +233,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT", default=3600),
     "queue_order_strategy": "priority",
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler, but the entries below are created once (first start) and then
+# left alone: an operator's edit in the admin survives a restart (apps/ops/beat.py).
+CELERY_BEAT_SCHEDULER = "apps.ops.beat:DatabaseScheduler"
 
 
 def _every(task: str, setting: str, default: float) -> dict[str, object]:

@@ -17,6 +17,15 @@ SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 DEBUG = False
 REFUSE_UNSAFE_SETTINGS = True
 
+# --- Static files -----------------------------------------------------------------------------
+# WhiteNoise serves what `collectstatic` gathered (the Dockerfile runs it): compressed copies and
+# content-hashed names, cached for a year by browsers. Not found in STATIC_ROOT: not served.
+WHITENOISE_USE_FINDERS = False
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
 # --- HTTPS ------------------------------------------------------------------------------------
 # The header (and value) by which the TLS-terminating proxy says the client used HTTPS, as
 # "HEADER,value"; empty when clients reach this process directly. The proxy must set or strip

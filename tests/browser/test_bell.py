@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from rest_framework.test import APIClient
 
 from apps.deliveries.models import Delivery, DeliveryStatus
@@ -24,18 +24,6 @@ from tests.support.asgi import AsgiServer
 from tests.support.processes import ROOT, Worker, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -52,17 +40,6 @@ def server(seeded: dict[str, Any]) -> Iterator[AsgiServer]:
     proc = AsgiServer(env={"DJANGO_DEBUG": "1"}, name="bell")
     yield proc
     proc.stop()
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop on this thread; the ORM calls between page
-    # actions are plain sync code, not concurrent with it.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

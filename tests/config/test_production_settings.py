@@ -7,12 +7,14 @@ import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.support.processes import ROOT
 
 GOOD_KEY = secrets.token_urlsafe(64)
+DEPLOY_CHECK = ("check", "--deploy", "--fail-level", "WARNING")
 
 
 def _manage(*args: str, secret_key: str | None, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -68,8 +70,38 @@ def test_migrate_refuses_to_run_with_the_compose_default_key() -> None:
     assert "notifier.E001" in result.stderr
 
 
-def test_deploy_checklist_passes_with_a_generated_key() -> None:
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", secret_key=GOOD_KEY)
+@pytest.fixture(scope="module")
+def collected_static(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A STATIC_ROOT as a release has it: `collectstatic` run (the Dockerfile's build step)."""
+    static_root = str(tmp_path_factory.mktemp("staticfiles"))
+    result = _manage(
+        "collectstatic", "--noinput", "-v", "0", secret_key="build", DJANGO_STATIC_ROOT=static_root
+    )
+    assert result.returncode == 0, result.stderr
+    return static_root
+
+
+def test_check_errors_when_collectstatic_has_not_run(tmp_path: Path) -> None:
+    """Without the manifest every admin and API docs page is a 500: the web's `check` (the
+    Procfile runs it first) stops instead, saying what to run."""
+    empty = tmp_path / "staticfiles"
+
+    result = _manage("check", secret_key=GOOD_KEY, DJANGO_STATIC_ROOT=str(empty))
+
+    assert result.returncode != 0
+    assert (
+        f"(notifier.E003) The static files manifest {empty}/staticfiles.json is missing"
+        in result.stderr
+    )
+    assert "python manage.py collectstatic --noinput" in result.stderr
+
+
+def test_deploy_checklist_passes_with_a_generated_key(collected_static: str) -> None:
+    result = _manage(
+        *DEPLOY_CHECK,
+        secret_key=GOOD_KEY,
+        DJANGO_STATIC_ROOT=collected_static,
+    )
 
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
@@ -78,10 +110,7 @@ def test_deploy_checklist_passes_with_a_generated_key() -> None:
 def test_deploy_checklist_warns_when_https_is_switched_off() -> None:
     """The HTTPS settings are read from the environment (for a TLS-terminating proxy)."""
     result = _manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
+        *DEPLOY_CHECK,
         secret_key=GOOD_KEY,
         SECURE_SSL_REDIRECT="false",
         SECURE_HSTS_SECONDS="0",

@@ -4,30 +4,31 @@ from __future__ import annotations
 
 import urllib.request
 
-from tests.support.processes import BIN, LoggedProcess, free_port
+from tests.support.processes import BIN, LoggedProcess, listening_socket
 
 
 class AsgiServer(LoggedProcess):
-    """`uvicorn config.asgi:application` on a free port; `url` and `ws_url` point at it."""
+    """`uvicorn config.asgi:application` on a socket bound here (a free port, or `port` for a
+    restart on the same address) and passed to it (`--fd`); `url` and `ws_url` point at it."""
 
     def __init__(
         self, *, env: dict[str, str] | None = None, name: str = "web", port: int | None = None
     ) -> None:
-        self.port = port or free_port()
+        listening = listening_socket(port or 0)
+        self.port = int(listening.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         super().__init__(
             [
                 str(BIN / "uvicorn"),
                 "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
+                "--fd",
+                str(listening.fileno()),
                 "--no-access-log",
             ],
             name=f"uvicorn-{name}",
             env=env,
+            listening=listening,
         )
         self.wait_started(self._healthy, "uvicorn")
 

@@ -4,6 +4,8 @@ against the test database and Redis. The machinery is the shared harness/process
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 
 from django.conf import settings
 
@@ -14,6 +16,7 @@ from harness.processes import (
     Simulator,
     celery_worker_argv,
     free_port,
+    listening_socket,
     wait_port,
     wait_until,
 )
@@ -26,10 +29,21 @@ __all__ = [
     "Simulator",
     "Worker",
     "free_port",
+    "listening_socket",
+    "run_to_exit",
     "test_database_url",
     "wait_port",
     "wait_until",
 ]
+
+
+def run_to_exit(
+    argv: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv` in the checkout until it exits; its output as text."""
+    return subprocess.run(  # noqa: S603
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def test_database_url() -> str:
@@ -46,7 +60,14 @@ class LoggedProcess(Proc):
     """A project command in its own session, against the test database and Redis, its output
     in var/<name>-<pid>-<n>.log; `stop()` ends the whole process group."""
 
-    def __init__(self, command: list[str], *, name: str, env: dict[str, str] | None) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        name: str,
+        env: dict[str, str] | None,
+        listening: socket.socket | None = None,
+    ) -> None:
         full_env = dict(os.environ)
         full_env.update(
             {
@@ -57,7 +78,7 @@ class LoggedProcess(Proc):
             }
         )
         full_env.update(env or {})
-        super().__init__(name, command, full_env, unique_log=True)
+        super().__init__(name, command, full_env, unique_log=True, listening=listening)
 
 
 class Worker(LoggedProcess):

@@ -1,5 +1,6 @@
-"""The dashboard in Debian's headless Chromium, as an operator sees it; the screenshot in the
-README is this test's (`UPDATE_SCREENSHOTS=1` writes docs/dashboard.png)."""
+"""The dashboard in Debian's headless Chromium, as an operator sees it (`UPDATE_SCREENSHOTS=1`
+writes this test's screenshot to docs/dashboard.png; `python -m scripts.screenshots` retakes the
+README's from the page `make run` serves)."""
 
 from __future__ import annotations
 

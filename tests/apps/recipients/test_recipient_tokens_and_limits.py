@@ -92,6 +92,35 @@ def test_an_erased_recipients_token_is_refused() -> None:
 # --- rate limit ------------------------------------------------------------------------------
 
 
+@pytest.mark.django_db
+def test_a_recipient_token_sent_as_bearer_is_a_401_naming_the_recipient_scheme() -> None:
+    recipient = RecipientFactory(external_id="user-1")
+    token = recipient_token_mint(recipient=recipient, ttl_seconds=3600).token
+    app = APIClient()
+    app.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    response = app.get("/api/v1/inbox/unread-count")
+
+    assert response.status_code == 401
+    assert_error_shape(response.json(), "authentication_failed")
+    assert "`Authorization: Recipient <token>`" in response.json()["message"]
+    assert response["WWW-Authenticate"] == "Bearer"
+    # The same token with the right scheme is accepted.
+    app.credentials(HTTP_AUTHORIZATION=f"Recipient {token}")
+    assert app.get("/api/v1/inbox/unread-count").json() == {"count": 0}
+
+
+@pytest.mark.django_db
+def test_a_bearer_value_that_is_no_token_gets_no_recipient_hint() -> None:
+    app = APIClient()
+    app.credentials(HTTP_AUTHORIZATION="Bearer not-a-key")
+
+    response = app.get("/api/v1/inbox/unread-count")
+
+    assert response.status_code == 401
+    assert response.json()["message"] == "Invalid API key."
+
+
 @pytest.fixture
 def recipient_rate_of_two() -> Iterator[None]:
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "recipient": "2/min"}

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -53,6 +55,32 @@ ORDER_VARIANTS = [
 ]
 
 
+def _admin_password(kept_in: Path | None) -> str:
+    """A new admin's generated password; for an existing admin the one kept in `kept_in`
+    while it still works (a first `make run` that failed after seeding must not lose it), else
+    "" (unknown: `manage.py changepassword admin` sets one)."""
+    user = get_user_model().objects.filter(username="admin").first()
+    if user is None:
+        password = secrets.token_urlsafe(12)
+        get_user_model().objects.create_superuser("admin", "admin@example.com", password)
+        if kept_in is not None:
+            _write_private(kept_in, password)
+        return password
+    try:
+        kept = kept_in.read_text().strip() if kept_in is not None else ""
+    except FileNotFoundError:
+        kept = ""
+    return kept if kept and user.check_password(kept) else ""
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text + "\n")
+    path.chmod(0o600)
+
+
 class Command(BaseCommand):
     help = (
         "Seed demo data for `make run`: a demo client with a fresh API key (earlier ones are "
@@ -63,6 +91,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--email", default="demo@example.com")
+        parser.add_argument(
+            "--password-file",
+            type=Path,
+            help="development (make run): keep the generated admin password in this file "
+            "(mode 0600) and report it on every later run while it still works",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Built by the factories (apps/ops/factories.py), as the tests and bench build theirs.
@@ -85,11 +119,7 @@ class Command(BaseCommand):
                 TemplateFactory(
                     client=key.client, key=template_key, category="orders", variants=variants
                 )
-        user_model = get_user_model()
-        password = ""
-        if not user_model.objects.filter(username="admin").exists():
-            password = secrets.token_urlsafe(12)
-            user_model.objects.create_superuser("admin", "admin@example.com", password)
+        password = _admin_password(options["password_file"])
         self.stdout.write(
             json.dumps(
                 {

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.core.broker import broker_client, redis_url_shown
 from apps.core.errors import ServiceError
 from apps.ops.operations import TEST_TEMPLATE_KEY, notification_probe_send
 from notifier.types import Channel
@@ -33,6 +36,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Without the broker the notification would sit queued until the reconciler (which
+        # needs it too): say so and send nothing.
+        try:
+            broker_client(fail_fast=True).ping()
+        except redis.RedisError as exc:
+            raise CommandError(
+                "cannot reach Redis (the broker) at "
+                f"{redis_url_shown(settings.CELERY_BROKER_URL)}: {exc} (nothing was sent)"
+            ) from exc
         try:
             sent = notification_probe_send(
                 recipient=options["recipient"],

@@ -1,0 +1,139 @@
+"""Retake the README's screenshots from the real pages: start `make run` (SQLite and the
+embedded Redis in a scratch directory), send some traffic through it, and photograph the pages
+in Debian's headless Chromium. `python -m scripts.screenshots` writes docs/dashboard.png,
+docs/template-preview.png and docs/api-docs.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+CHROMIUM = "/usr/bin/chromium"
+UNSET = ("DATABASE_URL", "REDIS_URL", "PORT", "DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY")
+
+
+def start(var_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if k not in UNSET and not k.endswith("_SIM_PORT")}
+    env |= {"NOTIFIER_VAR_DIR": str(var_dir), "DATABASE_URL": f"sqlite:///{var_dir}/db.sqlite3"}
+    log = var_dir / "make-run.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scripts.run_dev"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 180
+    while "Ctrl-C stops everything." not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"make run did not come up:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.5)
+    text = log.read_text(errors="replace").split("Notifier is up.")[-1]
+    found = {
+        "base": re.search(r"API\s+(http://\S+)/api/v1/", text),
+        "password": re.search(r"admin / (\S+)", text),
+        "key": re.search(r"API key\s+(\S+)", text),
+        "twilio": re.search(r"Twilio sim\s+(http://\S+)/_sim/requests", text),
+    }
+    return proc, {name: match.group(1) for name, match in found.items() if match}
+
+
+def call(method: str, url: str, body: Any = None, key: str = "") -> Any:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local
+        return json.loads(response.read() or b"null")
+
+
+def traffic(run: dict[str, str]) -> None:
+    """A few dozen notifications, some SMS refused by the provider, for the dashboard's charts."""
+    call("POST", f"{run['twilio']}/_sim/faults", {"kind": "status", "status": 400, "share": 0.3})
+    for n in range(36):
+        channels = [["email"], ["sms"], ["inapp"], ["email", "inapp"]][n % 4]
+        body = {
+            "recipient": "demo-user",
+            "template": "welcome",
+            "variables": {"order_id": f"A-{1000 + n}"},
+            "channels": channels,
+        }
+        call("POST", f"{run['base']}/api/v1/notifications", body, key=run["key"])
+    time.sleep(8)
+
+
+def photograph(run: dict[str, str]) -> None:
+    from playwright.sync_api import Route, expect, sync_playwright
+
+    base = run["base"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+        def local_only(route: Route) -> None:
+            if route.request.url.startswith(base):
+                route.continue_()
+            else:
+                route.abort()
+
+        page.route("**/*", local_only)
+        page.goto(f"{base}/admin/login/?next=/admin/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", run["password"])
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{base}/admin/")
+
+        page.goto(f"{base}/admin/dashboard/")
+        page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+
+        page.goto(f"{base}/admin/templates/template/?q=welcome")
+        page.locator("#result_list th a", has_text="welcome").click()
+        variants = page.locator("#id_variants")
+        variants.fill(
+            variants.input_value().replace(
+                "Order {{ order_id }} shipped.",
+                "Parcel {{ order_id }} is out for delivery: {{ tracking_url }}",
+            )
+        )
+        page.fill("#preview-variables", '{"order_id": "A-1001"}')
+        expect(page.locator("#live-errors-preview-variables")).to_be_visible()
+        page.locator("#template-preview").scroll_into_view_if_needed()
+        page.locator("#template-preview").screenshot(path=str(DOCS / "template-preview.png"))
+
+        page.goto(f"{base}/api/docs/")
+        expect(page.locator(".opblock-summary").first).to_be_visible(timeout=15000)
+        page.screenshot(path=str(DOCS / "api-docs.png"))
+        browser.close()
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="notifier-shots-") as scratch:
+        proc, run = start(Path(scratch))
+        try:
+            traffic(run)
+            photograph(run)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+    print("wrote docs/dashboard.png, docs/template-preview.png, docs/api-docs.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
