@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -230,3 +231,37 @@ def test_the_procfile_web_line_serves_metrics_summed_over_its_processes(
     assert value(scrape, "django_http_requests_total_by_method_total", method="POST") == 1.0
     by_view = "django_http_requests_total_by_view_transport_method_total"
     assert value(scrape, by_view, view="readyz", transport="http", method="GET") == 5.0
+
+
+def test_behind_a_tls_load_balancer_https_passes_through_the_proxy_under_prod_settings(
+    django_db_setup: None,
+) -> None:
+    # Given production settings (SECURE_SSL_REDIRECT on) behind the committed nginx, which
+    # listens on plain HTTP as it does behind a TLS-terminating load balancer ...
+    rest = Gunicorn(
+        env(
+            DJANGO_SETTINGS_MODULE="config.settings.prod",
+            DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+            DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        ),
+        workers=1,
+        threads=2,
+        name="gunicorn-prod-proxied",
+    )
+    proxy = Nginx(rest=f"127.0.0.1:{rest.port}", ws="127.0.0.1:9")
+    try:
+        # ... a request the LB forwarded as HTTPS is served, one that came in plain is redirected.
+        via_lb = requests.get(
+            proxy.url + API,
+            headers={"X-Forwarded-Proto": "https"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        plain = requests.get(proxy.url + API, allow_redirects=False, timeout=10)
+    finally:
+        proxy.stop()
+        rest.stop()
+
+    assert via_lb.status_code == 401, via_lb.text  # reached the API: no key given
+    assert plain.status_code == 301
+    assert plain.headers["Location"] == f"https://127.0.0.1:{proxy.port}{API}"
