@@ -99,3 +99,14 @@ def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
 
     assert {".venv", "var", ".git", ".env", "**/__pycache__", "staticfiles"} <= ignored
+
+
+def test_every_long_running_procfile_process_execs_its_server() -> None:
+    # `sh -c` (dash) runs a lone command as its child: the platform's SIGTERM would reach the
+    # shell, never the server, and no graceful (warm) shutdown would happen.
+    for name, line in procfile().items():
+        if name == "release":  # a one-off job: nothing to stop gracefully
+            continue
+        last = line.split("&&")[-1].strip()
+        assert last.startswith("exec "), name
+        assert "&&" not in line or line.startswith("python manage.py check && "), name

@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -18,6 +21,7 @@ import requests
 from django.conf import settings
 
 from apps.deliveries.models import Notification
+from config.celery import app as celery_app
 from apps.recipients.tokens import recipient_token_mint
 from harness.serving import Gunicorn, Nginx, Uvicorn
 from tests.factories import ApiKeyFactory, RecipientFactory, TemplateFactory
@@ -265,3 +269,28 @@ def test_behind_a_tls_load_balancer_https_passes_through_the_proxy_under_prod_se
     assert via_lb.status_code == 401, via_lb.text  # reached the API: no key given
     assert plain.status_code == 301
     assert plain.headers["Location"] == f"https://127.0.0.1:{proxy.port}{API}"
+
+
+def test_sigterm_to_the_procfile_worker_line_reaches_celery_for_a_warm_shutdown() -> None:
+    # Given a Procfile worker line run as compose and the platforms run it: `sh -c <line>` ...
+    worker = LoggedProcess(
+        ["sh", "-c", _procfile("worker_maintenance")], name="procfile-worker", env=env()
+    )
+    # (The line sets no log level: the worker's answer to a ping says it is consuming.)
+    worker.wait_started(
+        lambda: bool(celery_app.control.ping([f"maintenance@{socket.gethostname()}"], timeout=1)),
+        "worker",
+        timeout=90,
+    )
+    try:
+        command = Path(f"/proc/{worker.pid}/cmdline").read_bytes().split(b"\0")
+        # ... SIGTERM to the process started (what `docker stop` sends to PID 1) ...
+        os.kill(worker.pid, signal.SIGTERM)
+        code = worker.popen.wait(timeout=60)
+    finally:
+        worker.stop()
+
+    # ... reaches celery itself (exec'd, not a child of the shell), which shuts down warm.
+    assert any(b"celery" in part for part in command[:2]), command
+    assert code == 0
+    assert b"Warm shutdown" in worker.log_path.read_bytes()
