@@ -6,8 +6,9 @@ The Procfile's `web` line and compose's `web` service run this; `/ws/` is served
 - WEB_HOST (0.0.0.0) and PORT (8000), WEB_CONCURRENCY processes (2), WEB_THREADS threads each
   (gthread; 1: sync workers), WEB_TIMEOUT seconds before a stuck worker is restarted (30).
 - PROMETHEUS_MULTIPROC_DIR: where the processes keep their metrics so that `/metrics` sums
-  them. With several processes and none given, a fresh directory is made for this run; a given
-  one is emptied at start (files of a previous run would be counted again).
+  them. Each run (master start) uses a fresh subdirectory of it, removed when gunicorn exits
+  (a killed master leaves its subdirectory behind; it is never counted again); with several
+  processes and none given, a fresh temporary directory.
 """
 
 from __future__ import annotations
@@ -34,14 +35,25 @@ preload_app = False
 # on one host (tests, the bench) would take it from each other, and nothing here uses it.
 control_socket_disable = True
 
-_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-if not _metrics_dir and workers > 1:
-    _metrics_dir = tempfile.mkdtemp(prefix="notifier-web-metrics-")
-if _metrics_dir:
-    shutil.rmtree(_metrics_dir, ignore_errors=True)
-    os.makedirs(_metrics_dir, exist_ok=True)
-    # Set before any worker is forked, so every worker's prometheus-client sees it.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+# Multiprocess metrics (PROMETHEUS_MULTIPROC_DIR). Only in the hooks below: gunicorn reads this
+# file again on every HUP reload, and a reload must neither move nor empty the live directory.
+_OWN_DIR = "NOTIFIER_WEB_METRICS_RUN_DIR"
+
+
+def on_starting(server: Any) -> None:
+    """Once per master, before any worker: a fresh metrics directory for this run, inside the
+    given PROMETHEUS_MULTIPROC_DIR (a made-up one with several processes and none given).
+    Files of a previous run are not counted, and nothing else in the given directory is
+    touched."""
+    base = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not base and workers <= 1:
+        return
+    if base:
+        os.makedirs(base, exist_ok=True)
+    run_dir = tempfile.mkdtemp(prefix=f"gunicorn-{os.getpid()}-", dir=base or None)
+    # Set before any worker is forked, so every worker's prometheus-client (and /metrics) sees it.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = run_dir
+    os.environ[_OWN_DIR] = run_dir
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -52,3 +64,10 @@ def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    """The master stops: remove this run's metrics directory (only the one it made)."""
+    run_dir = os.environ.pop(_OWN_DIR, "")
+    if run_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)

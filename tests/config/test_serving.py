@@ -9,6 +9,8 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ from django.conf import settings
 from apps.deliveries.models import Notification
 from config.celery import app as celery_app
 from apps.recipients.tokens import recipient_token_mint
-from harness.serving import Gunicorn, Nginx, Uvicorn
+from harness.serving import Gunicorn, Nginx, Uvicorn, healthy
 from tests.factories import ApiKeyFactory, RecipientFactory, TemplateFactory
 from tests.support.processes import BIN, ROOT, LoggedProcess, free_port, wait_until
 from tests.support.processes import test_database_url as database_url
@@ -294,3 +296,44 @@ def test_sigterm_to_the_procfile_worker_line_reaches_celery_for_a_warm_shutdown(
     assert any(b"celery" in part for part in command[:2]), command
     assert code == 0
     assert b"Warm shutdown" in worker.log_path.read_bytes()
+
+
+def test_gunicorn_counts_only_this_runs_metrics_and_leaves_the_given_directory_alone(
+    tmp_path: Path,
+) -> None:
+    # Given a metrics directory holding a previous run's counter file and a file of someone else
+    given = tmp_path / "metrics"
+    given.mkdir()
+    previous_run = (
+        "import prometheus_client as p\n"
+        "p.Counter('notifier_requests_shed', 'x', ['reason']).labels(reason='in_flight').inc(7)\n"
+    )
+    subprocess.run(  # noqa: S603 - this interpreter
+        [sys.executable, "-c", previous_run],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(given)},
+        check=True,
+    )
+    (stale,) = given.glob("*.db")
+    (given / "unrelated.txt").write_text("keep me")
+
+    # when gunicorn runs on it, is scraped, reloaded (HUP) and stopped
+    web = Gunicorn(
+        env(PROMETHEUS_MULTIPROC_DIR=str(given)), workers=2, threads=1, name="gunicorn-m"
+    )
+    try:
+        before = fetch(web.url + "/metrics")
+        (run_dir,) = [p for p in given.iterdir() if p.is_dir()]
+        os.kill(web.pid, signal.SIGHUP)
+        wait_until(lambda: healthy(web.url), timeout=30)
+        time.sleep(1)  # the old workers are replaced after the new ones boot
+        reloaded_dirs = [p.name for p in given.iterdir() if p.is_dir()]
+    finally:
+        web.stop()
+
+    # then the previous run's 7 is not counted, the reload kept the run's directory, and only
+    # that directory is gone at exit.
+    assert value(before, "notifier_requests_shed_total", reason="in_flight") == 0.0
+    assert reloaded_dirs == [run_dir.name]
+    assert stale.exists()
+    assert (given / "unrelated.txt").read_text() == "keep me"
+    assert not run_dir.exists()
