@@ -183,13 +183,18 @@ if BENCH_ENDPOINTS:
 
 # --- Overload admission (WSGI web, apps/core/admission.py) -----------------------------------
 # Requests one web process serves at once; more get an immediate 503 + Retry-After (0: no
-# limit). At most gunicorn's WEB_THREADS (4); below it, the spare threads answer the excess at
-# once and the admitted requests share the CPU with fewer others (tighter p99, but bursts are
-# shed sooner: measured in bench/README.md). Behind the proxy the queue budget below sheds the
+# limit). Defaults to gunicorn's WEB_THREADS (4), so that the two move together: above the
+# threads the excess would only queue inside gunicorn unseen; set it below them and the spare
+# threads answer the excess at once while the admitted requests share the CPU with fewer others
+# (tighter p99, but bursts are shed sooner: measured in bench/README.md). Behind the proxy the queue budget below sheds the
 # excess that waits in gunicorn's queue.
-ADMISSION_MAX_IN_FLIGHT = env.int("ADMISSION_MAX_IN_FLIGHT", default=4)
+ADMISSION_MAX_IN_FLIGHT = env.int(
+    "ADMISSION_MAX_IN_FLIGHT", default=env.int("WEB_THREADS", default=4)
+)
 # Longest wait (ms) between the reverse proxy's X-Request-Start stamp and a process picking the
-# request up; longer is a 503 (0: off; without the header nothing is measured).
+# request up; longer is a 503 (0: off; without the header nothing is measured). Needs a proxy
+# that stamps X-Request-Start itself (docker/nginx/); stamps > 1 s ahead or > 60 s old are
+# ignored (notifier_request_start_ignored_total), never shed.
 ADMISSION_MAX_QUEUE_MS = env.float("ADMISSION_MAX_QUEUE_MS", default=100.0)
 ADMISSION_RETRY_AFTER_SECONDS = env.int("ADMISSION_RETRY_AFTER_SECONDS", default=1)
 # Always admitted (prefixes): the probes and the scrape must answer most when the API is busy.
