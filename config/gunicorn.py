@@ -4,7 +4,9 @@ The Procfile's `web` line and compose's `web` service run this; `/ws/` is served
 (`ws`) behind the same reverse proxy (docker/nginx/). Everything comes from the environment:
 
 - WEB_HOST (0.0.0.0) and PORT (8000), WEB_CONCURRENCY processes (2), WEB_THREADS threads each
-  (gthread; 1: sync workers), WEB_TIMEOUT seconds before a stuck worker is restarted (30).
+  (gthread; 1: sync workers), WEB_TIMEOUT seconds before a worker that stopped heartbeating is
+  restarted (30; under gthread not a per-request limit, see `timeout` below).
+- WEB_STATEMENT_TIMEOUT_MS: PostgreSQL statement_timeout for the web's queries (WEB_TIMEOUT).
 - PROMETHEUS_MULTIPROC_DIR: where the processes keep their metrics so that `/metrics` sums
   them. Each run (master start) uses a fresh subdirectory of it, removed when gunicorn exits
   (a killed master leaves its subdirectory behind; it is never counted again); with several
@@ -22,7 +24,17 @@ bind = f"{os.environ.get('WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread" if threads > 1 else "sync"
+# The worker's heartbeat deadline: a sync worker stuck this long is killed and replaced. A gthread
+# worker's heartbeat comes from its main thread, which keeps beating while a request thread is
+# stuck, so with threads this bounds a hung worker, never one slow request: that is bounded by
+# the proxy's read timeout (the client gets its 504, the thread stays busy) and, in the
+# database, by the statement timeout below.
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+# PostgreSQL's statement_timeout for this process's queries (ms, 0: none; default WEB_TIMEOUT),
+# handed to the settings (DB_STATEMENT_TIMEOUT_MS) of the workers forked from here only.
+os.environ["DB_STATEMENT_TIMEOUT_MS"] = os.environ.get(
+    "WEB_STATEMENT_TIMEOUT_MS", str(timeout * 1000)
+)
 # Connections kept open between requests (the reverse proxy reuses its upstream connections).
 keepalive = int(os.environ.get("WEB_KEEPALIVE", "5"))
 # Django's LOGGING (JSON, masked) is the log; gunicorn's access log would duplicate it unmasked.

@@ -91,6 +91,15 @@ if DATABASES["default"]["ENGINE"].endswith(".postgresql") and env.bool("DB_POOL"
         "max_size": env.int("DB_POOL_MAX", default=10),
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
+# A server-side bound on every statement (ms, 0: none). Set by the web process only
+# (config/gunicorn.py, from WEB_STATEMENT_TIMEOUT_MS): gthread cannot stop a request thread stuck
+# in a query, PostgreSQL can. Workers and migrations are left unbounded. Sent as a startup
+# option: behind PgBouncer add `options` to its ignore_startup_parameters, or set WEB_...=0.
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=0)
+if DATABASES["default"]["ENGINE"].endswith(".postgresql") and DB_STATEMENT_TIMEOUT_MS > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
+    )
 if DATABASES["default"]["ENGINE"].endswith(".sqlite3"):
     # SQLite (make run without DATABASE_URL) serves web, worker and beat at once: wait on locks.
     DATABASES["default"].setdefault("OPTIONS", {})

@@ -338,3 +338,23 @@ def test_gunicorn_counts_only_this_runs_metrics_and_leaves_the_given_directory_a
     assert stale.exists()
     assert (given / "unrelated.txt").read_text() == "keep me"
     assert not run_dir.exists()
+
+
+def test_a_web_query_stuck_past_the_statement_timeout_is_cancelled_with_a_503(
+    sender: dict[str, Any],
+) -> None:
+    # Given the web with a 500 ms statement timeout and the table its POST writes locked ...
+    web = Gunicorn(env(WEB_STATEMENT_TIMEOUT_MS="500"), workers=1, threads=2, name="gunicorn-st")
+    lock = TableLock()
+    try:
+        started = time.monotonic()
+        stuck = post(web.url, sender, "stuck")
+        took = time.monotonic() - started
+    finally:
+        lock.release()
+        web.stop()
+
+    # ... PostgreSQL cancels the query: the thread is free again and the client told to retry.
+    assert stuck.status_code == 503, stuck.text
+    assert took < 10
+    assert not Notification.objects.exists()
