@@ -151,3 +151,12 @@ def test_nginx_accepts_every_body_the_app_accepts() -> None:
     (size,) = re.findall(r"client_max_body_size (\d+)m;", template)
 
     assert int(size) * 1024 * 1024 > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def test_shedding_raises_an_alert_on_the_metric_the_web_exports() -> None:
+    from apps.core.admission import REQUESTS_SHED
+
+    rules = yaml.safe_load((COMPOSE.parent / "prometheus" / "alerts.yml").read_text())
+    exprs = {r["alert"]: r["expr"] for group in rules["groups"] for r in group["rules"]}
+
+    assert f"{REQUESTS_SHED._name}_total" in exprs["NotifierRequestsShed"]
