@@ -195,8 +195,8 @@ if BENCH_ENDPOINTS:
 # limit). Defaults to gunicorn's WEB_THREADS (4), so that the two move together: above the
 # threads the excess would only queue inside gunicorn unseen; set it below them and the spare
 # threads answer the excess at once while the admitted requests share the CPU with fewer others
-# (tighter p99, but bursts are shed sooner: measured in bench/README.md). Behind the proxy the queue budget below sheds the
-# excess that waits in gunicorn's queue.
+# (tighter p99, but bursts are shed sooner: measured in bench/README.md). Behind the proxy the
+# queue budget below sheds the excess that waits in gunicorn's queue.
 ADMISSION_MAX_IN_FLIGHT = env.int(
     "ADMISSION_MAX_IN_FLIGHT", default=env.int("WEB_THREADS", default=4)
 )

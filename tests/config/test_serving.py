@@ -23,8 +23,8 @@ import requests
 from django.conf import settings
 
 from apps.deliveries.models import Notification
-from config.celery import app as celery_app
 from apps.recipients.tokens import recipient_token_mint
+from config.celery import app as celery_app
 from harness.serving import Gunicorn, Nginx, Uvicorn, healthy
 from tests.factories import ApiKeyFactory, RecipientFactory, TemplateFactory
 from tests.support.processes import BIN, ROOT, LoggedProcess, free_port, wait_until

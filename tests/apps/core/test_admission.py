@@ -204,7 +204,7 @@ def test_a_stamp_that_cannot_be_a_wait_is_ignored_and_counted_never_shed() -> No
 
 def test_the_in_flight_limit_defaults_to_gunicorns_threads() -> None:
     def limit(**environ: str) -> str:
-        return subprocess.run(  # noqa: S603 - this interpreter
+        return subprocess.run(
             [sys.executable, "-c",
              "from django.conf import settings as s; print(s.ADMISSION_MAX_IN_FLIGHT)"],
             env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **environ},
