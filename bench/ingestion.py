@@ -118,46 +118,52 @@ def run_ingestion(
     from apps.deliveries.models import Notification
 
     servers = Servers.start(web)
-    short = IngestionConfig(seconds=2, connections=cfg.connections)
-    servers_rps: dict[str, float] = {}
-    for name, url in servers.bare.items():
+    try:
+        short = IngestionConfig(seconds=2, connections=cfg.connections)
+        servers_rps: dict[str, float] = {}
+        for name, url in servers.bare.items():
+            flush()  # type: ignore[operator]
+            _peak(url, seed, BARE_PATH, short, auth=False)  # warm (imports, connections, caches)
+            servers_rps[name] = _peak(url, seed, BARE_PATH, cfg, auth=False).rps
+        best = max(servers_rps, key=lambda name: servers_rps[name])
+        best_url = servers.bare[best]
+        # The arrangement admits ADMISSION_MAX_IN_FLIGHT requests per process at once: offered one
+        # connection per admitted slot. More connections in a closed loop measure the shedding
+        # (every 503 returns at once and is re-sent at once), which the overload step measures
+        # open-loop instead.
+        slots = web.workers * max(1, int(settings.ADMISSION_MAX_IN_FLIGHT))
+        api_cfg = IngestionConfig(seconds=cfg.seconds, connections=slots)
+        _peak(servers.proxy.url, seed, API_PATH, short, auth=True)
+        api: list[load.LoadResult] = []
+        bare: list[load.LoadResult] = []
+        loads: list[str] = []
+        for _ in range(cfg.repeats):
+            flush()  # type: ignore[operator]
+            bare.append(_peak(best_url, seed, BARE_PATH, cfg, auth=False))
+            api.append(_peak(servers.proxy.url, seed, API_PATH, api_cfg, auth=True))
+            loads.append(load_average())
+        api_rps = load.median([r.rps for r in api])
+        bare_rps = load.median([r.rps for r in bare])
         flush()  # type: ignore[operator]
-        _peak(url, seed, BARE_PATH, short, auth=False)  # warm (imports, connections, caches)
-        servers_rps[name] = _peak(url, seed, BARE_PATH, cfg, auth=False).rps
-    best = max(servers_rps, key=lambda name: servers_rps[name])
-    best_url = servers.bare[best]
-    # The arrangement admits ADMISSION_MAX_IN_FLIGHT requests per process at once: offered one
-    # connection per admitted slot. More connections in a closed loop measure the shedding
-    # (every 503 returns at once and is re-sent at once), which the overload step measures
-    # open-loop instead.
-    slots = web.workers * max(1, int(settings.ADMISSION_MAX_IN_FLIGHT))
-    api_cfg = IngestionConfig(seconds=cfg.seconds, connections=slots)
-    _peak(servers.proxy.url, seed, API_PATH, short, auth=True)
-    api: list[load.LoadResult] = []
-    bare: list[load.LoadResult] = []
-    loads: list[str] = []
-    for _ in range(cfg.repeats):
+        half_rate = max(1.0, api_rps / 2)
+        half = [
+            _paced(servers.proxy.url, seed, half_rate, cfg.half_seconds, 64)
+            for _ in range(cfg.repeats)
+        ]
+        # The 2xx answers alone: a fast 503 must not make the p99 look good (and any 503 at half
+        # the peak fails the goal below).
+        half_p99 = load.median([r.p99_ok_ms for r in half])
+        half_shed = sum(r.statuses.get(503, 0) for r in half)
         flush()  # type: ignore[operator]
-        bare.append(_peak(best_url, seed, BARE_PATH, cfg, auth=False))
-        api.append(_peak(servers.proxy.url, seed, API_PATH, api_cfg, auth=True))
-        loads.append(load_average())
-    api_rps = load.median([r.rps for r in api])
-    bare_rps = load.median([r.rps for r in bare])
-    flush()  # type: ignore[operator]
-    half_rate = max(1.0, api_rps / 2)
-    half = [
-        _paced(servers.proxy.url, seed, half_rate, cfg.half_seconds, 64) for _ in range(cfg.repeats)
-    ]
-    half_p99 = load.median([r.p99_ms for r in half])
-    flush()  # type: ignore[operator]
-    over_rate = max(2.0, api_rps * 2)
-    created_before = Notification.objects.filter(client_id=seed.client_id).count()
-    over = _paced(servers.proxy.url, seed, over_rate, cfg.half_seconds, OVERLOAD_CONNECTIONS)
-    created = Notification.objects.filter(client_id=seed.client_id).count() - created_before
-    shed = over.statuses.get(503, 0)
-    other = over.requests - over.ok - shed
-    shed_share = shed / over.requests if over.requests else float("nan")
-    servers.stop()
+        over_rate = max(2.0, api_rps * 2)
+        created_before = Notification.objects.filter(client_id=seed.client_id).count()
+        over = _paced(servers.proxy.url, seed, over_rate, cfg.half_seconds, OVERLOAD_CONNECTIONS)
+        created = Notification.objects.filter(client_id=seed.client_id).count() - created_before
+        shed = over.statuses.get(503, 0)
+        other = over.requests - over.ok - shed
+        shed_share = shed / over.requests if over.requests else float("nan")
+    finally:
+        servers.stop()
     errors = sum(r.errors for r in api + bare + half)
     tool = api[0].tool
     arrangement = (
@@ -208,13 +214,14 @@ def run_ingestion(
             f"p99 at half peak ({half_rate:.0f}/s)",
             half_p99,
             "ms",
-            target="< 50 ms",
-            met=half_p99 < 50,
+            target="< 50 ms (2xx), none shed",
+            met=half_p99 < 50 and half_shed == 0,
             load=load_average(),
             note=(
                 f"paced open loop through nginx at {half_rate:.0f} req/s for {cfg.half_seconds}s "
-                f"x {cfg.repeats}; p50 {load.median([r.p50_ms for r in half]):.1f} ms; p99 runs "
-                f"{[round(r.p99_ms, 1) for r in half]}; statuses "
+                f"x {cfg.repeats}; p99 of the 2xx; p50 of all "
+                f"{load.median([r.p50_ms for r in half]):.1f} ms; 2xx p99 runs "
+                f"{[round(r.p99_ok_ms, 1) for r in half]}; {half_shed} shed; statuses "
                 f"{[r.statuses for r in half]}"
             ),
         ),

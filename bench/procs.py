@@ -47,7 +47,8 @@ class Simulator(harness.Simulator):
 
 
 class Web(Proc):
-    """The ASGI app under uvicorn with several worker processes (as the Procfile runs it)."""
+    """The whole app (REST and /ws/) under uvicorn with several worker processes, as `make run`
+    serves it; the Procfile's web is gunicorn (harness.serving.Gunicorn)."""
 
     def __init__(self, env: dict[str, str], *, workers: int, name: str = "web") -> None:
         self.workers = workers

@@ -12,11 +12,17 @@ nothing and can be retried as it is), when either
   the in-flight count cannot see: the listen backlog, gunicorn's thread pool queue).
 
 The probes, `/metrics` and static files are always admitted. 0 turns either limit off.
+
+The queue-time budget needs a proxy that stamps every request itself (docker/nginx/ does,
+overwriting any client's header); without one only the in-flight limit protects the process.
+A stamp that cannot be a queue wait (> 1 s ahead, > 60 s old, not a number) is ignored and
+counted in `notifier_request_start_ignored_total`, never shed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,25 +42,47 @@ REQUESTS_SHED = Counter(
     ["reason"],
 )
 
+# A stamp that cannot be a queue wait is ignored (the request admitted as if unstamped, and
+# counted): a clock skewed between the proxy and this host, or a wrong unit, must not shed
+# every request (too old) nor blind the budget silently (too new).
+STAMPS_IGNORED = Counter(
+    "notifier_request_start_ignored",
+    "X-Request-Start stamps ignored by overload admission: unreadable, from the future or too "
+    "old to be a queue wait (clock skew, wrong unit, client-supplied).",
+)
+
 # X-Request-Start values are epoch times in seconds (nginx `t=${msec}`), milliseconds (Heroku's
-# router) or microseconds (Apache `%t`): told apart by magnitude.
+# router), microseconds (Apache `%t`) or nanoseconds: told apart by magnitude.
 _MS_THRESHOLD = 1e11
 _US_THRESHOLD = 1e14
+_NS_THRESHOLD = 1e17
+# Beyond these the stamp is not believed: a proxy's clock ahead of ours by more than this, or a
+# wait longer than any proxy holds a request (its read timeout is 60 s).
+MAX_STAMP_AHEAD_SECONDS = 1.0
+MAX_STAMP_AGE_SECONDS = 60.0
 
 
 def queue_ms(header: str | None, now: float) -> float | None:
-    """Milliseconds since the proxy stamped the request (None: no stamp, or not a number)."""
+    """Milliseconds since the proxy stamped the request; None without a stamp or with one that
+    cannot be a queue wait (not a finite number, > 1 s ahead of `now`, > 60 s old)."""
     if not header:
         return None
     try:
         stamp = float(header.strip().removeprefix("t="))
     except ValueError:
         return None
-    if stamp > _US_THRESHOLD:
+    if not math.isfinite(stamp) or stamp <= 0:
+        return None
+    if stamp > _NS_THRESHOLD:
+        stamp /= 1e9
+    elif stamp > _US_THRESHOLD:
         stamp /= 1e6
     elif stamp > _MS_THRESHOLD:
         stamp /= 1e3
-    return max(0.0, (now - stamp) * 1000)
+    waited = now - stamp
+    if waited < -MAX_STAMP_AHEAD_SECONDS or waited > MAX_STAMP_AGE_SECONDS:
+        return None
+    return max(0.0, waited * 1000)
 
 
 class _Release:
@@ -110,8 +138,11 @@ class Admission:
         if environ.get("PATH_INFO", "").startswith(self.exempt):
             return self.app(environ, start_response)
         if self.max_queue_ms > 0:
-            waited = queue_ms(environ.get("HTTP_X_REQUEST_START"), time.time())
-            if waited is not None and waited > self.max_queue_ms:
+            stamp = environ.get("HTTP_X_REQUEST_START")
+            waited = queue_ms(stamp, time.time())
+            if waited is None and stamp:
+                STAMPS_IGNORED.inc()
+            elif waited is not None and waited > self.max_queue_ms:
                 return self._shed(start_response, "queue_time")
         slots = self._slots
         if slots is None:

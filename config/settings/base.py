@@ -95,6 +95,15 @@ if DATABASES["default"]["ENGINE"].endswith(".postgresql") and env.bool("DB_POOL"
         "max_size": env.int("DB_POOL_MAX", default=10),
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
+# A server-side bound on every statement (ms, 0: none). Set by the web process only
+# (config/gunicorn.py, from WEB_STATEMENT_TIMEOUT_MS): gthread cannot stop a request thread stuck
+# in a query, PostgreSQL can. Workers and migrations are left unbounded. Sent as a startup
+# option: behind PgBouncer add `options` to its ignore_startup_parameters, or set WEB_...=0.
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=0)
+if DATABASES["default"]["ENGINE"].endswith(".postgresql") and DB_STATEMENT_TIMEOUT_MS > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
+    )
 if DATABASES["default"]["ENGINE"].endswith(".sqlite3"):
     # SQLite (make run without DATABASE_URL) serves web, worker and beat at once: wait on locks.
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -198,13 +207,18 @@ if BENCH_ENDPOINTS:
 
 # --- Overload admission (WSGI web, apps/core/admission.py) -----------------------------------
 # Requests one web process serves at once; more get an immediate 503 + Retry-After (0: no
-# limit). At most gunicorn's WEB_THREADS (4); below it, the spare threads answer the excess at
-# once and the admitted requests share the CPU with fewer others (tighter p99, but bursts are
-# shed sooner: measured in bench/README.md). Behind the proxy the queue budget below sheds the
-# excess that waits in gunicorn's queue.
-ADMISSION_MAX_IN_FLIGHT = env.int("ADMISSION_MAX_IN_FLIGHT", default=4)
+# limit). Defaults to gunicorn's WEB_THREADS (4), so that the two move together: above the
+# threads the excess would only queue inside gunicorn unseen; set it below them and the spare
+# threads answer the excess at once while the admitted requests share the CPU with fewer others
+# (tighter p99, but bursts are shed sooner: measured in bench/README.md). Behind the proxy the
+# queue budget below sheds the excess that waits in gunicorn's queue.
+ADMISSION_MAX_IN_FLIGHT = env.int(
+    "ADMISSION_MAX_IN_FLIGHT", default=env.int("WEB_THREADS", default=4)
+)
 # Longest wait (ms) between the reverse proxy's X-Request-Start stamp and a process picking the
-# request up; longer is a 503 (0: off; without the header nothing is measured).
+# request up; longer is a 503 (0: off; without the header nothing is measured). Needs a proxy
+# that stamps X-Request-Start itself (docker/nginx/); stamps > 1 s ahead or > 60 s old are
+# ignored (notifier_request_start_ignored_total), never shed.
 ADMISSION_MAX_QUEUE_MS = env.float("ADMISSION_MAX_QUEUE_MS", default=100.0)
 ADMISSION_RETRY_AFTER_SECONDS = env.int("ADMISSION_RETRY_AFTER_SECONDS", default=1)
 # Always admitted (prefixes): the probes and the scrape must answer most when the API is busy.

@@ -12,6 +12,7 @@ from typing import Any
 
 import jsonschema
 import yaml
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker" / "compose.yaml"
@@ -99,3 +100,63 @@ def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
 
     assert {".venv", "var", ".git", ".env", "**/__pycache__", "staticfiles"} <= ignored
+
+
+def test_every_long_running_procfile_process_execs_its_server() -> None:
+    # `sh -c` (dash) runs a lone command as its child: the platform's SIGTERM would reach the
+    # shell, never the server, and no graceful (warm) shutdown would happen.
+    for name, line in procfile().items():
+        if name == "release":  # a one-off job: nothing to stop gracefully
+            continue
+        last = line.split("&&")[-1].strip()
+        assert last.startswith("exec "), name
+        assert "&&" not in line or line.startswith("python manage.py check && "), name
+
+
+def test_prometheus_and_the_proxy_reach_web_and_ws_by_the_ports_and_names_they_expect() -> None:
+    services = compose()["services"]
+    hosts = services["web"]["environment"]["DJANGO_ALLOWED_HOSTS"]
+    upstreams = services["proxy"]["environment"]
+    scraped = (COMPOSE.parent / "prometheus" / "prometheus.yml").read_text()
+
+    # The scrape's Host header is web:8000 / ws:8001: a host Django does not allow is a 400.
+    assert {"web", "ws"} <= set(
+        hosts.removeprefix("${DJANGO_ALLOWED_HOSTS:-").rstrip("}").split(",")
+    )
+    assert services["web"]["environment"]["PORT"] == upstreams["NOTIFIER_REST_UPSTREAM"][4:]
+    assert services["ws"]["environment"]["WS_PORT"] == upstreams["NOTIFIER_WS_UPSTREAM"][3:]
+    assert "web:8000" in scraped
+    assert "ws:8001" in scraped
+    # The common environment is kept, not replaced, where a service adds to it.
+    assert (
+        services["ws"]["environment"]["DATABASE_URL"]
+        == services["beat"]["environment"]["DATABASE_URL"]
+    )
+
+
+def test_the_proxy_starts_once_web_and_ws_answer_their_health_probe() -> None:
+    services = compose()["services"]
+
+    assert services["proxy"]["depends_on"] == {
+        "web": {"condition": "service_healthy"},
+        "ws": {"condition": "service_healthy"},
+    }
+    for name, port in (("web", 8000), ("ws", 8001)):
+        assert f"http://127.0.0.1:{port}/healthz" in " ".join(services[name]["healthcheck"]["test"])
+
+
+def test_nginx_accepts_every_body_the_app_accepts() -> None:
+    # Bodies past MAX_REQUEST_BYTES get the app's 413 in the API's error shape, not nginx's page.
+    template = (ROOT / "docker/nginx/notifier.conf.template").read_text()
+    (size,) = re.findall(r"client_max_body_size (\d+)m;", template)
+
+    assert int(size) * 1024 * 1024 > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def test_shedding_raises_an_alert_on_the_metric_the_web_exports() -> None:
+    from apps.core.admission import REQUESTS_SHED
+
+    rules = yaml.safe_load((COMPOSE.parent / "prometheus" / "alerts.yml").read_text())
+    exprs = {r["alert"]: r["expr"] for group in rules["groups"] for r in group["rules"]}
+
+    assert f"{REQUESTS_SHED._name}_total" in exprs["NotifierRequestsShed"]

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -18,7 +24,8 @@ from django.conf import settings
 
 from apps.deliveries.models import Notification
 from apps.recipients.tokens import recipient_token_mint
-from harness.serving import Gunicorn, Nginx, Uvicorn
+from config.celery import app as celery_app
+from harness.serving import Gunicorn, Nginx, Uvicorn, healthy
 from tests.factories import ApiKeyFactory, RecipientFactory, TemplateFactory
 from tests.support.processes import BIN, ROOT, LoggedProcess, free_port, wait_until
 from tests.support.processes import test_database_url as database_url
@@ -128,7 +135,8 @@ def test_the_proxy_stamps_x_request_start_itself(
     arrangement: tuple[Gunicorn, Uvicorn, Nginx], sender: dict[str, Any]
 ) -> None:
     rest, _, proxy = arrangement
-    stale = {"X-Request-Start": "t=1000000000.000"}  # 2001: past any queue budget
+    # 30 s ago: past the 10 s budget, yet recent enough to be believed (60 s at most).
+    stale = {"X-Request-Start": f"t={time.time() - 30:.3f}"}
 
     direct = post(rest.url, sender, "direct", **stale)
     proxied = post(proxy.url, sender, "proxied", **stale)
@@ -230,3 +238,123 @@ def test_the_procfile_web_line_serves_metrics_summed_over_its_processes(
     assert value(scrape, "django_http_requests_total_by_method_total", method="POST") == 1.0
     by_view = "django_http_requests_total_by_view_transport_method_total"
     assert value(scrape, by_view, view="readyz", transport="http", method="GET") == 5.0
+
+
+def test_behind_a_tls_load_balancer_https_passes_through_the_proxy_under_prod_settings(
+    django_db_setup: None,
+) -> None:
+    # Given production settings (SECURE_SSL_REDIRECT on) behind the committed nginx, which
+    # listens on plain HTTP as it does behind a TLS-terminating load balancer ...
+    rest = Gunicorn(
+        env(
+            DJANGO_SETTINGS_MODULE="config.settings.prod",
+            DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+            DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        ),
+        workers=1,
+        threads=2,
+        name="gunicorn-prod-proxied",
+    )
+    proxy = Nginx(rest=f"127.0.0.1:{rest.port}", ws="127.0.0.1:9")
+    try:
+        # ... a request the LB forwarded as HTTPS is served, one that came in plain is redirected.
+        via_lb = requests.get(
+            proxy.url + API,
+            headers={"X-Forwarded-Proto": "https"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        plain = requests.get(proxy.url + API, allow_redirects=False, timeout=10)
+    finally:
+        proxy.stop()
+        rest.stop()
+
+    assert via_lb.status_code == 401, via_lb.text  # reached the API: no key given
+    assert plain.status_code == 301
+    assert plain.headers["Location"] == f"https://127.0.0.1:{proxy.port}{API}"
+
+
+def test_sigterm_to_the_procfile_worker_line_reaches_celery_for_a_warm_shutdown() -> None:
+    # Given a Procfile worker line run as compose and the platforms run it: `sh -c <line>` ...
+    worker = LoggedProcess(
+        ["sh", "-c", _procfile("worker_maintenance")], name="procfile-worker", env=env()
+    )
+    # (The line sets no log level: the worker's answer to a ping says it is consuming.)
+    worker.wait_started(
+        lambda: bool(celery_app.control.ping([f"maintenance@{socket.gethostname()}"], timeout=1)),
+        "worker",
+        timeout=90,
+    )
+    try:
+        command = Path(f"/proc/{worker.pid}/cmdline").read_bytes().split(b"\0")
+        # ... SIGTERM to the process started (what `docker stop` sends to PID 1) ...
+        os.kill(worker.pid, signal.SIGTERM)
+        code = worker.popen.wait(timeout=60)
+    finally:
+        worker.stop()
+
+    # ... reaches celery itself (exec'd, not a child of the shell), which shuts down warm.
+    assert any(b"celery" in part for part in command[:2]), command
+    assert code == 0
+    assert b"Warm shutdown" in worker.log_path.read_bytes()
+
+
+def test_gunicorn_counts_only_this_runs_metrics_and_leaves_the_given_directory_alone(
+    tmp_path: Path,
+) -> None:
+    # Given a metrics directory holding a previous run's counter file and a file of someone else
+    given = tmp_path / "metrics"
+    given.mkdir()
+    previous_run = (
+        "import prometheus_client as p\n"
+        "p.Counter('notifier_requests_shed', 'x', ['reason']).labels(reason='in_flight').inc(7)\n"
+    )
+    subprocess.run(  # noqa: S603 - this interpreter
+        [sys.executable, "-c", previous_run],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(given)},
+        check=True,
+    )
+    (stale,) = given.glob("*.db")
+    (given / "unrelated.txt").write_text("keep me")
+
+    # when gunicorn runs on it, is scraped, reloaded (HUP) and stopped
+    web = Gunicorn(
+        env(PROMETHEUS_MULTIPROC_DIR=str(given)), workers=2, threads=1, name="gunicorn-m"
+    )
+    try:
+        before = fetch(web.url + "/metrics")
+        (run_dir,) = [p for p in given.iterdir() if p.is_dir()]
+        os.kill(web.pid, signal.SIGHUP)
+        wait_until(lambda: healthy(web.url), timeout=30)
+        time.sleep(1)  # the old workers are replaced after the new ones boot
+        reloaded_dirs = [p.name for p in given.iterdir() if p.is_dir()]
+    finally:
+        web.stop()
+
+    # then the previous run's 7 is not counted, the reload kept the run's directory, and only
+    # that directory is gone at exit.
+    assert value(before, "notifier_requests_shed_total", reason="in_flight") == 0.0
+    assert reloaded_dirs == [run_dir.name]
+    assert stale.exists()
+    assert (given / "unrelated.txt").read_text() == "keep me"
+    assert not run_dir.exists()
+
+
+def test_a_web_query_stuck_past_the_statement_timeout_is_cancelled_with_a_503(
+    sender: dict[str, Any],
+) -> None:
+    # Given the web with a 500 ms statement timeout and the table its POST writes locked ...
+    web = Gunicorn(env(WEB_STATEMENT_TIMEOUT_MS="500"), workers=1, threads=2, name="gunicorn-st")
+    lock = TableLock()
+    try:
+        started = time.monotonic()
+        stuck = post(web.url, sender, "stuck")
+        took = time.monotonic() - started
+    finally:
+        lock.release()
+        web.stop()
+
+    # ... PostgreSQL cancels the query: the thread is free again and the client told to retry.
+    assert stuck.status_code == 503, stuck.text
+    assert took < 10
+    assert not Notification.objects.exists()

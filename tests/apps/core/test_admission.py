@@ -5,6 +5,9 @@ tests/config/test_serving.py.)"""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -12,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from apps.core.admission import Admission, queue_ms
+from apps.core.admission import REQUESTS_SHED, STAMPS_IGNORED, Admission, queue_ms
 
 NOW = 1_800_000_000.0
 
@@ -23,7 +26,17 @@ NOW = 1_800_000_000.0
         ("t=1799999999.750", 250.0),  # nginx: t=${msec}, seconds
         ("1799999999750", 250.0),  # Heroku's router: milliseconds
         ("t=1799999999750000", 250.0),  # Apache %t: microseconds
-        ("t=1800000001.000", 0.0),  # a clock ahead of ours: no wait, not negative
+        ("t=1799999999750000000", 250.0),  # nanoseconds
+        ("t=1800000000.900", 0.0),  # a clock slightly ahead of ours: no wait, not negative
+        ("t=1799999945.000", 55_000.0),  # old, but a proxy could have held it this long
+        ("t=1800000002.000", None),  # > 1 s ahead: skewed clocks, not a wait
+        ("t=1799999900.000", None),  # > 60 s old: no proxy held it this long
+        ("t=1000000000.000", None),  # 2001: a client's stamp or a stuck clock
+        ("t=0", None),
+        ("t=-1", None),
+        ("t=-inf", None),
+        ("t=inf", None),
+        ("t=nan", None),
         (None, None),
         ("", None),
         ("t=soon", None),
@@ -169,3 +182,34 @@ def test_a_request_that_waited_past_the_queue_budget_is_shed() -> None:
     assert json.loads(shed[2])["fields"] == {"reason": ["queue_time"]}
     assert admitted[0] == unstamped[0] == "202 Accepted"
     assert gate.ran == 2
+
+
+def test_a_stamp_that_cannot_be_a_wait_is_ignored_and_counted_never_shed() -> None:
+    gate = Gate()
+    gate.release.set()
+    app = admission(gate, max_in_flight=0, max_queue_ms=100)
+    ignored_before = STAMPS_IGNORED._value.get()
+    shed_before = REQUESTS_SHED.labels(reason="queue_time")._value.get()
+
+    statuses = [
+        call(app, HTTP_X_REQUEST_START=stamp)[0]
+        for stamp in ("t=1000000000.000", f"t={time.time() + 3600:.3f}", "t=0", "t=garbage")
+    ]
+
+    assert statuses == ["202 Accepted"] * 4
+    assert gate.ran == 4
+    assert STAMPS_IGNORED._value.get() - ignored_before == 4
+    assert REQUESTS_SHED.labels(reason="queue_time")._value.get() == shed_before
+
+
+def test_the_in_flight_limit_defaults_to_gunicorns_threads() -> None:
+    def limit(**environ: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c",
+             "from django.conf import settings as s; print(s.ADMISSION_MAX_IN_FLIGHT)"],
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **environ},
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+
+    assert limit(WEB_THREADS="7") == "7"
+    assert limit(WEB_THREADS="7", ADMISSION_MAX_IN_FLIGHT="2") == "2"
