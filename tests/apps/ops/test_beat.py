@@ -86,6 +86,6 @@ def test_every_beat_command_runs_the_scheduler_that_keeps_admin_edits(path: str)
 
     assert lines, f"{path}: no beat command"
     for line in lines:
-        schedulers = re.findall(r"(?:--scheduler|-S)[ =](\S+)", line)
+        schedulers = re.findall(r"(?:--scheduler|-S)[ =]([^\s\"']+)", line)
         assert schedulers in ([], [settings.CELERY_BEAT_SCHEDULER]), f"{path}: {line.strip()}"
     assert settings.CELERY_BEAT_SCHEDULER == "apps.ops.beat:DatabaseScheduler"
