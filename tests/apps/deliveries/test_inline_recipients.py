@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.deliveries.models import Delivery, Notification
@@ -252,3 +253,47 @@ def test_plain_ids_keep_the_request_hash_they_had(demo: dict[str, Any]) -> None:
     before_inline_recipients = "bcf4b8e7579a0921a647ded87dc14782aac56a2d15b696de1e376998949efcbe"
 
     assert request.fingerprint() == before_inline_recipients
+
+
+@pytest.mark.django_db
+def test_a_400_of_the_request_checks_creates_or_updates_no_recipient(
+    api: APIClient, demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    before = Recipient.objects.values_list("external_id", "name", "updated_at").get(
+        external_id="user-1"
+    )
+    recipients = [{"id": "user-1", "name": "Changed"}, {"id": "new-1", "email": "n@example.com"}]
+    executed: list[str] = []
+
+    with connection.execute_wrapper(
+        lambda execute, sql, *a: executed.append(sql) or execute(sql, *a)
+    ):
+        response = _post(
+            api, django_capture_on_commit_callbacks, {"recipients": recipients, "variables": {}}
+        )
+
+    assert "variables" in _error_fields(response)
+    assert not [sql for sql in executed if "recipients_recipient" in sql]  # no upsert, no lock
+    assert not Recipient.objects.filter(external_id="new-1").exists()
+    after = Recipient.objects.values_list("external_id", "name", "updated_at").get(
+        external_id="user-1"
+    )
+    assert after == before
+
+
+@pytest.mark.django_db
+def test_an_inline_id_without_fields_does_not_touch_an_existing_recipient(
+    api: APIClient, demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    updated_at = Recipient.objects.get(external_id="user-1").updated_at
+    recipients = [{"id": "user-1"}, {"id": "new-1", "name": "Grace"}, {"id": "new-2"}]
+
+    response = _post(
+        api, django_capture_on_commit_callbacks, {"recipients": recipients, "channels": ["inapp"]}
+    )
+
+    assert response.status_code == 202, response.content
+    user = Recipient.objects.get(external_id="user-1")
+    assert (user.name, user.updated_at) == ("Ada", updated_at)
+    assert Recipient.objects.get(external_id="new-1").name == "Grace"
+    assert Recipient.objects.get(external_id="new-2").name == ""
