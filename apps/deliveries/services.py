@@ -22,6 +22,7 @@ from apps.deliveries.lifecycle import (
     notification_insert,
 )
 from apps.deliveries.models import CANCELLABLE, Delivery, Notification
+from apps.deliveries.selectors import notification_skipped_deliveries
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_context, recipients_for_sending
 from apps.recipients.services import recipients_upsert_inline
@@ -270,7 +271,10 @@ def _accepted_body(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"id": str(notification.id), "status": "accepted"}
     if len(recipients) == 1:
-        body["deliveries"] = [delivery_summary(d) for d in deliveries]
+        body["deliveries"] = [
+            *(delivery_summary(d) for d in deliveries),
+            *notification_skipped_deliveries(notification=notification),
+        ]
     if notification.skipped:
         body["skipped"] = list(notification.skipped)
     return body
