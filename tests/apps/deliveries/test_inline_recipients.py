@@ -333,3 +333,26 @@ def test_unknown_ids_are_listed_as_skipped_deliveries_in_both_bodies(
     for query in ("recipient=ghost", "status=skipped", "recipient=ghost&channel=email"):
         listed = api.get(f"{URL}?{query}")
         assert (listed.status_code, listed.json()["results"]) == (200, []), query
+
+
+@pytest.mark.django_db
+def test_erasure_scrubs_an_id_skipped_before_the_recipient_existed(
+    api: APIClient, demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    body = {"recipients": ["user-1", "carol-7"], "channels": ["email"]}
+    skipped_then = _post(api, django_capture_on_commit_callbacks, body).json()["id"]
+    _post(
+        api,
+        django_capture_on_commit_callbacks,
+        {"recipient": {"id": "carol-7", "email": "c@example.com"}, "channels": ["email"]},
+    )
+
+    assert api.delete("/api/v1/recipients/carol-7").status_code == 204
+
+    alias = Recipient.objects.get(client=demo["client"], erased_at__isnull=False).external_id
+    notification = Notification.objects.get(id=skipped_then)
+    assert notification.skipped == [{"recipient": alias, "reason": "unknown_recipient"}]
+    assert notification.response["skipped"] == notification.skipped
+    assert [d["recipient"] for d in notification.response["deliveries"]] == ["user-1", alias]
+    assert "carol-7" not in str(api.get(f"{URL}/{skipped_then}").json())
+    assert not Notification.objects.filter(response__icontains="carol-7").exists()
