@@ -105,7 +105,7 @@ CREATE_EXAMPLES = [
         response_only=True,
         status_codes=["202"],
         description=(
-            "`recipients: [\"user-1\", \"no-such-user\"]`, `channels: [\"email\"]`: each "
+            '`recipients: ["user-1", "no-such-user"]`, `channels: ["email"]`: each '
             "requested channel of the unknown id is listed in `deliveries` as `skipped` with no "
             "id (it is no row), and the id in `skipped`."
         ),
