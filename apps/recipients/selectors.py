@@ -111,7 +111,7 @@ def recipients_for_sending(
     On PostgreSQL the suppression list is read in the same query (a subquery per recipient
     comparing the address in its compared form and its hash); a recipient whose address that
     SQL form could get wrong (not ASCII, or not already in its compared form) is checked again
-    with `suppressions_among`, so the answer is the same as it everywhere."""
+    with `suppressions_among`, so the answer is the same everywhere."""
     channels = list(dict.fromkeys(channels))
     rows = Recipient.objects.filter(
         client=client, external_id__in=list(external_ids), erased_at__isnull=True
