@@ -194,6 +194,8 @@ def test_no_known_recipient_at_all_is_400(
         ({"recipients": [{"id": "n", "data": ["not", "an", "object"]}]}, "recipients[0].data"),
         ({"recipients": [{"id": "x" * 201}]}, "recipients[0].id"),
         ({"recipients": [{"id": "n", "name": "A"}, {"id": "n", "name": "B"}]}, "recipients[1].id"),
+        ({"recipients": ["user-1", "bell\x07id"]}, "recipients[1]"),
+        ({"recipient": "zero\u200bwidth"}, "recipient"),
     ],
 )
 def test_a_bad_inline_field_is_400_naming_index_and_field(
@@ -356,3 +358,16 @@ def test_erasure_scrubs_an_id_skipped_before_the_recipient_existed(
     assert [d["recipient"] for d in notification.response["deliveries"]] == ["user-1", alias]
     assert "carol-7" not in str(api.get(f"{URL}/{skipped_then}").json())
     assert not Notification.objects.filter(response__icontains="carol-7").exists()
+
+
+@pytest.mark.django_db
+def test_the_skipped_column_has_a_database_default_for_the_previous_release() -> None:
+    """A process still running the previous release inserts notifications without `skipped`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_default FROM information_schema.columns "
+            "WHERE table_name = 'deliveries_notification' AND column_name = 'skipped'"
+        )
+        [(default,)] = cursor.fetchall()
+
+    assert default == "'[]'::jsonb"
