@@ -4,16 +4,14 @@ opposite orders, with different fields per recipient, must wait for each other, 
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 import redis
-from django.db import connections
-from rest_framework.test import APIClient
 
 from apps.deliveries.models import Notification
 from apps.recipients.models import Recipient
+from tests.support.concurrency import post_together
 
 URL = "/api/v1/notifications"
 ROUNDS = 4
@@ -36,30 +34,6 @@ def _recipients(round_no: int, *, reverse: bool) -> list[dict[str, Any]]:
     return refs[::-1] if reverse else refs
 
 
-def _post_together(raw_key: str, bodies: list[dict[str, Any]]) -> list[int]:
-    barrier = threading.Barrier(len(bodies))
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def post(body: dict[str, Any]) -> None:
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-        try:
-            barrier.wait(timeout=60)
-            response = client.post(URL, body, format="json")
-            with lock:
-                statuses.append(response.status_code)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=post, args=(body,)) for body in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return statuses
-
-
 @pytest.mark.django_db(transaction=True)
 def test_opposite_orders_of_the_same_inline_recipients_do_not_deadlock(
     api_key: tuple[Any, str], demo: dict[str, Any], clean_redis: redis.Redis
@@ -71,7 +45,7 @@ def test_opposite_orders_of_the_same_inline_recipients_do_not_deadlock(
             {**base, "recipients": _recipients(round_no, reverse=reverse)}
             for reverse in (False, True)
         ]
-        statuses = _post_together(api_key[1], bodies)
+        statuses = [status for status, _, _ in post_together(api_key[1], URL, bodies)]
 
         assert statuses == [202, 202], f"round {round_no}: {statuses}"
 
