@@ -7,7 +7,8 @@ History stays countable (statuses, timings, attempts) but no longer says who it 
 what it said: pending deliveries are cancelled, provider error texts (which can echo an
 address) are blanked, reasons and event details keep their words but lose every address,
 number and device token (apps/recipients/personal_data.py), single-recipient notifications
-lose their variables and bulk ones the erased recipient's values.
+lose their variables and bulk ones the erased recipient's values. Notifications that skipped
+the external id (unknown then) name the alias instead, in `skipped` and in their stored 202.
 """
 
 from __future__ import annotations
@@ -33,15 +34,26 @@ from apps.recipients.personal_data import PersonalData
 ERASED_REASON = "recipient erased"
 
 
+def _anonymised_entries(entries: Any, external_id: str, alias: str) -> list[Any]:
+    """Delivery summaries or skipped ids ({"recipient": ...}) naming the alias instead."""
+    return [
+        {**e, "recipient": alias} if e.get("recipient") == external_id else e
+        for e in (entries if isinstance(entries, list) else [])
+        if isinstance(e, dict)
+    ]
+
+
 def _anonymised_response(response: Any, external_id: str, alias: str) -> Any:
     if not isinstance(response, dict):
         return {}
-    deliveries = [
-        {**d, "recipient": alias} if d.get("recipient") == external_id else d
-        for d in response.get("deliveries", [])
-        if isinstance(d, dict)
-    ]
-    return {**response, "deliveries": deliveries} if "deliveries" in response else response
+    return {
+        **response,
+        **{
+            key: _anonymised_entries(response[key], external_id, alias)
+            for key in ("deliveries", "skipped")
+            if key in response
+        },
+    }
 
 
 BATCH = 500
@@ -88,15 +100,26 @@ def deliveries_anonymise(*, recipient: Recipient, alias: str, personal: Personal
     notification_ids = set(
         Notification.objects.filter(deliveries__recipient=recipient).values_list("id", flat=True)
     )
-    for notification in Notification.objects.select_for_update().filter(id__in=notification_ids):
-        own = notification.recipient_count == 1
+    # Requests that named the id before the recipient existed kept it in `skipped` only.
+    skipped_in = Notification.objects.filter(
+        client_id=recipient.client_id, skipped__contains=[{"recipient": recipient.external_id}]
+    ).values_list("id", flat=True)
+    for notification in (
+        Notification.objects.select_for_update()
+        .filter(id__in=notification_ids | set(skipped_in))
+        .order_by("id")
+    ):
+        own = notification.id in notification_ids and notification.recipient_count == 1
         notification.variables = (
             {} if own else personal.scrub_json(notification.variables, own=False)
         )
         notification.response = personal.scrub_json(
             _anonymised_response(notification.response, recipient.external_id, alias), own=own
         )
-        notification.save(update_fields=["variables", "response"])
+        notification.skipped = _anonymised_entries(
+            notification.skipped, recipient.external_id, alias
+        )
+        notification.save(update_fields=["variables", "response", "skipped"])
     return len(cancelled)
 
 

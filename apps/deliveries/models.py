@@ -75,7 +75,8 @@ class Notification(models.Model):
     # Requested recipients that got no delivery, as [{"recipient": external id, "reason":
     # "unknown_recipient"}]: a delivery row needs a recipient row, and inventing a recipient
     # for an id the client never created would be worse than saying so here.
-    skipped = models.JSONField(default=list, blank=True)
+    # db_default too: a process still running the previous release inserts without the column.
+    skipped = models.JSONField(default=list, db_default=[], blank=True)
     # The 202 body, returned again verbatim when the same idempotency key and body come back.
     response = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

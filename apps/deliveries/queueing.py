@@ -91,6 +91,12 @@ def _publish(batches: list[tuple[str, list[str]]], *, countdown: float | None) -
     of a one-message POST and nothing a send task needs."""
     amqp, conf = app.amqp, app.conf
     retry_policy = dict(conf.task_publish_retry_policy or {})
+    # What this bypasses of `send_task` (keep it true if any of these starts to matter here):
+    # - the `before_task_publish` / `after_task_publish` signals, so sentry-sdk's Celery
+    #   integration adds no trace headers: a send task starts a new trace, not the request's;
+    # - `task_routes`: the queue is chosen here (`notifier.queues.queue_name`), not by routing;
+    # - `parent_id` / `root_id`: published from inside a task (the reconciler, a retry), the
+    #   message does not name that task as its parent.
     with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
         for queue, batch in batches:
             headers, properties, body, _ = amqp.create_task_message(

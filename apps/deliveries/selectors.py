@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 
 from apps.clients.models import ApiClient
-from apps.deliveries.models import DeadLetter, Delivery, Notification
+from apps.deliveries.models import DeadLetter, Delivery, DeliveryStatus, Notification
 
 
 def notifications_visible_to(*, client: ApiClient) -> QuerySet[Notification]:
@@ -89,3 +90,20 @@ def dead_letters_list(
     if replayed is not None:
         qs = qs.filter(replayed_at__isnull=not replayed)
     return qs.order_by("-created_at", "-id")
+
+
+def notification_skipped_deliveries(*, notification: Notification) -> list[dict[str, Any]]:
+    """What the notification's bodies list for its unknown recipient ids (`skipped`): one
+    delivery summary per requested channel, `skipped` with the reason and no id. They are not
+    rows, so no delivery query or filter ever finds them."""
+    return [
+        {
+            "id": None,
+            "recipient": entry["recipient"],
+            "channel": channel,
+            "status": DeliveryStatus.SKIPPED.value,
+            "reason": entry["reason"],
+        }
+        for entry in notification.skipped
+        for channel in notification.channels
+    ]

@@ -22,6 +22,7 @@ from apps.deliveries.lifecycle import (
     notification_insert,
 )
 from apps.deliveries.models import CANCELLABLE, Delivery, Notification
+from apps.deliveries.selectors import notification_skipped_deliveries
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_context, recipients_for_sending
 from apps.recipients.services import recipients_upsert_inline
@@ -147,7 +148,11 @@ def _channels_check(request: NotificationRequest, version: Any) -> tuple[list[st
     return channels, fallback
 
 
-def _validate(client: ApiClient, request: NotificationRequest) -> _Checked:
+def _request_check(
+    client: ApiClient, request: NotificationRequest
+) -> tuple[Any, list[str], list[str]]:
+    """The checks that need no recipient: the template, its variables and channels. Run before
+    the inline upsert, so that their 400 writes nothing and takes no row lock."""
     version = template_versions.current(client=client, key=request.template)
     if version is None:
         raise InvalidInput(
@@ -161,6 +166,16 @@ def _validate(client: ApiClient, request: NotificationRequest) -> _Checked:
             fields={"variables": [f"missing variable {name!r}" for name in missing]},
         )
     channels, fallback = _channels_check(request, version)
+    return version, channels, fallback
+
+
+def _recipients_check(
+    client: ApiClient,
+    request: NotificationRequest,
+    version: Any,
+    channels: list[str],
+    fallback: list[str],
+) -> _Checked:
     wanted_ids = list(dict.fromkeys(request.recipients))
     # Suppressions (of the fallback channels too) come with the recipients: one query.
     recipients, suppressed = recipients_for_sending(
@@ -202,9 +217,12 @@ def delivery_summary(delivery: Delivery) -> dict[str, Any]:
 
 @transaction.atomic
 def _notification_create(client: ApiClient, request: NotificationRequest) -> dict[str, Any]:
-    if request.profiles:  # inline recipients: upserted in this transaction, before the checks
+    version, channels, fallback = _request_check(client, request)
+    # Inline recipients: upserted in this transaction once the request is known to be valid
+    # (their row locks are then held only for the recipients' read and the render check).
+    if request.profiles:
         recipients_upsert_inline(client=client, profiles=request.profiles)
-    checked = _validate(client, request)
+    checked = _recipients_check(client, request, version, channels, fallback)
     template, recipients = checked.template, checked.recipients
     now = timezone.now()
     # Built first and inserted with its response: its id (a UUID) is known before the INSERT.
@@ -253,7 +271,10 @@ def _accepted_body(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"id": str(notification.id), "status": "accepted"}
     if len(recipients) == 1:
-        body["deliveries"] = [delivery_summary(d) for d in deliveries]
+        body["deliveries"] = [
+            *(delivery_summary(d) for d in deliveries),
+            *notification_skipped_deliveries(notification=notification),
+        ]
     if notification.skipped:
         body["skipped"] = list(notification.skipped)
     return body

@@ -26,6 +26,7 @@ from apps.deliveries.models import (
 )
 from apps.inbox.models import InboxMessage
 from apps.recipients.models import Device, Preference, Recipient, Suppression
+from apps.templates.cache import templates_cache_invalidate
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.services import template_version_create
 
@@ -140,7 +141,21 @@ class TemplateFactory(factory.django.DjangoModelFactory):
             template_version_create(template=self, variants=extracted or DEFAULT_VARIANTS)
 
 
-class TemplateVersionFactory(factory.django.DjangoModelFactory):
+class _TemplateCacheInvalidating(factory.django.DjangoModelFactory):
+    """A version or variant written without the template services: invalidate the template
+    cache as they do (apps/templates/cache.py), or a process would serve the previous one."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> Any:
+        created = super()._create(model_class, *args, **kwargs)
+        templates_cache_invalidate()
+        return created
+
+
+class TemplateVersionFactory(_TemplateCacheInvalidating):
     class Meta:
         model = TemplateVersion
 
@@ -149,7 +164,7 @@ class TemplateVersionFactory(factory.django.DjangoModelFactory):
     variables = factory.LazyFunction(list)
 
 
-class TemplateVariantFactory(factory.django.DjangoModelFactory):
+class TemplateVariantFactory(_TemplateCacheInvalidating):
     class Meta:
         model = TemplateVariant
 

@@ -111,7 +111,7 @@ def recipients_for_sending(
     On PostgreSQL the suppression list is read in the same query (a subquery per recipient
     comparing the address in its compared form and its hash); a recipient whose address that
     SQL form could get wrong (not ASCII, or not already in its compared form) is checked again
-    with `suppressions_among`, so the answer is the same as it everywhere."""
+    with `suppressions_among`, so the answer is the same everywhere."""
     channels = list(dict.fromkeys(channels))
     rows = Recipient.objects.filter(
         client=client, external_id__in=list(external_ids), erased_at__isnull=True
@@ -170,7 +170,9 @@ def _suppressed_on(channels: list[str]) -> RawSQL:
         field = Recipient._meta.get_field(spec(channel).address_field)
         assert isinstance(field, Field)  # noqa: S101 - a concrete column of ours
         form = f"{recipient}.{quote(str(field.column))}"
-        form = f"lower({form})" if _case_insensitive(channel) else form
+        # COLLATE "C": lower() maps A-Z only, whatever the column's or database's collation (a
+        # Turkish one lowers I to U+0131); `_sql_comparable` leaves non-ASCII to Python.
+        form = f'lower({form} COLLATE "C")' if _case_insensitive(channel) else form
         hashed = f"'sha256:' || encode(sha256(convert_to({form}, 'UTF8')), 'hex')"
         conditions.append(f"(s.channel = %s AND {form} <> '' AND s.address IN ({form}, {hashed}))")
         params.append(channel)

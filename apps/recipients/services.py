@@ -46,21 +46,40 @@ def recipients_upsert_inline(
     *, client: ApiClient, profiles: Mapping[str, Mapping[str, Any]]
 ) -> None:
     """Create or update many recipients (external id -> the profile fields given, as for
-    `recipient_upsert`) with one `INSERT ... ON CONFLICT DO UPDATE` per set of fields given:
-    an inline recipient of a notification costs no round trip of its own."""
-    by_fields: dict[tuple[str, ...], list[Recipient]] = {}
-    for external_id, profile in profiles.items():
-        values = {f: profile[f] for f in PROFILE_FIELDS if f in profile}
+    `recipient_upsert`; an id given without fields is created if missing, never touched).
+
+    Every row lock is taken in one `INSERT ... ON CONFLICT DO UPDATE` over all the rows sorted
+    by external id, so two requests naming the same ids in any order wait for each other instead
+    of deadlocking; the rows are then updated once per distinct set of fields given, each row
+    already locked. When every row gives the same fields, the first statement is the update too.
+    """
+    rows: dict[tuple[str, ...], list[Recipient]] = {}
+    for external_id in sorted(profiles):  # code point order: the order the row locks are taken
+        values = {f: profiles[external_id][f] for f in PROFILE_FIELDS if f in profiles[external_id]}
         row = Recipient(client=client, external_id=external_id, **values)
-        by_fields.setdefault(tuple(values), []).append(row)
-    for names, rows in by_fields.items():
-        Recipient.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["client", "external_id"],
-            # Always at least `updated_at`: the upsert then also takes the row lock.
-            update_fields=[*names, "updated_at"],
-        )
+        rows.setdefault(tuple(values), []).append(row)
+    if len(rows) == 1:
+        [(names, batch)] = rows.items()
+        _upsert(batch, names=names)
+        return
+    _upsert(sorted((r for b in rows.values() for r in b), key=_ext_id), names=())
+    for names in sorted(n for n in rows if n):
+        _upsert(rows[names], names=names)
+
+
+def _ext_id(recipient: Recipient) -> str:
+    return recipient.external_id
+
+
+def _upsert(rows: list[Recipient], *, names: tuple[str, ...]) -> None:
+    """Insert `rows` or update `names` of the existing ones (and their `updated_at`); with no
+    names, set `external_id` to itself: the row is locked and its `updated_at` kept."""
+    Recipient.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["client", "external_id"],
+        update_fields=[*names, "updated_at"] if names else ["external_id"],
+    )
 
 
 @transaction.atomic

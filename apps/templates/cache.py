@@ -6,8 +6,9 @@ here, and every request checks the generation token in Redis (one GET, no SQL): 
 under another token is read again from PostgreSQL.
 
 Every write to a template or a version calls `templates_cache_invalidate` explicitly: the
-template services do (a new version, a metadata-only save, a delete), and the admin saves and
-deletes through them. No model signal does it (../shared/STYLE.md: no logic in signals), so a
+template services do (a new version, a metadata-only save, a delete), and the admin saves
+through them (it cannot delete a template: its versions are read-only there, so the cascade
+is refused). No model signal does it (../shared/STYLE.md: no logic in signals), so a
 new write path must go through a service. It sets a new random token twice: inside its transaction,
 so that a save cannot commit while Redis is down (the save's 503; a token it could not set
 would leave the other processes' entries looking current once Redis is back), and once it has

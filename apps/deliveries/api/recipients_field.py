@@ -66,6 +66,10 @@ def _inline_schema() -> dict[str, Any]:
     }
 
 
+# A plain id: a string as before inline recipients (not strict), printable as an inline `id`.
+PLAIN_ID = serializers.CharField(max_length=EXTERNAL_ID_MAX, validators=[_printable])
+
+
 @extend_schema_field(_inline_schema())
 class RecipientRefField(serializers.Field[Any, Any, Any, Any]):
     """An external id (a string, as before inline recipients) or an inline recipient object:
@@ -76,7 +80,7 @@ class RecipientRefField(serializers.Field[Any, Any, Any, Any]):
             inline = InlineRecipientSerializer(data=data)
             inline.is_valid(raise_exception=True)
             return dict(inline.validated_data)
-        return str(serializers.CharField(max_length=EXTERNAL_ID_MAX).run_validation(data))
+        return str(PLAIN_ID.run_validation(data))
 
     def to_representation(self, value: Any) -> Any:
         return value

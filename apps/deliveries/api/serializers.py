@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from apps.core.fields import StrictBooleanField
@@ -14,6 +15,7 @@ from apps.deliveries.models import (
     DeliveryStatus,
     Notification,
 )
+from apps.deliveries.selectors import notification_skipped_deliveries
 from notifier.types import Channel, Priority
 
 MAX_RECIPIENTS = 1000
@@ -74,7 +76,11 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
 
 
 class DeliverySummarySerializer(serializers.Serializer[Any]):
-    id = serializers.UUIDField()
+    id = serializers.UUIDField(
+        allow_null=True,
+        help_text="null for an unknown recipient id (status `skipped`, reason "
+        "`unknown_recipient`): there is no delivery row.",
+    )
     recipient = serializers.CharField()
     channel = serializers.ChoiceField(choices=CHANNELS)
     status = serializers.ChoiceField(choices=DeliveryStatus.choices)
@@ -88,8 +94,30 @@ class SkippedRecipientSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(help_text="`unknown_recipient`: the client has no such id.")
 
 
+# Always null. `maxLength: 0` rather than `enum: [null]` (which drf-spectacular turns into an
+# empty enum): a delivery row's UUID never fits, so `oneOf` tells the two kinds of entry apart.
+@extend_schema_field(
+    {"type": "string", "nullable": True, "maxLength": 0, "description": "Always null: no row."}
+)
+class NoRowIdField(serializers.Field[Any, Any, Any, Any]):
+    def to_representation(self, value: Any) -> None:
+        return None
+
+
+class SkippedDeliverySerializer(serializers.Serializer[Any]):
+    """A requested channel of an unknown recipient id: listed with the deliveries, but not a
+    delivery row (no id, no attempts; never found by a delivery filter)."""
+
+    id = NoRowIdField()
+    recipient = serializers.CharField(help_text="The external id as given.")
+    channel = serializers.ChoiceField(choices=CHANNELS)
+    status = serializers.CharField(help_text="Always `skipped`.")
+    reason = serializers.CharField(help_text="`unknown_recipient`.")
+
+
 class NotificationAcceptedSerializer(serializers.Serializer[Any]):
-    """The 202 body (for more than one recipient, without `deliveries`)."""
+    """The 202 body (for more than one known recipient, without `deliveries`). `deliveries`
+    ends with one `skipped` entry (id null) per requested channel of each unknown id."""
 
     id = serializers.UUIDField()
     status = serializers.CharField(help_text="Always `accepted`.")
@@ -166,7 +194,7 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS))
     fallback = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS))
     template_version = serializers.IntegerField(source="template_version.number")
-    deliveries = DeliverySerializer(many=True)
+    deliveries = serializers.SerializerMethodField()
     skipped = SkippedRecipientSerializer(many=True)
 
     class Meta:
@@ -186,6 +214,19 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
             "deliveries",
             "skipped",
         ]
+
+    @extend_schema_field(
+        PolymorphicProxySerializer(
+            component_name="NotificationDelivery",
+            serializers=[DeliverySerializer, SkippedDeliverySerializer],
+            resource_type_field_name=None,
+            many=True,
+        )
+    )
+    def get_deliveries(self, notification: Notification) -> list[Any]:
+        """The delivery rows, then one `skipped` entry per channel of each unknown id."""
+        rows = DeliverySerializer(notification.deliveries.all(), many=True).data
+        return [*rows, *notification_skipped_deliveries(notification=notification)]
 
 
 class NotificationListItemSerializer(serializers.ModelSerializer[Any]):

@@ -104,9 +104,30 @@ CREATE_EXAMPLES = [
         "Accepted with an unknown recipient skipped",
         response_only=True,
         status_codes=["202"],
+        description=(
+            '`recipients: ["user-1", "no-such-user"]`, `channels: ["email"]`: each '
+            "requested channel of the unknown id is listed in `deliveries` as `skipped` with no "
+            "id (it is no row), and the id in `skipped`."
+        ),
         value={
             "id": "0b8f7a52-6d5e-4a7e-9f7e-3c1d2b4a5e6f",
             "status": "accepted",
+            "deliveries": [
+                {
+                    "id": "5f0c2a8e-1b7d-4c3e-9a6f-2d8b4e1c7a90",
+                    "recipient": "user-1",
+                    "channel": "email",
+                    "status": "queued",
+                    "reason": "",
+                },
+                {
+                    "id": None,
+                    "recipient": "no-such-user",
+                    "channel": "email",
+                    "status": "skipped",
+                    "reason": "unknown_recipient",
+                },
+            ],
             "skipped": [{"recipient": "no-such-user", "reason": "unknown_recipient"}],
         },
     ),
@@ -177,8 +198,9 @@ class NotificationListCreateView(APIView):
 
         Each recipient is an external id or an inline object that creates or updates the
         recipient in the same transaction. Unknown ids are reported in `skipped` (reason
-        `unknown_recipient`) and the rest are sent, unless `strict` is true or no recipient
-        is known (then 400 and nothing is written)."""
+        `unknown_recipient`) and, for each requested channel, in `deliveries` as `skipped` with
+        `id` null (not rows: delivery filters never find them); the rest are sent, unless
+        `strict` is true or no recipient is known (then 400 and nothing is written)."""
         backpressure_check()  # 503 with Retry-After before anything is created
         serializer = NotificationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -214,7 +236,8 @@ class NotificationListCreateView(APIView):
 class NotificationDetailView(APIView):
     @extend_schema(responses={200: NotificationSerializer})
     def get(self, request: Request, notification_id: UUID) -> Response:
-        """The notification with each delivery, its attempts and its timeline."""
+        """The notification with each delivery, its attempts and its timeline, then one
+        `skipped` entry (id null, reason `unknown_recipient`) per channel of each unknown id."""
         notification = _visible_notification(request, notification_id)
         return Response(NotificationSerializer(notification).data)
 

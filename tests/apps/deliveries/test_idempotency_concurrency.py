@@ -9,15 +9,13 @@ notification and answer with its stored 202 body. So every caller gets the origi
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import pytest
 import redis
-from django.db import connections
-from rest_framework.test import APIClient
 
 from apps.deliveries.models import Delivery, Notification
+from tests.support.concurrency import post_together
 from tests.support.queues import queued_counts
 
 URL = "/api/v1/notifications"
@@ -31,28 +29,7 @@ THREADS = 20
 
 def fire_together(raw_key: str, bodies: list[dict[str, Any]]) -> list[tuple[int, Any, bool]]:
     """POST each body from its own thread and connection, all released at once."""
-    barrier = threading.Barrier(len(bodies))
-    results: list[tuple[int, Any, bool]] = []
-    lock = threading.Lock()
-
-    def post(body: dict[str, Any]) -> None:
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-        try:
-            barrier.wait(timeout=60)
-            response = client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="order-A-1")
-            replayed = response.headers.get("Idempotent-Replayed") == "true"
-            with lock:
-                results.append((response.status_code, response.json(), replayed))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=post, args=(body,)) for body in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
+    return post_together(raw_key, URL, bodies, HTTP_IDEMPOTENCY_KEY="order-A-1")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.deliveries.models import Delivery, Notification
@@ -193,6 +194,8 @@ def test_no_known_recipient_at_all_is_400(
         ({"recipients": [{"id": "n", "data": ["not", "an", "object"]}]}, "recipients[0].data"),
         ({"recipients": [{"id": "x" * 201}]}, "recipients[0].id"),
         ({"recipients": [{"id": "n", "name": "A"}, {"id": "n", "name": "B"}]}, "recipients[1].id"),
+        ({"recipients": ["user-1", "bell\x07id"]}, "recipients[1]"),
+        ({"recipient": "zero\u200bwidth"}, "recipient"),
     ],
 )
 def test_a_bad_inline_field_is_400_naming_index_and_field(
@@ -252,3 +255,119 @@ def test_plain_ids_keep_the_request_hash_they_had(demo: dict[str, Any]) -> None:
     before_inline_recipients = "bcf4b8e7579a0921a647ded87dc14782aac56a2d15b696de1e376998949efcbe"
 
     assert request.fingerprint() == before_inline_recipients
+
+
+@pytest.mark.django_db
+def test_a_400_of_the_request_checks_creates_or_updates_no_recipient(
+    api: APIClient, demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    before = Recipient.objects.values_list("external_id", "name", "updated_at").get(
+        external_id="user-1"
+    )
+    recipients = [{"id": "user-1", "name": "Changed"}, {"id": "new-1", "email": "n@example.com"}]
+    executed: list[str] = []
+
+    with connection.execute_wrapper(
+        lambda execute, sql, *a: executed.append(sql) or execute(sql, *a)
+    ):
+        response = _post(
+            api, django_capture_on_commit_callbacks, {"recipients": recipients, "variables": {}}
+        )
+
+    assert "variables" in _error_fields(response)
+    assert not [sql for sql in executed if "recipients_recipient" in sql]  # no upsert, no lock
+    assert not Recipient.objects.filter(external_id="new-1").exists()
+    after = Recipient.objects.values_list("external_id", "name", "updated_at").get(
+        external_id="user-1"
+    )
+    assert after == before
+
+
+@pytest.mark.django_db
+def test_an_inline_id_without_fields_does_not_touch_an_existing_recipient(
+    api: APIClient, demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    updated_at = Recipient.objects.get(external_id="user-1").updated_at
+    recipients = [{"id": "user-1"}, {"id": "new-1", "name": "Grace"}, {"id": "new-2"}]
+
+    response = _post(
+        api, django_capture_on_commit_callbacks, {"recipients": recipients, "channels": ["inapp"]}
+    )
+
+    assert response.status_code == 202, response.content
+    user = Recipient.objects.get(external_id="user-1")
+    assert (user.name, user.updated_at) == ("Ada", updated_at)
+    assert Recipient.objects.get(external_id="new-1").name == "Grace"
+    assert Recipient.objects.get(external_id="new-2").name == ""
+
+
+@pytest.mark.django_db
+def test_unknown_ids_are_listed_as_skipped_deliveries_in_both_bodies(
+    api: APIClient,
+    demo: dict[str, Any],
+    clean_redis: redis.Redis,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    body = {"recipients": ["user-1", "ghost"], "channels": ["email", "inapp"]}
+
+    response = _post(api, django_capture_on_commit_callbacks, body)
+
+    assert response.status_code == 202, response.content
+    skipped_deliveries = [
+        {
+            "id": None,
+            "recipient": "ghost",
+            "channel": channel,
+            "status": "skipped",
+            "reason": "unknown_recipient",
+        }
+        for channel in ("email", "inapp")
+    ]
+    accepted = response.json()
+    rows = Delivery.objects.filter(notification_id=accepted["id"]).order_by("channel")
+    assert [d["id"] for d in accepted["deliveries"][:2]] == [str(d.id) for d in rows]
+    assert accepted["deliveries"][2:] == skipped_deliveries
+    assert accepted["skipped"] == [{"recipient": "ghost", "reason": "unknown_recipient"}]
+    detail = api.get(f"{URL}/{accepted['id']}").json()
+    assert sorted(d["id"] for d in detail["deliveries"][:2]) == sorted(str(d.id) for d in rows)
+    assert detail["deliveries"][2:] == skipped_deliveries
+    # Not rows: the list's filters neither find nor trip over them.
+    for query in ("recipient=ghost", "status=skipped", "recipient=ghost&channel=email"):
+        listed = api.get(f"{URL}?{query}")
+        assert (listed.status_code, listed.json()["results"]) == (200, []), query
+
+
+@pytest.mark.django_db
+def test_erasure_scrubs_an_id_skipped_before_the_recipient_existed(
+    api: APIClient, demo: dict[str, Any], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    body = {"recipients": ["user-1", "carol-7"], "channels": ["email"]}
+    skipped_then = _post(api, django_capture_on_commit_callbacks, body).json()["id"]
+    _post(
+        api,
+        django_capture_on_commit_callbacks,
+        {"recipient": {"id": "carol-7", "email": "c@example.com"}, "channels": ["email"]},
+    )
+
+    assert api.delete("/api/v1/recipients/carol-7").status_code == 204
+
+    alias = Recipient.objects.get(client=demo["client"], erased_at__isnull=False).external_id
+    notification = Notification.objects.get(id=skipped_then)
+    assert notification.skipped == [{"recipient": alias, "reason": "unknown_recipient"}]
+    assert notification.response["skipped"] == notification.skipped
+    assert [d["recipient"] for d in notification.response["deliveries"]] == ["user-1", alias]
+    assert "carol-7" not in str(api.get(f"{URL}/{skipped_then}").json())
+    assert not Notification.objects.filter(response__icontains="carol-7").exists()
+
+
+@pytest.mark.django_db
+def test_the_skipped_column_has_a_database_default_for_the_previous_release() -> None:
+    """A process still running the previous release inserts notifications without `skipped`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_default FROM information_schema.columns "
+            "WHERE table_name = 'deliveries_notification' AND column_name = 'skipped'"
+        )
+        [(default,)] = cursor.fetchall()
+
+    assert default == "'[]'::jsonb"

@@ -202,3 +202,23 @@ def test_suppressions_in_the_recipients_query_match_the_separate_read(
         ("returning", "email"),
     }
     assert len(listed) == 5  # the separate read agrees, address by address
+
+
+@pytest.mark.django_db
+def test_the_recipients_query_lowers_ascii_the_same_under_any_collation(
+    demo: dict[str, Any],
+) -> None:
+    """Under a Turkish collation lower('I') is U+0131: the SQL lowering must not be."""
+    client = demo["client"]
+    with connection.cursor() as cursor:  # rolled back with the test's transaction
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks: ALTER may run
+        cursor.execute(
+            "ALTER TABLE recipients_recipient ALTER COLUMN email TYPE varchar(254) "
+            'COLLATE "tr-TR-x-icu"'
+        )
+    RecipientFactory(client=client, external_id="tim", email="TIM@EXAMPLE.COM")
+    assert suppression_create(client=client, channel="email", address="tim@example.com", reason="t")
+
+    found = _suppressed(client, ["tim"], ["email"])
+
+    assert found == {("tim", "email")}

@@ -23,6 +23,7 @@ from apps.deliveries.models import Notification
 from apps.templates.cache import GENERATION_KEY, TemplateVersions
 from apps.templates.models import Template, TemplateVersion
 from apps.templates.services import template_metadata_save, template_save, templates_delete
+from tests.factories import TemplateVariantFactory, TemplateVersionFactory
 
 URL = "/api/v1/notifications"
 BODY = {"recipient": "user-1", "template": "order_shipped", "variables": {"order_id": "A-1"}}
@@ -265,3 +266,16 @@ def test_the_api_answers_a_save_while_redis_is_down_with_503(
     assert put.status_code == 503
     assert put.json()["code"] == "unavailable"
     assert demo["template"].versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_version_written_by_the_factories_is_seen(demo: dict[str, Any]) -> None:
+    other_process = TemplateVersions()
+    assert other_process.current(client=demo["client"], key="order_shipped") is not None
+
+    version = TemplateVersionFactory(template=demo["template"], number=99)
+    TemplateVariantFactory(version=version, channel="email")
+
+    current = other_process.current(client=demo["client"], key="order_shipped")
+    assert current is not None
+    assert (current.number, [v.channel for v in current.variants.all()]) == (99, ["email"])
