@@ -41,7 +41,6 @@ class Call:
     failure: DeliveryFailure | None
     stop: bool = False  # the task's time is up: send no more in this batch
     worker_error: bool = False  # failed on our side, not the provider's: not the breaker's
-    called: bool = True  # False: failed before the provider was asked (nothing for its breaker)
 
 
 @dataclass
@@ -93,9 +92,7 @@ def call_prepare(provider: Provider, delivery: Delivery) -> Prepared:
         else:
             return prepared
     delivery.provider = provider.name
-    prepared.call = Call(
-        delivery, started, timezone.now(), 0, None, failure, stop, worker_error, called=False
-    )
+    prepared.call = Call(delivery, started, timezone.now(), 0, None, failure, stop, worker_error)
     return prepared
 
 
