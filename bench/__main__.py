@@ -1,6 +1,7 @@
 """`make bench`: start what is needed, measure, stop it, print figures beside ceilings.
 
 python -m bench [--only ingestion,bulk,pipeline,inapp] [--repeats 3] [--seconds 10]
+python -m bench --only fanout [--fanout-subscribers 100000]   (not in the default set: slow)
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def main() -> int:
         help="the pipeline is also drained with the simulator answering after this (0: not)",
     )
     parser.add_argument("--provider-jitter-ms", type=float, default=50.0)
+    parser.add_argument("--fanout-subscribers", type=int, default=100_000)
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -121,6 +123,12 @@ def main() -> int:
                 )
                 figures += found
                 print(table(found), flush=True)
+        if "fanout" in only:
+            from bench.fanout import run_fanout
+
+            found = run_fanout(web, args.fanout_subscribers, r.flushdb)
+            figures += found
+            print(table(found), flush=True)
     finally:
         stop_all()
         r.flushdb()

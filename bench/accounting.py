@@ -8,7 +8,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-FINAL = {"sent", "delivered", "opened", "clicked", "read", "dead", "failed", "skipped", "cancelled"}
+# `digested`: the item went out inside its digest's own delivery (a notification of its own,
+# outside the run's ids); it is accounted, not lost.
+FINAL = {
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "read",
+    "dead",
+    "failed",
+    "skipped",
+    "cancelled",
+    "digested",
+}
 ACCEPTED = {"sent", "delivered", "opened", "clicked", "read"}
 
 
@@ -21,6 +34,7 @@ class Account:
     duplicated: int = 0
     dead: int = 0
     skipped: int = 0
+    digested: int = 0
     lost: int = 0
     dead_reasons: Counter[str] = field(default_factory=Counter)
     lost_examples: list[str] = field(default_factory=list)
@@ -147,6 +161,9 @@ def account(
         elif status == "skipped":
             result.skipped += 1
             counts["skipped"] += 1
+        elif status == "digested":
+            result.digested += 1
+            counts["digested"] += 1
         else:
             result.lost += 1
             counts["lost"] += 1

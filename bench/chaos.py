@@ -317,6 +317,7 @@ def report(result: ChaosResult, cfg: ChaosConfig) -> str:
         f"delivered {a.delivered:,}",
         f"dead {a.dead:,}  reasons {dict(a.dead_reasons)}",
         f"skipped {a.skipped:,}",
+        f"digested {a.digested:,} (sent inside their digest)",
         f"duplicated {a.duplicated:,}",
         f"lost {a.lost:,}",
         f"time to drain {result.drain_seconds:.1f}s (settled: {'yes' if result.settled else 'NO'})"

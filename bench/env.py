@@ -85,7 +85,7 @@ def vacuum() -> None:
 
     if connection.vendor != "postgresql":
         return
-    ours = {"deliveries", "inbox", "recipients", "clients", "templates", "benchmarks"}
+    ours = {"deliveries", "inbox", "recipients", "clients", "templates", "topics", "benchmarks"}
     tables = [
         model._meta.db_table
         for config in apps.get_app_configs()

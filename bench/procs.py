@@ -16,6 +16,7 @@ from harness.processes import (
     REGISTRY,
     ROOT,
     Proc,
+    celery_beat_argv,
     celery_worker_argv,
     free_port,
     install_signal_handlers,
@@ -127,18 +128,7 @@ class Beat(Proc):
         schedule = LOG_DIR / f"beat-schedule-{os.getpid()}"
         super().__init__(
             "beat",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "config",
-                "beat",
-                "--scheduler",
-                "celery.beat:PersistentScheduler",
-                "-s",
-                str(schedule),
-                "--loglevel",
-                "WARNING",
-            ],
+            celery_beat_argv(schedule=str(schedule), loglevel="WARNING"),
             env,
             log_dir=LOG_DIR,
         )

@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("apps.inbox.api.urls")),
     path("", include("apps.recipients.api.urls")),
     path("", include("apps.templates.api.urls")),
+    path("", include("apps.topics.api.urls")),
 ]
 
 urlpatterns = [

@@ -307,3 +307,19 @@ def celery_worker_argv(
         "--loglevel",
         loglevel,
     ]
+
+
+def celery_beat_argv(*, schedule: str, loglevel: str) -> list[str]:
+    """`celery beat` with the project's schedule, its state file at `schedule`."""
+    return [
+        str(BIN / "celery"),
+        "-A",
+        "config",
+        "beat",
+        "--scheduler",
+        "celery.beat:PersistentScheduler",
+        "-s",
+        schedule,
+        "--loglevel",
+        loglevel,
+    ]

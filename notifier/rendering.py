@@ -32,9 +32,9 @@ _LINE_BREAKS = re.compile(r"[\r\n]+")
 # Names the service puts in every render context itself: never required from the caller.
 # (`unsubscribe_url` and `preferences_url` are reserved for the unsubscribe pages.)
 SERVICE_VARIABLES = frozenset({"recipient", "unsubscribe_url", "preferences_url"})
-# Names a digest's render supplies (its joined items and their count): required from the
-# caller like any other name when the notification is not a digest.
-DIGEST_VARIABLES = frozenset({"items", "count"})
+# Names a digest's render supplies (its joined items, how many joined, how many of them are in
+# `items`): required from the caller like any other name when the notification is not a digest.
+DIGEST_VARIABLES = frozenset({"items", "count", "shown"})
 
 __all__ = [
     "DIGEST_VARIABLES",

@@ -34,6 +34,8 @@ class Reason(StrEnum):
     SUPPRESSED = "suppressed"
     QUIET_HOURS = "quiet_hours"
     DAILY_LIMIT = "daily_limit"
+    THROTTLED = "throttled"  # the template's or request's throttle (workflows)
+    ENGAGED = "engaged"  # an escalation step the recipient made needless (workflows)
 
     def message(self, *, channel: str = "", category: str = "") -> str:
         return MESSAGES[self].format(channel=channel, category=category)
@@ -59,6 +61,8 @@ MESSAGES: dict[Reason, str] = {
     Reason.SUPPRESSED: "address suppressed",
     Reason.QUIET_HOURS: "quiet hours",
     Reason.DAILY_LIMIT: "daily limit reached",
+    Reason.THROTTLED: "throttled",
+    Reason.ENGAGED: "engaged",
 }
 # A channel is one word; a category is any text.
 _SHAPES = {
@@ -130,10 +134,12 @@ def decide(
     priority: str,
     has_address: bool,
     suppressed: bool = False,
+    throttled: bool = False,
     sent_today: int = 0,
     now: dt.datetime,
 ) -> Decision:
-    """What to do with one delivery now. `critical` bypasses quiet hours and caps, not opt-outs."""
+    """What to do with one delivery now. `critical` bypasses quiet hours and caps, not opt-outs.
+    `throttled`: over its throttle's limit (the caller never throttles `critical`)."""
     if not has_address:
         return _skip(Reason.NO_ADDRESS, channel=channel)
     if rules.channels.get(channel) is False:
@@ -142,6 +148,8 @@ def decide(
         return _skip(Reason.OPTED_OUT_CATEGORY, channel=channel, category=category)
     if suppressed:
         return _skip(Reason.SUPPRESSED, channel=channel)
+    if throttled:
+        return _skip(Reason.THROTTLED, channel=channel)
     if priority == Priority.CRITICAL:
         return SEND
     quiet_end = quiet_hours_end(rules, now)

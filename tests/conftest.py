@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
 from apps.clients.keycache import verified_keys
@@ -168,3 +170,11 @@ def demo(api_key: tuple[object, str]) -> dict[str, object]:
     recipient = RecipientFactory(client=client, external_id="user-1", name="Ada")
     template = TemplateFactory(client=client, key="order_shipped")
     return {"client": client, "recipient": recipient, "template": template}
+
+
+@pytest.fixture
+def back_to_the_latest_schema() -> Iterator[None]:
+    """For migration tests: the tests after one need the whole schema again."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())

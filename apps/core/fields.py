@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from notifier.digests import DURATION_RE, MAX_ITEMS_LIMIT, DigestError, parse_digest
+from notifier.rendering import TemplateError, required_variables
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -54,4 +58,49 @@ class JSONObjectField(serializers.DictField):
         value: dict[str, Any] = dict(super().to_internal_value(data))
         if contains_nul(value):
             self.fail("nul")
+        return value
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "window": {"type": "string", "example": "1h", "pattern": DURATION_RE.pattern},
+                    "key": {"type": "string", "example": "{{ post_id }}"},
+                    "max_items": {"type": "integer", "minimum": 1, "maximum": MAX_ITEMS_LIMIT},
+                },
+                "required": ["window"],
+                "additionalProperties": False,
+            },
+            {"type": "boolean", "enum": [False]},
+        ],
+        "nullable": True,
+    }
+)
+class DigestField(serializers.Field[Any, Any, Any, Any]):
+    """A digest declaration `{"window", "key", "max_items"}`, `false` for none, or null (no
+    declaration). Checked here; kept as given (services parse it again into a DigestSpec)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data is False:
+            return False
+        try:
+            spec = parse_digest(data, field="")
+            if spec is not None and spec.key:
+                required_variables([spec.key])  # parses it: a syntax error is a 400 now
+        except DigestError as exc:
+            raise serializers.ValidationError(
+                [f"{k.lstrip('.') or 'digest'}: {'; '.join(v)}" for k, v in exc.fields.items()]
+            ) from exc
+        except TemplateError as exc:
+            raise serializers.ValidationError([f"key: {exc}"]) from exc
+        return dict(data)
+
+    def to_representation(self, value: Any) -> Any:
         return value

@@ -98,6 +98,16 @@ BREAKER_REJECTIONS = Counter(
     "Sends postponed or failed over because the provider's circuit breaker was open.",
     ["provider"],
 )
+WORKFLOW_THROTTLED = Counter(
+    "notifier_throttled",
+    "Deliveries skipped at creation because their throttle's limit was reached.",
+    ["channel"],
+)
+ESCALATION_STEPS = Counter(
+    "notifier_escalation_steps",
+    "Escalation step deliveries: scheduled, released (sent on), or stood down (engaged).",
+    ["channel", "outcome"],
+)
 WEBSOCKET_CONNECTIONS = Gauge(
     "notifier_websocket_connections",
     "WebSocket connections open on this process.",
@@ -108,6 +118,16 @@ PROVIDER_IN_FLIGHT = Gauge(
     "Provider calls in flight from this process (at most the provider's PROVIDER_MAX_IN_FLIGHT).",
     ["provider"],
     multiprocess_mode="livesum",
+)
+DIGESTS = Counter(
+    "notifier_digests",
+    "Digest windows opened and closed (outcome: opened, sent, empty).",
+    ["channel", "outcome"],
+)
+DIGEST_ITEMS = Counter(
+    "notifier_digest_items",
+    "Deliveries that joined a digest window instead of being sent on their own.",
+    ["channel"],
 )
 RETENTION_PURGED = Counter(
     "notifier_retention_purged", "Rows deleted by the retention purge.", ["table"]
@@ -141,6 +161,24 @@ def notification_accepted(*, notification: Notification, deliveries: Iterable[De
             "deliveries": {d.channel: d.status for d in deliveries[:50]},
         },
     )
+
+
+def deliveries_throttled(*, deliveries: Iterable[Delivery]) -> None:
+    """Deliveries skipped at creation by their throttle."""
+    tally = Tally(d.channel for d in deliveries)
+    for channel, count in tally.items():
+        WORKFLOW_THROTTLED.labels(channel=channel).inc(count)
+    if tally:
+        logger.info("deliveries throttled", extra={"channels": dict(tally)})
+
+
+def escalation_steps(*, deliveries: Iterable[Delivery], outcome: str) -> None:
+    """Escalation steps `scheduled`, `released` after their delay, or stood down (`engaged`)."""
+    tally = Tally(d.channel for d in deliveries)
+    for channel, count in tally.items():
+        ESCALATION_STEPS.labels(channel=channel, outcome=outcome).inc(count)
+    if tally and outcome != "scheduled":
+        logger.info(f"escalation steps {outcome}", extra={"channels": dict(tally)})
 
 
 def attempt_started(*, delivery: Delivery, provider: str) -> None:
@@ -248,6 +286,37 @@ def websocket_closed() -> None:
 def retention_purged(*, table: str, count: int) -> None:
     if count:
         RETENTION_PURGED.labels(table=table).inc(count)
+
+
+class Digest(Protocol):
+    id: Any
+    channel: Any
+    outcome: Any
+    item_count: Any
+
+
+def digest_items_joined(*, deliveries: Iterable[Delivery]) -> None:
+    """New deliveries joined digest windows (counted now, like the API's accepted count)."""
+    tally = Tally(d.channel for d in deliveries)
+
+    def record() -> None:
+        for channel, count in tally.items():
+            DIGEST_ITEMS.labels(channel=channel).inc(count)
+
+    _record(record)
+
+
+def digest_opened(*, digest: Digest) -> None:
+    _record(lambda: DIGESTS.labels(channel=digest.channel, outcome="opened").inc())
+
+
+def digest_closed(*, digest: Digest) -> None:
+    """A window closed: sent as one delivery, or empty (every item cancelled)."""
+    _record(lambda: DIGESTS.labels(channel=digest.channel, outcome=digest.outcome).inc())
+    logger.info(
+        "digest closed",
+        extra={"digest_id": str(digest.id), "outcome": digest.outcome, "items": digest.item_count},
+    )
 
 
 def _fields(delivery: Delivery) -> dict[str, object]:

@@ -6,11 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 from django.http import HttpRequest
 
 from apps.deliveries.dead_letters import dead_letters_replay
-from apps.deliveries.models import Attempt, DeadLetter, Delivery, DeliveryEvent, Notification
+from apps.deliveries.models import (
+    Attempt,
+    DeadLetter,
+    Delivery,
+    DeliveryEvent,
+    Digest,
+    FanOut,
+    Notification,
+)
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -35,6 +43,7 @@ class DeliveryInline(ReadOnlyInline):
         "reason",
         "attempts",
         "is_fallback",
+        "escalation_step",
     )
     show_change_link = True
 
@@ -61,6 +70,21 @@ class AttemptInline(ReadOnlyInline):
     )
 
 
+class FanOutInline(ReadOnlyInline):
+    """A topic notification's fan-out progress."""
+
+    model = FanOut
+    fields = readonly_fields = (
+        "topic_key",
+        "exclude",
+        "expected",
+        "created",
+        "after_recipient",
+        "finished_at",
+        "updated_at",
+    )
+
+
 class DeadLetterInline(ReadOnlyInline):
     model = DeadLetter
     fields = readonly_fields = ("created_at", "reason", "attempts", "replayed_at", "replayed_by")
@@ -72,7 +96,7 @@ class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["priority", "category", "client", "created_at"]
     search_fields = ["id", "idempotency_key", "template__key", "client__name", "category"]
     readonly_fields = [f.name for f in Notification._meta.fields]
-    inlines = [DeliveryInline]
+    inlines = [FanOutInline, DeliveryInline]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -90,12 +114,14 @@ class DeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "attempts",
         "reason",
         "is_fallback",
+        "escalation_step",
         "updated_at",
     ]
-    list_filter = ["status", "channel", "priority", "is_fallback", "provider"]
+    list_filter = ["status", "channel", "priority", "is_fallback", "escalation_step", "provider"]
     search_fields = [
         "id",
         "notification__id",
+        "digest__id",
         "recipient__external_id",
         "provider_message_id",
         "reason",
@@ -146,3 +172,62 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 f"{skipped} not replayed (already replayed, or the delivery is no longer dead).",
                 messages.WARNING,
             )
+
+
+# A window may hold thousands of items: its page lists the newest this many.
+DIGEST_ITEMS_SHOWN = 100
+
+
+class DigestItemInline(DeliveryInline):
+    fk_name = "digest"
+    verbose_name = "item"
+    verbose_name_plural = f"items (the newest {DIGEST_ITEMS_SHOWN} joined deliveries)"
+
+
+@admin.register(Digest)
+class DigestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Digest windows: open ones with their close time, closed ones with their outcome and the
+    delivery they were sent as. Read-only: the windows move by their countdown and the sweep."""
+
+    list_display = [
+        "id",
+        "recipient",
+        "template",
+        "channel",
+        "key",
+        "closes_at",
+        "closed_at",
+        "outcome",
+        "item_count",
+    ]
+    list_filter = [("closed_at", admin.EmptyFieldListFilter), "outcome", "channel", "cadence"]
+    search_fields = ["id", "key", "recipient__external_id", "template__key"]
+    list_select_related = ["recipient", "template"]
+    readonly_fields = [f.name for f in Digest._meta.fields]
+    inlines = [DigestItemInline]
+    date_hierarchy = "opened_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting an open window would leave its items `digested` with nowhere to go.
+        if obj is not None and obj.closed_at is None:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_formset_kwargs(
+        self, request: HttpRequest, obj: Any, inline: Any, prefix: str
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, DigestItemInline) and obj is not None:
+            newest = (
+                Delivery.objects.filter(digest=obj)
+                .order_by("-created_at", "-id")
+                .values("pk")[:DIGEST_ITEMS_SHOWN]
+            )
+            kwargs["queryset"] = kwargs["queryset"].filter(pk__in=Subquery(newest))
+        return kwargs

@@ -2,17 +2,68 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery.exceptions import SoftTimeLimitExceeded
 
 from apps.core.errors import DEPENDENCY_ERRORS
 from apps.deliveries.models import Delivery
+from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_contact, recipient_context
 from apps.templates.limits import render_limits
 from apps.templates.selectors import variant_pick
 from notifier.channels import spec
 from notifier.errors import PermanentFailure
 from notifier.providers.base import OutboundMessage
-from notifier.rendering import RenderLimitExceeded, render, single_line
+from notifier.rendering import RenderError, RenderLimitExceeded, render, single_line
+
+
+def digest_item(delivery: Delivery) -> dict[str, Any]:
+    """One notification as a digest's template sees it among `items`: its variables, then `at`
+    (when it was accepted, ISO 8601) and `notification_id`."""
+    return {
+        **delivery.notification.variables,
+        "at": delivery.created_at.isoformat(),
+        "notification_id": str(delivery.notification_id),
+    }
+
+
+def delivery_variables(delivery: Delivery) -> dict[str, Any]:
+    """The notification's variables. A digest's notification sent on its own (`critical`,
+    `"digest": false`, a cadence of `off`) renders as a digest of one; any other template's
+    variables are its own (an order's `items` are its line items, never replaced or added to)."""
+    variables: dict[str, Any] = delivery.notification.variables
+    # A request declaring a digest may not give `items` or `count` (a 400), and one declaring
+    # none must give every variable its template reads: present, they are the digest's own
+    # notification's or the template's own data; absent, only a digest's render can read them.
+    if "items" in variables or "count" in variables:
+        return variables
+    return {"items": [digest_item(delivery)], "count": 1, "shown": 1, **variables}
+
+
+def digest_render_fits(
+    *, version: Any, channel: str, recipient: Recipient, variables: dict[str, Any]
+) -> bool:
+    """Whether a digest rendered from `variables` stays within the channel's render limits (a
+    template that fails for another reason is left to the send, which marks it)."""
+    variant = variant_pick(version=version, channel=channel, locale=recipient.locale)
+    if variant is None:
+        return True
+    try:
+        render(
+            subject=variant.subject,
+            title=variant.title,
+            body=variant.body,
+            html=variant.html if spec(channel).html else "",
+            variables=variables,
+            recipient=recipient_context(recipient=recipient),
+            limits=render_limits(channel=channel),
+        )
+    except RenderLimitExceeded:
+        return False
+    except RenderError:
+        return True
+    return True
 
 
 def delivery_message(*, delivery: Delivery) -> OutboundMessage:
@@ -30,7 +81,7 @@ def delivery_message(*, delivery: Delivery) -> OutboundMessage:
             title=variant.title,
             body=variant.body,
             html=variant.html if spec(delivery.channel).html else "",
-            variables=notification.variables,
+            variables=delivery_variables(delivery),
             recipient=recipient_context(recipient=recipient),
             limits=render_limits(channel=delivery.channel),
         )

@@ -17,14 +17,17 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from apps.deliveries.lifecycle import deliveries_cancel
+from apps.deliveries.lifecycle import deliveries_cancel, digest_items_leave
 from apps.deliveries.models import (
     CANCELLABLE,
     Attempt,
     DeadLetter,
     Delivery,
     DeliveryEvent,
+    DeliveryStatus,
+    Digest,
     Notification,
 )
 from apps.inbox.erasure import inbox_erase
@@ -69,6 +72,25 @@ def recipient_history_erase(
 
 
 @transaction.atomic
+def _digests_erase(recipient: Recipient) -> list[Delivery]:
+    """The recipient's items leave their open windows (with the erasure reason), those windows
+    close empty (nothing is sent to an erased recipient), and every window's key, rendered from
+    their data, is blanked. Returns the items that left."""
+    digested = list(
+        Delivery.objects.select_for_update(no_key=True)
+        .filter(recipient=recipient, status=DeliveryStatus.DIGESTED)
+        .order_by("id")
+    )
+    left = digest_items_leave(digested, reason=ERASED_REASON) if digested else []
+    windows = Digest.objects.filter(recipient=recipient)
+    # Closed first: the one-open-window-per-key constraint would refuse two blank open keys.
+    windows.filter(closed_at__isnull=True).update(
+        closed_at=timezone.now(), outcome=Digest.Outcome.EMPTY, item_count=0
+    )
+    windows.exclude(key="").update(key="")
+    return left
+
+
 def deliveries_anonymise(*, recipient: Recipient, alias: str, personal: PersonalData) -> int:
     """Cancel the recipient's unsent deliveries and strip personal data from their history:
     `personal`'s values (plus the device tokens found here, which it gains) and anything shaped
@@ -80,6 +102,7 @@ def deliveries_anonymise(*, recipient: Recipient, alias: str, personal: Personal
         .order_by("id")
     )
     cancelled = deliveries_cancel(pending, reason=ERASED_REASON)
+    cancelled += _digests_erase(recipient)
     # Device tokens are personal data too: those that had a push, even if since removed.
     mine = Delivery.objects.filter(recipient=recipient)
     for accepted in mine.exclude(push_accepted={}).values_list("push_accepted", flat=True):

@@ -30,6 +30,8 @@ class DeliveryStatus(models.TextChoices):
     DEAD = "dead"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    # Joined a digest window: sent as part of the digest's own delivery (`Delivery.digest`).
+    DIGESTED = "digested"
 
 
 # A worker may claim a delivery only from these.
@@ -77,6 +79,10 @@ class Notification(models.Model):
     # for an id the client never created would be worse than saying so here.
     # db_default too: a process still running the previous release inserts without the column.
     skipped = models.JSONField(default=list, db_default=[], blank=True)
+    # Workflows: the throttle that applied ({"limit", "window", "key"}; the template's unless
+    # the request overrode it) and the escalation steps ([{"after", "channels", "unless"}]).
+    throttle = models.JSONField(null=True, blank=True)
+    escalation = models.JSONField(default=list, blank=True)
     # The 202 body, returned again verbatim when the same idempotency key and body come back.
     response = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -108,6 +114,8 @@ class Delivery(models.Model):
         max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
     is_fallback = models.BooleanField(default=False)
+    # An escalation step (1-based index into notification.escalation), scheduled at creation.
+    escalation_step = models.PositiveSmallIntegerField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=5)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -118,6 +126,10 @@ class Delivery(models.Model):
     # Push only: {device token: provider message id} for the devices that already have it, so
     # a retry after a partial fan-out goes to the remaining devices only.
     push_accepted = models.JSONField(default=dict, blank=True)
+    # A `digested` delivery: the digest window it joined.
+    digest = models.ForeignKey(
+        "Digest", on_delete=models.SET_NULL, null=True, blank=True, related_name="items"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -147,6 +159,55 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient_id} ({self.status})"
+
+
+class Digest(models.Model):
+    """A digest window for (recipient, template, channel, key): open until `closes_at`, then
+    sent as one delivery (`delivery`) rendered with its items, or closed empty."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent"
+        EMPTY = "empty"  # every item was cancelled: nothing sent
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="digests")
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="digests")
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="digests")
+    channel = models.CharField(max_length=10, choices=CHANNEL_CHOICES)
+    # The rendered key expression ("" without one): one open window per value.
+    key = models.CharField(max_length=200, blank=True, default="")
+    max_items = models.PositiveIntegerField(default=50)
+    # The recipient's cadence that set `closes_at` ("" when the declaration's window did).
+    cadence = models.CharField(max_length=20, blank=True, default="")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closes_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True, default="")
+    item_count = models.PositiveIntegerField(default=0)
+    # The digest's own delivery, once the window closed with items.
+    delivery = models.OneToOneField(
+        "Delivery", on_delete=models.SET_NULL, null=True, blank=True, related_name="digest_sent"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "template", "channel", "key"],
+                condition=models.Q(closed_at__isnull=True),
+                name="digest_one_open_window",
+            )
+        ]
+        indexes = [
+            # The beat sweep looks for open windows past their close.
+            models.Index(
+                fields=["closes_at"],
+                condition=models.Q(closed_at__isnull=True),
+                name="digest_open_closes_at",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} digest {self.key or '-'} for {self.recipient_id}"
 
 
 class DeliveryEvent(models.Model):
@@ -210,3 +271,46 @@ class DeadLetter(models.Model):
 
 def default_max_attempts(channel: str) -> int:
     return int(settings.DELIVERY_MAX_ATTEMPTS.get(channel, 5))
+
+
+class FanOut(models.Model):
+    """A notification sent to a topic's subscribers: the fan-out worker's progress.
+
+    The worker creates deliveries in chunks, each in one transaction that also moves
+    `after_recipient` (the last subscriber reached, by recipient id) and `created`: a crash
+    loses at most the chunk in flight, which was never committed, and the next run starts
+    after the last committed one (no gaps; no duplicates, and delivery_unique_target besides).
+    """
+
+    notification = models.OneToOneField(
+        Notification, on_delete=models.CASCADE, primary_key=True, related_name="fan_out"
+    )
+    # A deleted topic stops the fan-out at its next chunk; its key stays for the record.
+    topic = models.ForeignKey(
+        "topics.Topic", on_delete=models.SET_NULL, null=True, blank=True, related_name="fan_outs"
+    )
+    topic_key = models.CharField(max_length=100)
+    # External ids left out (the actor, say).
+    exclude = models.JSONField(default=list, blank=True)
+    # Deliveries on the requested channels: subscribers (at the trigger) times channels.
+    expected = models.PositiveIntegerField()
+    created = models.PositiveIntegerField(default=0)
+    after_recipient = models.BigIntegerField(default=0)
+    # Where the last committed chunk started: a resumed run publishes that chunk's `queued`
+    # deliveries again, since a crash may have cut its publish short after the commit.
+    chunk_from = models.BigIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # The resume sweep looks for unfinished fan-outs that stopped moving.
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(finished_at__isnull=True),
+                name="fanout_unfinished_updated",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"fan-out of {self.notification_id} to {self.topic_key}"

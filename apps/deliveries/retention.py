@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from apps.core import metrics
@@ -19,6 +19,7 @@ from apps.deliveries.models import (
     Delivery,
     DeliveryEvent,
     DeliveryStatus,
+    Digest,
     Notification,
 )
 
@@ -37,6 +38,10 @@ FINISHED = (
     DeliveryStatus.DEAD,
     DeliveryStatus.SKIPPED,
     DeliveryStatus.CANCELLED,
+)
+# A digest item is finished once its window has closed (sent in the digest's delivery).
+FINISHED_ROWS = Q(status__in=FINISHED) | Q(
+    status=DeliveryStatus.DIGESTED, digest__closed_at__isnull=False
 )
 _AGE_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -67,10 +72,11 @@ def history_purge(
     dry_run: bool = False,
 ) -> PurgeResult:
     """Delete finished deliveries last touched before `now - older_than` (with their events,
-    attempts and dead letters), then notifications older than that with no delivery left."""
+    attempts and dead letters), then notifications older than that with no delivery left, then
+    digest windows closed before it."""
     cutoff = (now or timezone.now()) - older_than
     result = PurgeResult(cutoff=cutoff)
-    old_deliveries = Delivery.objects.filter(status__in=FINISHED, updated_at__lt=cutoff)
+    old_deliveries = Delivery.objects.filter(FINISHED_ROWS, updated_at__lt=cutoff)
     old_notifications = Notification.objects.filter(created_at__lt=cutoff).exclude(
         Exists(Delivery.objects.filter(notification=OuterRef("pk")))
     )
@@ -109,6 +115,12 @@ def history_purge(
             break
         with transaction.atomic():
             result.add("notifications", Notification.objects.filter(id__in=batch).delete()[0])
+    old_digests = Digest.objects.filter(closed_at__lt=cutoff)
+    while batch := list(
+        old_digests.order_by("closed_at").values_list("id", flat=True)[:batch_size]
+    ):
+        with transaction.atomic():
+            result.add("digests", Digest.objects.filter(id__in=batch).delete()[0])
     for table, count in result.deleted.items():
         metrics.retention_purged(table=table, count=count)
     logger.info(

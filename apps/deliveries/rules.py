@@ -24,6 +24,7 @@ def delivery_decide(
     priority: str,
     now: dt.datetime,
     suppressed: bool | None = None,
+    throttled: bool = False,
 ) -> Decision:
     """Send, skip or defer one delivery to `recipient` on `channel` at `now`.
 
@@ -45,6 +46,7 @@ def delivery_decide(
         priority=priority,
         has_address=recipient_has_address(recipient=recipient, channel=channel),
         suppressed=suppressed,
+        throttled=throttled,
         sent_today=sent_today,
         now=now,
     )

@@ -21,13 +21,13 @@ def notifications_visible_to(*, client: ApiClient) -> QuerySet[Notification]:
 
 def notification_detail(*, client: ApiClient, notification_id: str) -> Notification | None:
     deliveries = (
-        Delivery.objects.select_related("recipient")
+        Delivery.objects.select_related("recipient", "digest")
         .prefetch_related("events", "attempt_rows")
         .order_by("created_at", "channel")
     )
     return (
         notifications_visible_to(client=client)
-        .select_related("template", "template_version")
+        .select_related("template", "template_version", "fan_out")
         .prefetch_related(Prefetch("deliveries", queryset=deliveries))
         .filter(id=notification_id)
         .first()

@@ -9,12 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.clients.models import ApiClient
 from apps.core import metrics
-from apps.core.errors import Conflict, InvalidInput
+from apps.core.errors import Conflict
+from apps.deliveries.digests import (
+    deliveries_digest,
+    digest_items_cancel,
+    digest_joins_counted,
+)
+from apps.deliveries.fanout import fan_out_accept, fan_out_stop
 from apps.deliveries.lifecycle import (
     deliveries_cancel,
     delivery_new,
@@ -22,14 +28,18 @@ from apps.deliveries.lifecycle import (
     notification_insert,
 )
 from apps.deliveries.models import CANCELLABLE, Delivery, Notification
+from apps.deliveries.request_checks import recipients_check, request_check
 from apps.deliveries.selectors import notification_skipped_deliveries
+from apps.deliveries.throttles import Slots, recipients_throttled, throttle_slots
+from apps.deliveries.workflows import (
+    RequestThrottle,
+    escalation_deliveries,
+    throttle_for,
+    workflows_counted,
+)
 from apps.recipients.models import Recipient
-from apps.recipients.selectors import recipient_context, recipients_for_sending
 from apps.recipients.services import recipients_upsert_inline
-from apps.templates.cache import template_versions
-from apps.templates.models import Template
-from apps.templates.selectors import version_channels
-from apps.templates.validation import version_render_check
+from notifier.workflows import EscalationStep
 
 # Why a requested recipient got no delivery: its external id names no recipient of the client
 # (reported in the 202 body and on the notification; see `Notification.skipped`).
@@ -51,6 +61,12 @@ class NotificationRequest:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Unknown recipients are a 400 (as before inline recipients), not skipped.
     strict: bool = False
+    topic: str | None = None  # instead of recipients: the topic's subscribers (fanout.py)
+    exclude: list[str] = field(default_factory=list)
+    throttle: RequestThrottle = None
+    escalation: list[EscalationStep] = field(default_factory=list)
+    # A digest declaration overriding the template's, or False for none (None: the template's).
+    digest: dict[str, Any] | bool | None = None
 
     def fingerprint(self) -> str:
         body: dict[str, Any] = {
@@ -68,6 +84,14 @@ class NotificationRequest:
             body["profiles"] = self.profiles
         if self.strict:
             body["strict"] = True
+        if self.topic is not None:  # only then: the hashes of earlier requests stay the same
+            body |= {"topic": self.topic, "exclude": self.exclude}
+        if self.throttle is not None:
+            body["throttle"] = self.throttle and self.throttle.as_json()
+        if self.escalation:
+            body["escalation"] = [step.as_json() for step in self.escalation]
+        if self.digest is not None:  # absent: the hash of bodies from before digests
+            body["digest"] = self.digest
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -88,6 +112,17 @@ def _existing_response(client: ApiClient, request: NotificationRequest) -> dict[
     return dict(existing.response)
 
 
+def _idempotency_lock(client: ApiClient, key: str) -> None:
+    """Hold a transaction-scoped lock on (client, key) in PostgreSQL. Elsewhere (SQLite in
+    development) nothing: writes are serialised there anyway."""
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"{client.pk}:{key}".encode()).digest()
+    lock_id = int.from_bytes(digest[:8], "big", signed=True)  # a bigint, as the lock wants
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+
+
 def notification_create(
     *, client: ApiClient, request: NotificationRequest
 ) -> tuple[dict[str, Any], bool]:
@@ -100,7 +135,17 @@ def notification_create(
         if previous is not None:
             return previous, False
     try:
-        return _notification_create(client, request), True
+        # A throttle's slots go back if the notification is not created after all (the block
+        # raises, commit included).
+        with throttle_slots() as slots, transaction.atomic():
+            if request.idempotency_key:
+                # Serialise the requests with this key before any slot is taken, then look
+                # again: a replay must not take a slot the stored notification then lacks.
+                _idempotency_lock(client, request.idempotency_key)
+                previous = _existing_response(client, request)
+                if previous is not None:
+                    return previous, False
+            return _notification_create(client, request, slots), True
     except IntegrityError:
         # A concurrent request with the same idempotency key won the race.
         if request.idempotency_key:
@@ -108,101 +153,6 @@ def notification_create(
             if previous is not None:
                 return previous, False
         raise
-
-
-@dataclass
-class _Checked:
-    template: Template
-    version: Any
-    channels: list[str]
-    fallback: list[str]
-    recipients: list[Recipient]
-    suppressed: set[tuple[int, str]]
-    unknown: list[str]
-
-
-def _channels_check(request: NotificationRequest, version: Any) -> tuple[list[str], list[str]]:
-    template = version.template
-    available = version_channels(version=version)
-    fallback = list(dict.fromkeys(request.fallback))
-    # Without explicit channels: every channel of the template except the fallback ones.
-    channels = list(dict.fromkeys(request.channels or [c for c in available if c not in fallback]))
-    for name, wanted in (("channels", channels), ("fallback", fallback)):
-        absent = [c for c in wanted if c not in available]
-        if absent:
-            raise InvalidInput(
-                f"Template {template.key!r} has no variant for: {', '.join(absent)}.",
-                fields={name: [f"no {c} variant in template {template.key!r}" for c in absent]},
-            )
-    overlap = [c for c in fallback if c in channels]
-    if overlap:
-        raise InvalidInput(
-            f"Fallback channels are also requested channels: {', '.join(overlap)}.",
-            fields={"fallback": [f"{c} is already in channels" for c in overlap]},
-        )
-    if not channels:
-        raise InvalidInput(
-            "No channel left to send on before the fallback.",
-            fields={"channels": ["no channel to send on first: name some in `channels`"]},
-        )
-    return channels, fallback
-
-
-def _request_check(
-    client: ApiClient, request: NotificationRequest
-) -> tuple[Any, list[str], list[str]]:
-    """The checks that need no recipient: the template, its variables and channels. Run before
-    the inline upsert, so that their 400 writes nothing and takes no row lock."""
-    version = template_versions.current(client=client, key=request.template)
-    if version is None:
-        raise InvalidInput(
-            f"Unknown template {request.template!r}.",
-            fields={"template": [f"unknown template {request.template!r}"]},
-        )
-    missing = [name for name in version.variables if name not in request.variables]
-    if missing:
-        raise InvalidInput(
-            f"Missing template variables: {', '.join(missing)}.",
-            fields={"variables": [f"missing variable {name!r}" for name in missing]},
-        )
-    channels, fallback = _channels_check(request, version)
-    return version, channels, fallback
-
-
-def _recipients_check(
-    client: ApiClient,
-    request: NotificationRequest,
-    version: Any,
-    channels: list[str],
-    fallback: list[str],
-) -> _Checked:
-    wanted_ids = list(dict.fromkeys(request.recipients))
-    # Suppressions (of the fallback channels too) come with the recipients: one query.
-    recipients, suppressed = recipients_for_sending(
-        client=client, external_ids=wanted_ids, channels=[*channels, *fallback]
-    )
-    found = {r.external_id for r in recipients}
-    unknown = [r for r in wanted_ids if r not in found]
-    if unknown and (request.strict or not recipients):
-        raise InvalidInput(
-            f"Unknown recipients: {', '.join(unknown[:10])}.",
-            fields={"recipients": [f"unknown recipient {r!r}" for r in unknown[:50]]},
-        )
-    order = {ext: i for i, ext in enumerate(wanted_ids)}
-    recipients.sort(key=lambda r: order[r.external_id])
-    # Too large, too slow or a broken subject is the caller's 400 now, not a dead letter later:
-    # one render per variant the recipients' locales pick, with one of those recipients.
-    by_locale: dict[str, dict[str, object]] = {}
-    for recipient in recipients:
-        if recipient.locale not in by_locale:
-            by_locale[recipient.locale] = recipient_context(recipient=recipient)
-    version_render_check(
-        version=version,
-        channels=[*channels, *fallback],
-        variables=request.variables,
-        recipients=by_locale,
-    )
-    return _Checked(version.template, version, channels, fallback, recipients, suppressed, unknown)
 
 
 def delivery_summary(delivery: Delivery) -> dict[str, Any]:
@@ -215,15 +165,20 @@ def delivery_summary(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-@transaction.atomic
-def _notification_create(client: ApiClient, request: NotificationRequest) -> dict[str, Any]:
-    version, channels, fallback = _request_check(client, request)
+def _notification_create(
+    client: ApiClient, request: NotificationRequest, slots: Slots
+) -> dict[str, Any]:
+    """Inside notification_create's transaction."""
+    checked = request_check(client, request)
     # Inline recipients: upserted in this transaction once the request is known to be valid
     # (their row locks are then held only for the recipients' read and the render check).
     if request.profiles:
         recipients_upsert_inline(client=client, profiles=request.profiles)
-    checked = _recipients_check(client, request, version, channels, fallback)
+    if request.topic is None:  # a topic's subscribers are read (and checked) by fanout.py
+        checked = recipients_check(client, request, checked)
     template, recipients = checked.template, checked.recipients
+    priority = request.priority or template.default_priority
+    throttle = throttle_for(template=template, requested=request.throttle, priority=priority)
     now = timezone.now()
     # Built first and inserted with its response: its id (a UUID) is known before the INSERT.
     notification = Notification(
@@ -233,13 +188,30 @@ def _notification_create(client: ApiClient, request: NotificationRequest) -> dic
         variables=request.variables,
         channels=checked.channels,
         fallback=checked.fallback,
-        priority=request.priority or template.default_priority,
+        priority=priority,
         category=request.category or template.category,
         send_at=request.send_at,
         idempotency_key=request.idempotency_key,
         request_hash=request.fingerprint(),
         recipient_count=len(recipients),
         skipped=[{"recipient": r, "reason": UNKNOWN_RECIPIENT} for r in checked.unknown],
+        throttle=throttle.as_json() if throttle else None,
+        escalation=[step.as_json() for step in request.escalation],
+    )
+    if request.topic is not None:
+        return fan_out_accept(
+            notification=notification,
+            version=checked.version,
+            topic_key=request.topic,
+            exclude=request.exclude,
+        )
+    throttled = recipients_throttled(
+        slots=slots,
+        throttle=throttle,
+        client_id=client.pk,
+        template=template.key,
+        recipient_ids=[r.pk for r in recipients],
+        variables=request.variables,
     )
 
     def suppressed(recipient: Recipient, channel: str) -> bool:
@@ -253,16 +225,37 @@ def _notification_create(client: ApiClient, request: NotificationRequest) -> dic
             send_at=request.send_at,
             now=now,
             suppressed=suppressed(recipient, channel),
+            throttled=recipient.pk in throttled,
         )
         for recipient in recipients
         for channel in checked.channels
     ]
+    joins = deliveries_digest(
+        notification=notification,
+        deliveries=deliveries,
+        declared=checked.digest,
+        request_off=checked.digest_off,
+        now=now,
+    )
     deliveries += fallback_for_new(
-        notification=notification, deliveries=deliveries, suppressed=suppressed
+        notification=notification,
+        deliveries=deliveries,
+        suppressed=suppressed,
+        throttled=throttled,
+    )
+    deliveries += escalation_deliveries(
+        notification=notification,
+        steps=request.escalation,
+        recipients=recipients,
+        suppressed=suppressed,
+        throttled=throttled,
+        now=now,
     )
     notification.response = _accepted_body(notification, recipients, deliveries)
     notification_insert(notification=notification, deliveries=deliveries)
     metrics.notification_accepted(notification=notification, deliveries=deliveries)
+    workflows_counted(deliveries)
+    digest_joins_counted(joins)
     return dict(notification.response)
 
 
@@ -282,8 +275,16 @@ def _accepted_body(
 
 @transaction.atomic
 def notification_cancel(*, notification: Notification) -> list[Delivery]:
-    """Cancel every delivery not yet handed to a provider. Returns the cancelled ones."""
+    """Cancel every delivery not yet handed to a provider (and a fan-out's deliveries still to
+    come). Returns the cancelled ones."""
+    fan_out_stop(notification=notification)
     deliveries = list(
-        notification.deliveries.select_for_update().filter(status__in=CANCELLABLE).order_by("id")
+        # From the manager, not `notification.deliveries`: a prefetched notification's would join
+        # (nullable) relations that FOR UPDATE cannot lock.
+        Delivery.objects.select_for_update()
+        .filter(notification=notification, status__in=CANCELLABLE)
+        .order_by("id")
     )
-    return deliveries_cancel(deliveries, reason="cancelled by client")
+    cancelled = deliveries_cancel(deliveries, reason="cancelled by client")
+    # Digest items leave their open window (an empty one is not sent).
+    return cancelled + digest_items_cancel(notification=notification, reason="cancelled by client")

@@ -9,6 +9,8 @@ from celery import shared_task
 from django.conf import settings
 
 from apps.core.errors import DEPENDENCY_ERRORS
+from apps.deliveries.digests import CLOSE_TASK, digest_close, digests_close_due
+from apps.deliveries.fanout import FAN_OUT_TASK, fan_out_run, fan_outs_resume
 from apps.deliveries.maintenance import deliveries_reconcile, deliveries_release_due
 from apps.deliveries.queueing import SEND_TASK
 from apps.deliveries.retention import history_purge
@@ -60,6 +62,18 @@ def release_due() -> int:
     return deliveries_release_due()
 
 
+@shared_task(name=CLOSE_TASK, ignore_result=True, soft_time_limit=60)
+def close_digest(digest_id: str) -> str:
+    """Close one digest window at its time (its countdown): send it, or close it empty."""
+    return digest_close(digest_id=digest_id)
+
+
+@shared_task(name="deliveries.digests_close_due", ignore_result=True, soft_time_limit=60)
+def close_due_digests() -> int:
+    """Close digest windows past their time whose countdown was lost or never published."""
+    return digests_close_due()
+
+
 @shared_task(
     name="deliveries.purge_history", ignore_result=True, soft_time_limit=600, time_limit=900
 )
@@ -67,3 +81,28 @@ def purge_history() -> int:
     """Delete finished delivery history older than RETENTION_DAYS, in batches."""
     result = history_purge(older_than=dt.timedelta(days=settings.RETENTION_DAYS))
     return sum(result.deleted.values())
+
+
+@shared_task(
+    name=FAN_OUT_TASK,
+    ignore_result=True,
+    # A run works FANOUT_SLICE_SECONDS, then queues its continuation.
+    soft_time_limit=settings.FANOUT_SLICE_SECONDS + 60,
+    time_limit=settings.FANOUT_SLICE_SECONDS + 90,
+    # A dependency failing mid-chunk rolls the chunk back; the run is tried again later (and
+    # failing that, the resume sweep queues it once the fan-out has stood still long enough).
+    autoretry_for=DEPENDENCY_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=settings.SEND_TASK_RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=settings.SEND_TASK_MAX_RETRIES,
+)
+def fan_out(notification_id: str, *, resumed: bool = False) -> str:
+    """Create the next chunks of a topic notification's deliveries (fanout.py)."""
+    return fan_out_run(notification_id=notification_id, resumed=resumed).value
+
+
+@shared_task(name="deliveries.fan_outs_resume", ignore_result=True, soft_time_limit=60)
+def resume_fan_outs() -> int:
+    """Queue again the fan-outs whose worker died mid-way."""
+    return fan_outs_resume()

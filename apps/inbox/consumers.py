@@ -27,7 +27,12 @@ from django.conf import settings
 
 from apps.core import metrics
 from apps.inbox.realtime import inbox_group, message_payload
-from apps.inbox.selectors import inbox_latest_id, inbox_since, inbox_unread_count
+from apps.inbox.selectors import (
+    inbox_latest_id,
+    inbox_since,
+    inbox_unread_count,
+    inbox_unseen_count,
+)
 from apps.recipients.tokens import recipient_token_check
 
 logger = logging.getLogger(__name__)
@@ -45,14 +50,17 @@ def _recipient_id(token: str) -> tuple[int, dt.datetime] | None:
     return (checked.recipient.pk, checked.expires_at) if checked is not None else None
 
 
-def _snapshot(recipient_id: int, since: int | None) -> tuple[int, list[dict[str, Any]]]:
-    count = inbox_unread_count(recipient_id=recipient_id)
+def _snapshot(recipient_id: int, since: int | None) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    counts = {
+        "count": inbox_unread_count(recipient_id=recipient_id),
+        "unseen": inbox_unseen_count(recipient_id=recipient_id),
+    }
     if since is None:
-        return count, []
+        return counts, []
     missed = inbox_since(
         recipient_id=recipient_id, after_id=since, limit=settings.INBOX_CATCHUP_LIMIT
     )
-    return count, [message_payload(m) for m in missed]
+    return counts, [message_payload(m) for m in missed]
 
 
 class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -86,12 +94,12 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         # Join before reading, so nothing stored meanwhile can fall between the two.
         await self.channel_layer.group_add(inbox_group(recipient_id), self.channel_name)
         metrics.websocket_opened()
-        count, missed = await database_sync_to_async(_snapshot)(recipient_id, since)
+        counts, missed = await database_sync_to_async(_snapshot)(recipient_id, since)
         # The missed messages first, then the count: a client sets its badge from the count.
         for payload in missed:
             self.replayed.add(payload["id"])
             await self._send({"type": "notification", **payload})
-        await self._send({"type": "unread_count", "count": count})
+        await self._send({"type": "unread_count", **counts})
         self.last_seen = asyncio.get_running_loop().time()
         self.heartbeat = asyncio.create_task(self._heartbeat())
 
@@ -131,14 +139,15 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         if self._expired():
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
-        await self._send(
-            {
-                "type": "unread_count",
-                "count": event["count"],
-                "read": event.get("read") or [],
-                "read_all": bool(event.get("read_all")),
-            }
-        )
+        content = {
+            "type": "unread_count",
+            "count": event["count"],
+            "read": event.get("read") or [],
+            "read_all": bool(event.get("read_all")),
+        }
+        if "unseen" in event:  # the unseen count (bell opened), beside the unread one
+            content["unseen"] = event["unseen"]
+        await self._send(content)
 
     # --- internals -----------------------------------------------------------------------
 

@@ -17,12 +17,20 @@ class InboxMessage(models.Model):
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # The recipient opened the bell with this message in it (a read is also seen).
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["recipient", "read_at"], name="inbox_recipient_unread"),
             # Pages (newest first) and catch-up (`since=`) walk one recipient's ids.
             models.Index(fields=["recipient", "id"], name="inbox_recipient_id"),
+            # The unseen count (the bell's badge): only the unseen rows.
+            models.Index(
+                fields=["recipient"],
+                condition=models.Q(seen_at__isnull=True),
+                name="inbox_recipient_unseen",
+            ),
         ]
         ordering = ["-id"]
 

@@ -37,6 +37,7 @@ def message_payload(message: InboxMessage) -> dict[str, Any]:
         "data": message.data,
         "created_at": message.created_at.isoformat(),
         "read_at": message.read_at.isoformat() if message.read_at else None,
+        "seen_at": message.seen_at.isoformat() if message.seen_at else None,
     }
 
 
@@ -89,10 +90,18 @@ def publish_notification(message: InboxMessage) -> None:
 
 
 def publish_unread(
-    recipient_id: int, *, count: int, read: list[int] | None = None, read_all: bool = False
+    recipient_id: int,
+    *,
+    count: int,
+    unseen: int | None = None,
+    read: list[int] | None = None,
+    read_all: bool = False,
 ) -> None:
-    """Tell the recipient's sockets the new unread count, and which messages were read."""
+    """Tell the recipient's sockets the new unread (and unseen) counts, and which messages were
+    read."""
     event = {"type": UNREAD_EVENT, "count": count, "read": read or [], "read_all": read_all}
+    if unseen is not None:
+        event["unseen"] = unseen
     try:
         group_publish(recipient_id, event)
     except Exception:

@@ -30,6 +30,10 @@ def inbox_unread_count(*, recipient_id: int) -> int:
     return InboxMessage.objects.filter(recipient_id=recipient_id, read_at__isnull=True).count()
 
 
+def inbox_unseen_count(*, recipient_id: int) -> int:
+    return InboxMessage.objects.filter(recipient_id=recipient_id, seen_at__isnull=True).count()
+
+
 def inbox_since(*, recipient_id: int, after_id: int, limit: int) -> list[InboxMessage]:
     """Messages newer than `after_id`, oldest first: what a reconnecting client missed."""
     return list(

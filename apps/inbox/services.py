@@ -1,4 +1,5 @@
-"""Writes to recipients' inboxes: store a delivered in-app message, mark messages read."""
+"""Writes to recipients' inboxes: store a delivered in-app message, mark messages read or
+seen."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from django.utils import timezone
 from apps.core.errors import NotFound
 from apps.inbox.models import InboxMessage
 from apps.inbox.realtime import publish_notification, publish_unread
-from apps.inbox.selectors import inbox_unread_count
-from apps.inbox.signals import messages_read
+from apps.inbox.selectors import inbox_unread_count, inbox_unseen_count
+from apps.inbox.signals import messages_read, messages_seen
 from apps.recipients.models import Recipient
 
 MAX_MESSAGE_ID = 2**63 - 1  # bigint primary key
@@ -54,7 +55,8 @@ def inbox_message_read(*, recipient: Recipient, message_id: int) -> InboxMessage
         if message.read_at is not None:
             return message
         message.read_at = timezone.now()
-        message.save(update_fields=["read_at"])
+        message.seen_at = message.seen_at or message.read_at  # read is seen too
+        message.save(update_fields=["read_at", "seen_at"])
         if message.delivery_id is not None:
             messages_read.send(sender=InboxMessage, delivery_ids=[message.delivery_id])
         _publish_count_on_commit(recipient.pk, read=[message.id])
@@ -67,14 +69,39 @@ def inbox_read_all(*, recipient: Recipient) -> int:
         unread = InboxMessage.objects.select_for_update().filter(
             recipient=recipient, read_at__isnull=True
         )
-        rows = list(unread.values_list("id", "delivery_id"))
+        # By id, as inbox_mark_seen locks them: opposite orders would deadlock the two.
+        rows = list(unread.order_by("id").values_list("id", "delivery_id"))
         if not rows:
             return 0
-        InboxMessage.objects.filter(id__in=[r[0] for r in rows]).update(read_at=timezone.now())
+        now = timezone.now()
+        InboxMessage.objects.filter(id__in=[r[0] for r in rows]).update(read_at=now)
+        InboxMessage.objects.filter(id__in=[r[0] for r in rows], seen_at__isnull=True).update(
+            seen_at=now
+        )
         delivered = [r[1] for r in rows if r[1] is not None]
         if delivered:
             messages_read.send(sender=InboxMessage, delivery_ids=delivered)
         _publish_count_on_commit(recipient.pk, read_all=True)
+    return len(rows)
+
+
+def inbox_mark_seen(*, recipient: Recipient, message_ids: list[int] | None = None) -> int:
+    """Mark the listed messages (all when None) of the recipient seen: the bell was opened.
+    Those not yet seen are announced (escalation steps waiting on `seen`); the number marked."""
+    with transaction.atomic():
+        unseen = InboxMessage.objects.select_for_update().filter(
+            recipient=recipient, seen_at__isnull=True
+        )
+        if message_ids is not None:
+            unseen = unseen.filter(id__in=message_ids)
+        rows = list(unseen.order_by("id").values_list("id", "delivery_id"))
+        if not rows:
+            return 0
+        InboxMessage.objects.filter(id__in=[r[0] for r in rows]).update(seen_at=timezone.now())
+        delivered = [r[1] for r in rows if r[1] is not None]
+        if delivered:
+            messages_seen.send(sender=InboxMessage, delivery_ids=delivered)
+        _publish_count_on_commit(recipient.pk)
     return len(rows)
 
 
@@ -83,6 +110,7 @@ def _publish_count_on_commit(
 ) -> None:
     def publish() -> None:
         count = inbox_unread_count(recipient_id=recipient_id)
-        publish_unread(recipient_id, count=count, read=read, read_all=read_all)
+        unseen = inbox_unseen_count(recipient_id=recipient_id)
+        publish_unread(recipient_id, count=count, unseen=unseen, read=read, read_all=read_all)
 
     transaction.on_commit(publish)

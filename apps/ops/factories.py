@@ -8,6 +8,7 @@ app, so factory-boy is a main dependency: `seed_demo` runs in production images 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -22,6 +23,7 @@ from apps.deliveries.models import (
     Delivery,
     DeliveryEvent,
     DeliveryStatus,
+    Digest,
     Notification,
 )
 from apps.inbox.models import InboxMessage
@@ -29,6 +31,7 @@ from apps.recipients.models import Device, Preference, Recipient, Suppression
 from apps.templates.cache import templates_cache_invalidate
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.services import template_version_create
+from apps.topics.models import Subscription, Topic
 
 DEFAULT_VARIANTS: list[dict[str, str]] = [
     {
@@ -41,6 +44,27 @@ DEFAULT_VARIANTS: list[dict[str, str]] = [
     {"channel": "sms", "locale": "en", "body": "Order {{ order_id }} shipped."},
     {"channel": "push", "locale": "en", "title": "Shipped", "body": "Order {{ order_id }}"},
     {"channel": "inapp", "locale": "en", "title": "Shipped", "body": "Order {{ order_id }}"},
+]
+
+# A digest template (docs/workflows.md, "Digests"): one notification per comment, batched per
+# post; the digest's render gets `items` (newest first, each comment's variables with `at`) and
+# `count`, beside the newest comment's own variables.
+COMMENT_DIGEST = {"window": "1h", "key": "{{ post_id }}", "max_items": 50}
+COMMENT_DIGEST_VARIANTS: list[dict[str, str]] = [
+    {
+        "channel": "email",
+        "locale": "en",
+        "subject": "{{ count }} new comment{{ count|pluralize }} on {{ post_title }}",
+        "body": "Hi {{ recipient.name }},\n"
+        "{% for item in items %}{{ item.author }}: {{ item.text }}\n{% endfor %}"
+        "{% if count > items|length %}({{ count }} in all)\n{% endif %}",
+    },
+    {
+        "channel": "inapp",
+        "locale": "en",
+        "title": "{{ count }} new comment{{ count|pluralize }}",
+        "body": "{{ items.0.author }}{% if count > 1 %} and others{% endif %} on {{ post_title }}",
+    },
 ]
 
 
@@ -201,6 +225,34 @@ class DeliveryFactory(factory.django.DjangoModelFactory):
     status = DeliveryStatus.QUEUED
 
 
+class DigestFactory(factory.django.DjangoModelFactory):
+    """An open digest window (closing in an hour) with one digested item."""
+
+    class Meta:
+        model = Digest
+        skip_postgeneration_save = True
+
+    client = factory.SubFactory(ApiClientFactory)
+    recipient = factory.SubFactory(RecipientFactory, client=factory.SelfAttribute("..client"))
+    template = factory.SubFactory(TemplateFactory, client=factory.SelfAttribute("..client"))
+    channel = "email"
+    key = "p-1"
+    closes_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=1))
+
+    @factory.post_generation
+    def items(self, create: bool, extracted: int | None, **kwargs: Any) -> None:
+        if not create:
+            return
+        for _ in range(1 if extracted is None else extracted):
+            DeliveryFactory(
+                notification=NotificationFactory(client=self.client, template=self.template),
+                recipient=self.recipient,
+                channel=self.channel,
+                status=DeliveryStatus.DIGESTED,
+                digest=self,
+            )
+
+
 class DeliveryEventFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = DeliveryEvent
@@ -242,3 +294,20 @@ class InboxMessageFactory(factory.django.DjangoModelFactory):
     recipient = factory.SubFactory(RecipientFactory)
     title = "Shipped"
     body = "Order A-1"
+
+
+class TopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Topic
+
+    client = factory.SubFactory(ApiClientFactory)
+    key = factory.Sequence(lambda n: f"topic-{n}")
+    name = factory.LazyAttribute(lambda o: o.key)
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscription
+
+    topic = factory.SubFactory(TopicFactory)
+    recipient = factory.SubFactory(RecipientFactory, client=factory.SelfAttribute("..topic.client"))

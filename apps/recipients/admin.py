@@ -85,8 +85,17 @@ class DeviceInline(admin.TabularInline):  # type: ignore[type-arg]
 
 class PreferenceInline(admin.StackedInline):  # type: ignore[type-arg]
     model = Preference
-    fields = ("channels", "categories", "quiet_start", "quiet_end", "daily_limit", "updated_at")
-    readonly_fields = ("updated_at",)
+    fields = (
+        "channels",
+        "categories",
+        "quiet_start",
+        "quiet_end",
+        "daily_limit",
+        "digest",
+        "updated_at",
+    )
+    # Digest cadences are checked by the API (PATCH .../preferences): shown, not edited here.
+    readonly_fields = ("digest", "updated_at")
     max_num = 1
     extra = 0
 

@@ -47,6 +47,9 @@ class Preference(models.Model):
     quiet_start = models.TimeField(null=True, blank=True)
     quiet_end = models.TimeField(null=True, blank=True)
     daily_limit = models.PositiveIntegerField(null=True, blank=True)
+    # {"social": "hourly" | "daily@09:00" | "off"}: a digest cadence per category, in the
+    # recipient's timezone (notifier/digests.py).
+    digest = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

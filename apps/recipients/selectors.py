@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import connection
 from django.db.models import Field, QuerySet, TextField
@@ -11,6 +12,7 @@ from django.db.models.expressions import RawSQL
 
 from apps.clients.models import ApiClient
 from apps.recipients.models import Device, Preference, Recipient, Suppression
+from apps.recipients.signals import recipient_describing
 from notifier.channels import Reach, spec
 from notifier.routing import RecipientRules
 
@@ -218,3 +220,13 @@ def recipient_get(*, client: ApiClient, external_id: str) -> Recipient | None:
 
 def recipient_preference(*, recipient: Recipient) -> Preference | None:
     return Preference.objects.filter(recipient=recipient).first()
+
+
+def recipient_described(*, recipient: Recipient) -> dict[str, Any]:
+    """The fields the apps above add to a recipient's representation (`recipient_describing`:
+    the topics it follows, for one)."""
+    extra: dict[str, Any] = {}
+    for _, fields in recipient_describing.send(sender=Recipient, recipient=recipient):
+        if isinstance(fields, dict):
+            extra.update(fields)
+    return extra

@@ -150,7 +150,8 @@ def suppressions_hash(*, recipient: Recipient) -> int:
 
 @transaction.atomic
 def preference_update(*, recipient: Recipient, changes: Mapping[str, Any]) -> Preference:
-    """Set the preference keys given (`channels`, `categories`, `quiet_hours`, `daily_limit`);
+    """Set the preference keys given (`channels`, `categories`, `quiet_hours`, `daily_limit`,
+    `digest`);
     keys not given keep their value. `quiet_hours: null` clears quiet hours."""
     pref, _ = Preference.objects.select_for_update().get_or_create(recipient=recipient)
     if "channels" in changes:
@@ -163,6 +164,8 @@ def preference_update(*, recipient: Recipient, changes: Mapping[str, Any]) -> Pr
         pref.quiet_end = quiet["end"] if quiet else None
     if "daily_limit" in changes:
         pref.daily_limit = changes["daily_limit"]
+    if "digest" in changes:
+        pref.digest = dict(changes["digest"])
     pref.save()
     return pref
 

@@ -8,3 +8,7 @@ from django.dispatch import Signal
 # id) and `personal` (the PersonalData to strip). apps.deliveries erases what the apps above
 # this one keep about the recipient (its inbox, its delivery history): apps/deliveries/erasure.
 recipient_erasing = Signal()
+
+# Sent when a recipient is shown by the API, with `recipient`; each receiver returns a dict of
+# fields to add to the representation (apps.topics adds the keys of the topics it follows).
+recipient_describing = Signal()

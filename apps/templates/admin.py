@@ -171,7 +171,8 @@ class TemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     list_filter = ("client", "category", "default_priority", "updated_at")
     search_fields = ("key", "category", "client__name")
-    readonly_fields = ("created_at", "updated_at", "preview_link")
+    # The digest declaration is checked by the API (PUT /api/v1/templates/{key}): shown here.
+    readonly_fields = ("digest", "created_at", "updated_at", "preview_link")
     list_select_related = ("client",)
     inlines = [VersionInline]
 
@@ -188,6 +189,7 @@ class TemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             category=obj.category,
             default_priority=obj.default_priority,
             variables=list(obj.variables or []),
+            throttle=obj.throttle,
         )
         obj.pk = template.pk
         obj.created_at = template.created_at

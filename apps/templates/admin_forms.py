@@ -18,6 +18,7 @@ from apps.templates.preview import PARTS
 from apps.templates.selectors import template_current_version
 from apps.templates.validation import template_variants_check
 from notifier.rendering import SERVICE_VARIABLES
+from notifier.workflows import SpecError, throttle_parse
 
 
 def version_variants_json(version: TemplateVersion | None) -> str:
@@ -116,8 +117,12 @@ class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Template
-        fields = ["client", "key", "category", "default_priority", "variables"]
+        fields = ["client", "key", "category", "default_priority", "variables", "throttle"]
         field_classes = {"variables": StrictJSONField}
+        help_texts = {
+            "throttle": 'Optional, e.g. {"limit": 1, "window": "10m", "key": "{{ thread_id }}"}: '
+            "per recipient, later notifications in the window are skipped (throttled).",
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -128,6 +133,15 @@ class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_variables(self) -> list[str]:
         return declared_variables(self.cleaned_data.get("variables") or [])
+
+    def clean_throttle(self) -> dict[str, Any] | None:
+        value = self.cleaned_data.get("throttle")
+        if value in (None, "", {}):
+            return None
+        try:
+            return throttle_parse(value).as_json()
+        except SpecError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
     def clean_variants(self) -> str:
         raw: str = self.cleaned_data["variants"]

@@ -17,6 +17,11 @@ class Template(models.Model):
     )
     # Declared variables; empty means "inferred from the bodies".
     variables = models.JSONField(default=list, blank=True)
+    # {"limit": 1, "window": "10m", "key": "{{ thread_id }}"} or null (notifier.workflows).
+    throttle = models.JSONField(null=True, blank=True)
+    # A digest declaration, {"window": "1h", "key": "{{ post_id }}", "max_items": 50}, or
+    # null (notifier/digests.py checks it).
+    digest = models.JSONField(null=True, blank=True, default=None)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

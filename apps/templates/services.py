@@ -60,6 +60,8 @@ def template_create(
     category: str = "general",
     default_priority: str = "normal",
     variables: list[str] | None = None,
+    throttle: dict[str, Any] | None = None,
+    digest: dict[str, Any] | None = None,
 ) -> tuple[Template, TemplateVersion]:
     """Create the template `key` with its first version; Conflict if the client has one.
 
@@ -75,6 +77,8 @@ def template_create(
                 category=category,
                 default_priority=default_priority,
                 variables=list(variables or []),
+                throttle=throttle,
+                digest=digest,
             )
     except IntegrityError as exc:
         raise template_exists_conflict(key=key) from exc
@@ -90,6 +94,8 @@ def template_save(
     category: str = "general",
     default_priority: str = "normal",
     variables: list[str] | None = None,
+    throttle: dict[str, Any] | None = None,
+    digest: dict[str, Any] | None = None,
 ) -> tuple[Template, TemplateVersion]:
     """Create or update a template and add a version with `variants` (checked first)."""
     variants = list(variants)
@@ -99,6 +105,8 @@ def template_save(
     template.category = category
     template.default_priority = default_priority
     template.variables = list(variables or [])
+    template.throttle = throttle  # a PUT states the whole template: absent means none
+    template.digest = digest
     template.save()
     return template, template_version_create(template=template, variants=variants)
 

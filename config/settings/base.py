@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.templates",
     "apps.deliveries",
     "apps.inbox",
+    "apps.topics",
     "apps.core",
     "apps.ops",
 ]
@@ -268,8 +269,15 @@ def _every(task: str, setting: str, default: float) -> dict[str, object]:
 CELERY_BEAT_SCHEDULE = {
     "deliveries-reconcile": _every("deliveries.reconcile", "RECONCILE_EVERY_SECONDS", 15.0),
     "deliveries-release-due": _every("deliveries.release_due", "RELEASE_EVERY_SECONDS", 5.0),
+    # The safety net of digest windows (their countdown closes them on time).
+    "deliveries-close-digests": _every(
+        "deliveries.digests_close_due", "DIGEST_SWEEP_EVERY_SECONDS", 5.0
+    ),
     "recipients-prune-devices": _every(
         "recipients.prune_devices", "PRUNE_DEVICES_EVERY_SECONDS", 6 * 3600.0
+    ),
+    "deliveries-fan-outs-resume": _every(
+        "deliveries.fan_outs_resume", "FANOUT_RESUME_EVERY_SECONDS", 15.0
     ),
     "deliveries-purge-history": _every("deliveries.purge_history", "PURGE_EVERY_SECONDS", 3600.0),
 }

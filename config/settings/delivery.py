@@ -123,3 +123,12 @@ SEND_TASK_MAX_RETRIES = env.int("SEND_TASK_MAX_RETRIES", default=5)
 SEND_TASK_RETRY_BACKOFF_MAX = env.int("SEND_TASK_RETRY_BACKOFF_MAX", default=60)
 # SendGrid event webhooks signed longer ago than this are refused (a replayed capture).
 SENDGRID_WEBHOOK_MAX_AGE_SECONDS = env.int("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", default=600)
+
+# Topic fan-out (apps/deliveries/fanout.py): subscribers per transaction; how long one run works
+# before queueing its continuation (other maintenance tasks run between); the pause while the
+# queues are past QUEUE_DEPTH_LIMIT; how long an unfinished fan-out may stand still before the
+# resume sweep queues it again (its worker died).
+FANOUT_CHUNK_SIZE = env.int("FANOUT_CHUNK_SIZE", default=1000)
+FANOUT_SLICE_SECONDS = env.float("FANOUT_SLICE_SECONDS", default=5.0)
+FANOUT_BACKPRESSURE_DELAY = env.float("FANOUT_BACKPRESSURE_DELAY", default=2.0)
+FANOUT_STALL_SECONDS = env.float("FANOUT_STALL_SECONDS", default=60.0)

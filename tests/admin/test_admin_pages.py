@@ -66,14 +66,6 @@ def _build(model: type[models.Model]) -> models.Model:
 REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 
 
-@pytest.fixture
-def staff(db: None) -> Client:
-    user = User.objects.create_superuser("ops", "ops@example.com", "pw")
-    browser = Client()
-    browser.force_login(user)
-    return browser
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("model", "model_admin"), REGISTERED, ids=[m._meta.label for m, _ in REGISTERED]
@@ -117,8 +109,8 @@ def test_every_list_filter_choice_renders(
             assert response.status_code == 200, f"{meta.label} filter {query}"
 
 
-# Shown as read-only inlines of the delivery page instead of pages of their own.
-INLINE_ONLY = {"deliveries.DeliveryEvent", "deliveries.Attempt"}
+# Shown as read-only inlines of the delivery (or notification) page instead of pages of their own.
+INLINE_ONLY = {"deliveries.DeliveryEvent", "deliveries.Attempt", "deliveries.FanOut"}
 
 
 def test_every_project_model_is_registered() -> None:

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from apps.recipients.models import Device
 from tests.factories import DeviceFactory, RecipientFactory
 
 ADD = "/admin/recipients/device/add/"
-
-
-@pytest.fixture
-def staff(db: None) -> Client:
-    browser = Client()
-    browser.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
-    return browser
 
 
 def form(recipient_id: int, token: str) -> dict[str, str]:

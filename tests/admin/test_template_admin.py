@@ -20,13 +20,6 @@ from tests.factories import (
 )
 
 
-@pytest.fixture
-def staff(db: None) -> Client:
-    browser = Client()
-    browser.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
-    return browser
-
-
 @pytest.mark.django_db
 def test_change_page_shows_live_preview_with_sample_values(staff: Client) -> None:
     template = TemplateFactory(key="order_shipped")

@@ -104,6 +104,21 @@ def test_badge_goes_live_from_0_to_1_and_click_marks_read(
     assert [(m["id"], m["read"]) for m in listed] == [(message.id, True)]
 
 
+def test_opening_the_bell_marks_its_messages_seen(
+    browser: Browser, server: AsgiServer, demo_api: APIClient
+) -> None:
+    page = open_bell(browser, server)
+    for order_id in ("A-1001", "A-1002"):
+        send(demo_api, order_id)
+    expect(page.locator(".nb-badge")).to_have_attribute("data-count", "2", timeout=10000)
+    assert InboxMessage.objects.filter(seen_at__isnull=True).count() == 2
+
+    page.locator(".nb-button").click()
+
+    wait_until(lambda: not InboxMessage.objects.filter(seen_at__isnull=True).exists())
+    assert InboxMessage.objects.filter(read_at__isnull=True).count() == 2  # seen, not read
+
+
 def test_mark_all_read_and_screenshot_of_the_open_bell(
     browser: Browser, server: AsgiServer, demo_api: APIClient
 ) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import factory
 
 from apps.ops.factories import (
+    COMMENT_DIGEST,
+    COMMENT_DIGEST_VARIANTS,
     DEFAULT_VARIANTS,
     ApiClientFactory,
     ApiKeyFactory,
@@ -14,18 +16,36 @@ from apps.ops.factories import (
     DeliveryEventFactory,
     DeliveryFactory,
     DeviceFactory,
+    DigestFactory,
     InboxMessageFactory,
     NotificationFactory,
     PreferenceFactory,
     RecipientFactory,
     RecipientUpsertFactory,
+    SubscriptionFactory,
     SuppressionFactory,
     TemplateFactory,
     TemplateVariantFactory,
     TemplateVersionFactory,
+    TopicFactory,
 )
 
+
+def comment_template(client: object, *, digest: object = None, variants: object = None) -> object:
+    """A `new_comment` template (category `social`), as seeded: the comment digest's variants
+    unless given, declaring `digest` (none by default)."""
+    return TemplateFactory(
+        client=client,
+        key="new_comment",
+        category="social",
+        digest=digest,
+        variants=COMMENT_DIGEST_VARIANTS if variants is None else variants,
+    )
+
+
 __all__ = [
+    "COMMENT_DIGEST",
+    "COMMENT_DIGEST_VARIANTS",
     "DEFAULT_VARIANTS",
     "ApiClientFactory",
     "ApiKeyFactory",
@@ -35,15 +55,19 @@ __all__ = [
     "DeliveryEventFactory",
     "DeliveryFactory",
     "DeviceFactory",
+    "DigestFactory",
     "InboxMessageFactory",
     "NotificationFactory",
     "PreferenceFactory",
     "RecipientFactory",
     "RecipientUpsertFactory",
+    "SubscriptionFactory",
     "SuppressionFactory",
     "TemplateFactory",
     "TemplateVariantFactory",
     "TemplateVersionFactory",
+    "TopicFactory",
+    "comment_template",
 ]
 
 

@@ -14,6 +14,7 @@ from harness.processes import (
     ROOT,
     Proc,
     Simulator,
+    celery_beat_argv,
     celery_worker_argv,
     free_port,
     listening_socket,
@@ -25,6 +26,7 @@ from harness.processes import (
 __all__ = [
     "BIN",
     "ROOT",
+    "Beat",
     "LoggedProcess",
     "Simulator",
     "Worker",
@@ -106,3 +108,11 @@ class Worker(LoggedProcess):
             env=env,
         )
         self.wait_started(lambda: b" ready." in self.log_path.read_bytes(), "worker")
+
+
+class Beat(LoggedProcess):
+    """Celery beat with the project's schedule (periods from the environment, e.g.
+    RELEASE_EVERY_SECONDS), its state file at `schedule`."""
+
+    def __init__(self, *, schedule: str, env: dict[str, str] | None = None) -> None:
+        super().__init__(celery_beat_argv(schedule=schedule, loglevel="INFO"), name="beat", env=env)

@@ -6,16 +6,25 @@ from typing import Any
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import StrictBooleanField
+from apps.core.fields import DigestField, StrictBooleanField
 from apps.deliveries.api.recipients_field import RecipientRefField, errors_named, recipients_split
+from apps.deliveries.api.workflow_fields import (
+    ESCALATION_SCHEMA,
+    THROTTLE_SCHEMA,
+    EscalationField,
+    ThrottleField,
+)
 from apps.deliveries.models import (
     Attempt,
     Delivery,
     DeliveryEvent,
     DeliveryStatus,
+    Digest,
+    FanOut,
     Notification,
 )
 from apps.deliveries.selectors import notification_skipped_deliveries
+from apps.topics.api.serializers import TopicKeyField
 from notifier.types import Channel, Priority
 
 MAX_RECIPIENTS = 1000
@@ -51,6 +60,24 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
             "known ones are accepted and each unknown one is reported in `skipped`."
         ),
     )
+    topic = TopicKeyField(
+        required=False, help_text="Instead of recipients: every subscriber of this topic."
+    )
+    exclude = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=MAX_RECIPIENTS,
+        help_text="With `topic`: subscribers left out (the actor), by external id.",
+    )
+    throttle = ThrottleField(required=False)
+    escalation = EscalationField(required=False)
+    digest = DigestField(
+        required=False,
+        help_text=(
+            "Batch into a digest: `{window, key, max_items}` overrides the template's "
+            "declaration, `false` sends this one on its own. `critical` is never digested."
+        ),
+    )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         # Report the recipient rule together with field errors, so one answer names them all.
@@ -64,10 +91,24 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
                 if isinstance(exc.detail, dict)
                 else {"non_field_errors": exc.detail}
             )
-        if isinstance(data, Mapping) and ("recipient" in data) == ("recipients" in data):
-            errors.setdefault("recipient", ["give exactly one of 'recipient' or 'recipients'"])
+        if isinstance(data, Mapping):
+            targets = [name for name in ("recipient", "recipients", "topic") if name in data]
+            if len(targets) != 1:
+                errors.setdefault(
+                    targets[0] if targets else "recipient",
+                    ["give exactly one of 'recipient', 'recipients' or 'topic'"],
+                )
+            if "exclude" in data and "topic" not in data:
+                errors.setdefault("exclude", ["only with 'topic'"])
+            if "topic" in data:  # the fan-out applies neither (yet): refused, not ignored
+                for name in ("throttle", "escalation", "digest"):
+                    if name in data:
+                        errors.setdefault(name, ["not with 'topic'"])
         if errors:
             raise serializers.ValidationError(errors_named(errors))
+        if "topic" in attrs:
+            attrs["recipients"], attrs["profiles"] = [], {}
+            return attrs
         single = "recipient" in attrs
         refs = [attrs.pop("recipient")] if single else attrs["recipients"]
         name = "recipient" if single else "recipients"
@@ -116,8 +157,9 @@ class SkippedDeliverySerializer(serializers.Serializer[Any]):
 
 
 class NotificationAcceptedSerializer(serializers.Serializer[Any]):
-    """The 202 body (for more than one known recipient, without `deliveries`). `deliveries`
-    ends with one `skipped` entry (id null) per requested channel of each unknown id."""
+    """The 202 body (for more than one known recipient, without `deliveries`; for a topic,
+    with `recipients`, `topic` and `expected` instead). `deliveries` ends with one `skipped`
+    entry (id null) per requested channel of each unknown id."""
 
     id = serializers.UUIDField()
     status = serializers.CharField(help_text="Always `accepted`.")
@@ -127,6 +169,27 @@ class NotificationAcceptedSerializer(serializers.Serializer[Any]):
         required=False,
         help_text="Only when some requested recipient ids are unknown (and `strict` is not set).",
     )
+    recipients = serializers.CharField(
+        required=False, help_text="`fan-out` for a topic: a worker creates the deliveries."
+    )
+    topic = serializers.CharField(required=False)
+    expected = serializers.IntegerField(
+        required=False, help_text="Deliveries to create: subscribers times channels."
+    )
+
+
+class FanOutSerializer(serializers.ModelSerializer[FanOut]):
+    """A topic notification's fan-out progress."""
+
+    topic = serializers.CharField(source="topic_key")
+    done = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FanOut
+        fields = ["topic", "exclude", "expected", "created", "done", "finished_at"]
+
+    def get_done(self, fan_out: FanOut) -> bool:
+        return fan_out.finished_at is not None
 
 
 class NotificationFilterSerializer(serializers.Serializer[Any]):
@@ -162,8 +225,23 @@ class AttemptSerializer(serializers.ModelSerializer[Any]):
         ]
 
 
+class DigestSummarySerializer(serializers.ModelSerializer[Any]):
+    """The digest window a `digested` delivery joined."""
+
+    delivery = serializers.UUIDField(
+        source="delivery_id", allow_null=True, help_text="The digest's own delivery, once sent."
+    )
+
+    class Meta:
+        model = Digest
+        fields = ["id", "key", "closes_at", "closed_at", "outcome", "item_count", "delivery"]
+
+
 class DeliverySerializer(serializers.ModelSerializer[Any]):
     recipient = serializers.CharField(source="recipient.external_id")
+    digest = DigestSummarySerializer(
+        allow_null=True, help_text="For a `digested` delivery: the digest window it joined."
+    )
     timeline = EventSerializer(source="events", many=True)
     attempt_log = AttemptSerializer(source="attempt_rows", many=True)
 
@@ -182,6 +260,8 @@ class DeliverySerializer(serializers.ModelSerializer[Any]):
             "provider",
             "provider_message_id",
             "is_fallback",
+            "escalation_step",
+            "digest",
             "created_at",
             "sent_at",
             "timeline",
@@ -196,6 +276,9 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
     template_version = serializers.IntegerField(source="template_version.number")
     deliveries = serializers.SerializerMethodField()
     skipped = SkippedRecipientSerializer(many=True)
+    fan_out = serializers.SerializerMethodField()
+    throttle = serializers.SerializerMethodField()
+    escalation = serializers.SerializerMethodField()
 
     class Meta:
         model = Notification
@@ -211,6 +294,9 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
             "idempotency_key",
             "recipient_count",
             "created_at",
+            "fan_out",
+            "throttle",
+            "escalation",
             "deliveries",
             "skipped",
         ]
@@ -227,6 +313,23 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
         """The delivery rows, then one `skipped` entry per channel of each unknown id."""
         rows = DeliverySerializer(notification.deliveries.all(), many=True).data
         return [*rows, *notification_skipped_deliveries(notification=notification)]
+
+    @extend_schema_field(FanOutSerializer(allow_null=True))
+    def get_fan_out(self, notification: Notification) -> dict[str, Any] | None:
+        """A topic notification's progress (`expected`, `created`); null for the others."""
+        try:
+            fan_out = notification.fan_out
+        except FanOut.DoesNotExist:
+            return None
+        return dict(FanOutSerializer(fan_out).data)
+
+    @extend_schema_field({**THROTTLE_SCHEMA, "nullable": True})
+    def get_throttle(self, notification: Notification) -> dict[str, Any] | None:
+        return notification.throttle
+
+    @extend_schema_field(ESCALATION_SCHEMA)
+    def get_escalation(self, notification: Notification) -> list[dict[str, Any]]:
+        return list(notification.escalation or [])
 
 
 class NotificationListItemSerializer(serializers.ModelSerializer[Any]):

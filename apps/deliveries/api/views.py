@@ -141,6 +141,86 @@ CREATE_EXAMPLES = [
             "fields": {"recipients[1].phone": ["'+1555' is not a valid phone number."]},
         },
     ),
+    OpenApiExample(
+        "Every subscriber of a topic but the actor",
+        request_only=True,
+        value={
+            "topic": "order-123-watchers",
+            "exclude": ["user-1"],
+            "template": "order_shipped",
+            "variables": {"order_id": "A-1"},
+            "channels": ["inapp", "email"],
+        },
+    ),
+    OpenApiExample(
+        "Accepted for a topic",
+        response_only=True,
+        status_codes=["202"],
+        value={
+            "id": "7d0c3f7e-3b8e-4a53-9d4e-2f1f8b0b6c11",
+            "status": "accepted",
+            "recipients": "fan-out",
+            "topic": "order-123-watchers",
+            "expected": 2000,
+        },
+    ),
+    OpenApiExample(
+        "Throttled: one per thread and recipient in 10 minutes",
+        request_only=True,
+        description="Later ones in the window are `skipped`, reason `throttled`; `critical` "
+        "bypasses. Without `throttle`, the template's applies; `false` switches it off.",
+        value={
+            "recipient": "user-1",
+            "template": "new_reply",
+            "variables": {"thread_id": "t-42"},
+            "throttle": {"limit": 1, "window": "10m", "key": "{{ thread_id }}"},
+        },
+    ),
+    OpenApiExample(
+        "In-app now, escalated to email then SMS while unread",
+        request_only=True,
+        description="Each step is a `scheduled` delivery; reading the in-app message, or an "
+        "open/click the provider reports, cancels the pending ones (reason `engaged`).",
+        value={
+            "recipient": "user-1",
+            "template": "order_shipped",
+            "variables": {"order_id": "A-1"},
+            "channels": ["inapp"],
+            "escalation": [
+                {"after": "30m", "channels": ["email"], "unless": "read"},
+                {"after": "2h", "channels": ["sms"], "unless": "read"},
+            ],
+        },
+    ),
+    OpenApiExample(
+        "Into a digest (one per post, sent 10 minutes after the first)",
+        request_only=True,
+        value={
+            "recipient": "user-1",
+            "template": "new_comment",
+            "variables": {"post_id": "p-1", "post_title": "Launch plan", "author": "Grace"},
+            "channels": ["email", "inapp"],
+            "digest": {"window": "10m", "key": "{{ post_id }}", "max_items": 20},
+        },
+    ),
+    OpenApiExample(
+        "Joined a digest",
+        response_only=True,
+        status_codes=["202"],
+        value={
+            "id": "0b7f2a56-4c8e-4f0e-9a51-2f4de1c3b0aa",
+            "status": "accepted",
+            "deliveries": [
+                {
+                    "id": "5d1c8c1e-7c53-4d0f-8f0e-0e4a3d1c9b21",
+                    "recipient": "user-1",
+                    "channel": "email",
+                    "status": "digested",
+                    "reason": "joined a digest",
+                }
+            ],
+        },
+    ),
 ]
 
 
@@ -194,7 +274,8 @@ class NotificationListCreateView(APIView):
         examples=CREATE_EXAMPLES,
     )
     def post(self, request: Request) -> Response:
-        """Send a template to one recipient or up to 1000, on some or all of its channels.
+        """Send a template to one recipient, up to 1000, or every subscriber of a topic (fanned
+        out by a worker: see `fan_out` in the notification), on some or all of its channels.
 
         Each recipient is an external id or an inline object that creates or updates the
         recipient in the same transaction. Unknown ids are reported in `skipped` (reason

@@ -14,6 +14,7 @@ from apps.deliveries.models import (
     Delivery,
     DeliveryEvent,
     DeliveryStatus,
+    Digest,
     Notification,
     default_max_attempts,
 )
@@ -42,9 +43,12 @@ def delivery_new(
     now: dt.datetime,
     suppressed: bool,
     is_fallback: bool = False,
+    throttled: bool = False,
+    escalation_step: int | None = None,
 ) -> Delivery:
     """An unsaved delivery in the status the routing rules give it: `skipped` (with the reason),
-    `scheduled` until `send_at`, `deferred` (quiet hours, the daily cap), or `queued`."""
+    `scheduled` until `send_at`, `deferred` (quiet hours, the daily cap), or `queued`.
+    An escalation step is `scheduled` until its `send_at` (its delay after the notification)."""
     decision = delivery_decide(
         recipient=recipient,
         channel=channel,
@@ -52,6 +56,7 @@ def delivery_new(
         priority=notification.priority,
         now=send_at if send_at and send_at > now else now,
         suppressed=suppressed,
+        throttled=throttled,
     )
     status, reason, not_before = DeliveryStatus.QUEUED, "", None
     if decision.action is Action.SKIP:
@@ -69,20 +74,46 @@ def delivery_new(
         reason=reason,
         not_before=not_before,
         is_fallback=is_fallback,
+        escalation_step=escalation_step,
         max_attempts=default_max_attempts(channel),
     )
+
+
+# The reason a digest item shows (its timeline says which digest and when it closes).
+DIGESTED_REASON = "joined a digest"
+# What a new delivery may become instead: sendable now, or waiting on quiet hours or a cap
+# (those apply to the digest's own delivery, not to each item).
+DIGESTIBLE = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
+
+
+def delivery_digested(delivery: Delivery, digest: Digest) -> None:
+    """An unsaved delivery from `delivery_new` joins `digest` instead: status `digested`."""
+    delivery.status = DeliveryStatus.DIGESTED
+    delivery.digest = digest
+    delivery.reason = DIGESTED_REASON
+    delivery.not_before = None
 
 
 def deliveries_create(deliveries: Sequence[Delivery], *, detail_prefix: str = "") -> None:
     """Insert new deliveries (from `delivery_new`) with their first event, in two statements,
     and publish the queued ones after commit."""
     Delivery.objects.bulk_create(deliveries)
-    events_add(deliveries, None, lambda d: f"{detail_prefix}{d.reason or 'accepted'}")
+    events_add(deliveries, None, lambda d: f"{detail_prefix}{_first_detail(d)}")
     enqueue_on_commit(d for d in deliveries if d.status == DeliveryStatus.QUEUED)
 
 
 def _first_detail(delivery: Delivery) -> str:
-    return f"{FALLBACK_DETAIL if delivery.is_fallback else ''}{delivery.reason or 'accepted'}"
+    if delivery.status == DeliveryStatus.DIGESTED and delivery.digest is not None:
+        closes = delivery.digest.closes_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"joined digest {delivery.digest.pk} (closes {closes})"
+    prefix = FALLBACK_DETAIL if delivery.is_fallback else ""
+    if delivery.escalation_step:  # which step, from the notification's (unsaved) escalation
+        step = delivery.notification.escalation[delivery.escalation_step - 1]
+        prefix = (
+            f"escalation step {delivery.escalation_step}: after {step['after']} "
+            f"unless {step['unless']}; "
+        )
+    return f"{prefix}{delivery.reason or 'accepted'}"
 
 
 def notification_insert(*, notification: Notification, deliveries: Sequence[Delivery]) -> None:
@@ -92,18 +123,31 @@ def notification_insert(*, notification: Notification, deliveries: Sequence[Deli
     On PostgreSQL one statement: three INSERTs chained as data-modifying CTEs (the ids are
     UUIDs made here, so no INSERT waits for another's RETURNING; the foreign keys are checked
     at commit). Elsewhere (SQLite under `make run`) the three INSERTs one after another."""
+    _insert(notification, deliveries)
+
+
+def deliveries_insert(*, deliveries: Sequence[Delivery]) -> None:
+    """`notification_insert` for deliveries of a notification already saved (a topic fan-out's
+    chunk, a digest): the deliveries and their first events in one statement."""
+    _insert(None, deliveries)
+
+
+def _insert(notification: Notification | None, deliveries: Sequence[Delivery]) -> None:
     events = [
         DeliveryEvent(delivery=d, status=d.status, detail=_first_detail(d)[:500])
         for d in deliveries
     ]
     if connection.vendor != "postgresql":
-        notification.save(force_insert=True)
+        if notification is not None:
+            notification.save(force_insert=True)
         Delivery.objects.bulk_create(deliveries)
         DeliveryEvent.objects.bulk_create(events)
     else:
-        parts = [_insert_sql(Notification, [notification])]
+        parts = [] if notification is None else [_insert_sql(Notification, [notification])]
         if deliveries:
             parts += [_insert_sql(Delivery, deliveries), _insert_sql(DeliveryEvent, events)]
+        if not parts:
+            return
         *ctes, (last, last_params) = parts
         sql = "".join(
             f"{'WITH' if i == 0 else ','} i{i} AS ({part}) " for i, (part, _) in enumerate(ctes)
@@ -111,7 +155,8 @@ def notification_insert(*, notification: Notification, deliveries: Sequence[Deli
         params = [p for _, part_params in ctes for p in part_params] + last_params
         with connection.cursor() as cursor:
             cursor.execute(sql + last, params)
-        for row in (notification, *deliveries):
+        rows = [*deliveries] if notification is None else [notification, *deliveries]
+        for row in rows:
             row._state.adding, row._state.db = False, connection.alias
     enqueue_on_commit(d for d in deliveries if d.status == DeliveryStatus.QUEUED)
 

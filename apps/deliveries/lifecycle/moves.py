@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.core import metrics
 from apps.deliveries.lifecycle.create import enqueue_on_commit
+from apps.deliveries.lifecycle.escalation import Pair, steps_engaged, steps_pending
 from apps.deliveries.lifecycle.fallback import fallback_after_failure
 from apps.deliveries.lifecycle.table import (
     CANCEL,
@@ -29,6 +30,7 @@ from apps.deliveries.lifecycle.table import (
     RETRY,
     SENT,
     SKIP,
+    STAND_DOWN,
     Shift,
     Transition,
     apply,
@@ -46,7 +48,7 @@ from apps.deliveries.queueing import publish_sends_after_commit
 from notifier.channels import spec
 from notifier.errors import DeliveryFailure, PermanentFailure
 from notifier.providers.base import SendResult
-from notifier.routing import Action, Decision
+from notifier.routing import Action, Decision, Reason
 
 
 def _move_rows(
@@ -228,12 +230,15 @@ def delivery_report(*, delivery: Delivery, status: str, detail: str) -> bool:
     _move_rows(transition, [locked], {"reason": detail[:200]} if failed else {}, detail)
     if failed:
         fallback_after_failure(delivery=locked)
+    else:
+        _steps_stand_down({(locked.notification_id, locked.recipient_id)}, locked.status)
     delivery.status = locked.status
     return True
 
 
 def deliveries_read(*, delivery_ids: Sequence[UUID | str]) -> int:
-    """Move these deliveries to `read`, with an event in each timeline; the number moved."""
+    """Move these deliveries to `read`, with an event in each timeline, and stand down the
+    escalation steps waiting on `read` of every one of them (moved or not); the number moved."""
     if not delivery_ids:
         return 0
     with transaction.atomic():
@@ -249,7 +254,34 @@ def deliveries_read(*, delivery_ids: Sequence[UUID | str]) -> int:
             for pk in ids
             if pk in moved
         )
+        # Every delivery read, moved or not: one read while `sending` (the worker has not
+        # marked it sent yet) is a read all the same, and its steps must not go out.
+        pairs = set(
+            Delivery.objects.filter(id__in=delivery_ids).values_list(
+                "notification_id", "recipient_id"
+            )
+        )
+        _steps_stand_down(pairs, READ.target)
     return len(moved)
+
+
+def deliveries_seen(*, delivery_ids: Sequence[UUID | str]) -> int:
+    """The recipient saw these (in-app) deliveries: no status change (there is no `seen`
+    status), but the escalation steps waiting on `seen` stand down. The number stood down."""
+    pairs = set(
+        Delivery.objects.filter(id__in=delivery_ids).values_list("notification_id", "recipient_id")
+    )
+    return len(_steps_stand_down(pairs, "seen"))
+
+
+def _steps_stand_down(pairs: set[Pair], reached: str) -> list[Delivery]:
+    """A delivery of these (notification, recipient) pairs reached `reached`: the pending
+    escalation steps it satisfies are cancelled, reason `engaged`."""
+    steps = steps_pending(pairs, reached=reached)
+    message = Reason.ENGAGED.message()
+    done = _move_rows(STAND_DOWN, steps, {"reason": message}, f"{message}: {reached}")
+    metrics.escalation_steps(deliveries=done, outcome="engaged")
+    return done
 
 
 # --- before sending: cancel, release, requeue, replay ----------------------------------------
@@ -261,10 +293,25 @@ def deliveries_cancel(deliveries: Sequence[Delivery], *, reason: str) -> list[De
 
 
 def deliveries_release(deliveries: Sequence[Delivery], *, now: dt.datetime) -> list[Delivery]:
-    """Scheduled and deferred deliveries whose time has come: queued, published after commit."""
-    done = _move_rows(RELEASE, deliveries, {"next_attempt_at": None}, "released: due", now)
+    """Scheduled and deferred deliveries whose time has come: queued, published after commit.
+    An escalation step whose `unless` an earlier delivery met is stood down instead."""
+    engaged = steps_engaged(deliveries)
+    if engaged:
+        message = Reason.ENGAGED.message()
+        stood = [d for d in deliveries if d.id in engaged]
+        stood = _move_rows(STAND_DOWN, stood, {"reason": message}, f"{message}: not sent", now)
+        metrics.escalation_steps(deliveries=stood, outcome="engaged")
+    due = [d for d in deliveries if d.id not in engaged]
+    done = _move_rows(RELEASE, due, {"next_attempt_at": None}, _release_detail, now)
+    metrics.escalation_steps(deliveries=[d for d in done if d.escalation_step], outcome="released")
     enqueue_on_commit(done)
     return done
+
+
+def _release_detail(delivery: Delivery) -> str:
+    if delivery.escalation_step:
+        return f"released: escalation step {delivery.escalation_step} due, not engaged"
+    return "released: due"
 
 
 def deliveries_requeue(

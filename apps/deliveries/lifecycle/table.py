@@ -55,6 +55,10 @@ RELEASE   = _t("release",   (S.SCHEDULED, S.DEFERRED), S.QUEUED)
 REQUEUE   = _t("requeue",   (S.QUEUED, S.RETRYING, S.SENDING), S.QUEUED)  # the reconciler
 REPLAY    = _t("replay",    (S.DEAD,), S.QUEUED)
 READ      = _t("read",      ACCEPTED[:-1], S.READ)  # sent .. clicked; `read` is final
+# An escalation step the recipient's engagement made needless (reason `engaged`).
+STAND_DOWN = _t("stand down", CANCELLABLE, S.CANCELLED)
+# A digest item whose notification is cancelled while its window is open (lifecycle/digests.py).
+LEAVE     = _t("leave digest", (S.DIGESTED,), S.CANCELLED)
 # fmt: on
 # What a provider report may do: each status of FORWARD from those before it, and `failed`.
 REPORTS: dict[DeliveryStatus, Transition] = {
@@ -78,6 +82,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     REQUEUE,
     REPLAY,
     READ,
+    STAND_DOWN,
+    LEAVE,
     *REPORTS.values(),
 )
 

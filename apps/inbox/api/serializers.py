@@ -14,7 +14,7 @@ class InboxMessageSerializer(serializers.ModelSerializer[InboxMessage]):
 
     class Meta:
         model = InboxMessage
-        fields = ["id", "title", "body", "data", "created_at", "read_at", "read"]
+        fields = ["id", "title", "body", "data", "created_at", "read_at", "seen_at", "read"]
 
     def get_read(self, message: InboxMessage) -> bool:
         return message.read_at is not None
@@ -49,4 +49,21 @@ class UnreadCountSerializer(serializers.Serializer[object]):
 
 class ReadAllSerializer(serializers.Serializer[object]):
     updated = serializers.IntegerField()
+    unread_count = serializers.IntegerField()
+
+
+class SeenSerializer(serializers.Serializer[object]):
+    """`POST /inbox/seen`: the listed messages, or all (no `ids`)."""
+
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        max_length=1000,
+        help_text="Message ids to mark seen; absent: every message of the recipient.",
+    )
+
+
+class SeenResultSerializer(serializers.Serializer[object]):
+    updated = serializers.IntegerField()
+    unseen_count = serializers.IntegerField()
     unread_count = serializers.IntegerField()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,10 +12,12 @@ from apps.inbox.api.serializers import (
     InboxMessageSerializer,
     InboxPageSerializer,
     ReadAllSerializer,
+    SeenResultSerializer,
+    SeenSerializer,
     UnreadCountSerializer,
 )
-from apps.inbox.selectors import inbox_page, inbox_unread_count
-from apps.inbox.services import inbox_message_read, inbox_read_all
+from apps.inbox.selectors import inbox_page, inbox_unread_count, inbox_unseen_count
+from apps.inbox.services import inbox_mark_seen, inbox_message_read, inbox_read_all
 from apps.recipients.auth import IsRecipient, request_recipient
 
 
@@ -82,4 +84,26 @@ class InboxReadAllView(RecipientView):
         updated = inbox_read_all(recipient=recipient)
         return Response(
             {"updated": updated, "unread_count": inbox_unread_count(recipient_id=recipient.pk)}
+        )
+
+
+class InboxSeenView(RecipientView):
+    @extend_schema(
+        request=SeenSerializer,
+        responses={200: SeenResultSerializer},
+        description="The bell was opened: mark the listed messages (or all) seen. Escalation "
+        'steps waiting on `"unless": "seen"` are cancelled.',
+        examples=[OpenApiExample("Two messages", value={"ids": [41, 42]}, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        body = SeenSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        recipient = request_recipient(request)
+        updated = inbox_mark_seen(recipient=recipient, message_ids=body.validated_data.get("ids"))
+        return Response(
+            {
+                "updated": updated,
+                "unseen_count": inbox_unseen_count(recipient_id=recipient.pk),
+                "unread_count": inbox_unread_count(recipient_id=recipient.pk),
+            }
         )

@@ -24,6 +24,7 @@ from apps.recipients.validation import (
     validate_locale,
     validate_timezone,
 )
+from notifier.digests import CADENCE_RE, parse_cadence
 from notifier.types import Channel
 
 CHANNELS = [c.value for c in Channel]
@@ -59,6 +60,19 @@ class RecipientSerializer(serializers.ModelSerializer[Recipient]):
             "created_at",
             "updated_at",
         ]
+
+
+class RecipientDetailSerializer(RecipientSerializer):
+    """A recipient as GET and PUT answer it: the profile and what the apps above add."""
+
+    topics = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Keys of the topics the recipient follows.",
+    )
+
+    class Meta(RecipientSerializer.Meta):
+        fields = [*RecipientSerializer.Meta.fields, "topics"]
 
 
 @extend_schema_field({"type": "string", "pattern": HHMM_RE.pattern, "example": "22:00"})
@@ -112,6 +126,33 @@ class CategoriesField(serializers.DictField):
         return categories
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "pattern": CADENCE_RE.pattern},
+        "example": {"social": "hourly", "marketing": "daily@09:00", "billing": "off"},
+    }
+)
+class DigestCadencesField(serializers.DictField):
+    """`{"social": "hourly" | "daily@09:00" | "off"}`: a digest cadence per category."""
+
+    child = StrictCharField(max_length=20)
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        cadences: dict[str, str] = dict(super().to_internal_value(data))
+        errors = [
+            f"invalid category name {k!r}" for k in sorted(cadences) if not CATEGORY_RE.match(k)
+        ]
+        for category, value in sorted(cadences.items()):
+            try:
+                parse_cadence(value)
+            except ValueError as exc:
+                errors.append(f"{category}: {exc}")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return cadences
+
+
 class PreferenceWriteSerializer(serializers.Serializer[Any]):
     channels = ChannelFlagsField(required=False)
     categories = CategoriesField(required=False)
@@ -119,6 +160,7 @@ class PreferenceWriteSerializer(serializers.Serializer[Any]):
     daily_limit = StrictIntegerField(
         required=False, allow_null=True, min_value=0, max_value=100_000
     )
+    digest = DigestCadencesField(required=False)
 
 
 class PreferenceSerializer(serializers.Serializer[Any]):
@@ -130,11 +172,18 @@ class PreferenceSerializer(serializers.Serializer[Any]):
     )
     quiet_hours = QuietHoursSerializer(allow_null=True)
     daily_limit = serializers.IntegerField(allow_null=True)
+    digest = serializers.DictField(child=serializers.CharField())
 
     @staticmethod
     def data_for(pref: Preference | None) -> dict[str, Any]:
         if pref is None:
-            return {"channels": {}, "categories": {}, "quiet_hours": None, "daily_limit": None}
+            return {
+                "channels": {},
+                "categories": {},
+                "quiet_hours": None,
+                "daily_limit": None,
+                "digest": {},
+            }
         quiet = None
         if pref.quiet_start is not None and pref.quiet_end is not None:
             quiet = {
@@ -146,6 +195,7 @@ class PreferenceSerializer(serializers.Serializer[Any]):
             "categories": pref.categories,
             "quiet_hours": quiet,
             "daily_limit": pref.daily_limit,
+            "digest": pref.digest,
         }
 
 

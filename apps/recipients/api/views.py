@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +17,7 @@ from apps.recipients.api.serializers import (
     DeviceWriteSerializer,
     PreferenceSerializer,
     PreferenceWriteSerializer,
+    RecipientDetailSerializer,
     RecipientSerializer,
     RecipientWriteSerializer,
     TokenRequestSerializer,
@@ -24,7 +25,11 @@ from apps.recipients.api.serializers import (
 )
 from apps.recipients.auth import IsRecipient, RecipientPrincipal
 from apps.recipients.models import Recipient
-from apps.recipients.selectors import recipient_get, recipient_preference
+from apps.recipients.selectors import (
+    recipient_described,
+    recipient_get,
+    recipient_preference,
+)
 from apps.recipients.services import (
     device_register,
     device_remove,
@@ -62,6 +67,10 @@ def _recipient_for(request: Request, external_id: str) -> Recipient:
     return recipient
 
 
+def _detail(recipient: Recipient) -> dict[str, Any]:
+    return {**RecipientSerializer(recipient).data, **recipient_described(recipient=recipient)}
+
+
 def _body(request: Request) -> Any:
     # A JSON body that is not an object (a list, a string) fails the serializer with 400.
     return request.data
@@ -70,7 +79,7 @@ def _body(request: Request) -> Any:
 class RecipientView(APIView):
     @extend_schema(
         request=RecipientWriteSerializer,
-        responses={200: RecipientSerializer, 201: RecipientSerializer},
+        responses={200: RecipientDetailSerializer, 201: RecipientDetailSerializer},
         description="Create or update a recipient. Fields not given keep their value.",
     )
     def put(self, request: Request, external_id: str) -> Response:
@@ -83,13 +92,13 @@ class RecipientView(APIView):
             profile=serializer.validated_data,
         )
         return Response(
-            RecipientSerializer(recipient).data,
+            _detail(recipient),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(responses={200: RecipientSerializer})
+    @extend_schema(responses={200: RecipientDetailSerializer})
     def get(self, request: Request, external_id: str) -> Response:
-        return Response(RecipientSerializer(_recipient_for(request, external_id)).data)
+        return Response(_detail(_recipient_for(request, external_id)))
 
     @extend_schema(
         responses={204: None},
@@ -113,6 +122,15 @@ class PreferencesView(APIView):
         request=PreferenceWriteSerializer,
         responses={200: PreferenceSerializer},
         description="Set the keys given; keys not given keep their value.",
+        examples=[
+            OpenApiExample(
+                "Digest cadences per category (the recipient's timezone)",
+                request_only=True,
+                value={
+                    "digest": {"social": "daily@09:00", "marketing": "hourly", "billing": "off"}
+                },
+            )
+        ],
     )
     def put(self, request: Request, external_id: str) -> Response:
         recipient = _recipient_for(request, external_id)

@@ -6,13 +6,15 @@ import re
 from typing import Any
 
 from django.core.validators import validate_slug
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import StrictCharField
+from apps.core.fields import DigestField, StrictCharField
 from apps.core.validation import CATEGORY_RE, validate_locale
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
-from notifier.rendering import SERVICE_VARIABLES
+from notifier.rendering import DIGEST_VARIABLES, SERVICE_VARIABLES
 from notifier.types import Channel, Priority
+from notifier.workflows import THROTTLE_MAX_LIMIT, SpecError, throttle_parse
 
 CHANNELS = [c.value for c in Channel]
 PRIORITIES = [p.value for p in Priority]
@@ -57,6 +59,35 @@ class VariantSerializer(serializers.Serializer[Any]):
         return attrs
 
 
+TEMPLATE_THROTTLE_SCHEMA = {
+    "type": "object",
+    "nullable": True,
+    "description": "Per recipient, at most `limit` notifications of this template in `window` "
+    "(per rendered `key`); the rest are `skipped`, reason `throttled`. `critical` bypasses it.",
+    "properties": {
+        "limit": {"type": "integer", "minimum": 1, "maximum": THROTTLE_MAX_LIMIT},
+        "window": {"type": "string", "pattern": "^([0-9]+[smhd])+$", "example": "10m"},
+        "key": {"type": "string", "maxLength": 200, "example": "{{ thread_id }}"},
+    },
+    "required": ["limit", "window"],
+    "example": {"limit": 1, "window": "10m", "key": "{{ thread_id }}"},
+}
+
+
+@extend_schema_field(TEMPLATE_THROTTLE_SCHEMA)
+class TemplateThrottleField(serializers.Field):  # type: ignore[type-arg]
+    """A throttle object (notifier.workflows), stored in its normal JSON form; null: none."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        try:
+            return throttle_parse(data).as_json()
+        except SpecError as exc:
+            raise serializers.ValidationError(exc.fields) from exc
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class TemplateWriteSerializer(serializers.Serializer[Any]):
     """PUT body (and POST body, which also carries `key`)."""
 
@@ -69,6 +100,14 @@ class TemplateWriteSerializer(serializers.Serializer[Any]):
     )
     variants = serializers.ListField(
         child=VariantSerializer(), allow_empty=False, max_length=MAX_VARIANTS
+    )
+    throttle = TemplateThrottleField(required=False, allow_null=True, default=None)
+    digest = DigestField(
+        required=False,
+        help_text=(
+            "Batch this template's notifications into digests: `{window, key, max_items}`; "
+            "its variants then render `items` and `count` (docs/workflows.md)."
+        ),
     )
 
     def validate_variables(self, value: list[str]) -> list[str]:
@@ -113,6 +152,15 @@ class VersionSerializer(serializers.ModelSerializer[TemplateVersion]):
         fields = ["number", "required_variables", "created_at", "variants"]
 
 
+def _required(template: Template, version: TemplateVersion | None) -> list[str]:
+    """What a request must give: a digest template's `items` and `count` come from the
+    digest (or a digest of one), not from the caller."""
+    if version is None:
+        return []
+    exempt = DIGEST_VARIABLES if template.digest else frozenset()
+    return [name for name in version.variables if name not in exempt]
+
+
 class TemplateSerializer(serializers.Serializer[Any]):
     """A template with its current version's content."""
 
@@ -120,9 +168,11 @@ class TemplateSerializer(serializers.Serializer[Any]):
     category = serializers.CharField()
     priority = serializers.CharField()
     variables = serializers.ListField(child=serializers.CharField())
+    digest = DigestField(allow_null=True)
     version = serializers.IntegerField()
     required_variables = serializers.ListField(child=serializers.CharField())
     variants = VariantOutSerializer(many=True)
+    throttle = TemplateThrottleField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -134,9 +184,11 @@ class TemplateSerializer(serializers.Serializer[Any]):
             "category": template.category,
             "priority": template.default_priority,
             "variables": list(template.variables),
+            "digest": template.digest,
             "version": version.number if version is not None else 0,
-            "required_variables": list(version.variables) if version is not None else [],
+            "required_variables": _required(template, version),
             "variants": VariantOutSerializer(variants, many=True).data,
+            "throttle": template.throttle,
             "created_at": serializers.DateTimeField().to_representation(template.created_at),
             "updated_at": serializers.DateTimeField().to_representation(template.updated_at),
         }

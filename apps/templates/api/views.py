@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Max, QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -62,12 +62,32 @@ def _template_or_404(request: Request, key: str) -> Template:
     return template
 
 
+DIGEST_TEMPLATE_EXAMPLE = OpenApiExample(
+    "A digest template (docs/workflows.md)",
+    request_only=True,
+    value={
+        "category": "social",
+        "digest": {"window": "1h", "key": "{{ post_id }}", "max_items": 50},
+        "variants": [
+            {
+                "channel": "email",
+                "subject": "{{ count }} new comment{{ count|pluralize }} on {{ post_title }}",
+                "body": "{% for item in items %}{{ item.author }}: {{ item.text }}\n{% endfor %}",
+            }
+        ],
+    },
+)
+
+
 def _content(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "variants": data["variants"],
         "category": data["category"],
         "default_priority": data["priority"],
         "variables": data["variables"],
+        "throttle": data.get("throttle"),
+        # `false` and absent alike: no digest (a PUT replaces the whole declaration).
+        "digest": data.get("digest") or None,
     }
 
 
@@ -111,6 +131,7 @@ class TemplateDetailView(APIView):
         request=TemplateWriteSerializer,
         responses={200: TemplateSerializer, 201: TemplateSerializer},
         description="Create the template or save a new version of it.",
+        examples=[DIGEST_TEMPLATE_EXAMPLE],
     )
     def put(self, request: Request, key: str) -> Response:
         if len(key) > KEY_MAX:

@@ -22,6 +22,7 @@ from apps.inbox.models import InboxMessage
 from apps.recipients.models import Device, Preference, Recipient
 from apps.recipients.tokens import recipient_token_mint
 from apps.templates.models import Template, TemplateVersion
+from apps.topics.models import Subscription, Topic
 from tests.apps.core.test_error_shape_everywhere import BODY_OPERATIONS, OPERATIONS, PARAM
 from tests.factories import (
     ApiKeyFactory,
@@ -32,6 +33,7 @@ from tests.factories import (
     NotificationFactory,
     RecipientFactory,
     TemplateFactory,
+    TopicFactory,
 )
 
 # A body each operation accepts (2xx), keyed by (route as in the URLconf, method).
@@ -43,11 +45,14 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "channels": ["email", "sms"],
         "priority": "high",
         "category": "orders",
+        "throttle": {"limit": 100, "window": "10m", "key": "{{ order_id }}"},
+        "escalation": [{"after": "30m", "channels": ["push"], "unless": "read"}],
     },
     ("api/v1/notifications/<uuid:notification_id>/cancel", "post"): {},
     ("api/v1/dead-letters/replay", "post"): {"ids": ["dead_letter_id"]},
     ("api/v1/dead-letters/<int:dead_letter_id>/replay", "post"): {},
     ("api/v1/inbox/read-all", "post"): {},
+    ("api/v1/inbox/seen", "post"): {"ids": [1]},
     ("api/v1/inbox/<int:message_id>/read", "post"): {},
     ("api/v1/recipients/<str:external_id>", "put"): {
         "name": "Ada L.",
@@ -74,6 +79,8 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("api/v1/templates/<slug:key>", "put"): {
         "variants": [{"channel": "push", "title": "Hi", "body": "New version"}],
     },
+    ("api/v1/topics/<str:key>", "put"): {"name": "Order watchers", "description": "Who follows"},
+    ("api/v1/topics/<str:key>/subscribers", "post"): {"recipients": ["user-1"]},
 }
 # The operations that read a recipient token rather than an API key.
 RECIPIENT_AUTH = {route for route, _ in VALID_BODIES if route.startswith("api/v1/inbox")}
@@ -92,6 +99,7 @@ def world(db: None) -> dict[str, Any]:
     )
     dead = DeadLetterFactory(delivery=dead_delivery)
     message = InboxMessageFactory(recipient=recipient)
+    TopicFactory(client=key.client, key="order_shipped")  # the `key` parameter's topic
     return {
         "service": f"Bearer {raw}",
         "recipient": f"Recipient {recipient_token_mint(recipient=recipient).token}",
@@ -136,7 +144,9 @@ def snapshot() -> tuple[Any, ...]:
         list(Template.objects.order_by("id").values_list("id", "key", "updated_at")),
         TemplateVersion.objects.count(),
         list(DeadLetter.objects.order_by("id").values_list("id", "replayed_at")),
-        list(InboxMessage.objects.order_by("id").values_list("id", "read_at")),
+        list(InboxMessage.objects.order_by("id").values_list("id", "read_at", "seen_at")),
+        list(Topic.objects.order_by("id").values_list("id", "key", "name", "description")),
+        list(Subscription.objects.order_by("id").values_list("id", "topic_id", "recipient_id")),
     )
 
 

@@ -74,7 +74,7 @@ def test_both_recipient_and_recipients_is_400(api: APIClient, demo: dict[str, ob
     response = api.post(URL, {**BODY, "recipients": ["user-1"]}, format="json")
 
     assert assert_error(response, 400, "invalid")["fields"] == {
-        "recipient": ["give exactly one of 'recipient' or 'recipients'"]
+        "recipient": ["give exactly one of 'recipient', 'recipients' or 'topic'"]
     }
 
 

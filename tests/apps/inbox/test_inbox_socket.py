@@ -89,10 +89,11 @@ def test_foreign_origin_is_refused(server: AsgiServer) -> None:
 def test_connect_sends_unread_count_then_live_notifications(server: AsgiServer) -> None:
     recipient = RecipientFactory()
     InboxMessageFactory.create_batch(2, recipient=recipient)
-    newest = InboxMessageFactory(recipient=recipient, read_at=timezone.now())
+    read = timezone.now()
+    newest = InboxMessageFactory(recipient=recipient, read_at=read, seen_at=read)  # read is seen
 
     with InboxSocket(server.ws_url, token_for(recipient)) as socket:
-        assert socket.receive() == {"type": "unread_count", "count": 2}
+        assert socket.receive() == {"type": "unread_count", "count": 2, "unseen": 2}
         message = deliver(recipient, "hello")
         got = socket.receive()
 
@@ -104,6 +105,7 @@ def test_connect_sends_unread_count_then_live_notifications(server: AsgiServer) 
         "data": {"k": "hello"},
         "created_at": message.created_at.isoformat(),
         "read_at": None,
+        "seen_at": None,
         "prev_id": newest.id,  # the recipient's message before it: a client can see a gap
     }
 
@@ -156,7 +158,7 @@ def test_another_recipients_messages_never_arrive_in_catch_up(server: AsgiServer
     with InboxSocket(server.ws_url, token_for(alice), since=0) as socket:
         got = socket.collect(1.0)
 
-    assert got == [{"type": "unread_count", "count": 0}]
+    assert got == [{"type": "unread_count", "count": 0, "unseen": 0}]
 
 
 def test_mark_read_over_rest_pushes_the_new_count(server: AsgiServer) -> None:
@@ -175,8 +177,20 @@ def test_mark_read_over_rest_pushes_the_new_count(server: AsgiServer) -> None:
         after_all = socket.receive_type("unread_count")
 
     assert response.status_code == 200
-    assert after_one == {"type": "unread_count", "count": 1, "read": [first.id], "read_all": False}
-    assert after_all == {"type": "unread_count", "count": 0, "read": [], "read_all": True}
+    assert after_one == {
+        "type": "unread_count",
+        "count": 1,
+        "unseen": 1,  # a read message is seen too
+        "read": [first.id],
+        "read_all": False,
+    }
+    assert after_all == {
+        "type": "unread_count",
+        "count": 0,
+        "unseen": 0,
+        "read": [],
+        "read_all": True,
+    }
     assert second.id not in after_one["read"]
 
 

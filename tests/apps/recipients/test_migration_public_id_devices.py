@@ -11,6 +11,7 @@ AFTER = [("recipients", "0002_recipient_public_id_device_per_client")]
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_the_latest_schema")
 def test_existing_recipients_and_devices_are_migrated() -> None:
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)

@@ -20,6 +20,7 @@ FULL = {
     "categories": {"marketing": {"email": False}},
     "quiet_hours": {"start": "22:00", "end": "07:00"},
     "daily_limit": 50,
+    "digest": {"social": "daily@09:00", "comments": "hourly", "billing": "off"},
 }
 
 
@@ -45,6 +46,7 @@ def test_preferences_default_when_never_set(api: APIClient, demo: dict[str, Any]
         "categories": {},
         "quiet_hours": None,
         "daily_limit": None,
+        "digest": {},
     }
 
 
@@ -143,6 +145,12 @@ def test_expired_or_forged_recipient_token_is_401(demo: dict[str, Any]) -> None:
         ({"daily_limit": "50"}, "daily_limit"),
         ({"daily_limit": 2.5}, "daily_limit"),
         ({"daily_limit": True}, "daily_limit"),
+        ({"digest": {"social": "weekly"}}, "digest"),
+        ({"digest": {"social": "daily@25:00"}}, "digest"),
+        ({"digest": {"social": "daily@9:00"}}, "digest"),
+        ({"digest": {"social": True}}, "digest"),
+        ({"digest": {"bad name!": "hourly"}}, "digest"),
+        ({"digest": ["hourly"]}, "digest"),
     ],
 )
 def test_put_preferences_rejects_bad_input(

@@ -11,6 +11,7 @@ AFTER = [("templates", "0002_recompute_inferred_variables")]
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_the_latest_schema")
 def test_old_loop_versions_are_recomputed_and_declared_ones_kept() -> None:
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)

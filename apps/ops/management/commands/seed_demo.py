@@ -9,13 +9,20 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from apps.ops.factories import ApiKeyFactory, RecipientUpsertFactory, TemplateFactory
+from apps.ops.factories import (
+    COMMENT_DIGEST,
+    COMMENT_DIGEST_VARIANTS,
+    ApiKeyFactory,
+    RecipientUpsertFactory,
+    TemplateFactory,
+)
 from apps.templates.models import Template
 
 DEMO_CLIENT = "demo"
 DEMO_RECIPIENT = "demo-user"
 DEMO_TEMPLATE = "welcome"
 DEMO_ORDER_TEMPLATE = "order_confirmation"
+DEMO_DIGEST_TEMPLATE = "new_comment"
 
 DEMO_VARIANTS = [
     {
@@ -85,8 +92,8 @@ class Command(BaseCommand):
     help = (
         "Seed demo data for `make run`: a demo client with a fresh API key (earlier ones are "
         "revoked), a demo recipient, a demo template (`welcome`), an order confirmation with "
-        "line items (`order_confirmation`) and an admin user. Prints the key (and admin "
-        "password) as JSON."
+        "line items (`order_confirmation`), a digest of comments (`new_comment`) and an admin "
+        "user. Prints the key (and admin password) as JSON."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -110,14 +117,19 @@ class Command(BaseCommand):
             locale="en",
             timezone="UTC",
         )
-        for template_key, variants in (
-            (DEMO_TEMPLATE, DEMO_VARIANTS),
-            (DEMO_ORDER_TEMPLATE, ORDER_VARIANTS),
+        for template_key, category, variants, digest in (
+            (DEMO_TEMPLATE, "orders", DEMO_VARIANTS, None),
+            (DEMO_ORDER_TEMPLATE, "orders", ORDER_VARIANTS, None),
+            (DEMO_DIGEST_TEMPLATE, "social", COMMENT_DIGEST_VARIANTS, COMMENT_DIGEST),
         ):
             # Seeded once: a template edited in the demo keeps its versions across restarts.
             if not Template.objects.filter(client=key.client, key=template_key).exists():
                 TemplateFactory(
-                    client=key.client, key=template_key, category="orders", variants=variants
+                    client=key.client,
+                    key=template_key,
+                    category=category,
+                    digest=digest,
+                    variants=variants,
                 )
         password = _admin_password(options["password_file"])
         self.stdout.write(
@@ -127,6 +139,7 @@ class Command(BaseCommand):
                     "recipient": DEMO_RECIPIENT,
                     "template": DEMO_TEMPLATE,
                     "order_template": DEMO_ORDER_TEMPLATE,
+                    "digest_template": DEMO_DIGEST_TEMPLATE,
                     "admin_password": password,
                 }
             )

@@ -1,0 +1,320 @@
+"""Digests: deliveries that join a window per (recipient, template, channel, key) and go out as
+one delivery when it closes (docs/workflows.md, "Digests").
+
+The window's state is its row in PostgreSQL: a countdown task closes it on time, and the beat
+sweep (`digests_close_due`) closes any whose countdown was lost (a restart, a Redis flush) or
+too far off to hand to the broker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import current_app
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import metrics
+from apps.core.errors import InvalidInput
+from apps.deliveries.compose import digest_item, digest_render_fits
+from apps.deliveries.digest_windows import Target, digest_windows
+from apps.deliveries.lifecycle import (
+    DIGESTIBLE,
+    delivery_digested,
+    digest_deliver,
+    digest_items_leave,
+)
+from apps.deliveries.models import Delivery, DeliveryStatus, Digest, Notification
+from apps.recipients.models import Preference, Recipient
+from apps.recipients.selectors import recipient_context
+from apps.templates.models import Template
+from notifier.digests import DigestError, DigestPlan, DigestSpec, digest_plan, parse_digest
+from notifier.queues import MAINTENANCE_QUEUE
+from notifier.rendering import RenderError, RenderLimits, render, required_variables
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TASK = "deliveries.digest_close"
+SWEEP_BATCH = 200
+# The sweep's time (the task's soft limit is 60 s): windows still due are the next sweep's.
+SWEEP_BUDGET = 40.0
+KEY_MAX = 200
+# A countdown task is closed within a second of its time; one whose eta is further than this is
+# left to the beat sweep (a Redis broker redelivers a message held past its visibility timeout).
+COUNTDOWN_MAX_SECONDS = 1800.0
+# A countdown may land a moment early (clocks of the worker and the database).
+EARLY_TOLERANCE = dt.timedelta(seconds=1)
+
+
+def digest_declared(*, template: Template, requested: object) -> tuple[DigestSpec | None, bool]:
+    """The declaration in force for a request (its own, else the template's) and whether the
+    request said `"digest": false` (the template's declaration is returned all the same: its
+    variants render `items` and `count`). A bad declaration is the caller's 400."""
+    off = requested is False
+    source, field = (requested, "digest") if requested else (template.digest, "")
+    try:
+        return parse_digest(source, field=field or "template.digest"), off
+    except DigestError as exc:
+        raise InvalidInput(str(exc), fields=exc.fields) from exc
+
+
+# A key is a short label rendered for every recipient of a request: tight limits, so that a
+# heavy expression cannot make a bulk request slow.
+KEY_LIMITS = RenderLimits(max_output_bytes=1024, max_loop_iterations=1000, max_seconds=0.05)
+
+
+def digest_key(
+    *, spec: DigestSpec | None, variables: Mapping[str, Any], recipient: Recipient
+) -> str:
+    """The key expression rendered for one notification and recipient ("" without one)."""
+    if spec is None or not spec.key:
+        return ""
+    try:
+        rendered = render(
+            body=spec.key,
+            variables=variables,
+            recipient=recipient_context(recipient=recipient),
+            limits=KEY_LIMITS,
+        )
+    except RenderError as exc:
+        # Named as the serializer names a declaration's errors: `digest`, "<part>: <problem>".
+        raise InvalidInput(
+            f"Invalid digest: the key does not render: {exc}",
+            fields={"digest": [f"key: does not render: {exc}"]},
+        ) from exc
+    return rendered.body.strip()[:KEY_MAX]
+
+
+def _cadences(recipient: Recipient) -> dict[str, str]:
+    try:
+        pref: Preference | None = recipient.preference
+    except Preference.DoesNotExist:
+        pref = None
+    return dict(pref.digest) if pref is not None else {}
+
+
+@dataclass(frozen=True)
+class DigestJoins:
+    digested: list[Delivery] = field(default_factory=list)
+    opened: list[Digest] = field(default_factory=list)
+
+
+def deliveries_digest(
+    *,
+    notification: Notification,
+    deliveries: Sequence[Delivery],
+    declared: DigestSpec | None,
+    request_off: bool,
+    now: dt.datetime,
+) -> DigestJoins:
+    """Before the insert: each new delivery a digest applies to joins its open window (opened
+    now if none), all windows of the request found or opened in a few statements. `scheduled`
+    and skipped ones are left alone. Returns those digested and the windows opened."""
+    if declared is None or (notification.send_at and notification.send_at > now):
+        return DigestJoins()
+    # The key is rendered once per recipient if it reads `recipient`, else once per request.
+    per_recipient = "recipient" in required_variables([declared.key], provided=frozenset())
+    keys: dict[Any, str] = {}
+    fresh: dict[Target, Digest] = {}
+    joining: list[tuple[Delivery, Target]] = []
+    for delivery in deliveries:
+        if delivery.status not in DIGESTIBLE:
+            continue
+        recipient = delivery.recipient
+        plan = digest_plan(
+            declared=declared,
+            request_off=request_off,
+            cadences=_cadences(recipient),
+            category=notification.category,
+            priority=notification.priority,
+            timezone=recipient.timezone,
+            now=now,
+        )
+        if plan is None:
+            continue
+        scope = recipient.pk if per_recipient else None
+        if scope not in keys:
+            keys[scope] = digest_key(
+                spec=declared, variables=notification.variables, recipient=recipient
+            )
+        target = (recipient.pk, notification.template_id, delivery.channel, keys[scope])
+        joining.append((delivery, target))
+        if target not in fresh:
+            fresh[target] = _window_new(notification, delivery, plan, key=keys[scope])
+    if not joining:
+        return DigestJoins()
+    windows, opened = digest_windows(fresh)
+    for delivery, target in joining:
+        delivery_digested(delivery, windows[target])
+    digests_close_after_commit(opened)
+    return DigestJoins(digested=[delivery for delivery, _ in joining], opened=opened)
+
+
+def digest_joins_counted(joins: DigestJoins) -> None:
+    """Count the joins and the windows opened: after the deliveries' insert (it can fail)."""
+    for digest in joins.opened:
+        metrics.digest_opened(digest=digest)
+    if joins.digested:
+        metrics.digest_items_joined(deliveries=joins.digested)
+
+
+def _window_new(
+    notification: Notification, delivery: Delivery, plan: DigestPlan, *, key: str
+) -> Digest:
+    return Digest(
+        client_id=notification.client_id,
+        recipient=delivery.recipient,
+        template_id=notification.template_id,
+        channel=delivery.channel,
+        key=key,
+        max_items=plan.max_items,
+        cadence=plan.cadence,
+        closes_at=plan.closes_at,
+    )
+
+
+def digests_close_after_commit(digests: Sequence[Digest]) -> None:
+    """Publish the countdowns that close `digests` on time, once their opening commits (in one
+    callback). A failed publish is logged: the beat sweep closes the window within
+    DIGEST_SWEEP_EVERY_SECONDS. A window further off than COUNTDOWN_MAX_SECONDS is the sweep's."""
+    now = timezone.now()
+    due = [
+        (str(d.pk), d.closes_at)
+        for d in digests
+        if (d.closes_at - now).total_seconds() <= COUNTDOWN_MAX_SECONDS
+    ]
+    if not due:
+        return
+
+    def publish() -> None:
+        for digest_id, eta in due:
+            try:
+                current_app.send_task(
+                    CLOSE_TASK, args=[digest_id], eta=eta, queue=MAINTENANCE_QUEUE
+                )
+            except Exception as exc:  # the row is the truth; the sweep closes it
+                logger.warning(
+                    "digest countdown not published; left to the sweep: %s: %s",
+                    type(exc).__name__,
+                    exc,
+                    extra={"digest_id": digest_id},
+                )
+
+    transaction.on_commit(publish)
+
+
+@transaction.atomic
+def digest_close(
+    *, digest_id: str, now: dt.datetime | None = None, skip_locked: bool = False
+) -> str:
+    """Close the window if due: one delivery with `items` (newest first, at most `max_items`)
+    and `count`, or nothing when every item left. Returns the outcome ("" if not closed now).
+    `skip_locked` (the sweep): a window another closer or a joining request holds is left."""
+    now = now or timezone.now()
+    digest = (
+        Digest.objects.select_for_update(of=("self",), skip_locked=skip_locked)
+        .select_related("recipient__preference")
+        .filter(pk=digest_id, closed_at__isnull=True, closes_at__lte=now + EARLY_TOLERANCE)
+        .first()
+    )
+    if digest is None:
+        return ""
+    joined = Delivery.objects.filter(digest=digest, status=DeliveryStatus.DIGESTED)
+    item_ids = list(joined.order_by("-created_at", "-id").values_list("id", flat=True))
+    digest.closed_at, digest.item_count = now, len(item_ids)
+    if not item_ids:
+        digest.outcome = Digest.Outcome.EMPTY
+    else:
+        shown = list(
+            joined.filter(id__in=item_ids[: digest.max_items])
+            .select_related("notification")
+            .order_by("-created_at", "-id")
+        )
+        latest = shown[0].notification
+        items = [digest_item(d) for d in shown]
+        variables = _digest_fitted(digest, latest, items, count=len(item_ids))
+        digest.delivery = digest_deliver(
+            digest, latest=latest, variables=variables, item_ids=item_ids, now=now
+        )
+        digest.outcome = Digest.Outcome.SENT
+    digest.save(update_fields=["closed_at", "item_count", "outcome", "delivery"])
+    metrics.digest_closed(digest=digest)
+    return str(digest.outcome)
+
+
+def _digest_fitted(
+    digest: Digest, latest: Notification, items: list[dict[str, Any]], *, count: int
+) -> dict[str, Any]:
+    """The digest's variables with as many of `items` (newest first) as its channel's render
+    limits allow: the oldest are left out rather than the whole digest dying at its render.
+    `count` stays the number joined; `shown` says how many are in `items`."""
+
+    def with_items(n: int) -> dict[str, Any]:
+        return {**latest.variables, "items": items[:n], "count": count, "shown": n}
+
+    def fits(n: int) -> bool:
+        return digest_render_fits(
+            version=latest.template_version,
+            channel=digest.channel,
+            recipient=digest.recipient,
+            variables=with_items(n),
+        )
+
+    if fits(len(items)):
+        return with_items(len(items))
+    low, high = 1, len(items) - 1  # the most that fit lies in [low, high] (1 if none fits)
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    logger.info(
+        "digest trimmed to fit the render limits",
+        extra={"digest_id": str(digest.pk), "shown": low, "count": count},
+    )
+    return with_items(low)
+
+
+def digests_close_due(*, now: dt.datetime | None = None, budget: float = SWEEP_BUDGET) -> int:
+    """The beat sweep: close every open window past its time, each in its own transaction, in
+    batches until none is left or `budget` seconds passed. A window that fails is logged and
+    left for the next sweep; one locked elsewhere is skipped. Returns how many closed."""
+    now = now or timezone.now()
+    deadline = time.monotonic() + budget
+    tried: set[Any] = set()
+    closed = 0
+    while time.monotonic() < deadline:
+        due = list(
+            Digest.objects.filter(closed_at__isnull=True, closes_at__lte=now)
+            .exclude(id__in=tried)
+            .order_by("closes_at")
+            .values_list("id", flat=True)[:SWEEP_BATCH]
+        )
+        if not due:
+            break
+        for digest_id in due:
+            tried.add(digest_id)
+            try:
+                closed += bool(digest_close(digest_id=str(digest_id), now=now, skip_locked=True))
+            except SoftTimeLimitExceeded:
+                raise
+            except Exception:  # one window's failure must not hold up the others
+                logger.exception("digest close failed", extra={"digest_id": str(digest_id)})
+            if time.monotonic() >= deadline:
+                break
+    return closed
+
+
+def digest_items_cancel(*, notification: Notification, reason: str) -> list[Delivery]:
+    """The notification's digest items still in an open window leave it (in the caller's
+    transaction). FOR NO KEY UPDATE: a closing digest's event rows may still reference them."""
+    items = list(
+        Delivery.objects.select_for_update(no_key=True)
+        .filter(notification=notification, status=DeliveryStatus.DIGESTED)
+        .order_by("id")
+    )
+    return digest_items_leave(items, reason=reason) if items else []

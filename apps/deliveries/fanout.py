@@ -1,0 +1,307 @@
+"""Notifications to a topic: accepted at once, then fanned out to the subscribers by a worker.
+
+The request saves the notification and a `FanOut` row and answers 202 with the expected count.
+The worker (`deliveries.fan_out`, on the maintenance queue) walks the subscribers in recipient
+id order, FANOUT_CHUNK_SIZE per transaction: each chunk's deliveries go through the
+lifecycle's create path (preferences, suppressions, quiet hours, caps; fallback), are
+published when it commits, and move the cursor in the same commit. A run works for
+FANOUT_SLICE_SECONDS, then queues its continuation (other maintenance work runs between), and
+while the channel queues are past QUEUE_DEPTH_LIMIT it waits instead of failing. A run that
+died (SIGKILL, a lost message) leaves its row unmoved: `fan_outs_resume` (beat) queues it
+again after FANOUT_STALL_SECONDS, and it goes on after the last committed chunk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from celery import current_app as app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import metrics
+from apps.core.errors import InvalidInput
+from apps.deliveries.backpressure import queue_depth
+from apps.deliveries.lifecycle import (
+    deliveries_insert,
+    delivery_new,
+    fallback_for_new,
+    notification_insert,
+)
+from apps.deliveries.models import Delivery, DeliveryStatus, FanOut, Notification
+from apps.deliveries.queueing import publish_sends_after_commit
+from apps.recipients.models import Recipient
+from apps.recipients.selectors import recipient_address, recipient_context, suppressions_among
+from apps.templates.models import TemplateVersion
+from apps.templates.validation import version_render_check
+from apps.topics.selectors import topic_get, topic_subscribers
+from notifier.channels import spec
+from notifier.queues import MAINTENANCE_QUEUE
+
+logger = logging.getLogger(__name__)
+
+FAN_OUT_TASK = "deliveries.fan_out"
+# Subscriber locales whose variants are rendered before the 202 (beyond them: at send time).
+RENDER_CHECK_LOCALES = 20
+
+
+class Step(enum.StrEnum):
+    DONE = "done"  # every subscriber reached (or the topic is gone, or it was cancelled)
+    MORE = "more"  # the slice's time is up: a continuation is queued
+    WAIT = "wait"  # backpressure: a continuation is queued for later
+
+
+def fan_out_accept(
+    *,
+    notification: Notification,
+    version: TemplateVersion,
+    topic_key: str,
+    exclude: Sequence[str],
+) -> dict[str, Any]:
+    """In the caller's transaction: save the notification (unsaved, its channels validated) and
+    its fan-out, and queue the worker after commit. Returns the 202 body."""
+    topic = topic_get(client=notification.client, key=topic_key)
+    if topic is None:
+        raise InvalidInput(
+            f"Unknown topic {topic_key!r}.", fields={"topic": [f"unknown topic {topic_key!r}"]}
+        )
+    exclude = list(dict.fromkeys(exclude))
+    subscribers = topic_subscribers(topic_id=topic.pk, exclude=exclude)
+    _render_check(notification, version, subscribers)
+    count = subscribers.count()
+    expected = count * len(notification.channels)
+    notification.recipient_count = count
+    notification.response = {
+        "id": str(notification.id),
+        "status": "accepted",
+        "recipients": "fan-out",
+        "topic": topic.key,
+        "expected": expected,
+    }
+    notification_insert(notification=notification, deliveries=[])
+    FanOut.objects.create(
+        notification=notification,
+        topic=topic,
+        topic_key=topic.key,
+        exclude=exclude,
+        expected=expected,
+        finished_at=None if count else timezone.now(),
+    )
+    if count:
+        notification_id = str(notification.id)
+        transaction.on_commit(lambda: _publish_after_commit(notification_id))
+    return dict(notification.response)
+
+
+def _render_check(notification: Notification, version: TemplateVersion, subscribers: Any) -> None:
+    """The caller's 400 now, not dead letters later: render each variant one subscriber of each
+    locale (up to RENDER_CHECK_LOCALES of them) will get."""
+    locales = list(
+        subscribers.order_by().values_list("locale", flat=True).distinct()[:RENDER_CHECK_LOCALES]
+    )
+    by_locale: dict[str, dict[str, object]] = {}
+    for locale in locales:
+        sample = subscribers.filter(locale=locale).first()
+        if sample is not None:
+            by_locale[locale] = recipient_context(recipient=sample)
+    version_render_check(
+        version=version,
+        channels=[*notification.channels, *notification.fallback],
+        variables=notification.variables,
+        recipients=by_locale,
+    )
+
+
+def fan_out_publish(
+    notification_id: str, *, countdown: float | None = None, resumed: bool = False
+) -> None:
+    """Queue a run of the fan-out worker (a duplicate run is harmless: runs take the row's lock
+    and start after its cursor)."""
+    app.send_task(
+        FAN_OUT_TASK,
+        args=[notification_id],
+        kwargs={"resumed": True} if resumed else {},
+        queue=MAINTENANCE_QUEUE,
+        countdown=countdown,
+    )
+
+
+def _publish_after_commit(
+    notification_id: str, *, countdown: float | None = None, resumed: bool = False
+) -> None:
+    try:
+        fan_out_publish(notification_id, countdown=countdown, resumed=resumed)
+    except Exception as exc:  # committed: the resume sweep queues it once the broker is back
+        logger.warning(
+            "fan-out publish failed; left to the resume sweep: %s: %s",
+            type(exc).__name__,
+            exc,
+            extra={"notification_id": notification_id},
+        )
+
+
+def _backpressured() -> bool:
+    try:
+        return queue_depth() > int(settings.QUEUE_DEPTH_LIMIT)
+    except redis.RedisError:  # the broker cannot tell: wait for it, as the API does
+        return True
+
+
+def fan_out_run(
+    *, notification_id: str, slice_seconds: float | None = None, resumed: bool = False
+) -> Step:
+    """Create the next chunks of deliveries for this fan-out for one slice of time, then queue
+    the continuation (now, or after a pause while the queues are too deep). A `resumed` run
+    (queued by the sweep) first publishes the last committed chunk's `queued` deliveries again."""
+    budget = settings.FANOUT_SLICE_SECONDS if slice_seconds is None else slice_seconds
+    deadline = time.monotonic() + budget
+    if resumed:
+        _republish_last_chunk(notification_id)
+    while True:
+        if _backpressured():
+            _touch(notification_id)  # waiting, not stalled: the sweep leaves it alone
+            _publish_after_commit(notification_id, countdown=settings.FANOUT_BACKPRESSURE_DELAY)
+            return Step.WAIT
+        step = fan_out_chunk(notification_id=notification_id)
+        if step is Step.DONE:
+            return step
+        if time.monotonic() >= deadline:
+            _publish_after_commit(notification_id)
+            return Step.MORE
+
+
+def _republish_last_chunk(notification_id: str) -> None:
+    """The dead run may have committed its last chunk and been killed while publishing it: its
+    rows are `queued` with no message (the reconciler would find them only after
+    RECONCILE_LOST_AFTER_SECONDS when the ledger was written first). Publish them again now; a
+    message that did get through becomes a duplicate, which the send claim drops."""
+    fan = FanOut.objects.filter(notification_id=notification_id).first()
+    if fan is None:
+        return
+    items = [
+        (str(pk), channel, priority)
+        for pk, channel, priority in Delivery.objects.filter(
+            notification_id=notification_id,
+            status=DeliveryStatus.QUEUED,
+            recipient_id__gt=fan.chunk_from,
+            recipient_id__lte=fan.after_recipient,
+        ).values_list("pk", "channel", "priority")
+    ]
+    publish_sends_after_commit(items)
+
+
+def _touch(notification_id: str) -> None:
+    FanOut.objects.filter(notification_id=notification_id, finished_at__isnull=True).update(
+        updated_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def fan_out_chunk(*, notification_id: str) -> Step:
+    """One transaction: the next FANOUT_CHUNK_SIZE subscribers' deliveries and the cursor past
+    them. The row lock makes concurrent runs of one fan-out take turns."""
+    fan = (
+        FanOut.objects.select_for_update(of=("self",))
+        .select_related("notification__template", "notification__client")
+        .filter(notification_id=notification_id, finished_at__isnull=True)
+        .first()
+    )
+    if fan is None:
+        return Step.DONE
+    now = timezone.now()
+    recipients = _next_subscribers(fan)
+    if recipients:
+        created = _create_deliveries(fan.notification, recipients, now=now)
+        fan.chunk_from, fan.after_recipient = fan.after_recipient, recipients[-1].pk
+        fan.created += created
+    if len(recipients) < settings.FANOUT_CHUNK_SIZE:
+        fan.finished_at = now
+    fan.save(
+        update_fields=["chunk_from", "after_recipient", "created", "finished_at", "updated_at"]
+    )
+    return Step.DONE if fan.finished_at else Step.MORE
+
+
+def _next_subscribers(fan: FanOut) -> list[Recipient]:
+    if fan.topic_id is None:  # the topic was deleted: nobody left to reach
+        return []
+    rows = (
+        topic_subscribers(topic_id=fan.topic_id, exclude=fan.exclude)
+        .filter(pk__gt=fan.after_recipient)
+        .select_related("preference")
+    )
+    channels = [*fan.notification.channels, *fan.notification.fallback]
+    if any(spec(c).per_device for c in channels):  # devices: only to reach them
+        rows = rows.prefetch_related("devices")
+    return list(rows[: settings.FANOUT_CHUNK_SIZE])
+
+
+def _create_deliveries(
+    notification: Notification, recipients: list[Recipient], *, now: dt.datetime
+) -> int:
+    """The chunk's deliveries through the lifecycle's create path (the bulk endpoint's steps).
+    Returns how many on the requested channels."""
+    channels = list(notification.channels)
+    # Suppressions of the fallback channels too: one query for the chunk.
+    listed = suppressions_among(
+        client_id=notification.client_id,
+        recipients=recipients,
+        channels=[*channels, *notification.fallback],
+    )
+
+    def suppressed(recipient: Recipient, channel: str) -> bool:
+        return (channel, recipient_address(recipient=recipient, channel=channel)) in listed
+
+    deliveries = [
+        delivery_new(
+            notification,
+            recipient,
+            channel,
+            send_at=notification.send_at,
+            now=now,
+            suppressed=suppressed(recipient, channel),
+        )
+        for recipient in recipients
+        for channel in channels
+    ]
+    requested = len(deliveries)
+    deliveries += fallback_for_new(
+        notification=notification, deliveries=deliveries, suppressed=suppressed
+    )
+    deliveries_insert(deliveries=deliveries)
+    metrics.notification_accepted(notification=notification, deliveries=deliveries)
+    return requested
+
+
+def fan_out_stop(*, notification: Notification) -> None:
+    """A cancelled notification creates no more deliveries: the UPDATE waits for the chunk in
+    flight (its row lock), so what the caller reads next includes that chunk's deliveries."""
+    FanOut.objects.filter(notification=notification, finished_at__isnull=True).update(
+        finished_at=timezone.now()
+    )
+
+
+def fan_outs_resume(*, now: dt.datetime | None = None) -> int:
+    """Queue again every unfinished fan-out that has not moved for FANOUT_STALL_SECONDS (its
+    worker died, or its message was lost). Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.FANOUT_STALL_SECONDS)
+    stalled = [
+        str(pk)
+        for pk in FanOut.objects.filter(
+            finished_at__isnull=True, updated_at__lt=cutoff
+        ).values_list("notification_id", flat=True)[:1000]
+    ]
+    if stalled:
+        # Touched first: the next sweep gives the queued run its full time before queueing more.
+        FanOut.objects.filter(notification_id__in=stalled).update(updated_at=timezone.now())
+    for notification_id in stalled:
+        _publish_after_commit(notification_id, resumed=True)
+    return len(stalled)

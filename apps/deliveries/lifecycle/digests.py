@@ -1,0 +1,75 @@
+"""A digest's status changes: an item leaves its open window (its notification was cancelled),
+and a closed window becomes one delivery.
+
+Locks, so that an item is never both cancelled and sent, nor joins a window already sent:
+closing takes the digest row FOR UPDATE; a join holds it FOR KEY SHARE until its request
+commits (apps/deliveries/digest_windows.py), and a cancel FOR NO KEY UPDATE. The closing side
+reads the items only after its lock, so it sees every join and every cancel committed before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from apps.deliveries.lifecycle.create import deliveries_create, delivery_new
+from apps.deliveries.lifecycle.table import LEAVE, apply, events_add, move
+from apps.deliveries.models import Delivery, Digest, Notification
+from apps.recipients.selectors import recipient_is_suppressed
+
+
+def digest_items_leave(deliveries: Sequence[Delivery], *, reason: str) -> list[Delivery]:
+    """Cancel these `digested` deliveries whose window is still open (a closed window has sent
+    them already). Returns those cancelled."""
+    digest_ids = {d.digest_id for d in deliveries if d.digest_id is not None}
+    open_ids = set(
+        Digest.objects.select_for_update(no_key=True)
+        .filter(id__in=digest_ids, closed_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    leaving = [d for d in deliveries if d.digest_id in open_ids]
+    moved = move(LEAVE, [d.id for d in leaving], values={"reason": reason[:200]})
+    done = [d for d in leaving if d.id in moved]
+    apply(LEAVE, done, {"reason": reason[:200]})
+    events_add(done, LEAVE.target, lambda d: f"{reason}; left digest {d.digest_id}")
+    return done
+
+
+def digest_deliver(
+    digest: Digest,
+    *,
+    latest: Notification,
+    variables: dict[str, Any],
+    item_ids: Sequence[Any],
+    now: dt.datetime,
+) -> Delivery:
+    """The (locked, closing) digest's own notification and delivery: rendered later from
+    `variables` (the latest item's, with `items` and `count`), through the routing rules as any
+    new delivery (so quiet hours and caps defer it). The items' timelines say where they went."""
+    notification = Notification(
+        client_id=digest.client_id,
+        template_id=digest.template_id,
+        template_version_id=latest.template_version_id,
+        variables=variables,
+        channels=[digest.channel],
+        priority=latest.priority,
+        category=latest.category,
+        recipient_count=1,
+    )
+    notification.response = {"id": str(notification.id), "status": "accepted"}
+    notification.save(force_insert=True)
+    recipient = digest.recipient
+    delivery = delivery_new(
+        notification,
+        recipient,
+        digest.channel,
+        send_at=None,
+        now=now,
+        suppressed=recipient_is_suppressed(recipient=recipient, channel=digest.channel),
+    )
+    deliveries_create([delivery], detail_prefix=f"digest {digest.pk} of {len(item_ids)}: ")
+    items = Delivery.objects.filter(id__in=item_ids).only("id", "status")
+    events_add(items, None, f"sent in digest {digest.pk} as delivery {delivery.pk}")
+    return delivery
