@@ -8,6 +8,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet, Subquery
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.deliveries.dead_letters import dead_letters_replay
 from apps.deliveries.models import (
@@ -19,6 +21,7 @@ from apps.deliveries.models import (
     FanOut,
     Notification,
 )
+from apps.deliveries.selectors import DETAIL_DELIVERIES_MAX, notifications_status_counts
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -31,6 +34,10 @@ class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _delivery_total(notification: Notification) -> int:
+    return Delivery.objects.filter(notification=notification).count()
 
 
 class DeliveryInline(ReadOnlyInline):
@@ -95,9 +102,29 @@ class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["id", "client", "template", "priority", "category", "created_at"]
     list_filter = ["priority", "category", "client", "created_at"]
     search_fields = ["id", "idempotency_key", "template__key", "client__name", "category"]
-    readonly_fields = [f.name for f in Notification._meta.fields]
+    readonly_fields = [*(f.name for f in Notification._meta.fields), "deliveries_summary"]
     inlines = [FanOutInline, DeliveryInline]
     date_hierarchy = "created_at"
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        # A topic's notification can have 100,000 deliveries: beyond the API's cap, the page
+        # shows their counts and links to the filtered delivery list instead of an inline.
+        if obj is not None and _delivery_total(obj) > DETAIL_DELIVERIES_MAX:
+            return [FanOutInline]
+        return list(self.inlines)
+
+    @admin.display(description="Deliveries")
+    def deliveries_summary(self, obj: Notification) -> str:
+        counts = notifications_status_counts(notification_ids=[str(obj.id)]).get(str(obj.id), {})
+        url = reverse("admin:deliveries_delivery_changelist")
+        by_status = ", ".join(f"{status}: {n}" for status, n in sorted(counts.items()))
+        return format_html(
+            '{} ({}) <a href="{}?notification__id__exact={}">list them</a>',
+            sum(counts.values()),
+            by_status or "none",
+            url,
+            obj.id,
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from apps.clients.models import ApiClient
 from apps.deliveries.models import DeadLetter, Delivery, DeliveryStatus, Notification
@@ -19,19 +19,46 @@ def notifications_visible_to(*, client: ApiClient) -> QuerySet[Notification]:
     return qs if client.is_ops else qs.filter(client=client)
 
 
-def notification_detail(*, client: ApiClient, notification_id: str) -> Notification | None:
-    deliveries = (
-        Delivery.objects.select_related("recipient", "digest")
-        .prefetch_related("events", "attempt_rows")
-        .order_by("created_at", "channel")
+# A notification's page lists at most this many deliveries (a topic's can have 100,000); the
+# rest are read through GET /notifications/{id}/deliveries, a page at a time.
+DETAIL_DELIVERIES_MAX = 100
+
+
+def _delivery_rows() -> QuerySet[Delivery]:
+    return Delivery.objects.select_related("recipient", "digest").prefetch_related(
+        "events", "attempt_rows"
     )
-    return (
+
+
+def notification_detail(*, client: ApiClient, notification_id: str) -> Notification | None:
+    """The notification with its first DETAIL_DELIVERIES_MAX deliveries (`shown_deliveries`),
+    its deliveries counted by status (`delivery_counts`) and in all (`deliveries_total`)."""
+    notification = (
         notifications_visible_to(client=client)
         .select_related("template", "template_version", "fan_out")
-        .prefetch_related(Prefetch("deliveries", queryset=deliveries))
         .filter(id=notification_id)
         .first()
     )
+    if notification is None:
+        return None
+    counts = notifications_status_counts(notification_ids=[str(notification.id)])
+    notification.delivery_counts = counts.get(str(notification.id), {})  # type: ignore[attr-defined]
+    notification.deliveries_total = sum(notification.delivery_counts.values())  # type: ignore[attr-defined]
+    notification.shown_deliveries = list(  # type: ignore[attr-defined]
+        _delivery_rows()
+        .filter(notification=notification)
+        .order_by("created_at", "channel", "id")[:DETAIL_DELIVERIES_MAX]
+    )
+    return notification
+
+
+def notification_deliveries(
+    *, client: ApiClient, notification_id: str
+) -> QuerySet[Delivery] | None:
+    """Every delivery of a notification the key may see (None if it may not), to paginate."""
+    if not notifications_visible_to(client=client).filter(id=notification_id).exists():
+        return None
+    return _delivery_rows().filter(notification_id=notification_id)
 
 
 def notifications_list(

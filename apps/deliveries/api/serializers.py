@@ -279,6 +279,18 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
     fan_out = serializers.SerializerMethodField()
     throttle = serializers.SerializerMethodField()
     escalation = serializers.SerializerMethodField()
+    delivery_counts = serializers.DictField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="Only when `deliveries_truncated`: every delivery counted by status.",
+    )
+    deliveries_total = serializers.IntegerField(
+        required=False, help_text="Only when `deliveries_truncated`: every delivery."
+    )
+    deliveries_truncated = serializers.SerializerMethodField(
+        help_text="Present (true) only when `deliveries` holds the first 100 of more: read "
+        "them all from GET /api/v1/notifications/{id}/deliveries."
+    )
 
     class Meta:
         model = Notification
@@ -299,7 +311,21 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
             "escalation",
             "deliveries",
             "skipped",
+            "delivery_counts",
+            "deliveries_total",
+            "deliveries_truncated",
         ]
+
+    @extend_schema_field(serializers.BooleanField(required=False))
+    def get_deliveries_truncated(self, notification: Notification) -> bool:
+        return bool(notification.deliveries_total > len(notification.shown_deliveries))  # type: ignore[attr-defined]
+
+    def to_representation(self, instance: Notification) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        if not data["deliveries_truncated"]:  # a small notification keeps its usual shape
+            for name in ("delivery_counts", "deliveries_total", "deliveries_truncated"):
+                del data[name]
+        return data
 
     @extend_schema_field(
         PolymorphicProxySerializer(
@@ -310,8 +336,9 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
         )
     )
     def get_deliveries(self, notification: Notification) -> list[Any]:
-        """The delivery rows, then one `skipped` entry per channel of each unknown id."""
-        rows = DeliverySerializer(notification.deliveries.all(), many=True).data
+        """The first 100 delivery rows (for more, see `deliveries_truncated`), then one
+        `skipped` entry per channel of each unknown id."""
+        rows = DeliverySerializer(notification.shown_deliveries, many=True).data  # type: ignore[attr-defined]
         return [*rows, *notification_skipped_deliveries(notification=notification)]
 
     @extend_schema_field(FanOutSerializer(allow_null=True))

@@ -12,6 +12,11 @@ urlpatterns = [
         name="notification-detail",
     ),
     path(
+        "notifications/<uuid:notification_id>/deliveries",
+        views.NotificationDeliveriesView.as_view(),
+        name="notification-deliveries",
+    ),
+    path(
         "notifications/<uuid:notification_id>/cancel",
         views.NotificationCancelView.as_view(),
         name="notification-cancel",

@@ -19,6 +19,7 @@ from apps.core.errors import InvalidInput, NotFound
 from apps.core.pagination import KeysetPagination
 from apps.core.schema import ErrorSerializer
 from apps.deliveries.api.serializers import (
+    DeliverySerializer,
     NotificationAcceptedSerializer,
     NotificationCreateSerializer,
     NotificationFilterSerializer,
@@ -28,6 +29,7 @@ from apps.deliveries.api.serializers import (
 from apps.deliveries.backpressure import backpressure_check
 from apps.deliveries.models import Notification
 from apps.deliveries.selectors import (
+    notification_deliveries,
     notification_detail,
     notifications_list,
     notifications_status_counts,
@@ -321,6 +323,24 @@ class NotificationDetailView(APIView):
         `skipped` entry (id null, reason `unknown_recipient`) per channel of each unknown id."""
         notification = _visible_notification(request, notification_id)
         return Response(NotificationSerializer(notification).data)
+
+
+class NotificationDeliveriesView(APIView):
+    pagination_class = KeysetPagination
+    pagination_ordering = ("created_at", "id")
+
+    @extend_schema(responses={200: DeliverySerializer(many=True)})
+    def get(self, request: Request, notification_id: UUID) -> Response:
+        """Every delivery of the notification, oldest first, a page at a time (the notification
+        itself lists the first 100)."""
+        queryset = notification_deliveries(
+            client=request_client(request), notification_id=str(notification_id)
+        )
+        if queryset is None:
+            raise NotFound("No such notification.")
+        paginator = KeysetPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(DeliverySerializer(page, many=True).data)
 
 
 class NotificationCancelView(APIView):

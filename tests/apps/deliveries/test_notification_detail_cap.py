@@ -1,0 +1,153 @@
+"""A notification with many deliveries (a topic's): its page lists the first 100 with counts, and
+GET /notifications/{id}/deliveries pages through every one of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db.models import Count
+from rest_framework.test import APIClient
+
+from apps.deliveries.models import Delivery
+from apps.deliveries.selectors import DETAIL_DELIVERIES_MAX
+from tests.factories import ApiKeyFactory, RecipientFactory
+
+URL = "/api/v1/notifications"
+
+
+def _notify(api: APIClient, demo: dict[str, Any], n: int) -> str:
+    ids = [f"r{n}-{i}" for i in range(n)]
+    for ext in ids:
+        RecipientFactory(client=demo["client"], external_id=ext)
+    response = api.post(
+        URL,
+        {
+            "recipients": ids,
+            "template": "order_shipped",
+            "variables": {"order_id": "A-1"},
+            "channels": ["inapp"],
+        },
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    return str(response.json()["id"])
+
+
+@pytest.mark.django_db
+def test_a_big_notification_lists_the_first_100_with_counts(
+    api: APIClient, demo: dict[str, Any]
+) -> None:
+    notification_id = _notify(api, demo, 150)
+    Delivery.objects.filter(
+        id__in=Delivery.objects.filter(notification_id=notification_id).values("id")[:7]
+    ).update(status="cancelled")
+    expected = dict(
+        Delivery.objects.filter(notification_id=notification_id)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    assert sum(expected.values()) == 150
+    assert expected["cancelled"] == 7
+
+    for response in (
+        api.get(f"{URL}/{notification_id}"),
+        api.post(f"{URL}/{notification_id}/cancel", format="json"),
+    ):
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert len(body["deliveries"]) == DETAIL_DELIVERIES_MAX == 100
+        assert body["deliveries_total"] == 150
+        assert body["deliveries_truncated"] is True
+        assert sum(body["delivery_counts"].values()) == 150
+    assert api.get(f"{URL}/{notification_id}").json()["delivery_counts"] == {"cancelled": 150}
+
+
+@pytest.mark.django_db
+def test_counts_match_the_database_before_any_change(api: APIClient, demo: dict[str, Any]) -> None:
+    notification_id = _notify(api, demo, 150)
+    Delivery.objects.filter(
+        id__in=Delivery.objects.filter(notification_id=notification_id).values("id")[:7]
+    ).update(status="cancelled")
+
+    body = api.get(f"{URL}/{notification_id}").json()
+
+    assert body["delivery_counts"] == {"cancelled": 7, "queued": 143}
+    assert body["deliveries_total"] == 150
+
+
+@pytest.mark.django_db
+def test_a_small_notification_keeps_its_shape(api: APIClient, demo: dict[str, Any]) -> None:
+    notification_id = _notify(api, demo, 3)
+
+    body = api.get(f"{URL}/{notification_id}").json()
+
+    assert len(body["deliveries"]) == 3
+    assert not {"delivery_counts", "deliveries_total", "deliveries_truncated"} & set(body)
+
+
+@pytest.mark.django_db
+def test_the_deliveries_endpoint_pages_through_all_of_them(
+    api: APIClient, demo: dict[str, Any]
+) -> None:
+    notification_id = _notify(api, demo, 150)
+    seen: list[str] = []
+    url: str | None = f"{URL}/{notification_id}/deliveries?limit=40"
+    pages = 0
+    while url:
+        response = api.get(url)
+        assert response.status_code == 200, response.content
+        body = response.json()
+        seen += [d["id"] for d in body["results"]]
+        assert all("timeline" in d and "attempt_log" in d for d in body["results"])
+        url = body["next"]
+        pages += 1
+
+    assert pages == 4
+    assert len(seen) == len(set(seen)) == 150
+    assert set(seen) == {
+        str(i)
+        for i in Delivery.objects.filter(notification_id=notification_id).values_list(
+            "id", flat=True
+        )
+    }
+    bad = api.get(f"{URL}/{notification_id}/deliveries?cursor=forged")
+    assert bad.status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_deliveries_endpoint_is_per_client(api: APIClient, demo: dict[str, Any]) -> None:
+    notification_id = _notify(api, demo, 3)
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory.create_with_raw()[1]}")
+
+    assert other.get(f"{URL}/{notification_id}/deliveries").status_code == 404
+    missing = f"{URL}/00000000-0000-0000-0000-000000000000/deliveries"
+    assert api.get(missing).status_code == 404
+    assert len(api.get(f"{URL}/{notification_id}/deliveries").json()["results"]) == 3
+
+
+@pytest.mark.django_db
+def test_admin_shows_counts_and_a_link_not_every_delivery(
+    api: APIClient, demo: dict[str, Any]
+) -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    big, small = _notify(api, demo, 150), _notify(api, demo, 3)
+    staff = Client()
+    staff.force_login(User.objects.create_superuser("root", "root@example.com", "pw-123456"))
+
+    page = staff.get(f"/admin/deliveries/notification/{big}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "150 (queued: 150)" in html
+    assert f"/admin/deliveries/delivery/?notification__id__exact={big}" in html
+    assert "deliveries-TOTAL_FORMS" not in html  # no inline of 150 rows
+    listed = staff.get(f"/admin/deliveries/delivery/?notification__id__exact={big}")
+    assert listed.status_code == 200
+    assert "150 deliveries" in listed.content.decode()
+
+    small_page = staff.get(f"/admin/deliveries/notification/{small}/change/").content.decode()
+    assert "deliveries-TOTAL_FORMS" in small_page
