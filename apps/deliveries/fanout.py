@@ -221,8 +221,8 @@ def fan_out_chunk(*, notification_id: str) -> Step:
         created = _create_deliveries(fan.notification, recipients, now=now)
         fan.chunk_from, fan.after_recipient = fan.after_recipient, recipients[-1].pk
         fan.created += created
-    if len(recipients) < settings.FANOUT_CHUNK_SIZE:
-        fan.finished_at = now
+    else:  # only an empty chunk ends it: a run killed while publishing the last (partial)
+        fan.finished_at = now  # chunk leaves it unfinished, so the sweep republishes that chunk
     fan.save(
         update_fields=["chunk_from", "after_recipient", "created", "finished_at", "updated_at"]
     )

@@ -79,6 +79,7 @@ def test_exclude_and_preferences_apply_to_each_subscriber(api: APIClient, topic:
     body = api.post(URL, {**BODY, "exclude": ["a", "nobody"]}, format="json").json()
 
     assert body["expected"] == 3
+    assert fan_out_chunk(notification_id=body["id"]) is Step.MORE  # an empty chunk ends it
     assert fan_out_chunk(notification_id=body["id"]) is Step.DONE
 
     rows = dict(Delivery.objects.values_list("recipient__external_id", "status"))
@@ -251,3 +252,24 @@ def test_a_resumed_run_publishes_the_last_committed_chunk_again(
     fan_out_run(notification_id=body["id"], resumed=True)
 
     assert set(queued_delivery_ids(clean_redis).get("inapp.normal", [])) == second
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(FANOUT_CHUNK_SIZE=3, FANOUT_SLICE_SECONDS=0)
+def test_a_kill_after_the_last_partial_chunk_is_resumed_and_that_chunk_republished(
+    api: APIClient, topic: Any, clean_redis: redis.Redis
+) -> None:
+    body = api.post(URL, BODY, format="json").json()
+    fan_out_chunk(notification_id=body["id"])
+    # The last chunk (1 of 3): committed, then the worker killed before its publish.
+    assert fan_out_chunk(notification_id=body["id"]) is Step.MORE
+    last = {str(Delivery.objects.order_by("recipient_id").values_list("id", flat=True).last())}
+    clean_redis.flushdb()
+
+    assert FanOut.objects.get().finished_at is None
+    assert fan_outs_resume(now=timezone.now() + dt.timedelta(minutes=5)) == 1
+    fan_out_run(notification_id=body["id"], resumed=True)
+
+    assert set(queued_delivery_ids(clean_redis).get("inapp.normal", [])) == last
+    assert FanOut.objects.get().finished_at is not None
+    assert Delivery.objects.count() == 4
