@@ -39,12 +39,19 @@ def subscriber_count(*, topic: Topic) -> int:
     return Subscription.objects.filter(topic=topic).count()
 
 
+# A recipient's representation lists at most this many topic keys (it may follow thousands).
+RECIPIENT_TOPICS_MAX = 100
+
+
 def recipient_topic_keys(*, recipient: Recipient) -> list[str]:
-    return sorted(
-        Subscription.objects.filter(recipient=recipient).values_list("topic__key", flat=True)
-    )
+    """The first RECIPIENT_TOPICS_MAX keys of the topics it follows, in key order."""
+    rows = Subscription.objects.filter(recipient=recipient).order_by("topic__key")
+    return list(rows.values_list("topic__key", flat=True)[:RECIPIENT_TOPICS_MAX])
 
 
 def recipient_topics_described(*, recipient: Recipient, **_: Any) -> dict[str, Any]:
     """What this app adds to a recipient's API representation (recipient_describing)."""
-    return {"topics": recipient_topic_keys(recipient=recipient)}
+    return {
+        "topics": recipient_topic_keys(recipient=recipient),
+        "topics_total": Subscription.objects.filter(recipient=recipient).count(),
+    }

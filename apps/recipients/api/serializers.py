@@ -68,11 +68,14 @@ class RecipientDetailSerializer(RecipientSerializer):
     topics = serializers.ListField(
         child=serializers.CharField(),
         read_only=True,
-        help_text="Keys of the topics the recipient follows.",
+        help_text="Keys of the topics the recipient follows, in key order: the first 100.",
+    )
+    topics_total = serializers.IntegerField(
+        read_only=True, help_text="How many topics the recipient follows in all."
     )
 
     class Meta(RecipientSerializer.Meta):
-        fields = [*RecipientSerializer.Meta.fields, "topics"]
+        fields = [*RecipientSerializer.Meta.fields, "topics", "topics_total"]
 
 
 @extend_schema_field({"type": "string", "pattern": HHMM_RE.pattern, "example": "22:00"})

@@ -199,6 +199,21 @@ def test_a_recipient_shows_its_topics(api: APIClient, client_row: Any) -> None:
 
     assert response.status_code == 200
     assert response.json()["topics"] == ["a-topic", "b-topic"]
+    assert response.json()["topics_total"] == 2
+
+
+@pytest.mark.django_db
+def test_a_recipient_following_many_topics_lists_the_first_100(
+    api: APIClient, client_row: Any
+) -> None:
+    recipient = RecipientFactory(client=client_row, external_id="user-1")
+    for i in range(130):
+        SubscriptionFactory(topic__client=client_row, topic__key=f"t-{i:03}", recipient=recipient)
+
+    body = api.get("/api/v1/recipients/user-1").json()
+
+    assert body["topics"] == [f"t-{i:03}" for i in range(100)]
+    assert body["topics_total"] == 130
 
 
 @pytest.mark.django_db
