@@ -17,6 +17,7 @@ import datetime as dt
 import enum
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,6 +57,7 @@ class Step(enum.StrEnum):
     DONE = "done"  # every subscriber reached (or the topic is gone, or it was cancelled)
     MORE = "more"  # the slice's time is up: a continuation is queued
     WAIT = "wait"  # backpressure: a continuation is queued for later
+    SUPERSEDED = "superseded"  # the resume sweep queued a newer run: this one stops
 
 
 def fan_out_accept(
@@ -120,24 +122,27 @@ def _render_check(notification: Notification, version: TemplateVersion, subscrib
 
 
 def fan_out_publish(
-    notification_id: str, *, countdown: float | None = None, resumed: bool = False
+    notification_id: str, *, countdown: float | None = None, resumed: bool = False, token: str = ""
 ) -> None:
-    """Queue a run of the fan-out worker (a duplicate run is harmless: runs take the row's lock
-    and start after its cursor)."""
+    """Queue a run of the fan-out worker holding `token` (a run whose token is no longer the
+    row's exits; runs take the row's lock and start after its cursor)."""
+    kwargs: dict[str, Any] = {"resumed": True} if resumed else {}
+    if token:
+        kwargs["token"] = token
     app.send_task(
         FAN_OUT_TASK,
         args=[notification_id],
-        kwargs={"resumed": True} if resumed else {},
+        kwargs=kwargs,
         queue=MAINTENANCE_QUEUE,
         countdown=countdown,
     )
 
 
 def _publish_after_commit(
-    notification_id: str, *, countdown: float | None = None, resumed: bool = False
+    notification_id: str, *, countdown: float | None = None, resumed: bool = False, token: str = ""
 ) -> None:
     try:
-        fan_out_publish(notification_id, countdown=countdown, resumed=resumed)
+        fan_out_publish(notification_id, countdown=countdown, resumed=resumed, token=token)
     except Exception as exc:  # committed: the resume sweep queues it once the broker is back
         logger.warning(
             "fan-out publish failed; left to the resume sweep: %s: %s",
@@ -155,26 +160,53 @@ def _backpressured() -> bool:
 
 
 def fan_out_run(
-    *, notification_id: str, slice_seconds: float | None = None, resumed: bool = False
+    *,
+    notification_id: str,
+    slice_seconds: float | None = None,
+    resumed: bool = False,
+    token: str = "",
 ) -> Step:
     """Create the next chunks of deliveries for this fan-out for one slice of time, then queue
     the continuation (now, or after a pause while the queues are too deep). A `resumed` run
-    (queued by the sweep) first publishes the last committed chunk's `queued` deliveries again."""
+    (queued by the sweep) first publishes the last committed chunk's `queued` deliveries again.
+    A run whose `token` is no longer the fan-out's (the sweep queued a newer run) or whose
+    fan-out is finished stops without sending anything or queueing a continuation."""
     budget = settings.FANOUT_SLICE_SECONDS if slice_seconds is None else slice_seconds
     deadline = time.monotonic() + budget
+    live = _live(notification_id, token)
+    if live is not Step.MORE:
+        return live
     if resumed:
         _republish_last_chunk(notification_id)
     while True:
         if _backpressured():
+            live = _live(notification_id, token)  # no waiting on behalf of a finished fan-out
+            if live is not Step.MORE:
+                return live
             _touch(notification_id)  # waiting, not stalled: the sweep leaves it alone
-            _publish_after_commit(notification_id, countdown=settings.FANOUT_BACKPRESSURE_DELAY)
+            _publish_after_commit(
+                notification_id, countdown=settings.FANOUT_BACKPRESSURE_DELAY, token=token
+            )
             return Step.WAIT
-        step = fan_out_chunk(notification_id=notification_id)
-        if step is Step.DONE:
+        step = fan_out_chunk(notification_id=notification_id, token=token)
+        if step is not Step.MORE:
             return step
         if time.monotonic() >= deadline:
-            _publish_after_commit(notification_id)
+            _publish_after_commit(notification_id, token=token)
             return Step.MORE
+
+
+def _live(notification_id: str, token: str) -> Step:
+    """MORE while this run may go on; DONE if the fan-out is finished, SUPERSEDED if the sweep
+    gave it a newer run."""
+    row = (
+        FanOut.objects.filter(notification_id=notification_id)
+        .values_list("finished_at", "run_token")
+        .first()
+    )
+    if row is None or row[0] is not None:
+        return Step.DONE
+    return Step.MORE if row[1] == token else Step.SUPERSEDED
 
 
 def _republish_last_chunk(notification_id: str) -> None:
@@ -204,7 +236,7 @@ def _touch(notification_id: str) -> None:
 
 
 @transaction.atomic
-def fan_out_chunk(*, notification_id: str) -> Step:
+def fan_out_chunk(*, notification_id: str, token: str = "") -> Step:
     """One transaction: the next FANOUT_CHUNK_SIZE subscribers' deliveries and the cursor past
     them. The row lock makes concurrent runs of one fan-out take turns."""
     fan = (
@@ -215,6 +247,8 @@ def fan_out_chunk(*, notification_id: str) -> Step:
     )
     if fan is None:
         return Step.DONE
+    if fan.run_token != token:  # checked under the lock: the sweep's newer run goes on alone
+        return Step.SUPERSEDED
     now = timezone.now()
     recipients = _next_subscribers(fan)
     if recipients:
@@ -299,9 +333,11 @@ def fan_outs_resume(*, now: dt.datetime | None = None) -> int:
             finished_at__isnull=True, updated_at__lt=cutoff
         ).values_list("notification_id", flat=True)[:1000]
     ]
-    if stalled:
-        # Touched first: the next sweep gives the queued run its full time before queueing more.
-        FanOut.objects.filter(notification_id__in=stalled).update(updated_at=timezone.now())
     for notification_id in stalled:
-        _publish_after_commit(notification_id, resumed=True)
+        # A new token: the run presumed dead, if only slow, exits at its next step.
+        token = uuid.uuid4().hex
+        FanOut.objects.filter(notification_id=notification_id, finished_at__isnull=True).update(
+            run_token=token, updated_at=timezone.now()
+        )  # touched too: the next sweep gives this run its full time before queueing more
+        _publish_after_commit(notification_id, resumed=True, token=token)
     return len(stalled)

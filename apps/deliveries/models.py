@@ -299,6 +299,9 @@ class FanOut(models.Model):
     # Where the last committed chunk started: a resumed run publishes that chunk's `queued`
     # deliveries again, since a crash may have cut its publish short after the commit.
     chunk_from = models.BigIntegerField(default=0)
+    # The live run's token: each continuation carries it; the resume sweep issues a new one, so
+    # a run it presumed dead (only slow) exits at its next step instead of running beside it.
+    run_token = models.CharField(max_length=32, default="", blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

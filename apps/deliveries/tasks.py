@@ -97,9 +97,9 @@ def purge_history() -> int:
     retry_jitter=True,
     max_retries=settings.SEND_TASK_MAX_RETRIES,
 )
-def fan_out(notification_id: str, *, resumed: bool = False) -> str:
+def fan_out(notification_id: str, *, resumed: bool = False, token: str = "") -> str:
     """Create the next chunks of a topic notification's deliveries (fanout.py)."""
-    return fan_out_run(notification_id=notification_id, resumed=resumed).value
+    return fan_out_run(notification_id=notification_id, resumed=resumed, token=token).value
 
 
 @shared_task(name="deliveries.fan_outs_resume", ignore_result=True, soft_time_limit=60)

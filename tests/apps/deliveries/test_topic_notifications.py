@@ -268,8 +268,51 @@ def test_a_kill_after_the_last_partial_chunk_is_resumed_and_that_chunk_republish
 
     assert FanOut.objects.get().finished_at is None
     assert fan_outs_resume(now=timezone.now() + dt.timedelta(minutes=5)) == 1
-    fan_out_run(notification_id=body["id"], resumed=True)
+    token = FanOut.objects.get().run_token
+    fan_out_run(notification_id=body["id"], resumed=True, token=token)
 
     assert set(queued_delivery_ids(clean_redis).get("inapp.normal", [])) == last
     assert FanOut.objects.get().finished_at is not None
     assert Delivery.objects.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(FANOUT_CHUNK_SIZE=2, FANOUT_SLICE_SECONDS=0)
+def test_a_run_the_sweep_replaced_exits_without_sending(
+    api: APIClient, topic: Any, clean_redis: redis.Redis
+) -> None:
+    body = api.post(URL, BODY, format="json").json()
+    fan_out_chunk(notification_id=body["id"])  # the first run: one chunk, then only slow
+    assert fan_outs_resume(now=timezone.now() + dt.timedelta(minutes=5)) == 1
+    token = FanOut.objects.get().run_token
+    assert token
+    assert fan_out_messages(clean_redis)[-1] == f"['{body['id']}']"
+    clean_redis.flushdb()
+
+    # The old run's continuation (no token) wakes up: it stops, sends and queues nothing.
+    assert fan_out_run(notification_id=body["id"], resumed=True) is Step.SUPERSEDED
+    assert fan_out_chunk(notification_id=body["id"]) is Step.SUPERSEDED
+    assert Delivery.objects.count() == 2
+    assert queued_delivery_ids(clean_redis) == {}
+    assert fan_out_messages(clean_redis) == []
+
+    # The sweep's run goes on after the cursor.
+    assert fan_out_run(notification_id=body["id"], token=token) is Step.MORE
+    while fan_out_run(notification_id=body["id"], token=token) is not Step.DONE:
+        pass
+    assert Delivery.objects.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finished_fan_out_does_not_wait_on_backpressure(
+    api: APIClient, topic: Any, clean_redis: redis.Redis
+) -> None:
+    body = api.post(URL, BODY, format="json").json()
+    FanOut.objects.update(finished_at=timezone.now())  # e.g. cancelled meanwhile
+    clean_redis.flushdb()
+
+    with override_settings(QUEUE_DEPTH_LIMIT=-1):  # every depth is too deep
+        step = fan_out_run(notification_id=body["id"])
+
+    assert step is Step.DONE
+    assert fan_out_messages(clean_redis) == []
