@@ -6,7 +6,7 @@ from typing import Any
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import DigestField, StrictBooleanField
+from apps.core.fields import DigestField, StrictBooleanField, StrictCharField
 from apps.deliveries.api.recipients_field import RecipientRefField, errors_named, recipients_split
 from apps.deliveries.api.workflow_fields import (
     ESCALATION_SCHEMA,
@@ -64,7 +64,7 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         required=False, help_text="Instead of recipients: every subscriber of this topic."
     )
     exclude = serializers.ListField(
-        child=serializers.CharField(max_length=200),
+        child=StrictCharField(max_length=200),  # a number is a 400, not a str()
         required=False,
         max_length=MAX_RECIPIENTS,
         help_text="With `topic`: subscribers left out (the actor), by external id.",

@@ -12,12 +12,12 @@ from apps.topics.models import KEY_MAX, Subscription, Topic
 
 MAX_SUBSCRIBERS_PER_CALL = 1000
 # A topic key names a thing in the client's domain ("order-123-watchers"): URL-safe, no spaces.
-KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")  # fullmatch: `$` took "key\n"
 KEY_RULE = f"1 to {KEY_MAX} characters: letters, digits and . _ : - (not first)"
 
 
 def valid_topic_key(key: str) -> bool:
-    return len(key) <= KEY_MAX and bool(KEY_RE.match(key))
+    return len(key) <= KEY_MAX and bool(KEY_RE.fullmatch(key))
 
 
 class TopicKeyField(StrictCharField):
@@ -28,7 +28,7 @@ class TopicKeyField(StrictCharField):
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
-        if not KEY_RE.match(value):
+        if not KEY_RE.fullmatch(value):
             raise serializers.ValidationError(KEY_RULE)
         return value
 

@@ -316,3 +316,12 @@ def test_a_finished_fan_out_does_not_wait_on_backpressure(
 
     assert step is Step.DONE
     assert fan_out_messages(clean_redis) == []
+
+
+@pytest.mark.django_db
+def test_exclude_items_must_be_strings(api: APIClient, topic: Any) -> None:
+    response = api.post(URL, {**BODY, "exclude": [123]}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert "exclude" in response.json()["fields"]
+    assert not Notification.objects.exists()

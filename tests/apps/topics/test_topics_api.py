@@ -224,3 +224,11 @@ def test_erasing_a_recipient_unsubscribes_it(api: APIClient, client_row: Any) ->
     assert api.delete("/api/v1/recipients/user-1").status_code == 204
 
     assert Subscription.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_key_with_a_trailing_newline_is_refused(api: APIClient, client_row: Any) -> None:
+    response = api.put(f"{URL}/order-1%0A", {"name": "x"}, format="json")
+
+    assert response.status_code in (400, 404), response.content
+    assert not Topic.objects.filter(key__startswith="order-1").exists()
