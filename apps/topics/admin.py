@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
@@ -24,8 +27,23 @@ class TopicAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return int(getattr(topic, "subscriber_count", 0))
 
 
+class SubscriptionForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Subscription
+        fields = ["topic", "recipient"]
+
+    def clean(self) -> dict[str, Any]:
+        """A topic is followed only by its own client's recipients (the API's rule too)."""
+        data: dict[str, Any] = super().clean() or {}
+        topic, recipient = data.get("topic"), data.get("recipient")
+        if topic is not None and recipient is not None and topic.client_id != recipient.client_id:
+            raise forms.ValidationError("The recipient belongs to another client than the topic.")
+        return data
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = SubscriptionForm
     list_display = ["topic", "recipient", "created_at"]
     list_select_related = ["topic", "recipient"]
     list_filter = ["topic__client"]
