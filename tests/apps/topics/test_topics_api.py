@@ -232,3 +232,23 @@ def test_a_key_with_a_trailing_newline_is_refused(api: APIClient, client_row: An
 
     assert response.status_code in (400, 404), response.content
     assert not Topic.objects.filter(key__startswith="order-1").exists()
+
+
+@pytest.mark.django_db
+def test_the_topic_list_counts_subscribers_without_grouping_the_topics(
+    api: APIClient, client_row: Any
+) -> None:
+    from apps.topics.selectors import topics_list
+
+    topic = TopicFactory(client=client_row, key="counted")
+    TopicFactory(client=client_row, key="empty")
+    for i in range(3):
+        SubscriptionFactory(
+            topic=topic, recipient__client=client_row, recipient__external_id=f"s{i}"
+        )
+
+    rows = api.get(URL).json()["results"]
+    sql = str(topics_list(client=client_row).query)
+
+    assert {r["key"]: r["subscribers"] for r in rows} == {"counted": 3, "empty": 0}
+    assert "LEFT OUTER JOIN" not in sql  # a correlated subquery per topic, not a join
