@@ -49,6 +49,9 @@ def notification_detail(*, client: ApiClient, notification_id: str) -> Notificat
         .filter(notification=notification)
         .order_by("created_at", "channel", "id")[:DETAIL_DELIVERIES_MAX]
     )
+    notification.deliveries_truncated = (  # type: ignore[attr-defined]
+        notification.deliveries_total > len(notification.shown_deliveries)  # type: ignore[attr-defined]
+    )
     return notification
 
 

@@ -287,9 +287,10 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
     deliveries_total = serializers.IntegerField(
         required=False, help_text="Only when `deliveries_truncated`: every delivery."
     )
-    deliveries_truncated = serializers.SerializerMethodField(
+    deliveries_truncated = serializers.BooleanField(
+        required=False,
         help_text="Present (true) only when `deliveries` holds the first 100 of more: read "
-        "them all from GET /api/v1/notifications/{id}/deliveries."
+        "them all from GET /api/v1/notifications/{id}/deliveries.",
     )
 
     class Meta:
@@ -315,10 +316,6 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
             "deliveries_total",
             "deliveries_truncated",
         ]
-
-    @extend_schema_field(serializers.BooleanField(required=False))
-    def get_deliveries_truncated(self, notification: Notification) -> bool:
-        return bool(notification.deliveries_total > len(notification.shown_deliveries))  # type: ignore[attr-defined]
 
     def to_representation(self, instance: Notification) -> dict[str, Any]:
         data: dict[str, Any] = super().to_representation(instance)
