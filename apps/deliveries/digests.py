@@ -112,15 +112,18 @@ def deliveries_digest(
     declared: DigestSpec | None,
     request_off: bool,
     now: dt.datetime,
+    lenient_keys: bool = False,
 ) -> DigestJoins:
     """Before the insert: each new delivery a digest applies to joins its open window (opened
     now if none), all windows of the request found or opened in a few statements. `scheduled`
-    and skipped ones are left alone. Returns those digested and the windows opened."""
+    and skipped ones are left alone. Returns those digested and the windows opened.
+    A key that does not render is the caller's 400, or with `lenient_keys` (a fan-out's chunk)
+    that recipient's deliveries are not digested (sent on their own) and it is logged."""
     if declared is None or (notification.send_at and notification.send_at > now):
         return DigestJoins()
     # The key is rendered once per recipient if it reads `recipient`, else once per request.
     per_recipient = "recipient" in required_variables([declared.key], provided=frozenset())
-    keys: dict[Any, str] = {}
+    keys: dict[Any, str | None] = {}
     fresh: dict[Target, Digest] = {}
     joining: list[tuple[Delivery, Target]] = []
     for delivery in deliveries:
@@ -140,13 +143,14 @@ def deliveries_digest(
             continue
         scope = recipient.pk if per_recipient else None
         if scope not in keys:
-            keys[scope] = digest_key(
-                spec=declared, variables=notification.variables, recipient=recipient
-            )
-        target = (recipient.pk, notification.template_id, delivery.channel, keys[scope])
+            keys[scope] = _key_or_none(declared, notification, recipient, lenient=lenient_keys)
+        key = keys[scope]
+        if key is None:
+            continue
+        target = (recipient.pk, notification.template_id, delivery.channel, key)
         joining.append((delivery, target))
         if target not in fresh:
-            fresh[target] = _window_new(notification, delivery, plan, key=keys[scope])
+            fresh[target] = _window_new(notification, delivery, plan, key=key)
     if not joining:
         return DigestJoins()
     windows, opened = digest_windows(fresh)
@@ -154,6 +158,22 @@ def deliveries_digest(
         delivery_digested(delivery, windows[target])
     digests_close_after_commit(opened)
     return DigestJoins(digested=[delivery for delivery, _ in joining], opened=opened)
+
+
+def _key_or_none(
+    spec: DigestSpec, notification: Notification, recipient: Recipient, *, lenient: bool
+) -> str | None:
+    try:
+        return digest_key(spec=spec, variables=notification.variables, recipient=recipient)
+    except InvalidInput as exc:
+        if not lenient:
+            raise
+        logger.warning(
+            "digest key does not render; sent on its own: %s",
+            exc,
+            extra={"notification_id": str(notification.pk), "recipient_id": recipient.pk},
+        )
+        return None
 
 
 def digest_joins_counted(joins: DigestJoins) -> None:

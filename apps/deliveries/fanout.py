@@ -2,9 +2,11 @@
 
 The request saves the notification and a `FanOut` row and answers 202 with the expected count.
 The worker (`deliveries.fan_out`, on the maintenance queue) walks the subscribers in recipient
-id order, FANOUT_CHUNK_SIZE per transaction: each chunk's deliveries go through the
-lifecycle's create path (preferences, suppressions, quiet hours, caps; fallback), are
-published when it commits, and move the cursor in the same commit. A run works for
+id order, FANOUT_CHUNK_SIZE per transaction: each chunk's deliveries are built as a request's
+for listed recipients are (building.py: preferences, suppressions, quiet hours, caps; the
+throttle, the digest, fallback and the escalation steps the notification stored when it was
+accepted), are published when it commits, and move the cursor in the same commit. A throttle
+slot taken by a chunk that rolls back is given back. A run works for
 FANOUT_SLICE_SECONDS, then queues its continuation (other maintenance work runs between), and
 while the channel queues are past QUEUE_DEPTH_LIMIT it waits instead of failing. A run that
 died (SIGKILL, a lost message) leaves its row unmoved: `fan_outs_resume` (beat) queues it
@@ -27,21 +29,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core import metrics
 from apps.core.errors import InvalidInput
 from apps.deliveries.backpressure import queue_depth
-from apps.deliveries.lifecycle import (
-    deliveries_insert,
-    delivery_new,
-    fallback_for_new,
-    notification_insert,
-)
+from apps.deliveries.building import Workflows, deliveries_build, deliveries_counted
+from apps.deliveries.lifecycle import deliveries_insert, notification_insert
 from apps.deliveries.models import Delivery, DeliveryStatus, FanOut, Notification
 from apps.deliveries.queueing import publish_sends_after_commit
+from apps.deliveries.request_checks import variants_render_check
+from apps.deliveries.throttles import Slots, throttle_rendered_key, throttle_slots
 from apps.recipients.models import Recipient
-from apps.recipients.selectors import recipient_address, recipient_context, suppressions_among
+from apps.recipients.selectors import recipient_address, suppressions_among
 from apps.templates.models import TemplateVersion
-from apps.templates.validation import version_render_check
 from apps.topics.selectors import topic_get, topic_subscribers
 from notifier.channels import spec
 from notifier.queues import MAINTENANCE_QUEUE
@@ -66,9 +64,12 @@ def fan_out_accept(
     version: TemplateVersion,
     topic_key: str,
     exclude: Sequence[str],
+    workflows: Workflows,
 ) -> dict[str, Any]:
-    """In the caller's transaction: save the notification (unsaved, its channels validated) and
-    its fan-out, and queue the worker after commit. Returns the 202 body."""
+    """In the caller's transaction: save the notification (unsaved, its channels validated, its
+    workflows stored) and its fan-out, and queue the worker after commit. Returns the 202 body.
+    What the chunks could only fail on later is the caller's 400 now: the throttle's key with
+    these variables, and a render of each variant (the digest's shape when one applies)."""
     topic = topic_get(client=notification.client, key=topic_key)
     if topic is None:
         raise InvalidInput(
@@ -76,7 +77,9 @@ def fan_out_accept(
         )
     exclude = list(dict.fromkeys(exclude))
     subscribers = topic_subscribers(topic_id=topic.pk, exclude=exclude)
-    _render_check(notification, version, subscribers)
+    if workflows.throttle is not None:
+        throttle_rendered_key(workflows.throttle, notification.variables)
+    _render_check(notification, version, subscribers, workflows)
     count = subscribers.count()
     expected = count * len(notification.channels)
     notification.recipient_count = count
@@ -102,22 +105,27 @@ def fan_out_accept(
     return dict(notification.response)
 
 
-def _render_check(notification: Notification, version: TemplateVersion, subscribers: Any) -> None:
+def _render_check(
+    notification: Notification, version: TemplateVersion, subscribers: Any, workflows: Workflows
+) -> None:
     """The caller's 400 now, not dead letters later: render each variant one subscriber of each
-    locale (up to RENDER_CHECK_LOCALES of them) will get."""
+    locale (up to RENDER_CHECK_LOCALES of them) will get, escalation channels included, as a
+    digest when one applies (as recipients_check does for listed recipients)."""
     locales = list(
         subscribers.order_by().values_list("locale", flat=True).distinct()[:RENDER_CHECK_LOCALES]
     )
-    by_locale: dict[str, dict[str, object]] = {}
-    for locale in locales:
-        sample = subscribers.filter(locale=locale).first()
-        if sample is not None:
-            by_locale[locale] = recipient_context(recipient=sample)
-    version_render_check(
+    samples = [
+        sample
+        for locale in locales
+        if (sample := subscribers.filter(locale=locale).first()) is not None
+    ]
+    escalated = [c for step in workflows.escalation for c in step.channels]
+    variants_render_check(
         version=version,
-        channels=[*notification.channels, *notification.fallback],
+        channels=[*notification.channels, *notification.fallback, *escalated],
         variables=notification.variables,
-        recipients=by_locale,
+        digest=workflows.digest,
+        samples=samples,
     )
 
 
@@ -235,10 +243,15 @@ def _touch(notification_id: str) -> None:
     )
 
 
-@transaction.atomic
 def fan_out_chunk(*, notification_id: str, token: str = "") -> Step:
     """One transaction: the next FANOUT_CHUNK_SIZE subscribers' deliveries and the cursor past
-    them. The row lock makes concurrent runs of one fan-out take turns."""
+    them. The row lock makes concurrent runs of one fan-out take turns. The throttle slots the
+    chunk takes are given back if its transaction does not commit (the chunk is run again)."""
+    with throttle_slots() as slots, transaction.atomic():
+        return _chunk(notification_id, token, slots)
+
+
+def _chunk(notification_id: str, token: str, slots: Slots) -> Step:
     fan = (
         FanOut.objects.select_for_update(of=("self",))
         .select_related("notification__template", "notification__client")
@@ -252,7 +265,7 @@ def fan_out_chunk(*, notification_id: str, token: str = "") -> Step:
     now = timezone.now()
     recipients = _next_subscribers(fan)
     if recipients:
-        created = _create_deliveries(fan.notification, recipients, now=now)
+        created = _create_deliveries(fan.notification, recipients, slots=slots, now=now)
         fan.chunk_from, fan.after_recipient = fan.after_recipient, recipients[-1].pk
         fan.created += created
     else:  # only an empty chunk ends it: a run killed while publishing the last (partial)
@@ -271,47 +284,43 @@ def _next_subscribers(fan: FanOut) -> list[Recipient]:
         .filter(pk__gt=fan.after_recipient)
         .select_related("preference")
     )
-    channels = [*fan.notification.channels, *fan.notification.fallback]
+    notification = fan.notification
+    escalated = [c for step in notification.escalation or [] for c in step["channels"]]
+    channels = [*notification.channels, *notification.fallback, *escalated]
     if any(spec(c).per_device for c in channels):  # devices: only to reach them
         rows = rows.prefetch_related("devices")
     return list(rows[: settings.FANOUT_CHUNK_SIZE])
 
 
 def _create_deliveries(
-    notification: Notification, recipients: list[Recipient], *, now: dt.datetime
+    notification: Notification, recipients: list[Recipient], *, slots: Slots, now: dt.datetime
 ) -> int:
-    """The chunk's deliveries through the lifecycle's create path (the bulk endpoint's steps).
-    Returns how many on the requested channels."""
-    channels = list(notification.channels)
-    # Suppressions of the fallback channels too: one query for the chunk.
+    """The chunk's deliveries, built as a request's for listed recipients are (building.py) with
+    the workflows the notification stored. Returns how many on the requested channels."""
+    workflows = Workflows.stored(notification)
+    escalated = [c for step in workflows.escalation for c in step.channels]
+    # Suppressions of the fallback and escalation channels too: one query for the chunk.
     listed = suppressions_among(
         client_id=notification.client_id,
         recipients=recipients,
-        channels=[*channels, *notification.fallback],
+        channels=[*notification.channels, *notification.fallback, *escalated],
     )
 
     def suppressed(recipient: Recipient, channel: str) -> bool:
         return (channel, recipient_address(recipient=recipient, channel=channel)) in listed
 
-    deliveries = [
-        delivery_new(
-            notification,
-            recipient,
-            channel,
-            send_at=notification.send_at,
-            now=now,
-            suppressed=suppressed(recipient, channel),
-        )
-        for recipient in recipients
-        for channel in channels
-    ]
-    requested = len(deliveries)
-    deliveries += fallback_for_new(
-        notification=notification, deliveries=deliveries, suppressed=suppressed
+    built = deliveries_build(
+        notification=notification,
+        recipients=recipients,
+        workflows=workflows,
+        suppressed=suppressed,
+        slots=slots,
+        now=now,
+        lenient_digest_keys=True,  # no caller to answer 400: that subscriber is sent singly
     )
-    deliveries_insert(deliveries=deliveries)
-    metrics.notification_accepted(notification=notification, deliveries=deliveries)
-    return requested
+    deliveries_insert(deliveries=built.deliveries)
+    deliveries_counted(notification=notification, built=built)
+    return len(recipients) * len(notification.channels)
 
 
 def fan_out_stop(*, notification: Notification) -> None:

@@ -83,6 +83,10 @@ class Notification(models.Model):
     # the request overrode it) and the escalation steps ([{"after", "channels", "unless"}]).
     throttle = models.JSONField(null=True, blank=True)
     escalation = models.JSONField(default=list, blank=True)
+    # The digest declaration that applied ({"window", "key", "max_items"}: the template's unless
+    # the request overrode it), null if none or the request said `"digest": false`. A topic's
+    # fan-out applies it (with the throttle and the escalation) to each chunk of subscribers.
+    digest = models.JSONField(null=True, blank=True)
     # The 202 body, returned again verbatim when the same idempotency key and body come back.
     response = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

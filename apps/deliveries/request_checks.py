@@ -6,6 +6,7 @@ the caller's 400 (InvalidInput)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -129,21 +130,38 @@ def recipients_check(client: ApiClient, request: NotificationRequest, first: Che
         )
     order = {ext: i for i, ext in enumerate(wanted_ids)}
     recipients.sort(key=lambda r: order[r.external_id])
-    # Too large, too slow or a broken subject is the caller's 400 now, not a dead letter later:
-    # one render per variant the recipients' locales pick, with one of those recipients.
+    variants_render_check(
+        version=version,
+        channels=[*channels, *fallback, *escalated],
+        variables=request.variables,
+        digest=digest,
+        samples=recipients,
+    )
+    return dataclasses.replace(first, recipients=recipients, suppressed=suppressed, unknown=unknown)
+
+
+def variants_render_check(
+    *,
+    version: Any,
+    channels: Sequence[str],
+    variables: dict[str, Any],
+    digest: DigestSpec | None,
+    samples: Iterable[Recipient],
+) -> None:
+    """Too large, too slow or a broken subject is the caller's 400 now, not a dead letter
+    later: one render per variant the samples' locales pick, with one of those recipients.
+    When a digest applies, rendered as the digest of this one notification would be (`items`,
+    `count`), and its key rendered with the first sample."""
     by_locale: dict[str, dict[str, object]] = {}
-    for recipient in recipients:
+    first: Recipient | None = None
+    for recipient in samples:
+        first = first or recipient
         if recipient.locale not in by_locale:
             by_locale[recipient.locale] = recipient_context(recipient=recipient)
-    variables = request.variables
-    if digest is not None:  # rendered as the digest of this one notification would be
-        digest_key(spec=digest, variables=variables, recipient=recipients[0])
+    if digest is not None and first is not None:
+        digest_key(spec=digest, variables=variables, recipient=first)
         item = {**variables, "at": timezone.now().isoformat(), "notification_id": ""}
         variables = {**variables, "items": [item], "count": 1, "shown": 1}
     version_render_check(
-        version=version,
-        channels=[*channels, *fallback, *escalated],
-        variables=variables,
-        recipients=by_locale,
+        version=version, channels=channels, variables=variables, recipients=by_locale
     )
-    return dataclasses.replace(first, recipients=recipients, suppressed=suppressed, unknown=unknown)

@@ -13,30 +13,16 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.clients.models import ApiClient
-from apps.core import metrics
 from apps.core.errors import Conflict
-from apps.deliveries.digests import (
-    deliveries_digest,
-    digest_items_cancel,
-    digest_joins_counted,
-)
+from apps.deliveries.building import Workflows, deliveries_build, deliveries_counted
+from apps.deliveries.digests import digest_items_cancel
 from apps.deliveries.fanout import fan_out_accept, fan_out_stop
-from apps.deliveries.lifecycle import (
-    deliveries_cancel,
-    delivery_new,
-    fallback_for_new,
-    notification_insert,
-)
+from apps.deliveries.lifecycle import deliveries_cancel, notification_insert
 from apps.deliveries.models import CANCELLABLE, Delivery, Notification
 from apps.deliveries.request_checks import recipients_check, request_check
 from apps.deliveries.selectors import notification_skipped_deliveries
-from apps.deliveries.throttles import Slots, recipients_throttled, throttle_slots
-from apps.deliveries.workflows import (
-    RequestThrottle,
-    escalation_deliveries,
-    throttle_for,
-    workflows_counted,
-)
+from apps.deliveries.throttles import Slots, throttle_slots
+from apps.deliveries.workflows import RequestThrottle, throttle_for
 from apps.recipients.models import Recipient
 from apps.recipients.services import recipients_upsert_inline
 from notifier.workflows import EscalationStep
@@ -178,7 +164,12 @@ def _notification_create(
         checked = recipients_check(client, request, checked)
     template, recipients = checked.template, checked.recipients
     priority = request.priority or template.default_priority
-    throttle = throttle_for(template=template, requested=request.throttle, priority=priority)
+    workflows = Workflows(
+        throttle=throttle_for(template=template, requested=request.throttle, priority=priority),
+        digest=checked.digest,
+        digest_off=checked.digest_off,
+        escalation=request.escalation,
+    )
     now = timezone.now()
     # Built first and inserted with its response: its id (a UUID) is known before the INSERT.
     notification = Notification(
@@ -195,67 +186,33 @@ def _notification_create(
         request_hash=request.fingerprint(),
         recipient_count=len(recipients),
         skipped=[{"recipient": r, "reason": UNKNOWN_RECIPIENT} for r in checked.unknown],
-        throttle=throttle.as_json() if throttle else None,
+        throttle=workflows.throttle.as_json() if workflows.throttle else None,
         escalation=[step.as_json() for step in request.escalation],
+        digest=workflows.digest_json(),
     )
-    if request.topic is not None:
+    if request.topic is not None:  # the fan-out's chunks apply the workflows (fanout.py)
         return fan_out_accept(
             notification=notification,
             version=checked.version,
             topic_key=request.topic,
             exclude=request.exclude,
+            workflows=workflows,
         )
-    throttled = recipients_throttled(
-        slots=slots,
-        throttle=throttle,
-        client_id=client.pk,
-        template=template.key,
-        recipient_ids=[r.pk for r in recipients],
-        variables=request.variables,
-    )
 
     def suppressed(recipient: Recipient, channel: str) -> bool:
         return (recipient.pk, channel) in checked.suppressed
 
-    deliveries = [
-        delivery_new(
-            notification,
-            recipient,
-            channel,
-            send_at=request.send_at,
-            now=now,
-            suppressed=suppressed(recipient, channel),
-            throttled=recipient.pk in throttled,
-        )
-        for recipient in recipients
-        for channel in checked.channels
-    ]
-    joins = deliveries_digest(
+    built = deliveries_build(
         notification=notification,
-        deliveries=deliveries,
-        declared=checked.digest,
-        request_off=checked.digest_off,
-        now=now,
-    )
-    deliveries += fallback_for_new(
-        notification=notification,
-        deliveries=deliveries,
-        suppressed=suppressed,
-        throttled=throttled,
-    )
-    deliveries += escalation_deliveries(
-        notification=notification,
-        steps=request.escalation,
         recipients=recipients,
+        workflows=workflows,
         suppressed=suppressed,
-        throttled=throttled,
+        slots=slots,
         now=now,
     )
-    notification.response = _accepted_body(notification, recipients, deliveries)
-    notification_insert(notification=notification, deliveries=deliveries)
-    metrics.notification_accepted(notification=notification, deliveries=deliveries)
-    workflows_counted(deliveries)
-    digest_joins_counted(joins)
+    notification.response = _accepted_body(notification, recipients, built.deliveries)
+    notification_insert(notification=notification, deliveries=built.deliveries)
+    deliveries_counted(notification=notification, built=built)
     return dict(notification.response)
 
 

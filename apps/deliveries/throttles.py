@@ -119,20 +119,7 @@ def recipients_throttled(
     """Take one slot per recipient; the ids over the limit."""
     if throttle is None:
         return set()
-    # A variable the request does not supply would render "" and merge every key into one.
-    missing = [name for name in required_variables([throttle.key]) if name not in variables]
-    if missing:
-        raise InvalidInput(
-            f"The throttle's key needs variables the request lacks: {', '.join(missing)}.",
-            fields={"throttle": {"key": [f"missing variable {name!r}" for name in missing]}},
-        )
-    try:
-        key = throttle.key_for(variables)
-    except RenderError as exc:  # over the render limits with these variables
-        raise InvalidInput(
-            f"The throttle's key does not render: {exc}.",
-            fields={"throttle": {"key": [f"does not render with these variables: {exc}"]}},
-        ) from exc
+    key = throttle_rendered_key(throttle, variables)
     counters = [
         throttle_key(
             client_id=client_id, template=template, recipient_id=pk, throttle=throttle, key=key
@@ -141,3 +128,22 @@ def recipients_throttled(
     ]
     allowed = slots.take(throttle, counters)
     return {pk for pk, ok in zip(recipient_ids, allowed, strict=True) if not ok}
+
+
+def throttle_rendered_key(throttle: Throttle, variables: dict[str, Any]) -> str:
+    """The throttle's key for these variables; InvalidInput (the caller's 400) if it needs one
+    they lack or does not render. A topic's request checks it before its 202."""
+    # A variable the request does not supply would render "" and merge every key into one.
+    missing = [name for name in required_variables([throttle.key]) if name not in variables]
+    if missing:
+        raise InvalidInput(
+            f"The throttle's key needs variables the request lacks: {', '.join(missing)}.",
+            fields={"throttle": {"key": [f"missing variable {name!r}" for name in missing]}},
+        )
+    try:
+        return throttle.key_for(variables)
+    except RenderError as exc:  # over the render limits with these variables
+        raise InvalidInput(
+            f"The throttle's key does not render: {exc}.",
+            fields={"throttle": {"key": [f"does not render with these variables: {exc}"]}},
+        ) from exc
