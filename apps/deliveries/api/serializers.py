@@ -61,7 +61,12 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         ),
     )
     topic = TopicKeyField(
-        required=False, help_text="Instead of recipients: every subscriber of this topic."
+        required=False,
+        help_text=(
+            "Instead of recipients: every subscriber of this topic. A worker creates the "
+            "deliveries and applies each subscriber's preferences and the throttle, digest and "
+            "escalation (the template's, or this request's) as for listed recipients."
+        ),
     )
     exclude = serializers.ListField(
         child=StrictCharField(max_length=200),  # a number is a 400, not a str()
@@ -75,7 +80,8 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         required=False,
         help_text=(
             "Batch into a digest: `{window, key, max_items}` overrides the template's "
-            "declaration, `false` sends this one on its own. `critical` is never digested."
+            "declaration, `false` sends this one on its own. `critical` is never digested. "
+            "With `topic`, each subscriber's deliveries join that subscriber's own windows."
         ),
     )
 
@@ -100,10 +106,6 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
                 )
             if "exclude" in data and "topic" not in data:
                 errors.setdefault("exclude", ["only with 'topic'"])
-            if "topic" in data:  # the fan-out applies neither (yet): refused, not ignored
-                for name in ("throttle", "escalation", "digest"):
-                    if name in data:
-                        errors.setdefault(name, ["not with 'topic'"])
         if errors:
             raise serializers.ValidationError(errors_named(errors))
         if "topic" in attrs:

@@ -223,6 +223,18 @@ CREATE_EXAMPLES = [
             ],
         },
     ),
+    OpenApiExample(
+        "A topic with a throttle and an escalation step",
+        request_only=True,
+        value={
+            "topic": "order-123-watchers",
+            "template": "order_shipped",
+            "variables": {"order_id": "A-1"},
+            "channels": ["inapp"],
+            "throttle": {"limit": 1, "window": "10m", "key": "{{ order_id }}"},
+            "escalation": [{"after": "30m", "channels": ["email"], "unless": "read"}],
+        },
+    ),
 ]
 
 
@@ -278,6 +290,8 @@ class NotificationListCreateView(APIView):
     def post(self, request: Request) -> Response:
         """Send a template to one recipient, up to 1000, or every subscriber of a topic (fanned
         out by a worker: see `fan_out` in the notification), on some or all of its channels.
+        The throttle, digest and escalation (the template's or the request's) apply to a
+        topic's subscribers as to listed recipients.
 
         Each recipient is an external id or an inline object that creates or updates the
         recipient in the same transaction. Unknown ids are reported in `skipped` (reason

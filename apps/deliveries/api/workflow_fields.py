@@ -38,7 +38,8 @@ ESCALATION_SCHEMA = {
     "type": "array",
     "maxItems": ESCALATION_MAX_STEPS,
     "description": "Steps sent after their delay unless an earlier delivery of the "
-    "notification reached `unless`; an in-app read or an open/click cancels them (`engaged`).",
+    "notification reached `unless`; an in-app read or an open/click cancels them (`engaged`). "
+    "Scheduled per recipient (with `topic`, per subscriber as the fan-out reaches them).",
     "items": {
         "type": "object",
         "properties": {
@@ -58,7 +59,8 @@ def _spec_error(exc: SpecError) -> serializers.ValidationError:
 @extend_schema_field(
     {
         "oneOf": [THROTTLE_SCHEMA, {"type": "boolean", "enum": [False]}],
-        "description": "The template's throttle is used unless given here; `false`: none.",
+        "description": "The template's throttle is used unless given here; `false`: none. "
+        "Counted per recipient, a topic's subscribers included.",
     }
 )
 class ThrottleField(serializers.Field):  # type: ignore[type-arg]
