@@ -1,4 +1,5 @@
-"""The OpenAPI schema documents throttles and escalation, with examples that the API accepts."""
+"""The OpenAPI schema documents throttles and escalation, with examples that the API accepts
+(a topic's with them too)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 import redis
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
+
+from tests.factories import SubscriptionFactory, TopicFactory
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +50,22 @@ def test_the_escalation_example_is_accepted(
         "scheduled",
         "scheduled",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_topic_workflow_example_is_accepted(
+    schema: dict[str, Any], api: APIClient, demo: dict[str, Any], clean_redis: redis.Redis
+) -> None:
+    examples = schema["paths"]["/api/v1/notifications"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["examples"]
+    body = next(
+        e["value"] for e in examples.values() if "topic" in e["value"] and "throttle" in e["value"]
+    )
+    topic = TopicFactory(client=demo["client"], key=body["topic"])
+    SubscriptionFactory(topic=topic, recipient=demo["recipient"])
+
+    response = api.post("/api/v1/notifications", body, format="json")
+
+    assert response.status_code == 202, response.content
+    assert response.json()["recipients"] == "fan-out"
