@@ -1,6 +1,7 @@
 """Topic fan-out with a real worker: 10,000 subscribers, one trigger, each delivery created and
 published exactly once; `exclude` honoured; the worker SIGKILLed mid-way and the fan-out
-resumed after its last committed chunk, without duplicates or gaps."""
+resumed after its last committed chunk, without duplicates or gaps; the template's throttle
+counted per subscriber across two fan-outs."""
 
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ def watchers(transactional_db: None, demo: dict[str, Any]) -> None:
 
 
 def trigger(api: APIClient, expected: int = SUBSCRIBERS) -> str:
+    return trigger_topic(api, expected)
+
+
+def trigger_topic(api: APIClient, expected: int) -> str:
     response = api.post(
         "/api/v1/notifications",
         {
@@ -201,3 +206,38 @@ def test_backpressure_pauses_the_fan_out_until_the_queues_drain(
     fan = FanOut.objects.get(notification_id=notification_id)
     assert fan.created == 3000
     assert Delivery.objects.filter(notification_id=notification_id).count() == 3000
+
+
+def test_the_templates_throttle_lets_each_subscriber_one_of_two_fan_outs(
+    transactional_db: None,
+    api: APIClient,
+    demo: dict[str, Any],
+    worker_factory: Callable[..., Worker],
+    clean_redis: redis.Redis,
+) -> None:
+    # One notification per order and recipient in 10 minutes; two triggers for the same order
+    template = demo["template"]
+    template.throttle = {"limit": 1, "window": "10m", "key": "{{ order_id }}"}
+    template.save()
+    subscribe(demo["client"], 1500)  # two chunks each
+    fan_out_worker(worker_factory)
+
+    ids = [trigger_topic(api, 1500), trigger_topic(api, 1500)]
+    for notification_id in ids:
+        wait_finished(notification_id)
+
+    # Each subscriber has one delivery of each; exactly one of the two went out (queued), the
+    # other is skipped, `throttled` (however the two fan-outs' chunks interleaved)
+    rows = Delivery.objects.filter(notification_id__in=ids).values_list(
+        "recipient_id", "status", "reason"
+    )
+    by_recipient: dict[int, list[tuple[str, str]]] = {}
+    for recipient_id, status, reason in rows:
+        by_recipient.setdefault(recipient_id, []).append((status, reason))
+    assert len(by_recipient) == 1500
+    assert {tuple(sorted(pair)) for pair in by_recipient.values()} == {
+        (("queued", ""), ("skipped", "throttled"))
+    }
+    queued = {i for ids_ in queued_delivery_ids(clean_redis).values() for i in ids_}
+    sendable = Delivery.objects.filter(notification_id__in=ids, status="queued")
+    assert queued == {str(pk) for pk in sendable.values_list("id", flat=True)}
