@@ -59,7 +59,7 @@ async def _burst(
         queue.put_nowait(item)
     started = time.monotonic()
 
-    async def place(conn: Any, index: int, body: bytes) -> Any:
+    async def place(conn: load._Conn, index: int, body: bytes) -> load._Conn:
         """Send until accepted (at most 30 tries) under one Idempotency-Key. Returns the
         connection (a new one if the old one broke)."""
         key = f"chaos-{index}"
@@ -97,7 +97,8 @@ async def _burst(
 
     async def at(offset: int, item: Timed) -> None:
         await asyncio.sleep(max(0.0, started + item.at - time.monotonic()))
-        await place(await load._open(host, int(port)), offset, item.body)
+        conn = await place(await load._open(host, int(port)), offset, item.body)
+        conn.writer.close()
         result.timed_seconds = max(result.timed_seconds, time.monotonic() - started)
 
     await asyncio.gather(
