@@ -181,14 +181,15 @@ def workflow_timeline(notification_ids: list[str], *, start: float) -> list[str]
     if windows:
         opened = sorted(w[0] for w in windows)
         closed = sorted(w[2] for w in windows if w[2] is not None)
-        late = sum(1 for _, due, at in windows if at and at - due > dt.timedelta(seconds=2))
+        delays = [(at - due).total_seconds() for _, due, at in windows if at is not None]
+        late = sum(1 for d in delays if d > 2)
         lines.append(
             (
                 opened[0].timestamp(),
                 f"{t(opened[0])}  {len(windows)} digest windows opened from here to "
                 f"{t(opened[-1])}, closed "
                 + (f"from {t(closed[0])} to {t(closed[-1])}" if closed else "never")
-                + f", {late} of them over 2 s late",
+                + f", {late} of them over 2 s late (at most {max(delays, default=0):.1f} s)",
             )
         )
     return [line for _, line in sorted(lines)]

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from apps.deliveries.models import Delivery, DeliveryStatus, Digest, FanOut, Notification
-from bench.accounting import account, unfinished
+from bench.accounting import account, unfinished, workflow_timeline
 from tests.factories import (
     ApiClientFactory,
     DeliveryFactory,
@@ -252,3 +252,17 @@ def test_unfinished_waits_for_open_windows_digest_deliveries_and_fan_outs() -> N
         finished_at=None, created=1, updated_at=timezone.now() - dt.timedelta(seconds=1)
     )
     assert unfinished([str(notification.id)]) == 2
+
+
+def test_the_timeline_shows_each_fan_out_and_the_digest_windows_closed_late() -> None:
+    # Given a window closed 5 s after it was due, and a finished fan-out
+    digest = DigestFactory(items=1)
+    closed_with_delivery(digest)
+    Digest.objects.filter(pk=digest.pk).update(closes_at=digest.closed_at - dt.timedelta(seconds=5))
+    notification, _ = fan_out(3)
+    start = notification.created_at.timestamp() - 10
+
+    lines = workflow_timeline([*items_of(digest), str(notification.id)], start=start)
+
+    assert any("1 digest windows" in line and "1 of them over 2 s late" in line for line in lines)
+    assert any(line.startswith("t+ 10.0s  fan-out to topic-") for line in lines), lines
