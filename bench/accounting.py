@@ -1,15 +1,25 @@
 """Account for every delivery of a chaos run: delivered (per the simulators' records or the
 inbox), dead-lettered with a reason, or lost. Duplicates: one delivery id received (and
-accepted) twice by a simulator."""
+accepted) twice by a simulator.
+
+A `digested` item is accounted through its digest: delivered only if its window (`Delivery.
+digest`) closed and the digest's own delivery (a notification of its own, outside the run's ids)
+was received; an item whose window never closed, or whose digest delivery was never received,
+is lost. The digest deliveries are accounted as any other (duplicates counted). A topic
+notification's deliveries are checked against the topic's subscribers minus `exclude`: one per
+subscriber and channel, none missing, none to anybody else."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# `digested`: the item went out inside its digest's own delivery (a notification of its own,
-# outside the run's ids); it is accounted, not lost.
+from bench.receipts import ACCEPTED, Receipts, Row, Window, chunks, delivery_rows, digest_windows
+
+# A delivery in one of these is settled. Not `digested`: that item is settled once its digest's
+# delivery is (`unfinished`).
 FINAL = {
     "sent",
     "delivered",
@@ -20,9 +30,24 @@ FINAL = {
     "failed",
     "skipped",
     "cancelled",
-    "digested",
 }
-ACCEPTED = {"sent", "delivered", "opened", "clicked", "read"}
+DIGESTED = "digested"
+EXAMPLES = 10
+
+
+@dataclass
+class FanOutCheck:
+    """One topic notification: the API's expected count, the fan-out's own counters, and the
+    deliveries in the database against the subscribers (minus `exclude`) times the channels."""
+
+    notification_id: str
+    topic: str
+    expected: int
+    created: int
+    finished: bool
+    in_db: int
+    missing: int
+    unexpected: int
 
 
 @dataclass
@@ -34,28 +59,140 @@ class Account:
     duplicated: int = 0
     dead: int = 0
     skipped: int = 0
+    # Items delivered through their digest's delivery; `digested_other` those whose digest
+    # delivery was dead-lettered or skipped (accounted, as such a delivery of their own is).
     digested: int = 0
+    digested_other: Counter[str] = field(default_factory=Counter)
     lost: int = 0
+    # Deliveries that should not exist (a topic delivery to an excluded or unsubscribed
+    # recipient): not lost, but wrong.
+    unexpected: int = 0
     dead_reasons: Counter[str] = field(default_factory=Counter)
     lost_examples: list[str] = field(default_factory=list)
     by_channel: dict[str, Counter[str]] = field(default_factory=dict)
     evidence: dict[str, str] = field(default_factory=dict)
     db_status: Counter[str] = field(default_factory=Counter)
+    # The digest windows the run's items joined: {"sent", "empty", "open"}; and their own
+    # deliveries: {"delivered", "duplicated", "dead", "skipped", "lost"}.
+    digests: Counter[str] = field(default_factory=Counter)
+    digest_deliveries: Counter[str] = field(default_factory=Counter)
+    fan_outs: list[FanOutCheck] = field(default_factory=list)
 
     def channel(self, name: str) -> Counter[str]:
         return self.by_channel.setdefault(name, Counter())
 
+    def lose(self, n: int, example: str) -> None:
+        self.lost += n
+        if n and len(self.lost_examples) < EXAMPLES:
+            self.lost_examples.append(example)
+
 
 def unfinished(notification_ids: list[str]) -> int:
-    """Deliveries of these notifications not yet in a final state."""
-    from apps.deliveries.models import Delivery
+    """What these notifications still owe: deliveries not final, digested items whose window
+    is open or whose digest delivery is not final, and deliveries an unfinished fan-out has not
+    created yet (at least one per unfinished fan-out)."""
+    from django.db.models import Q
+
+    from apps.deliveries.models import Delivery, FanOut
 
     total = 0
-    for chunk in _chunks(notification_ids, 5000):
+    for chunk in chunks(notification_ids, 5000):
+        rows = Delivery.objects.filter(notification_id__in=chunk)
+        total += rows.exclude(status__in=FINAL | {DIGESTED}).count()
         total += (
-            Delivery.objects.filter(notification_id__in=chunk).exclude(status__in=FINAL).count()
+            rows.filter(status=DIGESTED)
+            .filter(
+                # Not without a digest: that item is final (and lost).
+                Q(digest__isnull=False, digest__closed_at__isnull=True)
+                | (Q(digest__delivery__isnull=False) & ~Q(digest__delivery__status__in=FINAL))
+            )
+            .count()
         )
+        for expected, created in FanOut.objects.filter(
+            notification_id__in=chunk, finished_at__isnull=True
+        ).values_list("expected", "created"):
+            total += max(1, expected - created)
     return total
+
+
+def workflow_progress(notification_ids: list[str]) -> str:
+    """The digest windows the items joined (open, or closed with a delivery not final yet) and
+    the fan-outs (finished, deliveries created of expected): for the log while settling."""
+    from apps.deliveries.models import Delivery, Digest, FanOut
+
+    digest_ids: set[Any] = set()
+    fans = [0, 0, 0, 0]  # fan-outs, finished, created, expected
+    for chunk in chunks(notification_ids, 5000):
+        digest_ids |= set(
+            Delivery.objects.filter(notification_id__in=chunk, digest__isnull=False)
+            .values_list("digest_id", flat=True)
+            .distinct()
+        )
+        for finished_at, created, expected in FanOut.objects.filter(
+            notification_id__in=chunk
+        ).values_list("finished_at", "created", "expected"):
+            fans = [
+                fans[0] + 1,
+                fans[1] + (finished_at is not None),
+                fans[2] + created,
+                fans[3] + expected,
+            ]
+    windows = Digest.objects.filter(id__in=digest_ids)
+    opened = windows.filter(closed_at__isnull=True).count()
+    sending = windows.filter(delivery__isnull=False).exclude(delivery__status__in=FINAL).count()
+    return (
+        f"digests {len(digest_ids)}: open {opened}, sending {sending}; fan-outs "
+        f"{fans[1]}/{fans[0]} finished, {fans[2]}/{fans[3]} created"
+    )
+
+
+def workflow_timeline(notification_ids: list[str], *, start: float) -> list[str]:
+    """Timeline lines (seconds from `start`, a wall-clock time): each fan-out from its 202 to
+    its last chunk, and the digest windows' opening, closing and how many closed late (over
+    2 s past due: by the beat sweep, their countdown lost)."""
+    import datetime as dt
+
+    from apps.deliveries.models import Delivery, Digest, FanOut
+
+    def t(at: dt.datetime) -> str:
+        return f"t+{at.timestamp() - start:5.1f}s"
+
+    lines: list[tuple[float, str]] = []
+    digest_ids: set[Any] = set()
+    for chunk in chunks(notification_ids, 5000):
+        digest_ids |= set(
+            Delivery.objects.filter(notification_id__in=chunk, digest__isnull=False)
+            .values_list("digest_id", flat=True)
+            .distinct()
+        )
+        for fan in FanOut.objects.filter(notification_id__in=chunk).select_related("notification"):
+            begun, done = fan.notification.created_at, fan.finished_at
+            lines.append(
+                (
+                    begun.timestamp(),
+                    f"{t(begun)}  fan-out to {fan.topic_key} "
+                    f"({'+'.join(fan.notification.channels)}, {fan.expected} deliveries) accepted; "
+                    + (f"last chunk at {t(done)}" if done else "not finished"),
+                )
+            )
+    windows = list(
+        Digest.objects.filter(id__in=digest_ids).values_list("opened_at", "closes_at", "closed_at")
+    )
+    if windows:
+        opened = sorted(w[0] for w in windows)
+        closed = sorted(w[2] for w in windows if w[2] is not None)
+        delays = [(at - due).total_seconds() for _, due, at in windows if at is not None]
+        late = sum(1 for d in delays if d > 2)
+        lines.append(
+            (
+                opened[0].timestamp(),
+                f"{t(opened[0])}  {len(windows)} digest windows opened from here to "
+                f"{t(opened[-1])}, closed "
+                + (f"from {t(closed[0])} to {t(closed[-1])}" if closed else "never")
+                + f", {late} of them over 2 s late (at most {max(delays, default=0):.1f} s)",
+            )
+        )
+    return [line for _, line in sorted(lines)]
 
 
 def status_counts(notification_ids: list[str]) -> Counter[str]:
@@ -64,7 +201,7 @@ def status_counts(notification_ids: list[str]) -> Counter[str]:
     from apps.deliveries.models import Delivery
 
     counts: Counter[str] = Counter()
-    for chunk in _chunks(notification_ids, 5000):
+    for chunk in chunks(notification_ids, 5000):
         rows = (
             Delivery.objects.filter(notification_id__in=chunk)
             .values_list("status")
@@ -75,103 +212,176 @@ def status_counts(notification_ids: list[str]) -> Counter[str]:
     return counts
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _inbox_delivery_ids(delivery_ids: list[str]) -> set[str] | None:
-    """Deliveries stored in an inbox, when the in-app channel stores them (None if not)."""
-    from apps.inbox.models import InboxMessage
-
-    if not any(f.name == "delivery" for f in InboxMessage._meta.get_fields()):
-        return None
-    found: set[str] = set()
-    for chunk in _chunks(delivery_ids, 5000):
-        found |= {
-            str(d)
-            for d in InboxMessage.objects.filter(delivery_id__in=chunk).values_list(
-                "delivery_id", flat=True
-            )
-        }
-    return found
+# --- the account --------------------------------------------------------------------------
 
 
 def account(
-    notification_ids: list[str],
-    expected_deliveries: int,
-    sim_records: dict[str, list[dict[str, Any]]],
+    expected: Mapping[str, int],
+    sim_records: Mapping[str, list[dict[str, Any]]],
+    fan_outs: Collection[str] = (),
 ) -> Account:
-    """`sim_records`: channel -> the simulator's request log (each with `key` and `status`)."""
-    from apps.deliveries.models import DeadLetter, Delivery
-
-    result = Account(notifications=len(notification_ids), expected_deliveries=expected_deliveries)
-    rows: list[tuple[str, str, str]] = []
-    console: set[str] = set()
-    for chunk in _chunks(notification_ids, 5000):
-        for i, c, s, provider in Delivery.objects.filter(notification_id__in=chunk).values_list(
-            "id", "channel", "status", "provider"
-        ):
-            rows.append((str(i), c, s))
-            if provider.startswith("console"):
-                console.add(c)
-    result.deliveries = len(rows)
-    accepted_by_sim: dict[str, Counter[str]] = {}
-    for channel, records in sim_records.items():
-        keyed = [r for r in records if r.get("key")]
-        if records and not keyed:
-            continue  # this simulator does not echo the delivery id: fall back to the DB
-        accepted_by_sim[channel] = Counter(r["key"] for r in keyed if 200 <= int(r["status"]) < 300)
-    inbox = (
-        None if "inapp" in console else _inbox_delivery_ids([d for d, c, _ in rows if c == "inapp"])
+    """`expected`: notification id -> deliveries the API accepted for it; `fan_outs`: those of
+    them sent to a topic; `sim_records`: channel -> the simulator's request log (each with `key`
+    and `status`)."""
+    rows = delivery_rows(notification_ids=expected)
+    windows = digest_windows(r.digest_id for r in rows if r.digest_id)
+    digest_rows = delivery_rows(ids=[w.delivery_id for w in windows.values() if w.delivery_id])
+    receipts = Receipts.read(rows + digest_rows, sim_records)
+    result = Account(
+        notifications=len(expected),
+        deliveries=len(rows),
+        expected_deliveries=sum(expected.values()),
     )
-    dead_ids: dict[str, str] = {}
-    for chunk in _chunks([d for d, _, s in rows if s in {"dead", "failed"}], 5000):
-        for delivery_id, reason in DeadLetter.objects.filter(delivery_id__in=chunk).values_list(
-            "delivery_id", "reason"
-        ):
-            dead_ids[str(delivery_id)] = reason
-    for channel in {c for _, c, _ in rows}:
-        if channel in accepted_by_sim:
-            result.evidence[channel] = "simulator records (delivery id)"
-        elif channel == "inapp" and inbox is not None:
-            result.evidence[channel] = "inbox rows"
-        else:
-            result.evidence[channel] = "delivery status only (console provider: no simulator)"
-    for delivery_id, channel, status in rows:
-        result.db_status[status] += 1
-        counts = result.channel(channel)
-        if channel in accepted_by_sim:
-            received = accepted_by_sim[channel].get(delivery_id, 0)
-        elif channel == "inapp" and inbox is not None:
-            received = 1 if delivery_id in inbox else 0
-        else:
-            received = 1 if status in ACCEPTED else 0
-        if received:
+    for channel in {r.channel for r in rows + digest_rows}:
+        result.evidence[channel] = receipts.evidence(channel)
+    digest_outcomes = _account_digests(result, windows, digest_rows, receipts)
+    for row in rows:
+        result.db_status[row.status] += 1
+        if row.status == DIGESTED:
+            _account_item(result, row, windows, digest_outcomes)
+            # An item also sent on its own went out twice (once in its digest).
+            alone = receipts.received(row)
+            if alone:
+                result.duplicated += alone
+                result.channel(row.channel)["digested and sent alone"] += alone
+            continue
+        kind, received = receipts.outcome(row)
+        counts = result.channel(row.channel)
+        counts[kind] += 1
+        if kind == "delivered":
             result.delivered += 1
-            counts["delivered"] += 1
             if received > 1:
                 result.duplicated += received - 1
                 counts["duplicated"] += received - 1
-            if status not in ACCEPTED:
-                counts[f"delivered but {status} in db"] += 1
-        elif status in {"dead", "failed"} and delivery_id in dead_ids:
+            if row.status not in ACCEPTED:
+                counts[f"delivered but {row.status} in db"] += 1
+        elif kind == "dead":
             result.dead += 1
-            counts["dead"] += 1
-            result.dead_reasons[dead_ids[delivery_id]] += 1
-        elif status == "skipped":
+            result.dead_reasons[receipts.dead[row.id]] += 1
+        elif kind == "skipped":
             result.skipped += 1
-            counts["skipped"] += 1
-        elif status == "digested":
+        else:
+            result.lose(1, f"{row.id} ({row.channel}, {row.status} in db)")
+    _account_missing(result, expected, rows, fan_outs)
+    return result
+
+
+def _account_digests(
+    result: Account, windows: Mapping[str, Window], digest_rows: list[Row], receipts: Receipts
+) -> dict[str, str]:
+    """Count the windows and account each digest's own delivery. Returns delivery id -> its
+    outcome ("delivered", "dead", "skipped", "lost")."""
+    for window in windows.values():
+        result.digests[(window.outcome or "sent") if window.closed else "open"] += 1
+    outcomes: dict[str, str] = {}
+    for row in digest_rows:
+        kind, received = receipts.outcome(row)
+        outcomes[row.id] = kind
+        result.digest_deliveries[kind] += 1
+        result.channel(row.channel)[f"digest {kind}"] += 1
+        if received > 1:
+            result.duplicated += received - 1
+            result.digest_deliveries["duplicated"] += received - 1
+            result.channel(row.channel)["digest duplicated"] += received - 1
+        if kind == "dead":
+            result.dead_reasons[f"digest: {receipts.dead[row.id]}"] += 1
+    return outcomes
+
+
+def _account_item(
+    result: Account, row: Row, windows: Mapping[str, Window], digest_outcomes: Mapping[str, str]
+) -> None:
+    """A `digested` item: accounted through its window and the window's delivery."""
+    counts = result.channel(row.channel)
+    window = windows.get(row.digest_id or "")
+    if window is None:
+        problem = "digested without a digest"
+    elif not window.closed:
+        problem = f"its digest {window.id} never closed"
+    elif window.delivery_id is None:
+        problem = f"its digest {window.id} closed {window.outcome or '?'} with no delivery"
+    else:
+        kind = digest_outcomes.get(window.delivery_id, "lost")
+        if kind == "delivered":
             result.digested += 1
             counts["digested"] += 1
-        else:
-            result.lost += 1
-            counts["lost"] += 1
-            if len(result.lost_examples) < 10:
-                result.lost_examples.append(f"{delivery_id} ({channel}, {status} in db)")
-    # Rows that should exist but do not are lost too.
-    missing = max(0, expected_deliveries - result.deliveries)
-    result.lost += missing
-    if missing:
-        result.lost_examples.append(f"{missing} deliveries accepted by the API but not in the db")
-    return result
+            return
+        if kind in {"dead", "skipped"}:
+            result.digested_other[kind] += 1
+            counts[f"digested, digest {kind}"] += 1
+            return
+        problem = f"its digest {window.id}'s delivery {window.delivery_id} was never received"
+    counts["lost"] += 1
+    result.lose(1, f"{row.id} ({row.channel}, digested: {problem})")
+
+
+def _account_missing(
+    result: Account, expected: Mapping[str, int], rows: list[Row], fan_outs: Collection[str]
+) -> None:
+    """Rows that should exist but do not are lost: per notification, fewer rows than accepted;
+    per topic notification, a subscriber and channel with no delivery."""
+    per_notification = Counter(r.notification_id for r in rows)
+    for notification_id, count in expected.items():
+        if notification_id in fan_outs:
+            continue
+        short = max(0, count - per_notification[notification_id])
+        result.lose(short, f"{short} deliveries of {notification_id} accepted but not in the db")
+    for notification_id in fan_outs:
+        check, missing, unexpected = fan_out_check(
+            notification_id,
+            expected.get(notification_id, 0),
+            [r for r in rows if r.notification_id == notification_id],
+        )
+        result.fan_outs.append(check)
+        for recipient, channel in missing[:EXAMPLES]:
+            result.lose(1, f"fan-out {notification_id}: no {channel} delivery to {recipient}")
+        result.lose(
+            check.missing - min(len(missing), EXAMPLES),
+            f"fan-out {notification_id}: {check.missing} deliveries missing of {check.expected}",
+        )
+        result.unexpected += len(unexpected)
+        if unexpected and len(result.lost_examples) < EXAMPLES:
+            result.lost_examples.append(
+                f"fan-out {notification_id}: unexpected deliveries {unexpected[:3]}"
+            )
+
+
+def fan_out_check(
+    notification_id: str, accepted: int, rows: list[Row]
+) -> tuple[FanOutCheck, list[tuple[str, str]], list[tuple[str, str]]]:
+    """The topic notification's deliveries (not fallback) against its topic's subscribers minus
+    `exclude`, times its channels. Returns the check, and the (recipient external id, channel)
+    pairs missing and unexpected."""
+    from apps.deliveries.models import FanOut
+    from apps.recipients.models import Recipient
+    from apps.topics.models import Subscription
+
+    fan = FanOut.objects.select_related("notification").get(notification_id=notification_id)
+    subscribers = (
+        set(
+            Subscription.objects.filter(topic_id=fan.topic_id, recipient__erased_at__isnull=True)
+            .exclude(recipient__external_id__in=fan.exclude)
+            .values_list("recipient_id", flat=True)
+        )
+        if fan.topic_id is not None
+        else set()  # the topic was deleted
+    )
+    want = {(r, c) for r in subscribers for c in fan.notification.channels}
+    got = {(r.recipient_id, r.channel) for r in rows if not r.is_fallback}
+    names = dict(
+        Recipient.objects.filter(pk__in={r for r, _ in want ^ got}).values_list("pk", "external_id")
+    )
+    missing = sorted((names.get(r, str(r)), c) for r, c in want - got)
+    unexpected = sorted((names.get(r, str(r)), c) for r, c in got - want)
+    check = FanOutCheck(
+        notification_id=notification_id,
+        topic=fan.topic_key,
+        expected=accepted,
+        created=fan.created,
+        finished=fan.finished_at is not None,
+        in_db=len(got),
+        # Fewer subscribers now than the API counted: the difference is missing too.
+        missing=len(missing) + max(0, accepted - len(want)),
+        unexpected=len(unexpected),
+    )
+    return check, missing, unexpected

@@ -1,5 +1,7 @@
 """`make chaos`: a burst of notifications over every channel while things break; then account
-for every one of them.
+for every one of them. A share of the burst uses a template that declares a short digest (the
+windows close while the faults run), and a few notifications go to a topic every recipient
+follows (their fan-out runs while the faults run).
 
     python -m bench.chaos [--notifications 50000] [--fault-scale 1.0]
 
@@ -16,22 +18,34 @@ Exit status 1 if anything is lost (or the run does not settle).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import load
-from bench.accounting import Account, account, status_counts, unfinished
+from bench.accounting import (
+    Account,
+    account,
+    status_counts,
+    unfinished,
+    workflow_progress,
+    workflow_timeline,
+)
+from bench.burst import (
+    CHANNELS,
+    TOPIC,
+    Burst,
+    burst_bodies,
+    digest_count,
+    run_burst,
+    timed_bodies,
+)
 from bench.calibration import calibrate
 from bench.env import load_average, process_env, stamp, uptime
 from bench.faults import Faults
 from bench.procs import Beat, Proc, Simulator, Web, Worker, install_signal_handlers, stop_all
 
-CHANNELS = ["email", "sms", "push", "inapp"]
 # The simulator serving each channel, when the project has it (else the console provider).
 SIMULATED = {"email": "sendgrid", "sms": "twilio", "push": "fcm"}
 # The drain time to compare with (bench/README.md): 50,000 notifications, providers at 0 ms.
@@ -50,8 +64,20 @@ class ChaosConfig:
     provider_jitter_ms: float = 0.0
     web_workers: int = 2
     recipients: int = 1000
+    # The share of `notifications` sent with the digest template, `digest_batch` recipients a
+    # request, always to the same first `digest_batch` recipients (so windows gather items).
+    digest_share: float = 0.1
+    digest_batch: int = 20
+    # Notifications to the topic (every recipient but the first, the "actor", excluded).
+    topic_notifications: int = 2
     log: Any = print
     timeline: list[str] = field(default_factory=list)
+
+
+def digest_window(cfg: ChaosConfig) -> int:
+    """The digest template's window in seconds: 15 s at full scale, so that windows close
+    through the kill and the flush."""
+    return max(5, round(15 * cfg.fault_scale))
 
 
 def available_simulators() -> set[str]:
@@ -83,6 +109,15 @@ def chaos_env(base: dict[str, str], sims: dict[str, Simulator], cfg: ChaosConfig
             # `sending` at most 5 s, well inside the stuck deadline above.
             "SEND_BATCH_SECONDS": "2",
             "BREAKER_OPEN_SECONDS": str(max(2.0, 10 * cfg.fault_scale)),
+            # Windows whose countdown the flush took are closed by the sweep this often.
+            "DIGEST_SWEEP_EVERY_SECONDS": str(max(1.0, 3 * cfg.fault_scale)),
+            # Fan-outs in chunks of 100 (many commits, publishes and continuations while the
+            # faults run); one whose continuation the flush took is resumed after this.
+            "FANOUT_CHUNK_SIZE": "100",
+            # A run hands over to its continuation (a message through Redis) every half second.
+            "FANOUT_SLICE_SECONDS": "0.5",
+            "FANOUT_STALL_SECONDS": str(max(5, round(30 * cfg.fault_scale))),
+            "FANOUT_RESUME_EVERY_SECONDS": str(max(1.0, 3 * cfg.fault_scale)),
         }
     )
     if "email" in sims:
@@ -103,83 +138,6 @@ def chaos_env(base: dict[str, str], sims: dict[str, Simulator], cfg: ChaosConfig
     return env
 
 
-# --- the burst ----------------------------------------------------------------------------
-
-
-@dataclass
-class Burst:
-    accepted: dict[str, int] = field(default_factory=dict)  # notification id -> deliveries
-    requests: int = 0
-    retried: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
-    failed: int = 0
-    seconds: float = 0.0
-
-
-async def _burst(url: str, api_key: str, bodies: list[bytes], connections: int) -> Burst:
-    host, port = url.removeprefix("http://").split(":")
-    result = Burst()
-    queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
-    for item in enumerate(bodies):
-        queue.put_nowait(item)
-    started = time.monotonic()
-
-    async def client() -> None:
-        conn = await load._open(host, int(port))
-        while not queue.empty():
-            index, body = queue.get_nowait()
-            key = f"chaos-{index}"
-            headers = {"Authorization": f"Bearer {api_key}", "Idempotency-Key": key}
-            for attempt in range(30):
-                result.requests += 1
-                result.retried += 1 if attempt else 0
-                try:
-                    status, payload = await load._request(
-                        conn,
-                        load.build_request(host, int(port), "/api/v1/notifications", body, headers),
-                    )
-                except (OSError, asyncio.IncompleteReadError):
-                    status, payload = 0, b""
-                    await asyncio.sleep(0.5)
-                    conn = await load._open(host, int(port))
-                result.statuses[status] = result.statuses.get(status, 0) + 1
-                if status == 202:
-                    data = json.loads(payload)
-                    result.accepted[data["id"]] = len(json.loads(body)["recipients"])
-                    break
-                # 503/429 carry Retry-After; anything else: back off and retry the same key.
-                await asyncio.sleep(min(5.0, 0.5 * (attempt + 1)))
-            else:
-                result.failed += 1
-
-    await asyncio.gather(*(client() for _ in range(connections)))
-    result.seconds = time.monotonic() - started
-    return result
-
-
-def burst_bodies(recipients: list[str], template: str, cfg: ChaosConfig) -> list[bytes]:
-    bodies = []
-    sent = 0
-    index = 0
-    while sent < cfg.notifications:
-        size = min(cfg.batch, cfg.notifications - sent)
-        start = (index * cfg.batch) % len(recipients)
-        chunk = [recipients[(start + j) % len(recipients)] for j in range(size)]
-        bodies.append(
-            json.dumps(
-                {
-                    "recipients": chunk,
-                    "template": template,
-                    "variables": {"order_id": f"C-{index}"},
-                    "channels": [CHANNELS[index % len(CHANNELS)]],
-                }
-            ).encode()
-        )
-        sent += size
-        index += 1
-    return bodies
-
-
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -193,7 +151,12 @@ class ChaosResult:
 
     @property
     def ok(self) -> bool:
-        return self.settled and self.account.lost == 0 and self.burst.failed == 0
+        return (
+            self.settled
+            and self.account.lost == 0
+            and self.account.unexpected == 0
+            and self.burst.failed == 0
+        )
 
 
 def start_workers(env: dict[str, str]) -> dict[str, Worker]:
@@ -218,7 +181,7 @@ def start_workers(env: dict[str, str]) -> dict[str, Worker]:
 def run(cfg: ChaosConfig, base_env: dict[str, str]) -> ChaosResult:
     """Start everything, burst, break things, settle, account. Stops what it started."""
     from apps.core.broker import redis_client
-    from bench.seed import seed, unseed
+    from bench.seed import seed, seed_digest_template, subscribe_all, unseed
 
     log = cfg.log
     r = redis_client(base_env["REDIS_URL"])
@@ -235,6 +198,9 @@ def run(cfg: ChaosConfig, base_env: dict[str, str]) -> ChaosResult:
     try:
         env = chaos_env(base_env, sims, cfg)
         data = seed(recipients=cfg.recipients, label="chaos")
+        digest_template = seed_digest_template(data, window=f"{digest_window(cfg)}s")
+        if cfg.topic_notifications:
+            subscribe_all(data, topic=TOPIC)
         web = Web(env, workers=cfg.web_workers, name="chaos-web")
         started.append(web)
         workers = start_workers(env)
@@ -242,17 +208,20 @@ def run(cfg: ChaosConfig, base_env: dict[str, str]) -> ChaosResult:
         beat = Beat(env)
         started.append(beat)
         log(f"simulated channels: {sorted(sims)}; console: {sorted(set(CHANNELS) - set(sims))}")
-        bodies = burst_bodies(data.recipients, data.template, cfg)
+        bodies = burst_bodies(data, cfg, digest_template)
+        timed = timed_bodies(data, cfg, digest_template)
         faults = Faults(cfg, sims, workers, r)
         t0 = time.monotonic()
+        wall0 = time.time()
         faults.t0 = t0
         faults.start()
-        burst = asyncio.run(_burst(web.url, data.api_key, bodies, cfg.connections))
+        burst = run_burst(web.url, data.api_key, bodies, cfg.connections, timed)
         accepted = sum(burst.accepted.values())
         log(
-            f"burst: {accepted:,} notifications accepted in {burst.seconds:.1f}s "
-            f"({accepted / max(burst.seconds, 0.001):,.0f}/s, {burst.requests} requests, "
-            f"statuses {burst.statuses}, {burst.failed} given up)"
+            f"burst: {accepted:,} deliveries accepted ({len(bodies)} requests in "
+            f"{burst.seconds:.1f}s, {len(timed)} digest and topic requests timed over "
+            f"{burst.timed_seconds:.1f}s; {burst.requests} tries, statuses {burst.statuses}, "
+            f"{burst.failed} given up)"
         )
         faults.join()
         if faults.error is not None:
@@ -269,15 +238,23 @@ def run(cfg: ChaosConfig, base_env: dict[str, str]) -> ChaosResult:
                 break
             if time.monotonic() - last_log > 10:
                 counts = status_counts(ids)
-                log(f"t+{time.monotonic() - t0:5.0f}s  not final: {left:,}  {dict(counts)}")
+                log(
+                    f"t+{time.monotonic() - t0:5.0f}s  not final: {left:,}  {dict(counts)}  "
+                    f"{workflow_progress(ids)}"
+                )
                 last_log = time.monotonic()
             time.sleep(1)
         drain = time.monotonic() - t0
         # Let any in-flight duplicate reach a simulator before reading the records.
         time.sleep(2)
         records = {channel: sim.requests() for channel, sim in sims.items()}
+        timeline = cfg.timeline + workflow_timeline(ids, start=wall0)
         result = ChaosResult(
-            account(ids, accepted, records), burst, drain, settled, list(cfg.timeline)
+            account(burst.accepted, records, burst.fan_outs),
+            burst,
+            drain,
+            settled,
+            sorted(timeline, key=lambda line: float(line.split("s", 1)[0].removeprefix("t+"))),
         )
         return result
     finally:
@@ -306,18 +283,34 @@ def previous_drain() -> str:
 
 def report(result: ChaosResult, cfg: ChaosConfig) -> str:
     a = result.account
+    fans = a.fan_outs
+    plain = cfg.notifications - digest_count(cfg)
     lines = [
-        f"notifications {cfg.notifications:,} (one recipient x one channel each, sent as "
-        f"{a.notifications:,} accepted API requests of up to {cfg.batch} recipients); "
+        f"notifications {cfg.notifications:,} (one recipient x one channel each, "
+        f"{digest_count(cfg):,} of them with a template digested over {digest_window(cfg)} s, "
+        f"{cfg.digest_batch} recipients a request) and {len(fans)} to topic {TOPIC} (fan-out), "
+        f"sent as {a.notifications:,} accepted API requests of up to {cfg.batch} recipients; "
         f"deliveries in db {a.deliveries:,} of {a.expected_deliveries:,} accepted",
-        f"burst {result.burst.seconds:.1f}s "
-        f"({a.expected_deliveries / max(result.burst.seconds, 0.001):,.0f} notifications/s "
-        f"accepted), API statuses {result.burst.statuses}, retried requests "
-        f"{result.burst.retried}, given up {result.burst.failed}",
+        f"burst {result.burst.seconds:.1f}s ({plain / max(result.burst.seconds, 0.001):,.0f} "
+        f"notifications/s accepted, the {plain:,} sent as fast as accepted; the digest and topic "
+        f"requests timed over {result.burst.timed_seconds:.1f}s), API statuses "
+        f"{result.burst.statuses}, retried requests {result.burst.retried}, given up "
+        f"{result.burst.failed}",
         f"delivered {a.delivered:,}",
         f"dead {a.dead:,}  reasons {dict(a.dead_reasons)}",
         f"skipped {a.skipped:,}",
-        f"digested {a.digested:,} (sent inside their digest)",
+        f"digested {a.digested:,} (delivered through their digest; through a dead or skipped "
+        f"digest: {dict(a.digested_other)})",
+        f"digests {a.digests.total():,}: sent {a.digests['sent']:,}, empty {a.digests['empty']:,}"
+        f", never closed {a.digests['open']:,}; their deliveries: "
+        + ", ".join(
+            f"{k} {a.digest_deliveries[k]:,}"
+            for k in ("delivered", "dead", "skipped", "duplicated", "lost")
+        ),
+        f"fan-out {len(fans)} topic notifications: expected {sum(f.expected for f in fans):,}, "
+        f"created {sum(f.created for f in fans):,}, in db {sum(f.in_db for f in fans):,}, "
+        f"missing {sum(f.missing for f in fans):,}, unexpected {sum(f.unexpected for f in fans):,}"
+        f", finished {sum(f.finished for f in fans)}/{len(fans)}",
         f"duplicated {a.duplicated:,}",
         f"lost {a.lost:,}",
         f"time to drain {result.drain_seconds:.1f}s (settled: {'yes' if result.settled else 'NO'})"
@@ -344,6 +337,8 @@ def main() -> int:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--jitter-ms", type=float, default=100.0)
+    parser.add_argument("--digest-share", type=float, default=0.1)
+    parser.add_argument("--topic-notifications", type=int, default=2)
     args = parser.parse_args()
     from bench.env import setup_django
 
@@ -357,6 +352,8 @@ def main() -> int:
         web_workers=args.web_workers,
         provider_ms=args.latency_ms,
         provider_jitter_ms=args.jitter_ms,
+        digest_share=args.digest_share,
+        topic_notifications=args.topic_notifications,
         log=lambda text: print(text, flush=True),
     )
     print(f"make chaos at {stamp()}; {uptime()}", flush=True)

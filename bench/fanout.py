@@ -17,7 +17,7 @@ from bench.env import load_average, process_env
 from bench.ingestion import API_PATH, bulk_body, post
 from bench.procs import Web, Worker
 from bench.report import Figure
-from bench.seed import Seed, seed, unseed
+from bench.seed import Seed, seed, subscribe_all, unseed
 
 TOPIC = "bench-watchers"
 CHANNELS = ["email"]
@@ -32,19 +32,6 @@ class FanOutRun:
     created: int
     published: int
     rss_mb: list[float]
-
-
-def _subscribe(data: Seed) -> None:
-    from apps.clients.models import ApiClient
-    from apps.ops.factories import TopicFactory
-    from apps.recipients.models import Recipient
-    from apps.topics.models import Subscription
-
-    topic = TopicFactory(client=ApiClient.objects.get(pk=data.client_id), key=TOPIC)
-    ids = Recipient.objects.filter(client_id=data.client_id).values_list("pk", flat=True)
-    Subscription.objects.bulk_create(
-        (Subscription(topic=topic, recipient_id=pk) for pk in ids.iterator()), batch_size=5000
-    )
 
 
 def _bulk_rate(web: Web, data: Seed, flush: object) -> tuple[float, list[float]]:
@@ -131,7 +118,7 @@ def run_fanout(web: Web, subscribers: int, flush: object) -> list[Figure]:
     data = seed(recipients=subscribers, label="bench-fanout")
     worker: Worker | None = None
     try:
-        _subscribe(data)
+        subscribe_all(data, topic=TOPIC)
         bulk_rate, bulk_times = _bulk_rate(web, data, flush)
         flush()  # type: ignore[operator]
         # As the Procfile runs it: the solo pool.

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from bench.chaos import ChaosConfig
 
 
+# When (b) kills the email worker and (c) flushes Redis, in seconds from the burst's start
+# before --fault-scale (the burst times its digest and topic requests around them).
+KILL_AT = 20.0
+FLUSH_AT = 45.0
+
+
 class Faults(threading.Thread):
     """Applies the fault schedule while the burst and the drain run."""
 
@@ -70,7 +76,7 @@ class Faults(threading.Thread):
         if "email" in self.sims:
             self.sims["email"].fault(kind="timeout", seconds=30 * s, duration=30 * s)
             self.note(f"(a) email simulator: timeouts for {30 * s:.0f}s")
-        self.at(20)
+        self.at(KILL_AT)
         worker = self.workers["email"]
         worker.kill()
         self.note(f"(b) email worker (pid {worker.pid}) killed with SIGKILL")
@@ -81,7 +87,7 @@ class Faults(threading.Thread):
         if "email" in self.sims:
             self.sims["email"].fault(kind="status", status=503, duration=30 * s)
             self.note(f"(a) email simulator: 503 for {30 * s:.0f}s")
-        self.at(45)
+        self.at(FLUSH_AT)
         self.r.flushdb()
         self.note("(c) Redis FLUSHDB")
         self.at(65)

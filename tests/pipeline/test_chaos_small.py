@@ -1,6 +1,7 @@
-"""The chaos run, small: 2,000 notifications over email, SMS, push and in-app while the email
-provider times out then fails, the email worker is SIGKILLed, Redis is flushed and SMS answers
-429 — and not one notification is lost (`make chaos` is the full-size run)."""
+"""The chaos run, small: 2,000 notifications over email, SMS, push and in-app (a tenth of them
+digested, and two topic notifications fanned out to every recipient) while the email provider
+times out then fails, the email worker is SIGKILLed, Redis is flushed and SMS answers 429 — and
+not one notification is lost (`make chaos` is the full-size run)."""
 
 from __future__ import annotations
 
@@ -53,10 +54,22 @@ def test_chaos_small_loses_nothing(transactional_db: None, clean_redis: redis.Re
     summary = report(result, cfg) + "\n" + "\n".join(lines)
     assert result.settled, summary
     assert result.burst.failed == 0, summary
-    assert result.account.expected_deliveries == 2000, summary
-    assert result.account.deliveries == 2000, summary
-    assert result.account.lost == 0, summary
-    assert result.account.delivered + result.account.dead == 2000, summary
+    a = result.account
+    # 2,000 to one recipient each, and the topic's 250 subscribers but the actor: 249 on email,
+    # 249 x 2 on push and in-app.
+    fanned_out = 249 * 3
+    assert a.expected_deliveries == 2000 + fanned_out, summary
+    assert a.deliveries == 2000 + fanned_out, summary
+    assert a.lost == 0, summary
+    assert a.unexpected == 0, summary
+    # 200 of them digested, each accounted through its digest's received delivery.
+    assert a.digested + sum(a.digested_other.values()) == 200, summary
+    assert a.digests["sent"] > 0, summary
+    assert a.digests["open"] == 0, summary
+    accounted = a.delivered + a.dead + a.digested + sum(a.digested_other.values())
+    assert accounted == 2000 + fanned_out, summary
+    fans = sorted((f.expected, f.in_db, f.missing) for f in a.fan_outs)
+    assert fans == [(249, 249, 0), (498, 498, 0)], summary
     # Every fault was applied: the timeline names each one.
     timeline = "\n".join(result.timeline)
     for fault in ("(a) email simulator: timeouts", "(b) email worker", "(c) Redis FLUSHDB"):
