@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from notifier.rendering import TemplateError, key_expression_check
 from notifier.types import Priority
 
 DURATION_RE = re.compile(r"^(\d{1,6})(s|m|h|d)$")
@@ -90,6 +91,11 @@ def parse_digest(value: object, *, field: str = "digest") -> DigestSpec | None:
     key = value.get("key", "")
     if not isinstance(key, str) or len(key) > KEY_SOURCE_MAX:
         errors[f"{field}.key"] = [f"a template expression of at most {KEY_SOURCE_MAX} characters"]
+    elif key:
+        try:
+            key_expression_check(key)
+        except TemplateError as exc:
+            errors[f"{field}.key"] = [f"not a valid template expression: {exc}"]
     max_items = value.get("max_items", DEFAULT_MAX_ITEMS)
     if (
         isinstance(max_items, bool)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.rendering import RenderError, render
+from notifier.rendering import RenderError, key_expression_check, render
 from notifier.types import Channel
 
 # Durations read "90s", "10m", "2h", "1d" or a sum of such parts ("1h30m").
@@ -112,6 +112,7 @@ def throttle_parse(value: object) -> Throttle:
         errors["key"] = [f"a template expression of at most {THROTTLE_KEY_MAX} characters"]
     elif key:
         try:
+            key_expression_check(key)
             render(body=key, variables={}, recipient={})
         except RenderError as exc:
             errors["key"] = [f"not a valid template expression: {exc}"]

@@ -100,3 +100,12 @@ def test_engagement_meets_every_unless_and_delivered_only_delivered() -> None:
     assert unless_met("seen", ["seen"])
     assert unless_met("delivered", ["seen"])
     assert not unless_met("read", ["seen"])
+
+
+@pytest.mark.parametrize("key", ["{{ post_id ", "{{ x", "x }}", "{% if x", "a %}", "{# c"])
+def test_a_throttle_key_with_an_unterminated_or_stray_delimiter_is_refused(key: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        throttle_parse({"limit": 1, "window": "1m", "key": key})
+
+    assert set(caught.value.fields) == {"key"}
+    assert "unclosed or stray" in caught.value.fields["key"][0]
