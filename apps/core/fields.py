@@ -7,7 +7,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from notifier.digests import DURATION_RE, MAX_ITEMS_LIMIT, DigestError, parse_digest
+from notifier.digests import MAX_ITEMS_LIMIT, DigestError, parse_digest
+from notifier.durations import DURATION_PATTERN
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -66,7 +67,7 @@ class JSONObjectField(serializers.DictField):
             {
                 "type": "object",
                 "properties": {
-                    "window": {"type": "string", "example": "1h", "pattern": DURATION_RE.pattern},
+                    "window": {"type": "string", "example": "1h", "pattern": DURATION_PATTERN},
                     "key": {"type": "string", "example": "{{ post_id }}"},
                     "max_items": {"type": "integer", "minimum": 1, "maximum": MAX_ITEMS_LIMIT},
                 },

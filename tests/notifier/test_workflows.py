@@ -11,24 +11,9 @@ from notifier.workflows import (
     SpecError,
     Throttle,
     escalation_parse,
-    parse_duration,
     throttle_parse,
     unless_met,
 )
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400)],
-)
-def test_durations(text: str, seconds: int) -> None:
-    assert parse_duration(text) == dt.timedelta(seconds=seconds)
-
-
-@pytest.mark.parametrize("text", ["", "10", "m", "10 minutes", "-1m", "0s", "31d", 600, None])
-def test_bad_durations(text: object) -> None:
-    with pytest.raises(ValueError, match=r"duration|at least|at most"):
-        parse_duration(text)
 
 
 def test_throttle_parses_and_renders_its_key() -> None:
