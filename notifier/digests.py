@@ -1,5 +1,6 @@
-"""Digest rules without the ORM: durations, the declaration a template or request makes, the
-cadence a recipient picks per category, and when a window closes.
+"""Digest rules without the ORM: the declaration a template or request makes (its window a
+duration as notifier/durations.py reads it), the cadence a recipient picks per category, and
+when a window closes.
 
 Precedence (`digest_plan`): only a notification whose template or request declares a digest is
 digested (a template without one renders its own variables, say an order's `items`, and must
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from notifier.durations import parse_duration
+from notifier.rendering import TemplateError, key_expression_check
 from notifier.types import Priority
 
-DURATION_RE = re.compile(r"^(\d{1,6})(s|m|h|d)$")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # A window: at least a second (tests use "2s"), at most a week (a digest is a summary, not an
 # archive: the rows it holds stay undelivered that long).
 MIN_WINDOW = dt.timedelta(seconds=1)
@@ -30,7 +31,7 @@ DEFAULT_MAX_ITEMS = 50
 MAX_ITEMS_LIMIT = 500
 KEY_SOURCE_MAX = 200
 DIGEST_FIELDS = frozenset({"window", "key", "max_items"})
-CADENCE_RE = re.compile(r"^(hourly|off|daily@([01]\d|2[0-3]):([0-5]\d))$")
+CADENCE_RE = re.compile(r"^(hourly|off|daily@([01][0-9]|2[0-3]):([0-5][0-9]))$")
 
 
 class DigestError(ValueError):
@@ -39,15 +40,6 @@ class DigestError(ValueError):
     def __init__(self, message: str, fields: dict[str, list[str]]) -> None:
         super().__init__(message)
         self.fields = fields
-
-
-def parse_duration(value: object) -> dt.timedelta:
-    """`"30s"`, `"10m"`, `"1h"`, `"1d"` as a timedelta; ValueError otherwise."""
-    # fullmatch: `$` also matches before a final newline ("1h\n" is not a duration).
-    match = DURATION_RE.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError("a duration such as '30s', '10m', '1h' or '1d'")
-    return dt.timedelta(seconds=int(match[1]) * UNIT_SECONDS[match[2]])
 
 
 @dataclass(frozen=True)
@@ -82,14 +74,17 @@ def parse_digest(value: object, *, field: str = "digest") -> DigestSpec | None:
         errors[field] = [f"unknown field(s): {', '.join(map(str, unknown))}"]
     window = dt.timedelta()
     try:
-        window = parse_duration(value.get("window"))
-        if not MIN_WINDOW <= window <= MAX_WINDOW:
-            errors[f"{field}.window"] = ["between 1s and 7d"]
+        window = parse_duration(value.get("window"), minimum=MIN_WINDOW, maximum=MAX_WINDOW)
     except ValueError as exc:
         errors[f"{field}.window"] = [str(exc)]
     key = value.get("key", "")
     if not isinstance(key, str) or len(key) > KEY_SOURCE_MAX:
         errors[f"{field}.key"] = [f"a template expression of at most {KEY_SOURCE_MAX} characters"]
+    elif key:
+        try:
+            key_expression_check(key)
+        except TemplateError as exc:
+            errors[f"{field}.key"] = [f"not a valid template expression: {exc}"]
     max_items = value.get("max_items", DEFAULT_MAX_ITEMS)
     if (
         isinstance(max_items, bool)

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.template import Context, Engine, TemplateSyntaxError
+from django.template.base import Lexer, TokenType
 
 from notifier.template_library import instrument
 from notifier.template_limits import (
@@ -28,6 +29,8 @@ _LIBRARY = "notifier.template_library"
 _TEXT = Engine(autoescape=False, builtins=[_LIBRARY])
 _HTML = Engine(autoescape=True, builtins=[_LIBRARY])
 _LINE_BREAKS = re.compile(r"[\r\n]+")
+# Tag delimiters: in a key's text (outside its tags) they are an unclosed or stray tag.
+_DELIMITERS = ("{{", "}}", "{%", "%}", "{#", "#}")
 
 # Names the service puts in every render context itself: never required from the caller.
 # (`unsubscribe_url` and `preferences_url` are reserved for the unsubscribe pages.)
@@ -44,6 +47,7 @@ __all__ = [
     "RenderLimits",
     "Rendered",
     "TemplateError",
+    "key_expression_check",
     "render",
     "required_variables",
     "single_line",
@@ -90,6 +94,22 @@ def required_variables(
         if source:
             names |= required_names(_compile(_TEXT, source).nodelist)
     return sorted(names - provided)
+
+
+def key_expression_check(source: str) -> None:
+    """A key expression (a throttle's or a digest's) that parses and whose text holds no tag
+    delimiter; TemplateError otherwise. Django's lexer reads an unclosed `{{ post_id ` as text,
+    which would render literally: every notification would share one key."""
+    _compile(_TEXT, source)
+    for token in Lexer(source).tokenize():
+        if token.token_type is not TokenType.TEXT:
+            continue
+        stray = next((d for d in _DELIMITERS if d in token.contents), None)
+        if stray is not None:
+            raise TemplateError(
+                f"an unclosed or stray {stray!r} in {token.contents.strip()!r} "
+                "(write {{ name }} or {% tag %})"
+            )
 
 
 def render(

@@ -7,19 +7,14 @@ Pure functions; the apps store the specs, count throttles in Redis and schedule 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.rendering import RenderError, render
+from notifier.durations import format_duration, parse_duration
+from notifier.rendering import RenderError, key_expression_check, render
 from notifier.types import Channel
 
-# Durations read "90s", "10m", "2h", "1d" or a sum of such parts ("1h30m").
-_DURATION = re.compile(r"^(?:\d{1,6}[smhd])+$")
-_PART = re.compile(r"(\d+)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-MAX_DURATION = dt.timedelta(days=30)  # a window or a delay longer than this is a mistake
 THROTTLE_MAX_LIMIT = 10_000
 THROTTLE_KEY_MAX = 200  # characters of the key expression
 ESCALATION_MAX_STEPS = 5
@@ -49,18 +44,6 @@ class SpecError(ValueError):
         self.fields = fields
 
 
-def parse_duration(value: object) -> dt.timedelta:
-    """ "10m" -> 10 minutes. Raises ValueError with a message fit for the caller."""
-    if not isinstance(value, str) or not _DURATION.fullmatch(value.strip()):
-        raise ValueError('a duration such as "90s", "10m", "2h", "1d" or "1h30m"')
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value.strip()))
-    if seconds < 1:
-        raise ValueError("at least 1s")
-    if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"at most {MAX_DURATION.days}d")
-    return dt.timedelta(seconds=seconds)
-
-
 @dataclass(frozen=True)
 class Throttle:
     """At most `limit` notifications per recipient (and per rendered `key`) in `window`."""
@@ -70,21 +53,13 @@ class Throttle:
     key: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {"limit": self.limit, "window": _format(self.window), "key": self.key}
+        return {"limit": self.limit, "window": format_duration(self.window), "key": self.key}
 
     def key_for(self, variables: Mapping[str, Any]) -> str:
         """The rendered key expression (empty without one)."""
         if not self.key:
             return ""
         return render(body=self.key, variables=variables, recipient={}).body.strip()
-
-
-def _format(value: dt.timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit in ("d", "h", "m"):
-        if seconds % _UNIT_SECONDS[unit] == 0:
-            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
-    return f"{seconds}s"
 
 
 def throttle_parse(value: object) -> Throttle:
@@ -112,6 +87,7 @@ def throttle_parse(value: object) -> Throttle:
         errors["key"] = [f"a template expression of at most {THROTTLE_KEY_MAX} characters"]
     elif key:
         try:
+            key_expression_check(key)
             render(body=key, variables={}, recipient={})
         except RenderError as exc:
             errors["key"] = [f"not a valid template expression: {exc}"]
@@ -132,7 +108,7 @@ class EscalationStep:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "after": _format(self.after),
+            "after": format_duration(self.after),
             "channels": list(self.channels),
             "unless": self.unless,
         }

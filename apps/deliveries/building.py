@@ -82,10 +82,8 @@ def deliveries_build(
     throttled = recipients_throttled(
         slots=slots,
         throttle=workflows.throttle,
-        client_id=notification.client_id,
-        template=notification.template.key,
+        notification=notification,
         recipient_ids=[r.pk for r in recipients],
-        variables=notification.variables,
     )
     deliveries = [
         delivery_new(

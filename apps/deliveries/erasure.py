@@ -19,14 +19,13 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.deliveries.lifecycle import deliveries_cancel, digest_items_leave
+from apps.deliveries.lifecycle import deliveries_cancel, digest_windows_close_empty
 from apps.deliveries.models import (
     CANCELLABLE,
     Attempt,
     DeadLetter,
     Delivery,
     DeliveryEvent,
-    DeliveryStatus,
     Digest,
     Notification,
 )
@@ -73,21 +72,15 @@ def recipient_history_erase(
 
 @transaction.atomic
 def _digests_erase(recipient: Recipient) -> list[Delivery]:
-    """The recipient's items leave their open windows (with the erasure reason), those windows
-    close empty (nothing is sent to an erased recipient), and every window's key, rendered from
-    their data, is blanked. Returns the items that left."""
-    digested = list(
-        Delivery.objects.select_for_update(no_key=True)
-        .filter(recipient=recipient, status=DeliveryStatus.DIGESTED)
-        .order_by("id")
+    """The recipient's open windows close empty, their items cancelled with the erasure reason
+    (nothing is sent to an erased recipient; the lifecycle locks each window as a close does, so
+    a request joining one meanwhile commits first and its item goes too), and every window's
+    key, rendered from their data, is blanked. Returns the items that left."""
+    left = digest_windows_close_empty(
+        recipient_id=recipient.pk, reason=ERASED_REASON, now=timezone.now()
     )
-    left = digest_items_leave(digested, reason=ERASED_REASON) if digested else []
-    windows = Digest.objects.filter(recipient=recipient)
-    # Closed first: the one-open-window-per-key constraint would refuse two blank open keys.
-    windows.filter(closed_at__isnull=True).update(
-        closed_at=timezone.now(), outcome=Digest.Outcome.EMPTY, item_count=0
-    )
-    windows.exclude(key="").update(key="")
+    # After the close: the one-open-window-per-key constraint would refuse two blank open keys.
+    Digest.objects.filter(recipient=recipient).exclude(key="").update(key="")
     return left
 
 

@@ -6,7 +6,8 @@ id order, FANOUT_CHUNK_SIZE per transaction: each chunk's deliveries are built a
 for listed recipients are (building.py: preferences, suppressions, quiet hours, caps; the
 throttle, the digest, fallback and the escalation steps the notification stored when it was
 accepted), are published when it commits, and move the cursor in the same commit. A throttle
-slot taken by a chunk that rolls back is given back. A run works for
+slot taken by a chunk that rolls back is given back; one taken by a chunk whose worker was
+killed stays held by the notification, and the resumed chunk takes it over. A run works for
 FANOUT_SLICE_SECONDS, then queues its continuation (other maintenance work runs between), and
 while the channel queues are past QUEUE_DEPTH_LIMIT it waits instead of failing. A run that
 died (SIGKILL, a lost message) leaves its row unmoved: `fan_outs_resume` (beat) queues it

@@ -3,15 +3,20 @@
 
 One Lua script takes a slot, so the count is atomic however many requests race (20 parallel
 triggers with limit 1: exactly one slot is taken). The counter is a hash: `n`, the slots taken,
-and `w`, a token naming this window. The first slot creates it with the window as its TTL, so
-the window opens with the first notification (not aligned to the clock). Over the limit the
-script counts nothing (a throttled notification holds no slot).
+and one field per notification holding a slot (`throttle_holder`: its Idempotency-Key, else
+its id), whose value names the attempt that took it. The first slot creates the hash with the
+window as its TTL, so the window opens with the first notification (not aligned to the clock).
+Over the limit the script counts nothing (a throttled notification holds no slot).
 
-Slots taken by a request that then fails to commit are given back, each only to the window it
-was taken in: the give-back carries the window's token and does nothing once that window has
-ended (a later window's counter has another token), so a slow failure can never free a slot
-of the next window. Redis down: the request is a 503 (nothing is created); a notification
-without a throttle does not touch this Redis at all. `critical` never takes a slot.
+A slot belongs to its notification, not to one attempt: a process killed between taking slots
+and its commit (SIGKILL, OOM: no give-back runs) leaves them held, and the notification's own
+re-run (the fan-out's resumed chunk, a POST retried with its Idempotency-Key) takes them over
+instead of counting itself over the limit. Slots taken by an attempt that then fails to commit
+are given back, each only while that attempt still holds it: the slot of an ended window (or
+one a retry took over) is left alone, so a slow failure can never free a slot of the next
+window or one a committed retry holds. Redis down: the request is a 503 (nothing is created);
+a notification without a throttle does not touch this Redis at all. `critical` never takes a
+slot.
 """
 
 from __future__ import annotations
@@ -20,35 +25,53 @@ import hashlib
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apps.core.broker import service_client
 from apps.core.errors import InvalidInput
 from notifier.rendering import RenderError, required_variables
 from notifier.workflows import Throttle
 
+if TYPE_CHECKING:
+    from apps.deliveries.models import Notification
+
 PREFIX = "notifier:throttle:"
-# KEYS[1] the counter; ARGV[1] the window in ms, ARGV[2] the limit, ARGV[3] a fresh token for
-# a new window. Returns {slot number (limit + 1: over the limit, nothing taken), window token}.
+# KEYS[1] the counter; ARGV[1] the window in ms, ARGV[2] the limit, ARGV[3] the holder's field,
+# ARGV[4] the attempt. Returns 1 (a slot held: taken now, or already this holder's, which the
+# attempt takes over) or 0 (over the limit: nothing taken).
 _TAKE = """
-local window = redis.call('HGET', KEYS[1], 'w')
-if not window then
-  redis.call('HSET', KEYS[1], 'n', 1, 'w', ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  return {1, ARGV[3]}
+if redis.call('HEXISTS', KEYS[1], ARGV[3]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+  return 1
 end
-local limit = tonumber(ARGV[2])
-if tonumber(redis.call('HGET', KEYS[1], 'n')) >= limit then return {limit + 1, window} end
-return {redis.call('HINCRBY', KEYS[1], 'n', 1), window}
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+if not fresh and tonumber(redis.call('HGET', KEYS[1], 'n')) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'n', 1)
+if fresh then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
 """
-# KEYS[1] the counter; ARGV[1] the token of the window the slot was taken in. Gives it back only
-# to that window (an ended window's counter is not recreated, a later one is not touched).
+# KEYS[1] the counter; ARGV[1] the holder's field, ARGV[2] the attempt. Gives the slot back only
+# while this attempt holds it (an ended window's counter is not recreated, a later window's or a
+# retry's slot is not touched).
 _GIVE_BACK = """
-if redis.call('HGET', KEYS[1], 'w') == ARGV[1] then
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
   return redis.call('HINCRBY', KEYS[1], 'n', -1)
 end
 return -1
 """
+
+
+def throttle_holder(notification: Notification) -> str:
+    """Who holds a notification's slots, the same across its attempts: its Idempotency-Key
+    (a retried POST builds a new notification id), else its id (a fan-out's chunks)."""
+    if notification.idempotency_key:
+        key = hashlib.sha256(notification.idempotency_key.encode()).hexdigest()[:32]
+        return f"k:{key}"
+    return f"id:{notification.id}"
 
 
 def throttle_key(
@@ -62,36 +85,31 @@ def throttle_key(
 
 
 class Slots:
-    """The slots one request took (within the limit), to give back if it does not commit."""
+    """The slots one attempt took (within the limit), to give back if it does not commit."""
 
     def __init__(self) -> None:
-        self.taken: list[tuple[str, str]] = []  # (counter, window token)
+        self.attempt = uuid.uuid4().hex
+        self.taken: list[tuple[str, str]] = []  # (counter, holder)
 
-    def take(self, throttle: Throttle, counters: Sequence[str]) -> list[bool]:
-        """Take a slot on each counter (one round trip); True where within the limit."""
+    def take(self, throttle: Throttle, counters: Sequence[str], *, holder: str) -> list[bool]:
+        """Take a slot for `holder` on each counter (one round trip); True where within the
+        limit (a slot the holder already had included)."""
         window_ms = int(throttle.window.total_seconds() * 1000)
         pipe = service_client(fail_fast=True).pipeline(transaction=False)
         for counter in counters:
-            pipe.eval(_TAKE, 1, counter, window_ms, throttle.limit, uuid.uuid4().hex)
-        answers = pipe.execute()
-        allowed = [int(n) <= throttle.limit for n, _ in answers]
+            pipe.eval(_TAKE, 1, counter, window_ms, throttle.limit, holder, self.attempt)
+        allowed = [int(answer) == 1 for answer in pipe.execute()]
         self.taken.extend(
-            (counter, _text(token))
-            for counter, (_, token), ok in zip(counters, answers, allowed, strict=True)
-            if ok
+            (counter, holder) for counter, ok in zip(counters, allowed, strict=True) if ok
         )
         return allowed
 
     def give_back(self) -> None:
         pipe = service_client(fail_fast=True).pipeline(transaction=False)
-        for counter, token in self.taken:
-            pipe.eval(_GIVE_BACK, 1, counter, token)
+        for counter, holder in self.taken:
+            pipe.eval(_GIVE_BACK, 1, counter, holder, self.attempt)
         pipe.execute()
         self.taken.clear()
-
-
-def _text(token: bytes | str) -> str:
-    return token.decode() if isinstance(token, bytes) else token
 
 
 @contextmanager
@@ -111,22 +129,24 @@ def recipients_throttled(
     *,
     slots: Slots,
     throttle: Throttle | None,
-    client_id: int,
-    template: str,
+    notification: Notification,
     recipient_ids: Sequence[int],
-    variables: dict[str, Any],
 ) -> set[int]:
-    """Take one slot per recipient; the ids over the limit."""
+    """Take one slot per recipient for the notification; the ids over the limit."""
     if throttle is None:
         return set()
-    key = throttle_rendered_key(throttle, variables)
+    key = throttle_rendered_key(throttle, notification.variables)
     counters = [
         throttle_key(
-            client_id=client_id, template=template, recipient_id=pk, throttle=throttle, key=key
+            client_id=notification.client_id,
+            template=notification.template.key,
+            recipient_id=pk,
+            throttle=throttle,
+            key=key,
         )
         for pk in recipient_ids
     ]
-    allowed = slots.take(throttle, counters)
+    allowed = slots.take(throttle, counters, holder=throttle_holder(notification))
     return {pk for pk, ok in zip(recipient_ids, allowed, strict=True) if not ok}
 
 

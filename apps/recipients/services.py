@@ -90,7 +90,10 @@ def recipient_erase(*, recipient: Recipient) -> Recipient:
     external id. Suppressions of its addresses stay in force, kept as hashes."""
     if not recipient_erasing.has_listeners():  # erasing only the profile would be a lie
         raise ImproperlyConfigured("nothing erases the recipient's history: apps.deliveries?")
-    recipient = Recipient.objects.select_for_update().get(pk=recipient.pk)
+    # FOR NO KEY UPDATE (the row and its id stay): a request that already wrote rows pointing
+    # at it commits (its foreign-key check takes KEY SHARE) instead of waiting for the erasure
+    # while holding what the erasure waits for next (a digest window it joined): a deadlock.
+    recipient = Recipient.objects.select_for_update(no_key=True).get(pk=recipient.pk)
     alias = f"{ERASED_PREFIX}{uuid.uuid4().hex}"
     personal = PersonalData()
     # Providers echo a number with or without its `+` ("To 15551234567 unreachable").

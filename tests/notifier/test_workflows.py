@@ -11,24 +11,9 @@ from notifier.workflows import (
     SpecError,
     Throttle,
     escalation_parse,
-    parse_duration,
     throttle_parse,
     unless_met,
 )
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400)],
-)
-def test_durations(text: str, seconds: int) -> None:
-    assert parse_duration(text) == dt.timedelta(seconds=seconds)
-
-
-@pytest.mark.parametrize("text", ["", "10", "m", "10 minutes", "-1m", "0s", "31d", 600, None])
-def test_bad_durations(text: object) -> None:
-    with pytest.raises(ValueError, match=r"duration|at least|at most"):
-        parse_duration(text)
 
 
 def test_throttle_parses_and_renders_its_key() -> None:
@@ -100,3 +85,12 @@ def test_engagement_meets_every_unless_and_delivered_only_delivered() -> None:
     assert unless_met("seen", ["seen"])
     assert unless_met("delivered", ["seen"])
     assert not unless_met("read", ["seen"])
+
+
+@pytest.mark.parametrize("key", ["{{ post_id ", "{{ x", "x }}", "{% if x", "a %}", "{# c"])
+def test_a_throttle_key_with_an_unterminated_or_stray_delimiter_is_refused(key: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        throttle_parse({"limit": 1, "window": "1m", "key": key})
+
+    assert set(caught.value.fields) == {"key"}
+    assert "unclosed or stray" in caught.value.fields["key"][0]

@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from notifier.durations import DURATION_PATTERN
 from notifier.types import Channel
 from notifier.workflows import (
     ESCALATION_MAX_STEPS,
@@ -22,7 +23,7 @@ from notifier.workflows import (
 
 CHANNELS = [c.value for c in Channel]
 
-DURATION_SCHEMA = {"type": "string", "pattern": "^([0-9]+[smhd])+$", "example": "10m"}
+DURATION_SCHEMA = {"type": "string", "pattern": DURATION_PATTERN, "example": "10m"}
 THROTTLE_SCHEMA = {
     "type": "object",
     "description": "At most `limit` notifications of this template per recipient (and per "

@@ -1,10 +1,11 @@
 """A digest's status changes: an item leaves its open window (its notification was cancelled),
-and a closed window becomes one delivery.
+a closed window becomes one delivery, and a recipient's open windows close empty (erasure).
 
-Locks, so that an item is never both cancelled and sent, nor joins a window already sent:
-closing takes the digest row FOR UPDATE; a join holds it FOR KEY SHARE until its request
-commits (apps/deliveries/digest_windows.py), and a cancel FOR NO KEY UPDATE. The closing side
-reads the items only after its lock, so it sees every join and every cancel committed before it.
+Locks, so that an item is never both cancelled and sent, nor joins a window already closed:
+closing (sent or empty) takes the digest row FOR UPDATE; a join holds it FOR KEY SHARE until
+its request commits (apps/deliveries/digest_windows.py), and a cancel FOR NO KEY UPDATE. The
+closing side reads the items only after its lock, so it sees every join and every cancel
+committed before it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from apps.deliveries.lifecycle.create import deliveries_create, delivery_new
 from apps.deliveries.lifecycle.table import LEAVE, apply, events_add, move
-from apps.deliveries.models import Delivery, Digest, Notification
+from apps.deliveries.models import Delivery, DeliveryStatus, Digest, Notification
 from apps.recipients.selectors import recipient_is_suppressed
 
 
@@ -35,6 +36,34 @@ def digest_items_leave(deliveries: Sequence[Delivery], *, reason: str) -> list[D
     apply(LEAVE, done, {"reason": reason[:200]})
     events_add(done, LEAVE.target, lambda d: f"{reason}; left digest {d.digest_id}")
     return done
+
+
+def digest_windows_close_empty(
+    *, recipient_id: int, reason: str, now: dt.datetime
+) -> list[Delivery]:
+    """Close the recipient's open windows without sending anything: their items leave (cancelled
+    with `reason`) and each closes `empty`. Each window is locked FOR UPDATE, in id order, before
+    its items are read, as a close locks it: a request that joined it commits first, and its item
+    is cancelled here rather than left `digested` in a closed window. Returns the items that
+    left."""
+    windows = list(
+        Digest.objects.select_for_update()
+        .filter(recipient_id=recipient_id, closed_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if not windows:
+        return []
+    items = list(
+        Delivery.objects.select_for_update(no_key=True)
+        .filter(digest_id__in=windows, status=DeliveryStatus.DIGESTED)
+        .order_by("id")
+    )
+    left = digest_items_leave(items, reason=reason) if items else []
+    Digest.objects.filter(id__in=windows).update(
+        closed_at=now, outcome=Digest.Outcome.EMPTY, item_count=0
+    )
+    return left
 
 
 def digest_deliver(

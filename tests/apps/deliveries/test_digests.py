@@ -52,11 +52,11 @@ def comment(api: APIClient, n: int, post: str = "p1", **extra: Any) -> Any:
 @pytest.mark.parametrize(
     ("digest", "message"),
     [
-        ({"window": "soon"}, "window: a duration such as '30s', '10m', '1h' or '1d'"),
+        ({"window": "soon"}, 'window: a duration such as "90s", "10m", "2h", "1d" or "1h30m"'),
         ({"window": "0s"}, "window: between 1s and 7d"),
         ({"window": "1h", "max_items": 0}, "max_items: an integer from 1 to 500"),
         ({"window": "1h", "per": "post"}, "digest: unknown field(s): per"),
-        ({}, "window: a duration such as '30s', '10m', '1h' or '1d'"),
+        ({}, 'window: a duration such as "90s", "10m", "2h", "1d" or "1h30m"'),
         (True, "digest: an object {window, key, max_items}, or false"),
         ("1h", "digest: an object {window, key, max_items}, or false"),
     ],

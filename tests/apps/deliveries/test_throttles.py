@@ -196,14 +196,14 @@ def test_a_failed_request_gives_its_slot_back_even_after_throttled_ones_committe
     # Given a request holding the only slot, and a throttled one that committed meanwhile
     throttle, counter = _one_per_window()
     first, throttled = Slots(), Slots()
-    assert first.take(throttle, [counter]) == [True]
-    assert throttled.take(throttle, [counter]) == [False]
+    assert first.take(throttle, [counter], holder="n1") == [True]
+    assert throttled.take(throttle, [counter], holder="n2") == [False]
 
     # When the first request fails and gives its slot back
     first.give_back()
 
     # Then the slot is free again (the throttled request took none to fill it)
-    assert Slots().take(throttle, [counter]) == [True]
+    assert Slots().take(throttle, [counter], holder="n3") == [True]
     assert int(clean_redis.hget(counter, "n")) == 1
 
 
@@ -214,16 +214,16 @@ def test_a_give_back_after_the_window_ended_leaves_the_next_window_alone(
     # deleted) and the next window's only slot taken
     throttle, counter = _one_per_window()
     slow = Slots()
-    assert slow.take(throttle, [counter]) == [True]
+    assert slow.take(throttle, [counter], holder="n1") == [True]
     clean_redis.delete(counter)
-    assert Slots().take(throttle, [counter]) == [True]
+    assert Slots().take(throttle, [counter], holder="n2") == [True]
 
     # When the slow request fails and gives its slot back
     slow.give_back()
 
     # Then the next window still counts its one slot: a further notification is throttled
     assert int(clean_redis.hget(counter, "n")) == 1
-    assert Slots().take(throttle, [counter]) == [False]
+    assert Slots().take(throttle, [counter], holder="n3") == [False]
 
 
 def test_a_changed_throttle_counts_on_its_own(

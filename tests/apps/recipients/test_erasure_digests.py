@@ -4,12 +4,17 @@ data)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import connection, connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.deliveries import services
 from apps.deliveries.digests import digest_close
 from apps.deliveries.models import Delivery, DeliveryStatus, Digest, Notification
 from tests.factories import comment_template
@@ -54,3 +59,79 @@ def test_erasure_takes_digested_items_out_of_their_windows_and_blanks_the_keys(
     assert set(Digest.objects.values_list("key", flat=True)) == {""}
     assert digest_close(digest_id=str(window.pk), now=timezone.now()) == ""
     assert Notification.objects.count() == 4  # three comments and the one digest sent before
+
+
+def _waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_comment_joining_while_its_recipient_is_erased_is_not_left_in_a_closed_window(
+    api_key: tuple[Any, str], demo: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an open window with one comment, and a second comment's request that has joined it
+    # (its window locked FOR KEY SHARE, its delivery inserted) and not yet committed
+    comment_template(demo["client"], digest={"window": "1h", "key": "{{ post_id }}"})
+    body = {
+        "recipient": "user-1",
+        "template": "new_comment",
+        "channels": ["email"],
+        "variables": {"post_id": "p1", "post_title": "P", "author": "a", "text": "t"},
+    }
+
+    def client() -> APIClient:
+        browser = APIClient()
+        browser.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
+        return browser
+
+    assert client().post("/api/v1/notifications", body, format="json").status_code == 202
+    window = Digest.objects.get()
+    joined, commit = threading.Event(), threading.Event()
+    insert = services.notification_insert
+
+    def paused(**kwargs: Any) -> None:
+        insert(**kwargs)
+        joined.set()
+        assert commit.wait(30)
+
+    monkeypatch.setattr(services, "notification_insert", paused)
+    answers: dict[str, int] = {}
+
+    def in_thread(name: str, call: Callable[[], Any]) -> threading.Thread:
+        def run() -> None:
+            try:
+                answers[name] = call().status_code
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    post = in_thread("post", lambda: client().post("/api/v1/notifications", body, format="json"))
+    assert joined.wait(30)
+
+    # When the recipient is erased meanwhile (it waits for the window, or is done), and then
+    # the request commits
+    erase = in_thread("erase", lambda: client().delete("/api/v1/recipients/user-1"))
+    deadline = time.monotonic() + 30
+    while erase.is_alive() and not _waiting_on_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    commit.set()
+    post.join(60)
+    erase.join(60)
+
+    # Then both succeed, and no item is left `digested` in the window the erasure closed
+    assert answers == {"post": 202, "erase": 204}
+    window.refresh_from_db()
+    assert (window.outcome, window.item_count) == ("empty", 0)
+    items = Delivery.objects.filter(digest=window).order_by("created_at")
+    assert [(d.status, d.reason) for d in items] == [
+        (DeliveryStatus.CANCELLED, "recipient erased"),
+        (DeliveryStatus.CANCELLED, "recipient erased"),
+    ]

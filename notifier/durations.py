@@ -1,0 +1,44 @@
+"""Durations as templates and requests write them: throttle windows, escalation delays and
+digest windows all read "90s", "10m", "2h", "1d" or a sum of such parts ("1h30m"), in ASCII
+digits (`\\d` would take a fullwidth or an Arabic-Indic digit, which int() then reads)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+# The OpenAPI schema's pattern, and the one this module checks.
+DURATION_PATTERN = "^([0-9]{1,6}[smhd])+$"
+_DURATION = re.compile(r"(?:[0-9]{1,6}[smhd])+")
+_PART = re.compile(r"([0-9]+)([smhd])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_DURATION = dt.timedelta(seconds=1)
+MAX_DURATION = dt.timedelta(days=30)  # a window or a delay longer than this is a mistake
+
+
+def parse_duration(
+    value: object,
+    *,
+    minimum: dt.timedelta = MIN_DURATION,
+    maximum: dt.timedelta = MAX_DURATION,
+) -> dt.timedelta:
+    """ "1h30m" -> 90 minutes, within [minimum, maximum]. ValueError with a message fit for the
+    caller's 400 otherwise."""
+    # fullmatch: no surrounding spaces, no final newline ("1h\n" is not a duration).
+    if not isinstance(value, str) or not _DURATION.fullmatch(value):
+        raise ValueError('a duration such as "90s", "10m", "2h", "1d" or "1h30m"')
+    duration = dt.timedelta(
+        seconds=sum(int(n) * UNIT_SECONDS[unit] for n, unit in _PART.findall(value))
+    )
+    if not minimum <= duration <= maximum:
+        raise ValueError(f"between {format_duration(minimum)} and {format_duration(maximum)}")
+    return duration
+
+
+def format_duration(value: dt.timedelta) -> str:
+    """The duration in its largest whole unit: 90 minutes -> "90m", a day -> "1d"."""
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds % UNIT_SECONDS[unit] == 0:
+            return f"{seconds // UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
