@@ -107,16 +107,16 @@ def deliveries_digest(
     notification: Notification,
     deliveries: Sequence[Delivery],
     declared: DigestSpec | None,
-    request_off: bool,
     now: dt.datetime,
     lenient_keys: bool = False,
 ) -> DigestJoins:
     """Before the insert: each new delivery a digest applies to joins its open window (opened
-    now if none), all windows of the request found or opened in a few statements. `scheduled`
-    and skipped ones are left alone. Returns those digested and the windows opened.
+    now if none), all windows of the request found or opened in a few statements. `declared`
+    is the notification's (None: not digested; building.Workflows decides, once per
+    notification); skipped ones are left alone. Returns those digested and the windows opened.
     A key that does not render is the caller's 400, or with `lenient_keys` (a fan-out's chunk)
     that recipient's deliveries are not digested (sent on their own) and it is logged."""
-    if declared is None or (notification.send_at and notification.send_at > now):
+    if declared is None:
         return DigestJoins()
     # The key is rendered once per recipient if it reads `recipient`, else once per request.
     per_recipient = "recipient" in required_variables([declared.key], provided=frozenset())
@@ -129,7 +129,7 @@ def deliveries_digest(
         recipient = delivery.recipient
         plan = digest_plan(
             declared=declared,
-            request_off=request_off,
+            request_off=False,  # `"digest": false` came as `declared` None
             cadences=_cadences(recipient),
             category=notification.category,
             priority=notification.priority,

@@ -80,8 +80,10 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         required=False,
         help_text=(
             "Batch into a digest: `{window, key, max_items}` overrides the template's "
-            "declaration, `false` sends this one on its own. `critical` is never digested. "
-            "With `topic`, each subscriber's deliveries join that subscriber's own windows."
+            "declaration, `false` sends this one on its own. `critical` is never digested, nor "
+            "a notification with `escalation` (an object with `escalation` is a 400) or a "
+            "`send_at` later than now. With `topic`, each subscriber's deliveries join that "
+            "subscriber's own windows."
         ),
     )
 
