@@ -7,7 +7,6 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from apps.core.fields import DigestField, StrictBooleanField, StrictCharField
-from apps.deliveries.api.recipients_field import RecipientRefField, errors_named, recipients_split
 from apps.deliveries.api.workflow_fields import (
     ESCALATION_SCHEMA,
     THROTTLE_SCHEMA,
@@ -24,6 +23,7 @@ from apps.deliveries.models import (
     Notification,
 )
 from apps.deliveries.selectors import notification_skipped_deliveries
+from apps.recipients.api.refs import RecipientRefField, errors_named, recipients_split
 from apps.topics.api.serializers import TopicKeyField
 from notifier.types import Channel, Priority
 
