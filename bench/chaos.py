@@ -160,7 +160,7 @@ class ChaosResult:
 
 
 def start_workers(env: dict[str, str]) -> dict[str, Worker]:
-    from notifier.queues import MAINTENANCE_QUEUE, channel_queues
+    from notifier.queues import MAINTENANCE_QUEUE, TIMERS_QUEUE, channel_queues
 
     workers = {
         channel: Worker(
@@ -172,6 +172,10 @@ def start_workers(env: dict[str, str]) -> dict[str, Worker]:
         )
         for channel in CHANNELS
     }
+    # As the Procfile runs them: releases and digest closes on their own worker.
+    workers["timers"] = Worker(
+        env, queues=[TIMERS_QUEUE], pool="solo", concurrency=1, name="chaos-timers"
+    )
     workers["maintenance"] = Worker(
         env, queues=[MAINTENANCE_QUEUE], pool="solo", concurrency=1, name="chaos-maintenance"
     )

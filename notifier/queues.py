@@ -1,10 +1,15 @@
-"""Queue names: one Redis queue per channel and priority (`email.critical` ... `inapp.low`)."""
+"""Queue names: one Redis queue per channel and priority (`email.critical` ... `inapp.low`),
+then the two queues of periodic work: `timers` (short sweeps that must run on time: due
+scheduled and deferred deliveries, due digest windows) and `maintenance` (the rest, some long:
+the reconciler, fan-outs, the retention purge). Each has its own worker, so that a long
+maintenance job never holds up a release or a digest's close."""
 
 from __future__ import annotations
 
 from notifier.types import PRIORITY_ORDER, Channel, Priority
 
 MAINTENANCE_QUEUE = "maintenance"
+TIMERS_QUEUE = "timers"
 
 
 def queue_name(channel: Channel | str, priority: Priority | str) -> str:
@@ -17,6 +22,5 @@ def channel_queues(channel: Channel | str) -> list[str]:
 
 
 # Priority first across channels: the order one worker serving every queue (`make run`) uses.
-ALL_QUEUES: list[str] = [queue_name(c, p) for p in PRIORITY_ORDER for c in Channel] + [
-    MAINTENANCE_QUEUE
-]
+DELIVERY_QUEUES: list[str] = [queue_name(c, p) for p in PRIORITY_ORDER for c in Channel]
+ALL_QUEUES: list[str] = [*DELIVERY_QUEUES, TIMERS_QUEUE, MAINTENANCE_QUEUE]

@@ -19,9 +19,7 @@ from django.conf import settings
 
 from apps.core import broker
 from apps.core.errors import Unavailable
-from notifier.queues import ALL_QUEUES, MAINTENANCE_QUEUE
-
-_CHANNEL_QUEUES = [queue for queue in ALL_QUEUES if queue != MAINTENANCE_QUEUE]
+from notifier.queues import DELIVERY_QUEUES
 
 _lock = threading.Lock()
 _cached: tuple[float, int] | None = None
@@ -36,7 +34,7 @@ def queue_depth() -> int:
             return _cached[1]
     # The broker adapter's fail-fast client: a request waits a second at most for the reading
     # (a broker that is down is answered with a 503 at once, not after redis-py's backoff).
-    depth = sum(broker.queue_depths(_CHANNEL_QUEUES).values())
+    depth = sum(broker.queue_depths(DELIVERY_QUEUES).values())
     with _lock:
         _cached = (now, depth)
     return depth

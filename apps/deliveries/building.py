@@ -35,27 +35,42 @@ from notifier.workflows import EscalationStep, Throttle, escalation_parse, throt
 @dataclass(frozen=True)
 class Workflows:
     """What applies to a notification's deliveries beyond the routing rules: its throttle (None:
-    none, `critical` included), the digest declaration in force (None: none, or the request's
-    `"digest": false` with `digest_off`), and its escalation steps."""
+    none, `critical` included), the digest declaration in force (None: none; its variants render
+    `items` and `count` all the same), and its escalation steps. `digest_off`: the request said
+    `"digest": false`; `scheduled`: its `send_at` was later than its acceptance."""
 
     throttle: Throttle | None = None
     digest: DigestSpec | None = None
     digest_off: bool = False
     escalation: Sequence[EscalationStep] = ()
+    scheduled: bool = False
 
     @classmethod
     def stored(cls, notification: Notification) -> Workflows:
         """As saved on the notification when it was accepted (what a topic's fan-out applies:
         the template's throttle and digest as they were then, or the request's)."""
+        send_at, accepted = notification.send_at, notification.created_at
         return cls(
             throttle=throttle_parse(notification.throttle) if notification.throttle else None,
             digest=parse_digest(notification.digest),
             escalation=escalation_parse(notification.escalation or []),
+            scheduled=bool(send_at and accepted and send_at > accepted),
         )
+
+    def digest_joining(self) -> DigestSpec | None:
+        """The declaration under which the deliveries join digest windows, decided once for the
+        whole notification (listed recipients, or every chunk of a fan-out): none after
+        `"digest": false`; none with escalation steps (a digested item never reaches `read`, so
+        its steps would always go out); none when scheduled with `send_at` (its deliveries wait
+        for their time, then go out on their own)."""
+        if self.digest_off or self.escalation or self.scheduled:
+            return None
+        return self.digest
 
     def digest_json(self) -> dict[str, object] | None:
         """What the notification stores as its `digest`: the declaration that joins windows."""
-        return None if self.digest is None or self.digest_off else self.digest.as_json()
+        joining = self.digest_joining()
+        return None if joining is None else joining.as_json()
 
 
 @dataclass(frozen=True)
@@ -101,8 +116,7 @@ def deliveries_build(
     joins = deliveries_digest(
         notification=notification,
         deliveries=deliveries,
-        declared=workflows.digest,
-        request_off=workflows.digest_off,
+        declared=workflows.digest_joining(),
         now=now,
         lenient_keys=lenient_digest_keys,
     )

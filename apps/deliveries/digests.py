@@ -1,16 +1,17 @@
 """Digests: deliveries that join a window per (recipient, template, channel, key) and go out as
 one delivery when it closes (docs/workflows.md, "Digests").
 
-The window's state is its row in PostgreSQL: a countdown task closes it on time, and the beat
-sweep (`digests_close_due`) closes any whose countdown was lost (a restart, a Redis flush) or
-too far off to hand to the broker.
+The window's state is its row in PostgreSQL, and nothing else: no message per window waits in
+the broker (a fan-out to 100,000 subscribers opens as many windows). Beat runs the sweep
+(`digests_close_due`) every DIGEST_CLOSE_EVERY_SECONDS on the `timers` queue, whose worker runs
+nothing long; the sweep closes the due windows in bounded batches and queues itself again while
+more are due. A restart or a Redis flush loses nothing: the next sweep finds them in the table.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,21 +36,17 @@ from apps.recipients.models import Preference, Recipient
 from apps.recipients.selectors import recipient_context
 from apps.templates.models import Template
 from notifier.digests import DigestError, DigestPlan, DigestSpec, digest_plan, parse_digest
-from notifier.queues import MAINTENANCE_QUEUE
+from notifier.queues import TIMERS_QUEUE
 from notifier.rendering import RenderError, RenderLimits, render, required_variables
 
 logger = logging.getLogger(__name__)
 
-CLOSE_TASK = "deliveries.digest_close"
-SWEEP_BATCH = 200
-# The sweep's time (the task's soft limit is 60 s): windows still due are the next sweep's.
-SWEEP_BUDGET = 40.0
+SWEEP_TASK = "deliveries.digests_close_due"
+# Windows one sweep locks and closes in one transaction (a savepoint each); a full batch queues
+# the next sweep at once instead of waiting for beat.
+SWEEP_BATCH = 100
+SWEEP_AGAIN_EXPIRES = 10  # seconds
 KEY_MAX = 200
-# A countdown task is closed within a second of its time; one whose eta is further than this is
-# left to the beat sweep (a Redis broker redelivers a message held past its visibility timeout).
-COUNTDOWN_MAX_SECONDS = 1800.0
-# A countdown may land a moment early (clocks of the worker and the database).
-EARLY_TOLERANCE = dt.timedelta(seconds=1)
 
 
 def digest_declared(*, template: Template, requested: object) -> tuple[DigestSpec | None, bool]:
@@ -110,16 +107,16 @@ def deliveries_digest(
     notification: Notification,
     deliveries: Sequence[Delivery],
     declared: DigestSpec | None,
-    request_off: bool,
     now: dt.datetime,
     lenient_keys: bool = False,
 ) -> DigestJoins:
     """Before the insert: each new delivery a digest applies to joins its open window (opened
-    now if none), all windows of the request found or opened in a few statements. `scheduled`
-    and skipped ones are left alone. Returns those digested and the windows opened.
+    now if none), all windows of the request found or opened in a few statements. `declared`
+    is the notification's (None: not digested; building.Workflows decides, once per
+    notification); skipped ones are left alone. Returns those digested and the windows opened.
     A key that does not render is the caller's 400, or with `lenient_keys` (a fan-out's chunk)
     that recipient's deliveries are not digested (sent on their own) and it is logged."""
-    if declared is None or (notification.send_at and notification.send_at > now):
+    if declared is None:
         return DigestJoins()
     # The key is rendered once per recipient if it reads `recipient`, else once per request.
     per_recipient = "recipient" in required_variables([declared.key], provided=frozenset())
@@ -132,7 +129,7 @@ def deliveries_digest(
         recipient = delivery.recipient
         plan = digest_plan(
             declared=declared,
-            request_off=request_off,
+            request_off=False,  # `"digest": false` came as `declared` None
             cadences=_cadences(recipient),
             category=notification.category,
             priority=notification.priority,
@@ -156,7 +153,6 @@ def deliveries_digest(
     windows, opened = digest_windows(fresh)
     for delivery, target in joining:
         delivery_digested(delivery, windows[target])
-    digests_close_after_commit(opened)
     return DigestJoins(digested=[delivery for delivery, _ in joining], opened=opened)
 
 
@@ -199,52 +195,23 @@ def _window_new(
     )
 
 
-def digests_close_after_commit(digests: Sequence[Digest]) -> None:
-    """Publish the countdowns that close `digests` on time, once their opening commits (in one
-    callback). A failed publish is logged: the beat sweep closes the window within
-    DIGEST_SWEEP_EVERY_SECONDS. A window further off than COUNTDOWN_MAX_SECONDS is the sweep's."""
-    now = timezone.now()
-    due = [
-        (str(d.pk), d.closes_at)
-        for d in digests
-        if (d.closes_at - now).total_seconds() <= COUNTDOWN_MAX_SECONDS
-    ]
-    if not due:
-        return
-
-    def publish() -> None:
-        for digest_id, eta in due:
-            try:
-                current_app.send_task(
-                    CLOSE_TASK, args=[digest_id], eta=eta, queue=MAINTENANCE_QUEUE
-                )
-            except Exception as exc:  # the row is the truth; the sweep closes it
-                logger.warning(
-                    "digest countdown not published; left to the sweep: %s: %s",
-                    type(exc).__name__,
-                    exc,
-                    extra={"digest_id": digest_id},
-                )
-
-    transaction.on_commit(publish)
-
-
 @transaction.atomic
-def digest_close(
-    *, digest_id: str, now: dt.datetime | None = None, skip_locked: bool = False
-) -> str:
-    """Close the window if due: one delivery with `items` (newest first, at most `max_items`)
-    and `count`, or nothing when every item left. Returns the outcome ("" if not closed now).
-    `skip_locked` (the sweep): a window another closer or a joining request holds is left."""
+def digest_close(*, digest_id: str, now: dt.datetime | None = None) -> str:
+    """Close this one window if it is due (waiting for a request that is joining it). Returns
+    the outcome ("" if not closed now). The sweep closes windows in batches instead."""
     now = now or timezone.now()
     digest = (
-        Digest.objects.select_for_update(of=("self",), skip_locked=skip_locked)
+        Digest.objects.select_for_update(of=("self",))
         .select_related("recipient__preference")
-        .filter(pk=digest_id, closed_at__isnull=True, closes_at__lte=now + EARLY_TOLERANCE)
+        .filter(pk=digest_id, closed_at__isnull=True, closes_at__lte=now)
         .first()
     )
-    if digest is None:
-        return ""
+    return _window_close(digest, now=now) if digest is not None else ""
+
+
+def _window_close(digest: Digest, *, now: dt.datetime) -> str:
+    """Close the locked, due window: one delivery with `items` (newest first, at most
+    `max_items`) and `count`, or nothing when every item left. Returns the outcome."""
     joined = Delivery.objects.filter(digest=digest, status=DeliveryStatus.DIGESTED)
     item_ids = list(joined.order_by("-created_at", "-id").values_list("id", flat=True))
     digest.closed_at, digest.item_count = now, len(item_ids)
@@ -299,34 +266,44 @@ def _digest_fitted(
     return with_items(low)
 
 
-def digests_close_due(*, now: dt.datetime | None = None, budget: float = SWEEP_BUDGET) -> int:
-    """The beat sweep: close every open window past its time, each in its own transaction, in
-    batches until none is left or `budget` seconds passed. A window that fails is logged and
-    left for the next sweep; one locked elsewhere is skipped. Returns how many closed."""
+def digests_close_due(*, now: dt.datetime | None = None, batch: int = SWEEP_BATCH) -> int:
+    """The sweep (beat, every DIGEST_CLOSE_EVERY_SECONDS, on the timers queue): lock up to
+    `batch` open windows past their time (the partial index on `closes_at`; id order, SKIP
+    LOCKED: a window a joining request or another sweep holds is the next sweep's) and close
+    each in a savepoint, so that one failing is logged and left open without undoing the
+    others. A full batch queues the next sweep after commit. Returns how many closed."""
     now = now or timezone.now()
-    deadline = time.monotonic() + budget
-    tried: set[Any] = set()
-    closed = 0
-    while time.monotonic() < deadline:
+    with transaction.atomic():
         due = list(
-            Digest.objects.filter(closed_at__isnull=True, closes_at__lte=now)
-            .exclude(id__in=tried)
-            .order_by("closes_at")
-            .values_list("id", flat=True)[:SWEEP_BATCH]
+            Digest.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("recipient__preference")
+            .filter(closed_at__isnull=True, closes_at__lte=now)
+            .order_by("id")[:batch]
         )
-        if not due:
-            break
-        for digest_id in due:
-            tried.add(digest_id)
-            try:
-                closed += bool(digest_close(digest_id=str(digest_id), now=now, skip_locked=True))
-            except SoftTimeLimitExceeded:
-                raise
-            except Exception:  # one window's failure must not hold up the others
-                logger.exception("digest close failed", extra={"digest_id": str(digest_id)})
-            if time.monotonic() >= deadline:
-                break
+        closed = sum(_window_close_or_log(digest, now=now) for digest in due)
+        if len(due) == batch and closed:
+            transaction.on_commit(_sweep_again)
     return closed
+
+
+def _window_close_or_log(digest: Digest, *, now: dt.datetime) -> bool:
+    try:
+        with transaction.atomic():
+            return bool(_window_close(digest, now=now))
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:  # one window's failure must not hold up the others
+        logger.exception("digest close failed", extra={"digest_id": str(digest.pk)})
+        return False
+
+
+def _sweep_again() -> None:
+    """More windows are due than one batch: the next sweep now, not at beat's next tick (a
+    stale one expires: by then beat's own have swept). If the publish fails, beat sweeps on."""
+    try:
+        current_app.send_task(SWEEP_TASK, queue=TIMERS_QUEUE, expires=SWEEP_AGAIN_EXPIRES)
+    except Exception as exc:  # the rows are the truth; beat's next sweep finds them
+        logger.warning("digest sweep not queued again: %s: %s", type(exc).__name__, exc)
 
 
 def digest_items_cancel(*, notification: Notification, reason: str) -> list[Delivery]:

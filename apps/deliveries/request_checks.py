@@ -78,6 +78,14 @@ def request_check(client: ApiClient, request: NotificationRequest) -> Checked:
             f"Unknown template {request.template!r}.",
             fields={"template": [f"unknown template {request.template!r}"]},
         )
+    if isinstance(request.digest, dict) and request.escalation:
+        # Steps stand down when the notification is read; a digested item never is (the digest
+        # goes out as its own notification), so the two asked together cannot both be honoured.
+        raise InvalidInput(
+            "A digest and escalation steps cannot be combined: a notification with escalation "
+            "steps is sent on its own.",
+            fields={"digest": ["not with `escalation` (drop one of them)"]},
+        )
     digest, digest_off = digest_declared(template=version.template, requested=request.digest)
     reserved = sorted(DIGEST_VARIABLES & set(request.variables)) if digest is not None else []
     if reserved:

@@ -164,13 +164,14 @@ def _notification_create(
         checked = recipients_check(client, request, checked)
     template, recipients = checked.template, checked.recipients
     priority = request.priority or template.default_priority
+    now = timezone.now()  # the acceptance time, as `created_at` records it
     workflows = Workflows(
         throttle=throttle_for(template=template, requested=request.throttle, priority=priority),
         digest=checked.digest,
         digest_off=checked.digest_off,
         escalation=request.escalation,
+        scheduled=bool(request.send_at and request.send_at > now),
     )
-    now = timezone.now()
     # Built first and inserted with its response: its id (a UUID) is known before the INSERT.
     notification = Notification(
         client=client,

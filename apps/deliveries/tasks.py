@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 
 from apps.core.errors import DEPENDENCY_ERRORS
-from apps.deliveries.digests import CLOSE_TASK, digest_close, digests_close_due
+from apps.deliveries.digests import digests_close_due
 from apps.deliveries.fanout import FAN_OUT_TASK, fan_out_run, fan_outs_resume
 from apps.deliveries.maintenance import deliveries_reconcile, deliveries_release_due
 from apps.deliveries.queueing import SEND_TASK
@@ -58,19 +58,13 @@ def reconcile() -> int:
 
 @shared_task(name="deliveries.release_due", ignore_result=True, soft_time_limit=60)
 def release_due() -> int:
-    """Queue scheduled and deferred deliveries that are due."""
+    """Queue scheduled and deferred deliveries that are due (the timers queue)."""
     return deliveries_release_due()
-
-
-@shared_task(name=CLOSE_TASK, ignore_result=True, soft_time_limit=60)
-def close_digest(digest_id: str) -> str:
-    """Close one digest window at its time (its countdown): send it, or close it empty."""
-    return digest_close(digest_id=digest_id)
 
 
 @shared_task(name="deliveries.digests_close_due", ignore_result=True, soft_time_limit=60)
 def close_due_digests() -> int:
-    """Close digest windows past their time whose countdown was lost or never published."""
+    """Close a batch of digest windows past their time (the timers queue; beat, every second)."""
     return digests_close_due()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -10,6 +10,7 @@ from django.db import transaction
 from apps.clients.models import ApiClient
 from apps.core.errors import InvalidInput
 from apps.recipients.models import Recipient
+from apps.recipients.services import recipients_upsert_inline
 from apps.topics.models import Subscription, Topic
 
 
@@ -49,9 +50,18 @@ def _recipients(topic: Topic, external_ids: Sequence[str], *, strict: bool) -> l
 
 
 @transaction.atomic
-def subscribers_add(*, topic: Topic, external_ids: Sequence[str]) -> int:
-    """Subscribe these recipients (all known, or nothing changes). Idempotent: a recipient
-    already subscribed stays so, once. Returns how many were new."""
+def subscribers_add(
+    *,
+    topic: Topic,
+    external_ids: Sequence[str],
+    profiles: Mapping[str, Mapping[str, Any]] | None = None,
+) -> int:
+    """Subscribe these recipients (all known, or nothing changes). `profiles`: the inline
+    recipients' fields by external id, created or updated first in this transaction (as a
+    notification's inline recipients: one upsert, row locks in external id order). Idempotent:
+    a recipient already subscribed stays so, once. Returns how many were new."""
+    if profiles:
+        recipients_upsert_inline(client=topic.client, profiles=profiles)
     recipients = _recipients(topic, external_ids, strict=True)
     already = set(
         Subscription.objects.filter(topic=topic, recipient__in=recipients).values_list(

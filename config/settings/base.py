@@ -6,7 +6,7 @@ from pathlib import Path
 
 import environ
 
-from notifier.queues import MAINTENANCE_QUEUE
+from notifier.queues import MAINTENANCE_QUEUE, TIMERS_QUEUE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -239,6 +239,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 30
 CELERY_TASK_TIME_LIMIT = 60
 CELERY_TASK_DEFAULT_QUEUE = MAINTENANCE_QUEUE
+# The sweeps that must run on time have a queue (and a worker) of their own: behind a fan-out's
+# slices, the reconciler or the retention purge (minutes) a release or a digest's close would
+# wait as long. Routed by name, so beat's messages and a sweep's own continuation land there.
+CELERY_TASK_ROUTES = {
+    "deliveries.release_due": {"queue": TIMERS_QUEUE},
+    "deliveries.digests_close_due": {"queue": TIMERS_QUEUE},
+}
 CELERY_TASK_DEFAULT_PRIORITY = 5
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -269,9 +276,9 @@ def _every(task: str, setting: str, default: float) -> dict[str, object]:
 CELERY_BEAT_SCHEDULE = {
     "deliveries-reconcile": _every("deliveries.reconcile", "RECONCILE_EVERY_SECONDS", 15.0),
     "deliveries-release-due": _every("deliveries.release_due", "RELEASE_EVERY_SECONDS", 5.0),
-    # The safety net of digest windows (their countdown closes them on time).
+    # Digest windows close within a second or two of their time (there is no message per window).
     "deliveries-close-digests": _every(
-        "deliveries.digests_close_due", "DIGEST_SWEEP_EVERY_SECONDS", 5.0
+        "deliveries.digests_close_due", "DIGEST_CLOSE_EVERY_SECONDS", 1.0
     ),
     "recipients-prune-devices": _every(
         "recipients.prune_devices", "PRUNE_DEVICES_EVERY_SECONDS", 6 * 3600.0

@@ -119,6 +119,36 @@ def test_opening_the_bell_marks_its_messages_seen(
     assert InboxMessage.objects.filter(read_at__isnull=True).count() == 2  # seen, not read
 
 
+def test_opening_the_bell_marks_only_the_messages_it_shows_seen(
+    browser: Browser, server: AsgiServer, seeded: dict[str, Any]
+) -> None:
+    # Given 25 stored messages: the bell loads the newest 20
+    recipient = Recipient.objects.get(external_id="demo-user")
+    stored = [
+        InboxMessage.objects.create(recipient=recipient, title="Note", body=f"n{n}")
+        for n in range(25)
+    ]
+    page = open_bell(browser, server)
+    expect(page.locator(".nb-badge")).to_have_attribute("data-count", "25", timeout=10000)
+
+    # When it is opened
+    page.locator(".nb-button").click()
+    expect(page.locator(".nb-item")).to_have_count(20)
+
+    # Then the 20 it shows are seen, the 5 older ones it never loaded are not
+    shown = {m.id for m in stored[5:]}
+    wait_until(
+        lambda: (
+            set(InboxMessage.objects.filter(seen_at__isnull=False).values_list("id", flat=True))
+            == shown
+        )
+    )
+    time.sleep(0.5)  # no later request marks more
+    assert set(InboxMessage.objects.filter(seen_at__isnull=True).values_list("id", flat=True)) == {
+        m.id for m in stored[:5]
+    }
+
+
 def test_mark_all_read_and_screenshot_of_the_open_bell(
     browser: Browser, server: AsgiServer, demo_api: APIClient
 ) -> None:

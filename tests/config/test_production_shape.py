@@ -25,6 +25,7 @@ AFTER_RELEASE = {
     "worker_sms",
     "worker_push",
     "worker_inapp",
+    "worker_timers",
     "worker_maintenance",
     "beat",
 }

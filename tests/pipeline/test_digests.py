@@ -1,15 +1,18 @@
-"""Digests with a real worker: notifications join a window per (recipient, template, channel,
-key); the close task closes it and one delivery, rendered with `items` and `count`, is sent
-once. `critical` is never digested; a cancelled notification leaves its digest.
+"""Digests with a real worker and a real beat: notifications join a window per (recipient,
+template, channel, key); beat's sweep (every second, on the timers queue) closes it and one
+delivery, rendered with `items` and `count`, is sent once. `critical` is never digested; a
+cancelled notification leaves its digest.
 
-Windows are long (20 minutes: a countdown is published, far off) and each test closes them when
-it is ready, by moving `closes_at` to now and running the close task on the worker, as the
-countdown would: a 2 s window raced the test's own steps on a loaded machine."""
+Windows are long (20 minutes) and each test closes them when it is ready, by moving `closes_at`
+to now and letting the sweep find them, as it finds any window whose time came: a 2 s window
+raced the test's own steps on a loaded machine. One test uses a 2 s window on purpose, with the
+timers worker alone (no maintenance worker, its queue backed up)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,23 +21,30 @@ from celery import current_app
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.deliveries.digests import CLOSE_TASK, digests_close_due
+from apps.deliveries.digests import digests_close_due
 from apps.deliveries.models import Delivery, DeliveryStatus, Digest
 from apps.inbox.models import InboxMessage
 from apps.recipients.models import Recipient
-from notifier.queues import MAINTENANCE_QUEUE
+from notifier.queues import MAINTENANCE_QUEUE, TIMERS_QUEUE, channel_queues
 from tests.factories import COMMENT_DIGEST_VARIANTS, PreferenceFactory, TemplateFactory
-from tests.support.processes import Simulator, Worker, wait_until
+from tests.support.processes import Beat, Simulator, Worker, wait_until
 
 pytestmark = [pytest.mark.pipeline]
 
 WINDOW = "20m"
 
 
+@pytest.fixture
+def beat(tmp_path: Any) -> Iterator[Beat]:
+    """Celery beat with the project's schedule: the digest sweep every second (its default)."""
+    proc = Beat(schedule=str(tmp_path / "beat-schedule"))
+    yield proc
+    proc.stop()
+
+
 def close_now(digest_id: object) -> None:
-    """The window's time has come: the close task runs on the worker, as its countdown would."""
+    """The window's time has come: beat's next sweep closes it on the worker."""
     Digest.objects.filter(pk=digest_id, closed_at__isnull=True).update(closes_at=timezone.now())
-    current_app.send_task(CLOSE_TASK, args=[str(digest_id)], queue=MAINTENANCE_QUEUE)
 
 
 @pytest.fixture
@@ -88,7 +98,7 @@ def digest_sent(digest_id: object) -> Digest | None:
 
 
 def test_five_notifications_become_one_digest_sent_once_after_its_window(
-    worker: Worker, sendgrid: Simulator, api: APIClient, comments: dict[str, Any]
+    worker: Worker, beat: Beat, sendgrid: Simulator, api: APIClient, comments: dict[str, Any]
 ) -> None:
     # Given five comments on one post within the window
     accepted = [comment(api, n) for n in range(5)]
@@ -106,7 +116,7 @@ def test_five_notifications_become_one_digest_sent_once_after_its_window(
 
     assert dt.timedelta(minutes=19) < digest.closes_at - opened <= dt.timedelta(minutes=20)
 
-    # When the window's time comes and its close task runs (no beat in this test)
+    # When the window's time comes, beat's sweep closes it
     close_now(digest.pk)
     sent = wait_until(lambda: digest_sent(digest.pk), timeout=30)
 
@@ -130,7 +140,7 @@ def test_five_notifications_become_one_digest_sent_once_after_its_window(
 
 
 def test_the_key_splits_digests_and_in_app_makes_one_inbox_row_per_digest(
-    worker: Worker, sendgrid: Simulator, api: APIClient, comments: dict[str, Any]
+    worker: Worker, beat: Beat, sendgrid: Simulator, api: APIClient, comments: dict[str, Any]
 ) -> None:
     # Given comments on two posts, by email and in-app
     for n, post in enumerate(["p1", "p2", "p1"]):
@@ -170,7 +180,7 @@ def test_the_key_splits_digests_and_in_app_makes_one_inbox_row_per_digest(
 
 
 def test_critical_is_never_digested_and_digest_false_sends_on_its_own(
-    worker: Worker, sendgrid: Simulator, api: APIClient, comments: dict[str, Any]
+    worker: Worker, beat: Beat, sendgrid: Simulator, api: APIClient, comments: dict[str, Any]
 ) -> None:
     # Given a digested comment, a critical one and one sent with "digest": false
     digested = comment(api, 0)
@@ -198,7 +208,7 @@ def test_critical_is_never_digested_and_digest_false_sends_on_its_own(
 
 
 def test_a_cancelled_notification_leaves_its_digest_and_an_empty_digest_is_not_sent(
-    worker: Worker, sendgrid: Simulator, api: APIClient, comments: dict[str, Any]
+    worker: Worker, beat: Beat, sendgrid: Simulator, api: APIClient, comments: dict[str, Any]
 ) -> None:
     # Given two comments on p1 and one on p2, each window open
     kept = comment(api, 0, post="p1")
@@ -232,7 +242,7 @@ def test_a_cancelled_notification_leaves_its_digest_and_an_empty_digest_is_not_s
     assert response.json()["deliveries"][0]["status"] == "digested"
 
 
-def test_daily_cadence_closes_at_the_recipients_local_time_and_is_swept_after_a_lost_countdown(
+def test_daily_cadence_closes_at_the_recipients_local_time(
     worker: Worker, sendgrid: Simulator, api: APIClient, comments: dict[str, Any]
 ) -> None:
     # Given a recipient in Tokyo who wants social notifications daily at 09:00 their time
@@ -255,11 +265,38 @@ def test_daily_cadence_closes_at_the_recipients_local_time_and_is_swept_after_a_
     assert Digest.objects.get(pk=digest.pk).closed_at is None
     assert sendgrid.accepted() == []
 
-    # And at 09:00 the beat sweep closes it (a daily window has no countdown in the broker;
-    # a Redis flush loses nothing) and the worker sends one email with both
+    # And at 09:00 the sweep closes it (nothing for it waits in the broker: a Redis flush
+    # loses nothing) and the worker sends one email with both
     assert digests_close_due(now=digest.closes_at - dt.timedelta(seconds=1)) == 0
     assert digests_close_due(now=digest.closes_at) == 1
     sent = wait_until(lambda: digest_sent(digest.pk), timeout=30)
     assert sent.item_count == 2
+    time.sleep(1)
+    assert [m["body"]["subject"] for m in sendgrid.accepted()] == ["2 new comments on Post p1"]
+
+
+def test_a_short_window_closes_on_time_on_the_timers_worker_while_maintenance_is_backed_up(
+    worker_factory: Callable[..., Worker],
+    beat: Beat,
+    sendgrid: Simulator,
+    api: APIClient,
+    comments: dict[str, Any],
+) -> None:
+    # Given the timers and email workers only: the maintenance queue has a backlog nobody takes
+    # (as behind a fan-out's slices or the retention purge)
+    worker_factory(queues=[TIMERS_QUEUE, *channel_queues("email")], name="timers-email")
+    for _ in range(20):
+        current_app.send_task("deliveries.reconcile", queue=MAINTENANCE_QUEUE)
+
+    # When two comments join a 2-second window
+    first = comment(api, 0, digest={"window": "2s", "key": "{{ post_id }}"})
+    comment(api, 1, digest={"window": "2s", "key": "{{ post_id }}"})
+    digest_id = Delivery.objects.get(id=first["deliveries"][0]["id"]).digest_id
+
+    # Then beat's sweep on the timers worker closes it and the digest is sent, once
+    sent = wait_until(lambda: digest_sent(digest_id), timeout=30)
+    assert sent.item_count == 2
+    # (the sweep runs every second; the bound is loose for a loaded 2-core machine)
+    assert sent.closed_at - sent.closes_at < dt.timedelta(seconds=10)
     time.sleep(1)
     assert [m["body"]["subject"] for m in sendgrid.accepted()] == ["2 new comments on Post p1"]

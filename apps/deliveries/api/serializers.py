@@ -7,7 +7,6 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from apps.core.fields import DigestField, StrictBooleanField, StrictCharField
-from apps.deliveries.api.recipients_field import RecipientRefField, errors_named, recipients_split
 from apps.deliveries.api.workflow_fields import (
     ESCALATION_SCHEMA,
     THROTTLE_SCHEMA,
@@ -24,6 +23,7 @@ from apps.deliveries.models import (
     Notification,
 )
 from apps.deliveries.selectors import notification_skipped_deliveries
+from apps.recipients.api.refs import RecipientRefField, errors_named, recipients_split
 from apps.topics.api.serializers import TopicKeyField
 from notifier.types import Channel, Priority
 
@@ -80,8 +80,10 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         required=False,
         help_text=(
             "Batch into a digest: `{window, key, max_items}` overrides the template's "
-            "declaration, `false` sends this one on its own. `critical` is never digested. "
-            "With `topic`, each subscriber's deliveries join that subscriber's own windows."
+            "declaration, `false` sends this one on its own. `critical` is never digested, nor "
+            "a notification with `escalation` (an object with `escalation` is a 400) or a "
+            "`send_at` later than now. With `topic`, each subscriber's deliveries join that "
+            "subscriber's own windows."
         ),
     )
 
@@ -291,8 +293,10 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
     )
     deliveries_truncated = serializers.BooleanField(
         required=False,
-        help_text="Present (true) only when `deliveries` holds the first 100 of more: read "
-        "them all from GET /api/v1/notifications/{id}/deliveries.",
+        help_text="Present (true) only for a topic's notification (`fan_out`) with more than "
+        "100 deliveries, when `deliveries` holds the first 100: read them all from "
+        "GET /api/v1/notifications/{id}/deliveries. A notification to listed recipients "
+        "always lists every delivery.",
     )
 
     class Meta:
@@ -321,9 +325,9 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
 
     def to_representation(self, instance: Notification) -> dict[str, Any]:
         data: dict[str, Any] = super().to_representation(instance)
-        if not data["deliveries_truncated"]:  # a small notification keeps its usual shape
+        if not data.get("deliveries_truncated"):  # every delivery listed: the usual shape
             for name in ("delivery_counts", "deliveries_total", "deliveries_truncated"):
-                del data[name]
+                data.pop(name, None)
         return data
 
     @extend_schema_field(
@@ -335,8 +339,8 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
         )
     )
     def get_deliveries(self, notification: Notification) -> list[Any]:
-        """The first 100 delivery rows (for more, see `deliveries_truncated`), then one
-        `skipped` entry per channel of each unknown id."""
+        """Every delivery row (a topic's notification: the first 100, see
+        `deliveries_truncated`), then one `skipped` entry per channel of each unknown id."""
         rows = DeliverySerializer(notification.shown_deliveries, many=True).data  # type: ignore[attr-defined]
         return [*rows, *notification_skipped_deliveries(notification=notification)]
 

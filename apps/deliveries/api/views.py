@@ -334,7 +334,8 @@ class NotificationDetailView(APIView):
     @extend_schema(responses={200: NotificationSerializer})
     def get(self, request: Request, notification_id: UUID) -> Response:
         """The notification with each delivery, its attempts and its timeline, then one
-        `skipped` entry (id null, reason `unknown_recipient`) per channel of each unknown id."""
+        `skipped` entry (id null, reason `unknown_recipient`) per channel of each unknown id.
+        A topic's notification lists its first 100 deliveries (see `deliveries_truncated`)."""
         notification = _visible_notification(request, notification_id)
         return Response(NotificationSerializer(notification).data)
 
@@ -345,8 +346,8 @@ class NotificationDeliveriesView(APIView):
 
     @extend_schema(responses={200: DeliverySerializer(many=True)})
     def get(self, request: Request, notification_id: UUID) -> Response:
-        """Every delivery of the notification, oldest first, a page at a time (the notification
-        itself lists the first 100)."""
+        """Every delivery of the notification, oldest first, a page at a time (a topic's
+        notification itself lists only the first 100)."""
         queryset = notification_deliveries(
             client=request_client(request), notification_id=str(notification_id)
         )

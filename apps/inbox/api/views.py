@@ -91,7 +91,8 @@ class InboxSeenView(RecipientView):
     @extend_schema(
         request=SeenSerializer,
         responses={200: SeenResultSerializer},
-        description="The bell was opened: mark the listed messages (or all) seen. Escalation "
+        description="The bell was opened: mark the listed messages seen (send the ids it "
+        "shows; without `ids`, every message of the recipient, shown or not). Escalation "
         'steps waiting on `"unless": "seen"` are cancelled.',
         examples=[OpenApiExample("Two messages", value={"ids": [41, 42]}, request_only=True)],
     )

@@ -28,6 +28,7 @@ from notifier.digests import CADENCE_RE, parse_cadence
 from notifier.types import Channel
 
 CHANNELS = [c.value for c in Channel]
+DIGEST_CATEGORIES_MAX = 100
 HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -133,18 +134,27 @@ class CategoriesField(serializers.DictField):
     {
         "type": "object",
         "additionalProperties": {"type": "string", "pattern": CADENCE_RE.pattern},
+        "maxProperties": DIGEST_CATEGORIES_MAX,
+        "description": "A cadence per category (a name of 1 to 50 letters, digits and "
+        f"`_ . : -`), for at most {DIGEST_CATEGORIES_MAX} categories.",
         "example": {"social": "hourly", "marketing": "daily@09:00", "billing": "off"},
     }
 )
 class DigestCadencesField(serializers.DictField):
-    """`{"social": "hourly" | "daily@09:00" | "off"}`: a digest cadence per category."""
+    """`{"social": "hourly" | "daily@09:00" | "off"}`: a digest cadence per category, for at
+    most DIGEST_CATEGORIES_MAX categories (the preference row is read for every delivery)."""
 
     child = StrictCharField(max_length=20)
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
+        if isinstance(data, dict) and len(data) > DIGEST_CATEGORIES_MAX:
+            raise serializers.ValidationError(
+                f"At most {DIGEST_CATEGORIES_MAX} categories ({len(data)} given)."
+            )
         cadences: dict[str, str] = dict(super().to_internal_value(data))
+        # fullmatch: `$` lets a name end in "\n"; the name is at most 50 characters.
         errors = [
-            f"invalid category name {k!r}" for k in sorted(cadences) if not CATEGORY_RE.match(k)
+            f"invalid category name {k!r}" for k in sorted(cadences) if not CATEGORY_RE.fullmatch(k)
         ]
         for category, value in sorted(cadences.items()):
             try:

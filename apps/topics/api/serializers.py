@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.core.fields import StrictCharField
+from apps.recipients.api.refs import RecipientRefField, errors_named, recipients_split
 from apps.topics.models import KEY_MAX, Subscription, Topic
 
 MAX_SUBSCRIBERS_PER_CALL = 1000
@@ -21,10 +22,11 @@ def valid_topic_key(key: str) -> bool:
 
 
 class TopicKeyField(StrictCharField):
-    """A topic key in a body (the notification's `topic`)."""
+    """A topic key in a body (the notification's `topic`), matched whole: not trimmed, so that
+    "t1\n" is refused as the path's key is, not read as "t1"."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=KEY_MAX, **kwargs)
+        super().__init__(max_length=KEY_MAX, trim_whitespace=False, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
@@ -50,14 +52,42 @@ class TopicSerializer(serializers.ModelSerializer[Topic]):
         fields = ["key", "name", "description", "subscribers", "created_at", "updated_at"]
 
 
+class SubscribeSerializer(serializers.Serializer[Any]):
+    """POST body: `{"recipients": [external ids or inline objects]}`, 1 to 1000 of them.
+    Validated: `recipients` (the external ids in order) and `profiles` (the inline objects'
+    fields by external id, to upsert)."""
+
+    recipients = serializers.ListField(
+        child=RecipientRefField(),
+        min_length=1,
+        max_length=MAX_SUBSCRIBERS_PER_CALL,
+        help_text="Recipients: an external id (the recipient must exist), or an object that "
+        "creates or updates the recipient in the same transaction, as inline recipients of "
+        "POST /api/v1/notifications.",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        try:
+            attrs: dict[str, Any] = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = (
+                exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            )
+            raise serializers.ValidationError(errors_named(dict(detail))) from exc
+        attrs["recipients"], attrs["profiles"] = recipients_split(
+            attrs["recipients"], name="recipients"
+        )
+        return attrs
+
+
 class RecipientsSerializer(serializers.Serializer[Any]):
-    """`{"recipients": [external ids]}`, 1 to 1000 of them."""
+    """DELETE body: `{"recipients": [external ids]}`, 1 to 1000 of them."""
 
     recipients = serializers.ListField(
         child=StrictCharField(max_length=200),
         min_length=1,
         max_length=MAX_SUBSCRIBERS_PER_CALL,
-        help_text="Recipients' external ids (the recipients must exist).",
+        help_text="Recipients' external ids.",
     )
 
 

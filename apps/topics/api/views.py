@@ -16,6 +16,7 @@ from apps.topics.api.serializers import (
     RecipientsSerializer,
     SubscribersChangedSerializer,
     SubscriberSerializer,
+    SubscribeSerializer,
     TopicSerializer,
     TopicWriteSerializer,
     valid_topic_key,
@@ -27,6 +28,19 @@ from apps.topics.services import subscribers_add, subscribers_remove, topic_dele
 RECIPIENTS_EXAMPLE = OpenApiExample(
     "Two recipients", request_only=True, value={"recipients": ["user-1", "user-2"]}
 )
+SUBSCRIBE_EXAMPLES = [
+    RECIPIENTS_EXAMPLE,
+    OpenApiExample(
+        "An id and an inline recipient",
+        request_only=True,
+        value={
+            "recipients": [
+                "user-1",
+                {"id": "user-3", "email": "ana@example.com", "locale": "pt-BR"},
+            ]
+        },
+    ),
+]
 
 
 def _check_key(key: str) -> None:
@@ -112,17 +126,22 @@ class SubscribersView(APIView):
         return paginator.get_paginated_response(SubscriberSerializer(page, many=True).data)
 
     @extend_schema(
-        request=RecipientsSerializer,
+        request=SubscribeSerializer,
         responses={200: SubscribersChangedSerializer},
-        examples=[RECIPIENTS_EXAMPLE],
+        examples=SUBSCRIBE_EXAMPLES,
     )
     def post(self, request: Request, key: str) -> Response:
-        """Subscribe up to 1000 recipients (idempotent; an unknown one is a 400 and nothing
-        changes)."""
+        """Subscribe up to 1000 recipients, each an external id or an inline object that
+        creates or updates the recipient in the same transaction (idempotent; an unknown id
+        or an invalid object is a 400 and nothing changes)."""
         topic = _topic_or_404(request, key)
-        serializer = RecipientsSerializer(data=request.data)
+        serializer = SubscribeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        added = subscribers_add(topic=topic, external_ids=serializer.validated_data["recipients"])
+        added = subscribers_add(
+            topic=topic,
+            external_ids=serializer.validated_data["recipients"],
+            profiles=serializer.validated_data["profiles"],
+        )
         return Response(
             {"topic": topic.key, "added": added, "subscribers": subscriber_count(topic=topic)}
         )

@@ -1,6 +1,6 @@
 """`make run`'s database is SQLite: the seeded digest template's notifications join a window and
-the window closes there too (PostgreSQL's row-lock SQL is not SQLite's). Runs the real commands
-in a subprocess against a fresh SQLite file, as `make run` does."""
+beat's sweep closes the window there too (PostgreSQL's row-lock SQL is not SQLite's). Runs the
+real commands in a subprocess against a fresh SQLite file, as `make run` does."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ SCRIPT = """
 import datetime as dt, json, sys
 from django.utils import timezone
 from rest_framework.test import APIClient
-from apps.deliveries.digests import digest_close
+from apps.deliveries.digests import digests_close_due
 from apps.deliveries.models import Delivery, Digest
 api = APIClient()
 api.credentials(HTTP_AUTHORIZATION="Bearer " + sys.argv[1])
@@ -31,10 +31,11 @@ digest = Digest.objects.first()
 if digest is None:
     print(json.dumps({"statuses": statuses}))
     sys.exit(0)
-outcome = digest_close(digest_id=str(digest.pk), now=timezone.now() + dt.timedelta(hours=2))
+closed = digests_close_due(now=timezone.now() + dt.timedelta(hours=2))
 digest.refresh_from_db()
 print(json.dumps({
-    "statuses": statuses, "outcome": outcome, "item_count": digest.item_count,
+    "statuses": statuses, "closed": closed, "outcome": digest.outcome,
+    "item_count": digest.item_count,
     "digested": Delivery.objects.filter(status="digested").count(),
     "delivery_count": digest.delivery.notification.variables["count"],
 }))
@@ -68,6 +69,7 @@ def test_the_seeded_digest_joins_and_closes_on_sqlite(tmp_path: Path) -> None:
 
     assert result == {
         "statuses": [202, 202, 202],
+        "closed": 1,
         "outcome": "sent",
         "item_count": 3,
         "digested": 3,

@@ -1,44 +1,54 @@
-"""A notification with many deliveries (a topic's): its page lists the first 100 with counts, and
-GET /notifications/{id}/deliveries pages through every one of them."""
+"""A topic's notification (up to 100,000 deliveries): its page lists the first 100 with counts.
+A notification to listed recipients (up to 1000) lists every delivery, as API.md promises. GET
+/notifications/{id}/deliveries pages through every one of either."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+import redis
 from django.db.models import Count
 from rest_framework.test import APIClient
 
+from apps.deliveries.fanout import Step, fan_out_chunk
 from apps.deliveries.models import Delivery
 from apps.deliveries.selectors import DETAIL_DELIVERIES_MAX
-from tests.factories import ApiKeyFactory, RecipientFactory
+from tests.factories import ApiKeyFactory, RecipientFactory, SubscriptionFactory, TopicFactory
 
 URL = "/api/v1/notifications"
+BODY = {"template": "order_shipped", "variables": {"order_id": "A-1"}, "channels": ["inapp"]}
 
 
 def _notify(api: APIClient, demo: dict[str, Any], n: int) -> str:
     ids = [f"r{n}-{i}" for i in range(n)]
     for ext in ids:
         RecipientFactory(client=demo["client"], external_id=ext)
-    response = api.post(
-        URL,
-        {
-            "recipients": ids,
-            "template": "order_shipped",
-            "variables": {"order_id": "A-1"},
-            "channels": ["inapp"],
-        },
-        format="json",
-    )
+    response = api.post(URL, {**BODY, "recipients": ids}, format="json")
     assert response.status_code == 202, response.content
     return str(response.json()["id"])
 
 
+def _notify_topic(api: APIClient, demo: dict[str, Any], n: int) -> str:
+    """A topic of `n` subscribers notified, its fan-out run to the end in-process."""
+    topic = TopicFactory(client=demo["client"], key=f"watchers-{n}")
+    for i in range(n):
+        SubscriptionFactory(
+            topic=topic, recipient__client=demo["client"], recipient__external_id=f"t{n}-{i}"
+        )
+    response = api.post(URL, {**BODY, "topic": topic.key}, format="json")
+    assert response.status_code == 202, response.content
+    notification_id = str(response.json()["id"])
+    while fan_out_chunk(notification_id=notification_id) is not Step.DONE:
+        pass
+    return notification_id
+
+
 @pytest.mark.django_db
-def test_a_big_notification_lists_the_first_100_with_counts(
-    api: APIClient, demo: dict[str, Any]
+def test_a_big_topic_notification_lists_the_first_100_with_counts(
+    api: APIClient, demo: dict[str, Any], clean_redis: redis.Redis
 ) -> None:
-    notification_id = _notify(api, demo, 150)
+    notification_id = _notify_topic(api, demo, 150)
     Delivery.objects.filter(
         id__in=Delivery.objects.filter(notification_id=notification_id).values("id")[:7]
     ).update(status="cancelled")
@@ -65,8 +75,10 @@ def test_a_big_notification_lists_the_first_100_with_counts(
 
 
 @pytest.mark.django_db
-def test_counts_match_the_database_before_any_change(api: APIClient, demo: dict[str, Any]) -> None:
-    notification_id = _notify(api, demo, 150)
+def test_counts_match_the_database_before_any_change(
+    api: APIClient, demo: dict[str, Any], clean_redis: redis.Redis
+) -> None:
+    notification_id = _notify_topic(api, demo, 150)
     Delivery.objects.filter(
         id__in=Delivery.objects.filter(notification_id=notification_id).values("id")[:7]
     ).update(status="cancelled")
@@ -75,6 +87,34 @@ def test_counts_match_the_database_before_any_change(api: APIClient, demo: dict[
 
     assert body["delivery_counts"] == {"cancelled": 7, "queued": 143}
     assert body["deliveries_total"] == 150
+
+
+@pytest.mark.django_db
+def test_a_bulk_notification_lists_every_delivery_in_its_usual_shape(
+    api: APIClient, demo: dict[str, Any], clean_redis: redis.Redis
+) -> None:
+    # Given 150 listed recipients on two channels: 300 deliveries
+    ids = [f"b-{i}" for i in range(150)]
+    for ext in ids:
+        RecipientFactory(client=demo["client"], external_id=ext)
+    body = {**BODY, "recipients": ids, "channels": ["inapp", "email"]}
+    notification_id = api.post(URL, body, format="json").json()["id"]
+
+    # Then its page and the cancel's answer list all 300, without the topic's fields
+    for response in (
+        api.get(f"{URL}/{notification_id}"),
+        api.post(f"{URL}/{notification_id}/cancel", format="json"),
+    ):
+        assert response.status_code == 200, response.content
+        shown = response.json()
+        assert len(shown["deliveries"]) == 300
+        assert {d["id"] for d in shown["deliveries"]} == {
+            str(i)
+            for i in Delivery.objects.filter(notification_id=notification_id).values_list(
+                "id", flat=True
+            )
+        }
+        assert not {"delivery_counts", "deliveries_total", "deliveries_truncated"} & set(shown)
 
 
 @pytest.mark.django_db

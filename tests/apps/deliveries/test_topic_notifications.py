@@ -186,6 +186,8 @@ def test_idempotent_replay_and_conflict(api: APIClient, topic: Any) -> None:
     [
         ({"topic": "no-such-topic"}, "topic"),
         ({"topic": "bad key"}, "topic"),
+        ({"topic": "order-1-watchers\n"}, "topic"),  # matched whole, not trimmed to the topic
+        ({"topic": " order-1-watchers"}, "topic"),
         ({"topic": 5}, "topic"),
         ({"recipients": ["a"]}, "recipients"),
         ({"exclude": "a"}, "exclude"),

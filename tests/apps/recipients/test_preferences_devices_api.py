@@ -151,6 +151,10 @@ def test_expired_or_forged_recipient_token_is_401(demo: dict[str, Any]) -> None:
         ({"digest": {"social": True}}, "digest"),
         ({"digest": {"bad name!": "hourly"}}, "digest"),
         ({"digest": ["hourly"]}, "digest"),
+        ({"digest": {f"c{i}": "hourly" for i in range(101)}}, "digest"),
+        ({"digest": {f"c{i}": "hourly" for i in range(20_000)}}, "digest"),
+        ({"digest": {"social\n": "hourly"}}, "digest"),
+        ({"digest": {"x" * 51: "hourly"}}, "digest"),
     ],
 )
 def test_put_preferences_rejects_bad_input(
@@ -162,6 +166,18 @@ def test_put_preferences_rejects_bad_input(
     assert_error_shape(response.json(), "invalid")
     assert set(response.json()["fields"]) == {field}
     assert Preference.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_digest_cadences_for_100_categories_of_50_characters_are_accepted(
+    api: APIClient, demo: dict[str, Any]
+) -> None:
+    cadences = {f"{i:03d}".ljust(50, "x"): "hourly" for i in range(100)}
+
+    response = api.put(PREFS.format("user-1"), {"digest": cadences}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert Preference.objects.get(recipient=demo["recipient"]).digest == cadences
 
 
 @pytest.mark.django_db

@@ -1,5 +1,7 @@
-"""`recipient` / `recipients` of POST /api/v1/notifications: an external id, or an object that
-creates or updates the recipient in the same transaction (inline recipients)."""
+"""A recipient given by reference in another app's body (`recipient` / `recipients` of POST
+/api/v1/notifications, `recipients` of POST /api/v1/topics/{key}/subscribers): an external id,
+or an object that creates or updates the recipient in the same transaction (inline
+recipients), validated as PUT /api/v1/recipients/{id}."""
 
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ def _inline_schema() -> dict[str, Any]:
                 "type": "object",
                 "title": "InlineRecipient",
                 "description": (
-                    "Created, or updated with the fields given, in the notification's "
+                    "Created, or updated with the fields given, in the request's "
                     "transaction (validated as PUT /api/v1/recipients/{id})."
                 ),
                 "properties": properties,
