@@ -109,8 +109,6 @@ def chaos_env(base: dict[str, str], sims: dict[str, Simulator], cfg: ChaosConfig
             # `sending` at most 5 s, well inside the stuck deadline above.
             "SEND_BATCH_SECONDS": "2",
             "BREAKER_OPEN_SECONDS": str(max(2.0, 10 * cfg.fault_scale)),
-            # Windows whose countdown the flush took are closed by the sweep this often.
-            "DIGEST_SWEEP_EVERY_SECONDS": str(max(1.0, 3 * cfg.fault_scale)),
             # Fan-outs in chunks of 100 (many commits, publishes and continuations while the
             # faults run); one whose continuation the flush took is resumed after this.
             "FANOUT_CHUNK_SIZE": "100",
