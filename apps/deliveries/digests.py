@@ -30,6 +30,7 @@ from apps.deliveries.lifecycle import (
     delivery_digested,
     digest_deliver,
     digest_items_leave,
+    digest_window_fail,
 )
 from apps.deliveries.models import Delivery, DeliveryStatus, Digest, Notification
 from apps.recipients.models import Preference, Recipient
@@ -42,9 +43,17 @@ from notifier.rendering import RenderError, RenderLimits, render, required_varia
 logger = logging.getLogger(__name__)
 
 SWEEP_TASK = "deliveries.digests_close_due"
-# Windows one sweep locks and closes in one transaction (a savepoint each); a full batch queues
-# the next sweep at once instead of waiting for beat.
+# Windows one sweep closes at most; a full batch queues the next sweep at once instead of
+# waiting for beat.
 SWEEP_BATCH = 100
+# Windows locked and closed in one transaction (a savepoint each): a request joining one of
+# them waits for these few closes, not for the whole batch.
+SWEEP_CHUNK = 10
+# A window that fails to close is tried again after CLOSE_RETRY_FIRST seconds, doubling up to
+# CLOSE_RETRY_MAX; the CLOSE_TRIES-th failure closes it `failed` (about 10 minutes in all).
+CLOSE_RETRY_FIRST = 5
+CLOSE_RETRY_MAX = 600
+CLOSE_TRIES = 8
 SWEEP_AGAIN_EXPIRES = 10  # seconds
 KEY_MAX = 200
 
@@ -266,35 +275,69 @@ def _digest_fitted(
     return with_items(low)
 
 
-def digests_close_due(*, now: dt.datetime | None = None, batch: int = SWEEP_BATCH) -> int:
-    """The sweep (beat, every DIGEST_CLOSE_EVERY_SECONDS, on the timers queue): lock up to
-    `batch` open windows past their time (the partial index on `closes_at`; id order, SKIP
-    LOCKED: a window a joining request or another sweep holds is the next sweep's) and close
-    each in a savepoint, so that one failing is logged and left open without undoing the
-    others. A full batch queues the next sweep after commit. Returns how many closed."""
+def digests_close_due(
+    *, now: dt.datetime | None = None, batch: int = SWEEP_BATCH, chunk: int = SWEEP_CHUNK
+) -> int:
+    """The sweep (beat, every DIGEST_CLOSE_EVERY_SECONDS, on the timers queue): up to `batch`
+    open windows past their time, earliest first (the partial index on `closes_at`), each
+    `chunk` locked (SKIP LOCKED: a window a joining request or another sweep holds is the next
+    sweep's) and closed in a transaction of their own, so that a joining request waits at most
+    for its own window's chunk. A window that fails to close is tried again later (backoff)
+    and, after CLOSE_TRIES, closes `failed`. A full batch queues the next sweep at once.
+    Returns how many closed (sent or empty)."""
     now = now or timezone.now()
-    with transaction.atomic():
-        due = list(
-            Digest.objects.select_for_update(of=("self",), skip_locked=True)
-            .select_related("recipient__preference")
-            .filter(closed_at__isnull=True, closes_at__lte=now)
-            .order_by("id")[:batch]
-        )
-        closed = sum(_window_close_or_log(digest, now=now) for digest in due)
-        if len(due) == batch and closed:
-            transaction.on_commit(_sweep_again)
+    closed = seen = 0
+    while seen < batch:
+        size = min(chunk, batch - seen)
+        with transaction.atomic():
+            due = list(
+                Digest.objects.select_for_update(of=("self",), skip_locked=True)
+                .select_related("recipient__preference")
+                .filter(closed_at__isnull=True, closes_at__lte=now)
+                .order_by("closes_at", "id")[:size]
+            )
+            closed += sum(_window_close_or_retry(digest, now=now) for digest in due)
+        seen += len(due)
+        if len(due) < size:
+            return closed
+    # A failed window was pushed back, so a full batch of them still makes way for the rest.
+    transaction.on_commit(_sweep_again)
     return closed
 
 
-def _window_close_or_log(digest: Digest, *, now: dt.datetime) -> bool:
+def _window_close_or_retry(digest: Digest, *, now: dt.datetime) -> bool:
     try:
         with transaction.atomic():
             return bool(_window_close(digest, now=now))
     except SoftTimeLimitExceeded:
         raise
-    except Exception:  # one window's failure must not hold up the others
+    except Exception as exc:  # one window's failure must not hold up the others
         logger.exception("digest close failed", extra={"digest_id": str(digest.pk)})
+        _window_failed(digest, error=f"{type(exc).__name__}: {exc}", now=now)
         return False
+
+
+def _window_failed(digest: Digest, *, error: str, now: dt.datetime) -> None:
+    """Count the failed try and push the window's close back (5 s, doubling, at most 10
+    min), so that it neither blocks the sweep's batch nor stays open for good; after
+    CLOSE_TRIES, close it `failed` (its items dead letters: lifecycle)."""
+    attempts = digest.close_attempts + 1
+    if attempts >= CLOSE_TRIES:
+        try:
+            with transaction.atomic():
+                digest.close_attempts = attempts
+                digest_window_fail(digest, error=error, now=now)
+                metrics.digest_closed(digest=digest)
+                return
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:  # left open, pushed back: the next try gives up again
+            logger.exception("digest not closed failed", extra={"digest_id": str(digest.pk)})
+    delay = min(CLOSE_RETRY_FIRST * 2 ** (attempts - 1), CLOSE_RETRY_MAX)
+    with transaction.atomic():
+        Digest.objects.filter(pk=digest.pk).update(
+            close_attempts=attempts, closes_at=now + dt.timedelta(seconds=delay)
+        )
 
 
 def _sweep_again() -> None:

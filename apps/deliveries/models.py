@@ -172,6 +172,7 @@ class Digest(models.Model):
     class Outcome(models.TextChoices):
         SENT = "sent"
         EMPTY = "empty"  # every item was cancelled: nothing sent
+        FAILED = "failed"  # closing failed every try: its items are dead letters
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="digests")
@@ -188,6 +189,8 @@ class Digest(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True, default="")
     item_count = models.PositiveIntegerField(default=0)
+    # Failed tries to close it; each pushes `closes_at` back (apps/deliveries/digests.py).
+    close_attempts = models.PositiveSmallIntegerField(default=0)
     # The digest's own delivery, once the window closed with items.
     delivery = models.OneToOneField(
         "Delivery", on_delete=models.SET_NULL, null=True, blank=True, related_name="digest_sent"

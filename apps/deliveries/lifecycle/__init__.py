@@ -9,8 +9,8 @@
 - fallback.py: the notification's fallback channels once every requested one has failed.
 - escalation.py: which escalation steps an earlier delivery made needless (moves.py stands them
   down: at release, or at once on a read or a provider report).
-- digests.py: an item leaving its open digest (cancel), a closed digest's one delivery, and a
-  recipient's open digests closed empty (erasure).
+- digests.py: an item leaving its open digest (cancel), a closed digest's one delivery, a
+  recipient's open digests closed empty (erasure), and a digest that failed to close.
 
 Nothing outside this package writes `Delivery.status` or a `DeliveryEvent`
 (tests/test_architecture.py).
@@ -30,6 +30,7 @@ from apps.deliveries.lifecycle.create import (
 from apps.deliveries.lifecycle.digests import (
     digest_deliver,
     digest_items_leave,
+    digest_window_fail,
     digest_windows_close_empty,
 )
 from apps.deliveries.lifecycle.fallback import fallback_after_failure, fallback_for_new
@@ -75,6 +76,7 @@ __all__ = [
     "delivery_retrying",
     "digest_deliver",
     "digest_items_leave",
+    "digest_window_fail",
     "digest_windows_close_empty",
     "enqueue_on_commit",
     "fallback_after_failure",

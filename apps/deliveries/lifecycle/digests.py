@@ -1,5 +1,6 @@
 """A digest's status changes: an item leaves its open window (its notification was cancelled),
-a closed window becomes one delivery, and a recipient's open windows close empty (erasure).
+a closed window becomes one delivery, a recipient's open windows close empty (erasure), and a
+window that could not close after every try closes `failed`, its items dead letters.
 
 Locks, so that an item is never both cancelled and sent, nor joins a window already closed:
 closing (sent or empty) takes the digest row FOR UPDATE; a join holds it FOR KEY SHARE until
@@ -14,9 +15,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from apps.core import metrics
 from apps.deliveries.lifecycle.create import deliveries_create, delivery_new
-from apps.deliveries.lifecycle.table import LEAVE, apply, events_add, move
-from apps.deliveries.models import Delivery, DeliveryStatus, Digest, Notification
+from apps.deliveries.lifecycle.table import DIGEST_DIE, LEAVE, apply, events_add, move
+from apps.deliveries.models import DeadLetter, Delivery, DeliveryStatus, Digest, Notification
 from apps.recipients.selectors import recipient_is_suppressed
 
 
@@ -64,6 +66,40 @@ def digest_windows_close_empty(
         closed_at=now, outcome=Digest.Outcome.EMPTY, item_count=0
     )
     return left
+
+
+def digest_window_fail(digest: Digest, *, error: str, now: dt.datetime) -> list[Delivery]:
+    """Close the (locked) window `failed`: it could not close after every try. Its items
+    become `dead`, each with a dead letter, as a send that failed permanently: nothing is
+    left `digested` in a closed window, and a replay sends each on its own. Returns them."""
+    items = list(
+        Delivery.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("recipient")  # one recipient: the dead-letter log line's address
+        .filter(digest=digest, status=DeliveryStatus.DIGESTED)
+        .order_by("id")
+    )
+    reason = "digest failed to close"
+    values = {"reason": reason, "next_attempt_at": None}
+    moved = move(DIGEST_DIE, [d.id for d in items], values=values, now=now)
+    dead = [d for d in items if d.id in moved]
+    apply(DIGEST_DIE, dead, values)
+    detail = f"digest {digest.pk} failed to close after {digest.close_attempts} tries: {error}"
+    events_add(dead, DIGEST_DIE.target, detail)
+    DeadLetter.objects.bulk_create(
+        DeadLetter(
+            delivery=d,
+            channel=d.channel,
+            reason=reason,
+            last_error=detail[:2000],
+            attempts=d.attempts,
+        )
+        for d in dead
+    )
+    for delivery in dead:
+        metrics.delivery_dead(delivery=delivery, reason=reason, permanent=True)
+    digest.closed_at, digest.outcome, digest.item_count = now, Digest.Outcome.FAILED, len(dead)
+    digest.save(update_fields=["closed_at", "outcome", "item_count", "close_attempts"])
+    return dead
 
 
 def digest_deliver(

@@ -59,6 +59,9 @@ READ      = _t("read",      ACCEPTED[:-1], S.READ)  # sent .. clicked; `read` is
 STAND_DOWN = _t("stand down", CANCELLABLE, S.CANCELLED)
 # A digest item whose notification is cancelled while its window is open (lifecycle/digests.py).
 LEAVE     = _t("leave digest", (S.DIGESTED,), S.CANCELLED)
+# A digest item whose window could not close after every try: a dead letter, as a send that
+# failed permanently (replayed, it goes out on its own as a digest of one).
+DIGEST_DIE = _t("digest failed", (S.DIGESTED,), S.DEAD)
 # fmt: on
 # What a provider report may do: each status of FORWARD from those before it, and `failed`.
 REPORTS: dict[DeliveryStatus, Transition] = {
@@ -84,6 +87,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     READ,
     STAND_DOWN,
     LEAVE,
+    DIGEST_DIE,
     *REPORTS.values(),
 )
 

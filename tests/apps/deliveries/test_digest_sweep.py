@@ -82,9 +82,9 @@ def test_a_full_batch_closes_that_many_and_queues_the_next_sweep_on_the_timers_q
     for n, post in enumerate(["p1", "p2", "p3"]):
         comment(api, n, post)
     later = timezone.now() + dt.timedelta(minutes=2)
-    first_two = sorted(Digest.objects.values_list("id", flat=True))[:2]
+    first_two = sorted(Digest.objects.order_by("closes_at").values_list("id", flat=True)[:2])
 
-    # When a sweep of two runs, it closes the first two by id and queues the next sweep
+    # When a sweep of two runs, it closes the two due first and queues the next sweep
     with django_capture_on_commit_callbacks(execute=True):
         assert digests_close_due(now=later, batch=2) == 2
     assert sorted(Digest.objects.filter(closed_at__isnull=False).values_list("id", flat=True)) == (
