@@ -89,13 +89,16 @@ def deliveries_anonymise(*, recipient: Recipient, alias: str, personal: Personal
     `personal`'s values (plus the device tokens found here, which it gains) and anything shaped
     like an address or a number in the recipient's own rows, only `personal`'s values in
     notifications shared with others. Returns how many deliveries were cancelled."""
+    # The windows first: locking them waits for a sweep closing one, whose digest delivery
+    # (made and committed meanwhile, its FK check not blocked by our NO KEY UPDATE) the
+    # pending deliveries, read after that wait, then include.
+    cancelled = _digests_erase(recipient)
     pending = list(
         Delivery.objects.select_for_update()
         .filter(recipient=recipient, status__in=CANCELLABLE)
         .order_by("id")
     )
-    cancelled = deliveries_cancel(pending, reason=ERASED_REASON)
-    cancelled += _digests_erase(recipient)
+    cancelled += deliveries_cancel(pending, reason=ERASED_REASON)
     # Device tokens are personal data too: those that had a push, even if since removed.
     mine = Delivery.objects.filter(recipient=recipient)
     for accepted in mine.exclude(push_accepted={}).values_list("push_accepted", flat=True):

@@ -90,9 +90,13 @@ def recipient_erase(*, recipient: Recipient) -> Recipient:
     external id. Suppressions of its addresses stay in force, kept as hashes."""
     if not recipient_erasing.has_listeners():  # erasing only the profile would be a lie
         raise ImproperlyConfigured("nothing erases the recipient's history: apps.deliveries?")
-    # FOR NO KEY UPDATE (the row and its id stay): a request that already wrote rows pointing
-    # at it commits (its foreign-key check takes KEY SHARE) instead of waiting for the erasure
-    # while holding what the erasure waits for next (a digest window it joined): a deadlock.
+    # FOR NO KEY UPDATE, for now: a request (or a digest sweep) that wrote rows pointing at it
+    # holds KEY SHARE (its foreign-key check), which this lock does not wait for; the erasure
+    # waits instead on the digest window that request holds, which commits first. Not for
+    # long: the `recipient.save()` below changes `external_id`, a column of the unique key
+    # (client, external_id), so PostgreSQL takes FOR UPDATE on the row there (waiting for any
+    # transaction still holding KEY SHARE), and from then on new rows pointing at it wait for
+    # the erasure to commit.
     recipient = Recipient.objects.select_for_update(no_key=True).get(pk=recipient.pk)
     alias = f"{ERASED_PREFIX}{uuid.uuid4().hex}"
     personal = PersonalData()

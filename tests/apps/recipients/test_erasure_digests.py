@@ -14,8 +14,9 @@ from django.db import connection, connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.deliveries import digests as digests_module
 from apps.deliveries import services
-from apps.deliveries.digests import digest_close
+from apps.deliveries.digests import digest_close, digests_close_due
 from apps.deliveries.models import Delivery, DeliveryStatus, Digest, Notification
 from tests.factories import comment_template
 
@@ -135,3 +136,57 @@ def test_a_comment_joining_while_its_recipient_is_erased_is_not_left_in_a_closed
         (DeliveryStatus.CANCELLED, "recipient erased"),
         (DeliveryStatus.CANCELLED, "recipient erased"),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_digest_the_sweep_sends_while_its_recipient_is_erased_is_cancelled(
+    api: APIClient, demo: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a due window that the sweep has locked and made its delivery for, not yet committed
+    comment_template(demo["client"], digest={"window": "1h", "key": "{{ post_id }}"})
+    variables = {"post_id": "p1", "post_title": "P", "author": "a", "text": "t"}
+    body = {"recipient": "user-1", "template": "new_comment", "variables": variables}
+    response = api.post("/api/v1/notifications", {**body, "channels": ["email"]}, format="json")
+    assert response.status_code == 202, response.content
+    window = Digest.objects.get()
+    made, commit = threading.Event(), threading.Event()
+    deliver = digests_module.digest_deliver
+
+    def paused(digest: Digest, **kwargs: Any) -> Delivery:
+        delivery = deliver(digest, **kwargs)
+        made.set()
+        assert commit.wait(30)
+        return delivery
+
+    monkeypatch.setattr(digests_module, "digest_deliver", paused)
+    answers: dict[str, Any] = {}
+
+    def in_thread(name: str, call: Callable[[], Any]) -> threading.Thread:
+        def run() -> None:
+            try:
+                answers[name] = call()
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    sweep = in_thread("sweep", lambda: digests_close_due(now=window.closes_at))
+    assert made.wait(30)
+
+    # When the recipient is erased meanwhile (it waits for the window), and the sweep commits
+    erase = in_thread("erase", lambda: api.delete("/api/v1/recipients/user-1").status_code)
+    deadline = time.monotonic() + 30
+    while erase.is_alive() and not _waiting_on_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    commit.set()
+    sweep.join(60)
+    erase.join(60)
+
+    # Then the window was sent, and the erasure cancelled the digest's delivery before it went
+    assert answers == {"sweep": 1, "erase": 204}
+    window.refresh_from_db()
+    assert window.outcome == "sent"
+    digest = Delivery.objects.get(pk=window.delivery_id)
+    assert (digest.status, digest.reason) == (DeliveryStatus.CANCELLED, "recipient erased")
