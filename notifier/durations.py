@@ -14,6 +14,8 @@ _PART = re.compile(r"([0-9]+)([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_DURATION = dt.timedelta(seconds=1)
 MAX_DURATION = dt.timedelta(days=30)  # a window or a delay longer than this is a mistake
+# Longer than any sensible sum ("30d23h59m59s" is 12): the regex and the sum stay cheap.
+DURATION_MAX_LENGTH = 64
 
 
 def parse_duration(
@@ -25,14 +27,15 @@ def parse_duration(
     """ "1h30m" -> 90 minutes, within [minimum, maximum]. ValueError with a message fit for the
     caller's 400 otherwise."""
     # fullmatch: no surrounding spaces, no final newline ("1h\n" is not a duration).
+    if isinstance(value, str) and len(value) > DURATION_MAX_LENGTH:
+        raise ValueError(f"a duration of at most {DURATION_MAX_LENGTH} characters")
     if not isinstance(value, str) or not _DURATION.fullmatch(value):
         raise ValueError('a duration such as "90s", "10m", "2h", "1d" or "1h30m"')
-    duration = dt.timedelta(
-        seconds=sum(int(n) * UNIT_SECONDS[unit] for n, unit in _PART.findall(value))
-    )
-    if not minimum <= duration <= maximum:
+    seconds = sum(int(n) * UNIT_SECONDS[unit] for n, unit in _PART.findall(value))
+    # Compared as a number: a timedelta of a sum this long could overflow (OverflowError).
+    if not minimum.total_seconds() <= seconds <= maximum.total_seconds():
         raise ValueError(f"between {format_duration(minimum)} and {format_duration(maximum)}")
-    return duration
+    return dt.timedelta(seconds=seconds)
 
 
 def format_duration(value: dt.timedelta) -> str:

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from notifier.digests import MAX_ITEMS_LIMIT, DigestError, parse_digest
-from notifier.durations import DURATION_PATTERN
+from notifier.durations import DURATION_MAX_LENGTH, DURATION_PATTERN
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -67,7 +67,12 @@ class JSONObjectField(serializers.DictField):
             {
                 "type": "object",
                 "properties": {
-                    "window": {"type": "string", "example": "1h", "pattern": DURATION_PATTERN},
+                    "window": {
+                        "type": "string",
+                        "example": "1h",
+                        "pattern": DURATION_PATTERN,
+                        "maxLength": DURATION_MAX_LENGTH,
+                    },
                     "key": {"type": "string", "example": "{{ post_id }}"},
                     "max_items": {"type": "integer", "minimum": 1, "maximum": MAX_ITEMS_LIMIT},
                 },

@@ -67,3 +67,14 @@ def test_a_digest_window_may_be_a_sum_as_the_others() -> None:
 
 def test_the_schema_pattern_is_ascii_digits_and_units() -> None:
     assert DURATION_PATTERN == "^([0-9]{1,6}[smhd])+$"
+
+
+def test_a_duration_too_long_to_hold_is_a_value_error_not_an_overflow() -> None:
+    with pytest.raises(ValueError, match="at most 64 characters"):
+        parse_duration("999999d" * 1200)
+    with pytest.raises(ValueError, match="at most 64 characters"):
+        parse_duration("1s" * 33)  # 66 characters, a small sum all the same
+    # Within the length, a sum past the maximum is refused by its number of seconds
+    with pytest.raises(ValueError, match="between 1s and 30d"):
+        parse_duration("999999d" * 9)
+    assert parse_duration("1s" * 32) == dt.timedelta(seconds=32)

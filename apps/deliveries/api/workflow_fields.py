@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from notifier.durations import DURATION_PATTERN
+from notifier.durations import DURATION_MAX_LENGTH, DURATION_PATTERN
 from notifier.types import Channel
 from notifier.workflows import (
     ESCALATION_MAX_STEPS,
@@ -23,7 +23,12 @@ from notifier.workflows import (
 
 CHANNELS = [c.value for c in Channel]
 
-DURATION_SCHEMA = {"type": "string", "pattern": DURATION_PATTERN, "example": "10m"}
+DURATION_SCHEMA = {
+    "type": "string",
+    "pattern": DURATION_PATTERN,
+    "maxLength": DURATION_MAX_LENGTH,
+    "example": "10m",
+}
 THROTTLE_SCHEMA = {
     "type": "object",
     "description": "At most `limit` notifications of this template per recipient (and per "

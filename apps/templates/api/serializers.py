@@ -12,7 +12,7 @@ from rest_framework import serializers
 from apps.core.fields import DigestField, StrictCharField
 from apps.core.validation import CATEGORY_RE, validate_locale
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
-from notifier.durations import DURATION_PATTERN
+from notifier.durations import DURATION_MAX_LENGTH, DURATION_PATTERN
 from notifier.rendering import DIGEST_VARIABLES, SERVICE_VARIABLES
 from notifier.types import Channel, Priority
 from notifier.workflows import THROTTLE_MAX_LIMIT, SpecError, throttle_parse
@@ -67,7 +67,12 @@ TEMPLATE_THROTTLE_SCHEMA = {
     "(per rendered `key`); the rest are `skipped`, reason `throttled`. `critical` bypasses it.",
     "properties": {
         "limit": {"type": "integer", "minimum": 1, "maximum": THROTTLE_MAX_LIMIT},
-        "window": {"type": "string", "pattern": DURATION_PATTERN, "example": "10m"},
+        "window": {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "maxLength": DURATION_MAX_LENGTH,
+            "example": "10m",
+        },
         "key": {"type": "string", "maxLength": 200, "example": "{{ thread_id }}"},
     },
     "required": ["limit", "window"],

@@ -62,3 +62,30 @@ def test_a_digest_window_may_be_a_sum(api: APIClient, demo: dict[str, Any]) -> N
     window = Digest.objects.get()
     assert 5399 < (window.closes_at - window.opened_at).total_seconds() <= 5400
     assert Notification.objects.get().digest == {"window": "5400s", "key": "", "max_items": 50}
+
+
+LONG = "999999d" * 1200  # its sum overflows a timedelta
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ({"throttle": {"limit": 1, "window": LONG}}, ["throttle", "window"]),
+        (
+            {"escalation": [{"after": LONG, "channels": ["sms"]}]},
+            ["escalation", "escalation[0].after"],
+        ),
+        ({"digest": {"window": LONG}}, ["digest"]),
+    ],
+)
+def test_a_duration_too_long_to_hold_is_a_400_naming_it(
+    api: APIClient, demo: dict[str, Any], extra: dict[str, Any], where: list[str]
+) -> None:
+    response = api.post(URL, {**ORDER, **extra}, format="json")
+
+    assert response.status_code == 400, response.content
+    fields: Any = response.json()["fields"]
+    for part in where:
+        fields = fields[part]
+    assert "at most 64 characters" in str(fields)
+    assert Notification.objects.count() == 0
