@@ -3,10 +3,14 @@
 
 One Lua script takes a slot, so the count is atomic however many requests race (20 parallel
 triggers with limit 1: exactly one slot is taken). The counter is a hash: `n`, the slots taken,
-and one field per notification holding a slot (`throttle_holder`: its Idempotency-Key, else
-its id), whose value names the attempt that took it. The first slot creates the hash with the
-window as its TTL, so the window opens with the first notification (not aligned to the clock).
-Over the limit the script counts nothing (a throttled notification holds no slot).
+and one field per notification holding a slot until its transaction commits (`throttle_holder`:
+its Idempotency-Key, else its id), whose value names the attempt that took it. The first slot
+creates the hash with the window as its TTL, so the window opens with the first notification
+(not aligned to the clock). Over the limit the script counts nothing (a throttled notification
+holds no slot). Once the attempt commits, its holder fields are deleted (one pipelined call
+per notification or fan-out chunk) and `n` alone stays: a replay of the request returns the
+stored response without taking a slot and a resumed fan-out starts after its committed cursor,
+so nothing needs them, and a counter does not grow with every notification of its window.
 
 A slot belongs to its notification, not to one attempt: a process killed between taking slots
 and its commit (SIGKILL, OOM: no give-back runs) leaves them held, and the notification's own
@@ -22,10 +26,13 @@ slot.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
 
 from apps.core.broker import service_client
 from apps.core.errors import InvalidInput
@@ -34,6 +41,8 @@ from notifier.workflows import Throttle
 
 if TYPE_CHECKING:
     from apps.deliveries.models import Notification
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "notifier:throttle:"
 # KEYS[1] the counter; ARGV[1] the window in ms, ARGV[2] the limit, ARGV[3] the holder's field,
@@ -99,9 +108,10 @@ class Slots:
         for counter in counters:
             pipe.eval(_TAKE, 1, counter, window_ms, throttle.limit, holder, self.attempt)
         allowed = [int(answer) == 1 for answer in pipe.execute()]
-        self.taken.extend(
-            (counter, holder) for counter, ok in zip(counters, allowed, strict=True) if ok
-        )
+        taken = [(counter, holder) for counter, ok in zip(counters, allowed, strict=True) if ok]
+        self.taken.extend(taken)
+        if taken and transaction.get_connection().in_atomic_block:
+            transaction.on_commit(lambda: _holders_drop(taken))
         return allowed
 
     def give_back(self) -> None:
@@ -110,6 +120,20 @@ class Slots:
             pipe.eval(_GIVE_BACK, 1, counter, holder, self.attempt)
         pipe.execute()
         self.taken.clear()
+
+
+def _holders_drop(taken: Sequence[tuple[str, str]]) -> None:
+    """After the commit the slots are the committed notification's for good: drop the holder
+    fields, keep `n`. Unconditionally (not only this attempt's): a concurrent retry with the
+    same Idempotency-Key that took one over must not give back a slot this commit owns. An
+    ended window's counter is not recreated (HDEL of a missing key is a no-op)."""
+    try:
+        pipe = service_client(fail_fast=True).pipeline(transaction=False)
+        for counter, holder in taken:
+            pipe.hdel(counter, holder)
+        pipe.execute()
+    except Exception as exc:  # the fields stay until their window ends, as they would have
+        logger.warning("throttle holders not dropped: %s: %s", type(exc).__name__, exc)
 
 
 @contextmanager

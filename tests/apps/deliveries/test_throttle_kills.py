@@ -167,6 +167,8 @@ def test_a_fan_out_resumed_after_a_kill_does_not_throttle_its_own_subscribers(
     statuses = list(Delivery.objects.values_list("status", flat=True))
     assert statuses == [DeliveryStatus.QUEUED] * 4
     assert counters(clean_redis) == [1, 1, 1, 1]
+    # And, the chunks committed, the counters keep only their count (no holder fields)
+    assert [clean_redis.hkeys(k) for k in clean_redis.keys("notifier:throttle:*")] == [[b"n"]] * 4
 
     # And another fan-out of the order finds all four over the limit
     again = api.post(URL, TOPIC_BODY, format="json").json()["id"]

@@ -183,6 +183,29 @@ def test_a_throttled_notification_holds_no_slot(
     assert int(clean_redis.hget(key, "n")) == 1
 
 
+def test_a_committed_notification_leaves_only_the_count_in_its_counter(
+    api: APIClient, demo: dict[str, object], clean_redis: redis.Redis
+) -> None:
+    # Given a limit of two per order
+    throttle_template(demo, {**ONE_PER_ORDER, "limit": 2})
+
+    # When one notification commits, its counter keeps the count and no holder field
+    assert post(api)["deliveries"][0]["status"] == "queued"
+    (key,) = clean_redis.keys("notifier:throttle:*")
+    assert clean_redis.hgetall(key) == {b"n": b"1"}
+
+    # And so after the second
+    assert post(api)["deliveries"][0]["status"] == "queued"
+    assert clean_redis.hgetall(key) == {b"n": b"2"}
+
+    # Then the limit still holds for the next, which takes nothing
+    assert [(d["status"], d["reason"]) for d in post(api)["deliveries"]] == [
+        ("skipped", "throttled"),
+        ("skipped", "throttled"),
+    ]
+    assert clean_redis.hgetall(key) == {b"n": b"2"}
+
+
 def _one_per_window() -> tuple[Throttle, str]:
     throttle = Throttle(limit=1, window=dt.timedelta(hours=1))
     return throttle, throttle_key(
