@@ -5,7 +5,10 @@ accepted) twice by a simulator.
 A `digested` item is accounted through its digest: delivered only if its window (`Delivery.
 digest`) closed and the digest's own delivery (a notification of its own, outside the run's ids)
 was received; an item whose window never closed, or whose digest delivery was never received,
-is lost. The digest deliveries are accounted as any other (duplicates counted). A topic
+is lost, and so is a window's count of `digested` items off its `item_count` (an item that
+joined after the close, or one that left after it). The digest deliveries are accounted as any
+other (duplicates counted), and a digest delivery its window does not name (the window closed
+twice) is a duplicate. A topic
 notification's deliveries are checked against the topic's subscribers minus `exclude`: one per
 subscriber and channel, none missing, none to anybody else."""
 
@@ -16,7 +19,15 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.receipts import ACCEPTED, Receipts, Row, Window, chunks, delivery_rows, digest_windows
+from bench.receipts import (
+    ACCEPTED,
+    Receipts,
+    Row,
+    Window,
+    delivery_rows,
+    digest_deliveries,
+    digest_windows,
+)
 
 # A delivery in one of these is settled. Not `digested`: that item is settled once its digest's
 # delivery is (`unfinished`).
@@ -87,131 +98,6 @@ class Account:
             self.lost_examples.append(example)
 
 
-def unfinished(notification_ids: list[str]) -> int:
-    """What these notifications still owe: deliveries not final, digested items whose window
-    is open or whose digest delivery is not final, and deliveries an unfinished fan-out has not
-    created yet (at least one per unfinished fan-out)."""
-    from django.db.models import Q
-
-    from apps.deliveries.models import Delivery, FanOut
-
-    total = 0
-    for chunk in chunks(notification_ids, 5000):
-        rows = Delivery.objects.filter(notification_id__in=chunk)
-        total += rows.exclude(status__in=FINAL | {DIGESTED}).count()
-        total += (
-            rows.filter(status=DIGESTED)
-            .filter(
-                # Not without a digest: that item is final (and lost).
-                Q(digest__isnull=False, digest__closed_at__isnull=True)
-                | (Q(digest__delivery__isnull=False) & ~Q(digest__delivery__status__in=FINAL))
-            )
-            .count()
-        )
-        for expected, created in FanOut.objects.filter(
-            notification_id__in=chunk, finished_at__isnull=True
-        ).values_list("expected", "created"):
-            total += max(1, expected - created)
-    return total
-
-
-def workflow_progress(notification_ids: list[str]) -> str:
-    """The digest windows the items joined (open, or closed with a delivery not final yet) and
-    the fan-outs (finished, deliveries created of expected): for the log while settling."""
-    from apps.deliveries.models import Delivery, Digest, FanOut
-
-    digest_ids: set[Any] = set()
-    fans = [0, 0, 0, 0]  # fan-outs, finished, created, expected
-    for chunk in chunks(notification_ids, 5000):
-        digest_ids |= set(
-            Delivery.objects.filter(notification_id__in=chunk, digest__isnull=False)
-            .values_list("digest_id", flat=True)
-            .distinct()
-        )
-        for finished_at, created, expected in FanOut.objects.filter(
-            notification_id__in=chunk
-        ).values_list("finished_at", "created", "expected"):
-            fans = [
-                fans[0] + 1,
-                fans[1] + (finished_at is not None),
-                fans[2] + created,
-                fans[3] + expected,
-            ]
-    windows = Digest.objects.filter(id__in=digest_ids)
-    opened = windows.filter(closed_at__isnull=True).count()
-    sending = windows.filter(delivery__isnull=False).exclude(delivery__status__in=FINAL).count()
-    return (
-        f"digests {len(digest_ids)}: open {opened}, sending {sending}; fan-outs "
-        f"{fans[1]}/{fans[0]} finished, {fans[2]}/{fans[3]} created"
-    )
-
-
-def workflow_timeline(notification_ids: list[str], *, start: float) -> list[str]:
-    """Timeline lines (seconds from `start`, a wall-clock time): each fan-out from its 202 to
-    its last chunk, and the digest windows' opening, closing and how many closed late (over
-    2 s past due: by the beat sweep, their countdown lost)."""
-    import datetime as dt
-
-    from apps.deliveries.models import Delivery, Digest, FanOut
-
-    def t(at: dt.datetime) -> str:
-        return f"t+{at.timestamp() - start:5.1f}s"
-
-    lines: list[tuple[float, str]] = []
-    digest_ids: set[Any] = set()
-    for chunk in chunks(notification_ids, 5000):
-        digest_ids |= set(
-            Delivery.objects.filter(notification_id__in=chunk, digest__isnull=False)
-            .values_list("digest_id", flat=True)
-            .distinct()
-        )
-        for fan in FanOut.objects.filter(notification_id__in=chunk).select_related("notification"):
-            begun, done = fan.notification.created_at, fan.finished_at
-            lines.append(
-                (
-                    begun.timestamp(),
-                    f"{t(begun)}  fan-out to {fan.topic_key} "
-                    f"({'+'.join(fan.notification.channels)}, {fan.expected} deliveries) accepted; "
-                    + (f"last chunk at {t(done)}" if done else "not finished"),
-                )
-            )
-    windows = list(
-        Digest.objects.filter(id__in=digest_ids).values_list("opened_at", "closes_at", "closed_at")
-    )
-    if windows:
-        opened = sorted(w[0] for w in windows)
-        closed = sorted(w[2] for w in windows if w[2] is not None)
-        delays = [(at - due).total_seconds() for _, due, at in windows if at is not None]
-        late = sum(1 for d in delays if d > 2)
-        lines.append(
-            (
-                opened[0].timestamp(),
-                f"{t(opened[0])}  {len(windows)} digest windows opened from here to "
-                f"{t(opened[-1])}, closed "
-                + (f"from {t(closed[0])} to {t(closed[-1])}" if closed else "never")
-                + f", {late} of them over 2 s late (at most {max(delays, default=0):.1f} s)",
-            )
-        )
-    return [line for _, line in sorted(lines)]
-
-
-def status_counts(notification_ids: list[str]) -> Counter[str]:
-    from django.db.models import Count
-
-    from apps.deliveries.models import Delivery
-
-    counts: Counter[str] = Counter()
-    for chunk in chunks(notification_ids, 5000):
-        rows = (
-            Delivery.objects.filter(notification_id__in=chunk)
-            .values_list("status")
-            .annotate(n=Count("id"))
-        )
-        for status, n in rows:
-            counts[status] += n
-    return counts
-
-
 # --- the account --------------------------------------------------------------------------
 
 
@@ -235,10 +121,12 @@ def account(
     for channel in {r.channel for r in rows + digest_rows}:
         result.evidence[channel] = receipts.evidence(channel)
     digest_outcomes = _account_digests(result, windows, digest_rows, receipts)
+    # Items beyond what their window closed with (they joined after its close): lost.
+    excess = {w.id: w.digested - w.item_count for w in windows.values() if w.closed}
     for row in rows:
         result.db_status[row.status] += 1
         if row.status == DIGESTED:
-            _account_item(result, row, windows, digest_outcomes)
+            _account_item(result, row, windows, digest_outcomes, excess)
             # An item also sent on its own went out twice (once in its digest).
             alone = receipts.received(row)
             if alone:
@@ -273,6 +161,20 @@ def _account_digests(
     outcome ("delivered", "dead", "skipped", "lost")."""
     for window in windows.values():
         result.digests[(window.outcome or "sent") if window.closed else "open"] += 1
+        # A failed window's items are dead (accounted as such), not `digested`.
+        if window.closed and window.outcome != "failed" and window.digested < window.item_count:
+            short = window.item_count - window.digested
+            result.lose(
+                short,
+                f"digest {window.id} closed with {window.item_count} items, "
+                f"{window.digested} digested now",
+            )
+    made = digest_deliveries(windows.keys())
+    for window_id, delivery_ids in made.items():
+        # A digest delivery its window does not name: the window closed (and sent) again.
+        again = len(delivery_ids - {windows[window_id].delivery_id})
+        result.duplicated += again
+        result.digest_deliveries["unreferenced"] += again
     outcomes: dict[str, str] = {}
     for row in digest_rows:
         kind, received = receipts.outcome(row)
@@ -289,15 +191,23 @@ def _account_digests(
 
 
 def _account_item(
-    result: Account, row: Row, windows: Mapping[str, Window], digest_outcomes: Mapping[str, str]
+    result: Account,
+    row: Row,
+    windows: Mapping[str, Window],
+    digest_outcomes: Mapping[str, str],
+    excess: dict[str, int],
 ) -> None:
-    """A `digested` item: accounted through its window and the window's delivery."""
+    """A `digested` item: accounted through its window and the window's delivery. `excess`:
+    per closed window, its digested items beyond its `item_count` (each taken by one item)."""
     counts = result.channel(row.channel)
     window = windows.get(row.digest_id or "")
     if window is None:
         problem = "digested without a digest"
     elif not window.closed:
         problem = f"its digest {window.id} never closed"
+    elif excess.get(window.id, 0) > 0:
+        excess[window.id] -= 1
+        problem = f"its digest {window.id} closed with {window.item_count} items, not with it"
     elif window.delivery_id is None:
         problem = f"its digest {window.id} closed {window.outcome or '?'} with no delivery"
     else:
@@ -320,7 +230,8 @@ def _account_missing(
 ) -> None:
     """Rows that should exist but do not are lost: per notification, fewer rows than accepted;
     per topic notification, a subscriber and channel with no delivery."""
-    per_notification = Counter(r.notification_id for r in rows)
+    # Fallbacks come on top of the accepted count: one must not stand in for a missing primary.
+    per_notification = Counter(r.notification_id for r in rows if not r.is_fallback)
     for notification_id, count in expected.items():
         if notification_id in fan_outs:
             continue

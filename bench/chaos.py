@@ -24,14 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.accounting import (
-    Account,
-    account,
-    status_counts,
-    unfinished,
-    workflow_progress,
-    workflow_timeline,
-)
+from bench.accounting import Account, account
 from bench.burst import (
     CHANNELS,
     TOPIC,
@@ -45,6 +38,7 @@ from bench.calibration import calibrate
 from bench.env import load_average, process_env, stamp, uptime
 from bench.faults import Faults
 from bench.procs import Beat, Proc, Simulator, Web, Worker, install_signal_handlers, stop_all
+from bench.progress import status_counts, unfinished, workflow_progress, workflow_timeline
 
 # The simulator serving each channel, when the project has it (else the console provider).
 SIMULATED = {"email": "sendgrid", "sms": "twilio", "push": "fcm"}

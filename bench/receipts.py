@@ -4,8 +4,9 @@ digests' own), the digest windows, and the receipts that say a delivery reached 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ class Window:
     closed: bool
     outcome: str
     delivery_id: str | None
+    item_count: int = 0  # the items it closed with
+    digested: int = 0  # its items `digested` in the database now
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
@@ -64,16 +67,44 @@ def delivery_rows(notification_ids: Iterable[str] = (), ids: Iterable[str] = ())
 
 
 def digest_windows(digest_ids: Iterable[str]) -> dict[str, Window]:
+    from django.db.models import Count, Q
+
     from apps.deliveries.models import Digest
 
     found: dict[str, Window] = {}
     for chunk in chunks(sorted(set(digest_ids)), 5000):
-        for i, closed_at, outcome, delivery_id in Digest.objects.filter(id__in=chunk).values_list(
-            "id", "closed_at", "outcome", "delivery_id"
+        for i, closed_at, outcome, delivery_id, item_count, digested in (
+            Digest.objects.filter(id__in=chunk)
+            .annotate(digested=Count("items", filter=Q(items__status="digested")))
+            .values_list("id", "closed_at", "outcome", "delivery_id", "item_count", "digested")
         ):
             found[str(i)] = Window(
-                str(i), closed_at is not None, outcome, str(delivery_id) if delivery_id else None
+                str(i),
+                closed_at is not None,
+                outcome,
+                str(delivery_id) if delivery_id else None,
+                item_count,
+                digested,
             )
+    return found
+
+
+# A digest's own delivery begins its timeline "digest <window id> of <n>: ..."
+# (apps/deliveries/lifecycle/digests.py, digest_deliver).
+_DIGEST_FIRST_EVENT = re.compile(r"^digest ([0-9a-f-]{36}) of [0-9]+: ")
+
+
+def digest_deliveries(window_ids: Collection[str]) -> dict[str, set[str]]:
+    """Window id -> every delivery made for it as its digest (by their first event): more than
+    its `Digest.delivery` means it closed (and sent) twice."""
+    from apps.deliveries.models import DeliveryEvent
+
+    found: dict[str, set[str]] = {}
+    events = DeliveryEvent.objects.filter(detail__regex=_DIGEST_FIRST_EVENT.pattern)
+    for detail, delivery_id in events.values_list("detail", "delivery_id").iterator():
+        match = _DIGEST_FIRST_EVENT.match(detail)
+        if match and match[1] in window_ids:
+            found.setdefault(match[1], set()).add(str(delivery_id))
     return found
 
 

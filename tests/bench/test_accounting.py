@@ -11,9 +11,12 @@ import pytest
 from django.utils import timezone
 
 from apps.deliveries.models import Delivery, DeliveryStatus, Digest, FanOut, Notification
-from bench.accounting import account, unfinished, workflow_timeline
+from bench.accounting import account
+from bench.progress import unfinished, workflow_timeline
 from tests.factories import (
     ApiClientFactory,
+    DeadLetterFactory,
+    DeliveryEventFactory,
     DeliveryFactory,
     DigestFactory,
     NotificationFactory,
@@ -38,6 +41,7 @@ def closed_with_delivery(digest: Digest, status: str = DeliveryStatus.SENT) -> D
         channel=digest.channel,
         status=status,
     )
+    DeliveryEventFactory(delivery=own, detail=f"digest {digest.pk} of 1: accepted")
     digest.closed_at = timezone.now()
     digest.outcome = Digest.Outcome.SENT
     digest.item_count = digest.items.count()
@@ -109,6 +113,85 @@ def test_a_digested_item_also_sent_on_its_own_is_a_counted_duplicate() -> None:
 
     assert result.digested == 1
     assert result.duplicated == 1
+
+
+def test_an_item_that_joined_a_window_after_its_close_is_lost() -> None:
+    # Given a window sent with two items, and a third `digested` into it afterwards
+    digest = DigestFactory(items=2)
+    own = closed_with_delivery(digest)
+    DeliveryFactory(
+        notification=NotificationFactory(client=digest.client, template=digest.template),
+        recipient=digest.recipient,
+        status=DeliveryStatus.DIGESTED,
+        digest=digest,
+    )
+
+    result = account(items_of(digest), received(own))
+
+    # Then two went out in the digest and one is lost, named
+    assert (result.digested, result.lost) == (2, 1)
+    assert "closed with 2 items, not with it" in result.lost_examples[0]
+
+
+def test_a_window_with_fewer_digested_items_than_it_closed_with_is_a_loss() -> None:
+    # Given a window that says it closed with three items, two of which are there
+    digest = DigestFactory(items=2)
+    own = closed_with_delivery(digest)
+    Digest.objects.filter(pk=digest.pk).update(item_count=3)
+
+    result = account(items_of(digest), received(own))
+
+    assert result.lost == 1
+    assert f"digest {digest.pk} closed with 3 items, 2 digested now" in result.lost_examples
+
+
+def test_a_window_that_failed_to_close_accounts_its_items_as_dead_not_lost() -> None:
+    # Given a window closed `failed`, its item dead with a dead letter
+    digest = DigestFactory(items=1)
+    item = digest.items.get()
+    Delivery.objects.filter(pk=item.pk).update(status=DeliveryStatus.DEAD)
+    DeadLetterFactory(delivery=item, reason="digest failed to close")
+    Digest.objects.filter(pk=digest.pk).update(
+        closed_at=timezone.now(), outcome=Digest.Outcome.FAILED, item_count=1
+    )
+
+    result = account(items_of(digest), received())
+
+    assert (result.dead, result.lost) == (1, 0)
+    assert result.dead_reasons == {"digest failed to close": 1}
+
+
+def test_a_second_digest_delivery_for_one_window_is_a_counted_duplicate() -> None:
+    # Given a window sent, and another digest delivery made for it (closed twice) that its
+    # window does not name
+    digest = DigestFactory(items=2)
+    own = closed_with_delivery(digest)
+    again = DeliveryFactory(
+        notification=NotificationFactory(client=digest.client, template=digest.template),
+        recipient=digest.recipient,
+        status=DeliveryStatus.SENT,
+    )
+    DeliveryEventFactory(delivery=again, detail=f"digest {digest.pk} of 2: queued")
+
+    result = account(items_of(digest), received(own, again))
+
+    assert result.digested == 2
+    assert result.duplicated == 1
+    assert result.digest_deliveries["unreferenced"] == 1
+
+
+def test_a_fallback_does_not_stand_in_for_a_missing_primary() -> None:
+    # Given a notification accepted with two deliveries: one in the db, and a fallback
+    primary = DeliveryFactory(status=DeliveryStatus.SENT)
+    fallback = DeliveryFactory(
+        notification=primary.notification, status=DeliveryStatus.SENT, is_fallback=True
+    )
+
+    result = account({str(primary.notification_id): 2}, received(primary, fallback))
+
+    # Then the missing primary is lost, though the rows number two
+    assert result.lost == 1
+    assert f"1 deliveries of {primary.notification_id} accepted" in result.lost_examples[0]
 
 
 def test_a_plain_delivery_received_twice_is_delivered_once_and_one_duplicate() -> None:
