@@ -73,7 +73,7 @@ def workflow_progress(notification_ids: list[str]) -> str:
 def workflow_timeline(notification_ids: list[str], *, start: float) -> list[str]:
     """Timeline lines (seconds from `start`, a wall-clock time): each fan-out from its 202 to
     its last chunk, and the digest windows' opening, closing and how many closed late (over
-    2 s past due: by the beat sweep, their countdown lost)."""
+    2 s past due: the sweep was held up, or a window failed to close and was tried again)."""
     import datetime as dt
 
     from apps.deliveries.models import Delivery, Digest, FanOut

@@ -214,7 +214,8 @@ class DigestItemInline(DeliveryInline):
 @admin.register(Digest)
 class DigestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Digest windows: open ones with their close time, closed ones with their outcome and the
-    delivery they were sent as. Read-only: the windows move by their countdown and the sweep."""
+    delivery they were sent as. Read-only: the windows move by the sweep (and a cancel or an
+    erasure), never by hand."""
 
     list_display = [
         "id",
