@@ -53,6 +53,11 @@ class _Plan:
         self.init_list = [f[0].target.attname for f in select[self.start : self.end]]
         self.populators = get_related_populators(klass_info, select, queryset.db)
         self.annotations = dict(compiler.annotation_col_map or {})
+        # Django's row converters (JSON, time zones), found once as `results_iter` would per call.
+        selected = [s[0] for s in select[0 : compiler.col_count]]
+        if compiler.has_composite_fields(selected):
+            raise ValueError("composite fields are not supported")
+        self.converters = compiler.get_converters(selected)
 
     def run(self, values: Sequence[Any]) -> Iterator[Model]:
         params = [
@@ -62,7 +67,10 @@ class _Plan:
         with connections[self.db].cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
-        for row in self.compiler.results_iter([rows]):
+        converted = (
+            self.compiler.apply_converters(rows, self.converters) if self.converters else rows
+        )
+        for row in converted:
             obj = self.model.from_db(self.db, self.init_list, row[self.start : self.end])
             for populator in self.populators:
                 populator.populate(row, obj)
