@@ -115,7 +115,7 @@ def _messages(batches: list[tuple[str, list[str]]], *, countdown: float | None) 
     amqp, conf = app.amqp, app.conf
     serializer, compression = conf.task_serializer, conf.task_compression
     priority = int(conf.task_default_priority or 0)
-    delivery_mode = maybe_delivery_mode(conf.task_default_delivery_mode)
+    delivery_mode = int(maybe_delivery_mode(conf.task_default_delivery_mode) or 2)
     messages = []
     for queue, batch in batches:
         args = [batch]
@@ -130,13 +130,16 @@ def _messages(batches: list[tuple[str, list[str]]], *, countdown: float | None) 
             argsrepr=_short_repr(args, amqp.argsrepr_maxsize),
             kwargsrepr="{}",
         )
-        content_type, content_encoding, payload = dumps(body, serializer=serializer)
+        content_type, content_encoding, serialized = dumps(body, serializer=serializer)
+        payload: bytes = (
+            serialized if isinstance(serialized, bytes) else serialized.encode(content_encoding)
+        )
         if compression:
             payload, headers["compression"] = compress(payload, compression)
         messages.append(
             kombu_envelope(
                 queue=queue,
-                body=payload if isinstance(payload, bytes) else payload.encode(content_encoding),
+                body=payload,
                 content_type=content_type,
                 content_encoding=content_encoding,
                 headers=headers,

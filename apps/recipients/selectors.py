@@ -149,7 +149,8 @@ def _for_sending_query(
     column = connection.ops.quote_name(str(Recipient._meta.get_field("external_id").column))
     return (
         Recipient.objects.filter(
-            RawSQL(f"{table}.{column} = ANY(%s)", [external_ids], output_field=BooleanField()),
+            # The names are ours; the ids are one parameter (an array).
+            RawSQL(f"{table}.{column} = ANY(%s)", [external_ids], output_field=BooleanField()),  # noqa: S611
             client_id=client_id,
             erased_at__isnull=True,
         )

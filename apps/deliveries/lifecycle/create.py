@@ -215,7 +215,8 @@ def _insert_shape(model: type[models.Model], alias: str) -> _InsertShape | None:
     fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
     if any(
         hasattr(f, "get_placeholder")
-        or (f.target_field if f.is_relation else f).get_internal_type() not in conn.data_types
+        or (getattr(f, "target_field", f) if f.is_relation else f).get_internal_type()
+        not in conn.data_types
         for f in fields
     ):
         return None
@@ -223,8 +224,11 @@ def _insert_shape(model: type[models.Model], alias: str) -> _InsertShape | None:
     head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
     one = f"{head} VALUES ({', '.join('%s' for _ in fields)})"
     # As Django: the types without their parameters (no truncation: varchar[], not varchar(50)[]).
-    arrays = ", ".join(f"(%s)::{f.db_type(conn).split('(')[0]}[]" for f in fields)  # type: ignore[union-attr]
-    return _InsertShape(alias, fields, one, f"{head} SELECT * FROM UNNEST({arrays})")
+    types = [str(f.db_type(conn)).split("(")[0] for f in fields]
+    arrays = ", ".join(f"(%s)::{t}[]" for t in types)
+    # Names and types are the model's; every value is a parameter.
+    many = f"{head} SELECT * FROM UNNEST({arrays})"  # noqa: S608
+    return _InsertShape(alias, fields, one, many)
 
 
 def _prepared_values(

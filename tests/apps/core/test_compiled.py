@@ -82,7 +82,9 @@ def test_the_recipients_read_is_compiled_once_per_set_of_channels(
     compiled = _compilations(monkeypatch)
 
     for ids in (["r-0"], ["r-1", "r-2"], ["r-2", "nobody"]):
-        found, _ = recipients_for_sending(client=client, external_ids=ids, channels=["email", "sms"])
+        found, _ = recipients_for_sending(
+            client=client, external_ids=ids, channels=["email", "sms"]
+        )
         assert sorted(r.external_id for r in found) == sorted(set(ids) - {"nobody"})
     assert compiled == []
     recipients_for_sending(client=client, external_ids=["r-0"], channels=["email"])

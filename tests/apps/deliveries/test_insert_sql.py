@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from django.db.models import F
-from psycopg.types.json import Jsonb
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from apps.deliveries.lifecycle import create
 from apps.deliveries.lifecycle.create import _insert_sql, _insert_sql_by_django

@@ -6,10 +6,9 @@ answer what `suppressions_among` answers."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
-
-import json
 
 import pytest
 import redis
@@ -205,7 +204,7 @@ def test_a_send_message_is_what_a_kombu_producer_stores(
             headers=headers,
             **properties,
         )
-    [kombu_key] = [k for k in clean_redis.keys(f"{queue}*")]
+    [kombu_key] = list(clean_redis.keys(f"{queue}*"))
     theirs = json.loads(clean_redis.lpop(kombu_key))
     ours = json.loads(ours_payload)
 

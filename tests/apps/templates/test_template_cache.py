@@ -303,7 +303,8 @@ def test_a_token_read_earlier_in_the_request_is_used_and_trusted_only_for_its_en
     saved = _save(demo, django_capture_on_commit_callbacks)
     with generation_read(service_client().execute_command("GET", GENERATION_KEY)):
         after = this_process.current(client=demo["client"], key="order_shipped")
-    assert after is not None and after.pk == saved.pk
+    assert after is not None
+    assert after.pk == saved.pk
     with generation_read(token):  # a request that read the token before the save: its entry
         assert this_process.current(client=demo["client"], key="order_shipped") is not before
     assert gets == []
