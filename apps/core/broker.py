@@ -24,6 +24,7 @@ import base64
 import bisect
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
@@ -204,17 +205,32 @@ def kombu_envelope(
 
 
 def messages_publish(
-    messages: Sequence[tuple[str, str]], *, ledger_ids: Sequence[str], due: float
+    messages: Sequence[tuple[str, str]],
+    *,
+    ledger_ids: Sequence[str],
+    due: float,
+    retry_waits: Sequence[float] = (),
 ) -> None:
     """Record `ledger_ids` in the publish ledger (due at `due`) and push each (list key,
     payload) from `kombu_envelope`, in one MULTI/EXEC: one round trip, and the entries and the
-    messages are kept or lost together. Raises redis.RedisError when the broker fails."""
-    with broker_client().pipeline(transaction=True) as pipe:
-        if ledger_ids:
-            pipe.zadd(LEDGER_KEY, dict.fromkeys(ledger_ids, due))
-        for key, payload in messages:
-            pipe.lpush(key, payload)
-        pipe.execute()
+    messages are kept or lost together. A lost connection is retried after each of
+    `retry_waits` seconds (as kombu's publish retry policy did: a transaction that ran but whose
+    answer was lost is then written twice, and the claim drops the duplicate message). Raises
+    redis.RedisError when the broker still fails."""
+    for attempt in range(len(retry_waits) + 1):
+        try:
+            with broker_client().pipeline(transaction=True) as pipe:
+                if ledger_ids:
+                    pipe.zadd(LEDGER_KEY, dict.fromkeys(ledger_ids, due))
+                for key, payload in messages:
+                    pipe.lpush(key, payload)
+                pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError):
+            if attempt == len(retry_waits):
+                raise
+            time.sleep(retry_waits[attempt])
+        else:
+            return
 
 
 # --- the publish ledger ----------------------------------------------------------------------

@@ -88,7 +88,12 @@ def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | N
         try:
             # The ledger entries go in the same transaction as the messages, before them:
             # should Redis lose its data, it loses both and the reconciler re-sends.
-            messages_publish(_messages(chunk, countdown=countdown), ledger_ids=ids, due=due)
+            messages_publish(
+                _messages(chunk, countdown=countdown),
+                ledger_ids=ids,
+                due=due,
+                retry_waits=_retry_waits(),
+            )
         except Exception:
             # Unknown whether EXEC ran (a connection lost on the way): let the reconciler
             # see them as missing; a duplicate message is dropped by the claim.
@@ -110,8 +115,8 @@ def _messages(batches: list[tuple[str, list[str]]], *, countdown: float | None) 
     - `parent_id` / `root_id`: published from inside a task (the reconciler, a retry), the
       message does not name that task as its parent;
     - kombu's producer: the queue is not declared (a worker declares the queues it consumes;
-      publishing to the anonymous exchange needs no binding) and its publish retry policy is
-      the broker client's (redis-py's retries on a lost connection)."""
+      publishing to the anonymous exchange needs no binding); Celery's publish retry policy is
+      still applied, to the whole transaction (`_retry_waits`)."""
     amqp, conf = app.amqp, app.conf
     serializer, compression = conf.task_serializer, conf.task_compression
     priority = int(conf.task_default_priority or 0)
@@ -149,6 +154,18 @@ def _messages(batches: list[tuple[str, list[str]]], *, countdown: float | None) 
             )
         )
     return messages
+
+
+def _retry_waits() -> list[float]:
+    """Celery's publish retry policy (task_publish_retry, task_publish_retry_policy) as the
+    waits before each retry, as kombu's `ensure` spaces them."""
+    conf = app.conf
+    if not conf.task_publish_retry:
+        return []
+    policy = dict(conf.task_publish_retry_policy or {})
+    start, step = float(policy.get("interval_start", 0)), float(policy.get("interval_step", 1))
+    most = float(policy.get("interval_max", 1))
+    return [min(start + i * step, most) for i in range(int(policy.get("max_retries", 3) or 0))]
 
 
 def _short_repr(value: object, limit: int) -> str:
