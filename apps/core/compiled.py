@@ -98,6 +98,10 @@ class CompiledQuery(Generic[M]):
             found = plans[key] = _Plan(self.build(key, *self.sentinels), self.sentinels)
         return found
 
+    def forget(self) -> None:
+        """Drop this thread's plans (tests that count compilations)."""
+        self._local.plans = {}
+
     def run(self, key: Hashable, *values: Any) -> list[M]:
         if len(values) != len(self.sentinels):
             raise TypeError(f"expected {len(self.sentinels)} values, got {len(values)}")

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.core.compiled import CompiledQuery
 from apps.recipients.models import Preference, Recipient
-from apps.recipients.selectors import recipients_for_sending
+from apps.recipients.selectors import _for_sending, recipients_for_sending
 from apps.recipients.services import suppression_create
 from tests.factories import ApiClientFactory, DeviceFactory, PreferenceFactory, RecipientFactory
 
@@ -78,6 +78,7 @@ def test_the_recipients_read_is_compiled_once_per_set_of_channels(
     client = ApiClientFactory()
     for i in range(3):
         RecipientFactory(client=client, external_id=f"r-{i}")
+    _for_sending.forget()  # whatever earlier tests compiled in this thread
     recipients_for_sending(client=client, external_ids=["r-0"], channels=["email", "sms"])
     compiled = _compilations(monkeypatch)
 
