@@ -94,6 +94,19 @@ class IsOpsClient(BasePermission):
 
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# A view may name keys of the service's Redis it reads on every request (`throttle_reads`): the
+# throttle reads them in its own call (one round trip fewer) and leaves {key: value} on the
+# request under this attribute, absent when it made no call (no limit, Redis unreachable).
+THROTTLE_READ = "throttle_read"
+
+
+def throttle_reads_of(view: Any) -> tuple[str, ...]:
+    return tuple(getattr(view, "throttle_reads", ()))
+
+
+def throttle_read(request: Request) -> dict[str, Any] | None:
+    """What the throttle read for the view (see THROTTLE_READ), or None."""
+    return getattr(request, THROTTLE_READ, None)
 
 
 def _throttle_redis() -> redis.Redis:
@@ -144,10 +157,12 @@ class RedisRateThrottle(BaseThrottle):
             return True
         count, seconds = _parse_rate(rate, self.scope)
         try:
-            token = _key_bucket(name, count, seconds).acquire()
+            token = _key_bucket(name, count, seconds).acquire(read=throttle_reads_of(view))
         except redis.RedisError:  # Redis unreachable: serve rather than fail every request
             logger.warning("throttle unavailable; request allowed", exc_info=True)
             return True
+        if token.read is not None:
+            setattr(request, THROTTLE_READ, token.read)
         self._wait = token.wait
         return token.allowed
 

@@ -7,19 +7,26 @@ It owns
   circuit breakers, API throttles);
 - kombu's Redis key layout: a queue is one list per message-priority step, and the messages a
   worker fetched but has not acknowledged sit in `unacked` / `unacked_index`;
-- queue depths, the unacknowledged messages and the publish ledger read and written there.
+- kombu's message envelope on Redis (`kombu_envelope`): what its virtual channel stores for a
+  published message, so that messages can be written without a kombu producer;
+- queue depths, the unacknowledged messages and the publish ledger read and written there,
+  and the publish itself (`messages_publish`: ledger entries and messages in one MULTI/EXEC).
 
-Queue names are `notifier.queues` (pure, shared with config). Publishing itself goes through
-Celery (`celery.current_app`, in apps.deliveries.queueing); this module never imports config.
+Queue names are `notifier.queues` (pure, shared with config). The task messages themselves are
+Celery's (`celery.current_app`, in apps.deliveries.queueing); this module never imports config.
 A client is cached per URL, so a changed setting (a test pointing the broker elsewhere) gets
 a new client without any cache to clear.
 """
 
 from __future__ import annotations
 
+import base64
+import bisect
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -159,16 +166,74 @@ def unacked_payloads_before(cutoff: float) -> list[bytes | str | None]:
     return list(client.hmget(UNACKED, tags))
 
 
+def priority_key(queue: str, priority: int) -> str:
+    """The list kombu files a message of this priority (0-9) under: its step's list."""
+    step = PRIORITY_STEPS[bisect.bisect(PRIORITY_STEPS, max(0, min(int(priority), 9))) - 1]
+    return queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}"
+
+
+def kombu_envelope(
+    *,
+    queue: str,
+    body: bytes,
+    content_type: str,
+    content_encoding: str,
+    headers: Mapping[str, Any],
+    properties: Mapping[str, Any],
+    priority: int,
+    delivery_mode: int,
+) -> tuple[str, str]:
+    """(list key, payload) of a message published through kombu's Redis transport to the
+    anonymous exchange with `queue` as its routing key: what `Producer.publish` and the virtual
+    channel's `prepare_message` / `basic_publish` / `_put` store (body base64-encoded, a fresh
+    delivery tag). tests/apps/deliveries/test_post_cost.py compares it with kombu's own."""
+    message = {
+        "body": base64.b64encode(body).decode("ascii"),
+        "content-encoding": content_encoding,
+        "content-type": content_type,
+        "headers": dict(headers),
+        "properties": {
+            **properties,
+            "delivery_mode": delivery_mode,
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": priority,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return priority_key(queue, priority), json.dumps(message)
+
+
+def messages_publish(
+    messages: Sequence[tuple[str, str]],
+    *,
+    ledger_ids: Sequence[str],
+    due: float,
+    retry_waits: Sequence[float] = (),
+) -> None:
+    """Record `ledger_ids` in the publish ledger (due at `due`) and push each (list key,
+    payload) from `kombu_envelope`, in one MULTI/EXEC: one round trip, and the entries and the
+    messages are kept or lost together. A lost connection is retried after each of
+    `retry_waits` seconds (as kombu's publish retry policy did: a transaction that ran but whose
+    answer was lost is then written twice, and the claim drops the duplicate message). Raises
+    redis.RedisError when the broker still fails."""
+    for attempt in range(len(retry_waits) + 1):
+        try:
+            with broker_client().pipeline(transaction=True) as pipe:
+                if ledger_ids:
+                    pipe.zadd(LEDGER_KEY, dict.fromkeys(ledger_ids, due))
+                for key, payload in messages:
+                    pipe.lpush(key, payload)
+                pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError):
+            if attempt == len(retry_waits):
+                raise
+            time.sleep(retry_waits[attempt])
+        else:
+            return
+
+
 # --- the publish ledger ----------------------------------------------------------------------
-
-
-def ledger_record(ids: Sequence[str], *, due: float) -> None:
-    """Note these deliveries' messages as published, due at `due`. Best effort: without an
-    entry the reconciler re-sends them later, and the claim drops the duplicate."""
-    try:
-        broker_client().zadd(LEDGER_KEY, dict.fromkeys(ids, due))
-    except redis.RedisError as exc:
-        logger.warning("publish ledger not updated: %s", exc)
 
 
 def ledger_forget(ids: Sequence[str]) -> None:

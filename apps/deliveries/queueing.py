@@ -28,19 +28,30 @@ from typing import Any
 from celery import current_app as app
 from celery.utils import uuid
 from django.conf import settings
+from kombu.compression import compress
+from kombu.entity import maybe_delivery_mode
+from kombu.serialization import dumps
 from prometheus_client import Counter
 
 # LEDGER_KEY and ledger_forget_before are re-exported: the reconciler and tests import them here.
 from apps.core.broker import LEDGER_KEY as LEDGER_KEY
-from apps.core.broker import ledger_due, ledger_forget, ledger_record, unacked_payloads_before
+from apps.core.broker import (
+    kombu_envelope,
+    ledger_due,
+    ledger_forget,
+    messages_publish,
+    unacked_payloads_before,
+)
 from apps.core.broker import ledger_forget_before as ledger_forget_before
 from notifier.queues import queue_name
 
 logger = logging.getLogger(__name__)
 
 SEND_TASK = "deliveries.send"
-# Messages buffered before a flush to the broker.
+# Messages written to the broker in one transaction (and round trip).
 PUBLISH_BATCH = 500
+# (Redis list key, kombu's JSON envelope)
+Message = tuple[str, str]
 
 PUBLISH_FAILURES = Counter(
     "notifier_publish_failures",
@@ -67,55 +78,99 @@ def send_batches(items: Iterable[tuple[str, str, str]]) -> list[tuple[str, list[
 
 def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | None = None) -> None:
     """Publish send tasks for these (delivery id, channel, priority), batched per queue
-    (`send_batches`), over one broker connection."""
+    (`send_batches`), with their ledger entries: one MULTI/EXEC on the broker per
+    PUBLISH_BATCH messages (one round trip for a request's messages)."""
     batches = send_batches(items)
-    if not batches:
-        return
-    ids = [delivery_id for _, batch in batches for delivery_id in batch]
-    # The ledger first: should Redis lose its data between the two steps, the ledger goes
-    # with it and the reconciler re-sends (a duplicate message, dropped by the claim). The
-    # other order could leave an entry for a message that was never kept.
-    ledger_record(ids, due=time.time() + (countdown or 0))
-    try:
-        _publish(batches, countdown=countdown)
-    except Exception:
-        ledger_forget(ids)  # not published: let the reconciler see them as missing
-        raise
+    due = time.time() + (countdown or 0)
+    for start in range(0, len(batches), PUBLISH_BATCH):
+        chunk = batches[start : start + PUBLISH_BATCH]
+        ids = [delivery_id for _, batch in chunk for delivery_id in batch]
+        try:
+            # The ledger entries go in the same transaction as the messages, before them:
+            # should Redis lose its data, it loses both and the reconciler re-sends.
+            messages_publish(
+                _messages(chunk, countdown=countdown),
+                ledger_ids=ids,
+                due=due,
+                retry_waits=_retry_waits(),
+            )
+        except Exception:
+            # Unknown whether EXEC ran (a connection lost on the way): let the reconciler
+            # see them as missing; a duplicate message is dropped by the claim.
+            ledger_forget(ids)
+            raise
 
 
-def _publish(batches: list[tuple[str, list[str]]], *, countdown: float | None) -> None:
-    """One producer (one connection acquire) and kombu's transport-level batching (pipelined
-    LPUSHes on Redis). Each message is Celery's own task message (`create_task_message`, the
-    protocol the workers read), published straight through the producer: `send_task` per
-    message also routed, merged options and fired publish signals, about a third of the CPU
-    of a one-message POST and nothing a send task needs."""
+def _messages(batches: list[tuple[str, list[str]]], *, countdown: float | None) -> list[Message]:
+    """Celery's own task message for each batch (`create_task_message`, the protocol the
+    workers read), in kombu's envelope for its queue (`kombu_envelope`), written to Redis by
+    the broker adapter in one transaction. `send_task` per message also routed, merged options
+    and fired publish signals, and a kombu producer declared the queue and built a Redis client
+    for its batch: most of the CPU of a one-message POST, and nothing a send task needs.
+
+    What this bypasses of `send_task` (keep it true if any of these starts to matter here):
+    - the `before_task_publish` / `after_task_publish` signals, so sentry-sdk's Celery
+      integration adds no trace headers: a send task starts a new trace, not the request's;
+    - `task_routes`: the queue is chosen here (`notifier.queues.queue_name`), not by routing;
+    - `parent_id` / `root_id`: published from inside a task (the reconciler, a retry), the
+      message does not name that task as its parent;
+    - kombu's producer: the queue is not declared (a worker declares the queues it consumes;
+      publishing to the anonymous exchange needs no binding); Celery's publish retry policy is
+      still applied, to the whole transaction (`_retry_waits`)."""
     amqp, conf = app.amqp, app.conf
-    retry_policy = dict(conf.task_publish_retry_policy or {})
-    # What this bypasses of `send_task` (keep it true if any of these starts to matter here):
-    # - the `before_task_publish` / `after_task_publish` signals, so sentry-sdk's Celery
-    #   integration adds no trace headers: a send task starts a new trace, not the request's;
-    # - `task_routes`: the queue is chosen here (`notifier.queues.queue_name`), not by routing;
-    # - `parent_id` / `root_id`: published from inside a task (the reconciler, a retry), the
-    #   message does not name that task as its parent.
-    with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
-        for queue, batch in batches:
-            headers, properties, body, _ = amqp.create_task_message(
-                uuid(), SEND_TASK, [batch], {}, countdown=countdown
-            )
-            producer.publish(
-                body,
-                exchange="",  # the anonymous direct exchange: routed by the queue's name
-                routing_key=queue,
-                declare=[amqp.queues[queue]],
-                serializer=conf.task_serializer,
-                compression=conf.task_compression,
-                delivery_mode=conf.task_default_delivery_mode,
-                priority=conf.task_default_priority,
-                retry=conf.task_publish_retry,
-                retry_policy=retry_policy,
+    serializer, compression = conf.task_serializer, conf.task_compression
+    priority = int(conf.task_default_priority or 0)
+    delivery_mode = int(maybe_delivery_mode(conf.task_default_delivery_mode) or 2)
+    messages = []
+    for queue, batch in batches:
+        args = [batch]
+        headers, properties, body, _ = amqp.create_task_message(
+            uuid(),
+            SEND_TASK,
+            args,
+            {},
+            countdown=countdown,
+            # Celery's saferepr of a batch of ids was a fifth of the publish; repr is the same
+            # text for a list of strings, cut at Celery's length.
+            argsrepr=_short_repr(args, amqp.argsrepr_maxsize),
+            kwargsrepr="{}",
+        )
+        content_type, content_encoding, serialized = dumps(body, serializer=serializer)
+        payload: bytes = (
+            serialized if isinstance(serialized, bytes) else serialized.encode(content_encoding)
+        )
+        if compression:
+            payload, headers["compression"] = compress(payload, compression)
+        messages.append(
+            kombu_envelope(
+                queue=queue,
+                body=payload,
+                content_type=content_type,
+                content_encoding=content_encoding,
                 headers=headers,
-                **properties,
+                properties=properties,
+                priority=priority,
+                delivery_mode=delivery_mode,
             )
+        )
+    return messages
+
+
+def _retry_waits() -> list[float]:
+    """Celery's publish retry policy (task_publish_retry, task_publish_retry_policy) as the
+    waits before each retry, as kombu's `ensure` spaces them."""
+    conf = app.conf
+    if not conf.task_publish_retry:
+        return []
+    policy = dict(conf.task_publish_retry_policy or {})
+    start, step = float(policy.get("interval_start", 0)), float(policy.get("interval_step", 1))
+    most = float(policy.get("interval_max", 1))
+    return [min(start + i * step, most) for i in range(int(policy.get("max_retries", 3) or 0))]
+
+
+def _short_repr(value: object, limit: int) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
 
 
 def publish_sends_after_commit(

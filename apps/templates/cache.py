@@ -24,7 +24,10 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 import redis
 from django.db import transaction
@@ -59,9 +62,11 @@ class TemplateVersions:
 
     def current(self, *, client: ApiClient, key: str) -> TemplateVersion | None:
         """What `template_current_by_key` answers now, from this process's copy when no
-        template changed since it was read."""
+        template changed since it was read. The token is the one read earlier in this request
+        (`generation_read`), else read now."""
         try:
-            generation = self._connect().get(GENERATION_KEY)
+            known = _generation_read.get()
+            generation = self._connect().get(GENERATION_KEY) if known is _UNREAD else known
             if generation is None:  # a fresh or flushed Redis: start a token, cache next time
                 self._connect().set(GENERATION_KEY, _token(), nx=True)
         except redis.RedisError as exc:
@@ -90,6 +95,22 @@ class TemplateVersions:
 
 
 template_versions = TemplateVersions()
+
+_UNREAD = object()
+_generation_read: ContextVar[Any] = ContextVar("template_generation_read", default=_UNREAD)
+
+
+@contextmanager
+def generation_read(value: bytes | str | None) -> Iterator[None]:
+    """Within this block the token (GENERATION_KEY's value, None: absent) is `value`, read
+    earlier in the same request in a call the request made anyway (the API throttle's). A save
+    that returned before the request began had set its token before that read, so the request
+    still sees the new version; an entry is trusted only if made under the token read."""
+    reset = _generation_read.set(value)
+    try:
+        yield
+    finally:
+        _generation_read.reset(reset)
 
 
 def _generation_bump() -> None:

@@ -95,3 +95,21 @@ def test_zero_rate_means_unlimited(redis_client: redis.Redis, bucket_name: str) 
 
     assert all(bucket.acquire().allowed for _ in range(50))
     assert not redis_client.exists(bucket.key)
+
+
+def test_the_same_call_reads_the_keys_asked_for(
+    redis_client: redis.Redis, bucket_name: str
+) -> None:
+    bucket = TokenBucket(redis_client, bucket_name, rate=2.0, burst=1)
+    redis_client.set(f"{bucket_name}:a", "one")
+
+    first = bucket.acquire(read=[f"{bucket_name}:a", f"{bucket_name}:absent"])
+    refused = bucket.acquire(read=[f"{bucket_name}:a"])
+
+    assert first.allowed
+    assert first.read == {f"{bucket_name}:a": b"one", f"{bucket_name}:absent": None}
+    assert not refused.allowed
+    assert refused.read == {f"{bucket_name}:a": b"one"}
+    assert bucket.acquire().read == {}
+    assert TokenBucket(redis_client, bucket_name, rate=0, burst=1).acquire(read=["x"]).read is None
+    redis_client.delete(f"{bucket_name}:a")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models.sql import InsertQuery
 
 from apps.deliveries.lifecycle.table import events_add
@@ -164,7 +166,26 @@ def _insert(notification: Notification | None, deliveries: Sequence[Delivery]) -
 def _insert_sql(model: type[models.Model], rows: Sequence[models.Model]) -> tuple[str, list[Any]]:
     """Django's own INSERT for these rows (its column preparation, `auto_now` values and, on
     PostgreSQL, its UNNEST form for many rows), as SQL to embed. An auto-increment primary key
-    is left to the database, as `bulk_create` does."""
+    is left to the database, as `bulk_create` does.
+
+    The statement's text depends only on the model and on one row or many, so it is built once
+    (`_InsertShape`); each call prepares the values as Django's compiler does. Rows holding an
+    expression, or models whose fields Django would not insert that way, take Django's
+    compiler itself (tests/apps/deliveries/test_insert_sql.py compares the two)."""
+    shape = _insert_shape(model, connection.alias)
+    values = (
+        None if shape is None else _prepared_values(shape.fields, rows, connections[shape.alias])
+    )
+    if shape is None or values is None:
+        return _insert_sql_by_django(model, rows)
+    if len(values) == 1:
+        return shape.one_row, values[0]
+    return shape.many_rows, [list(column) for column in zip(*values, strict=True)]
+
+
+def _insert_sql_by_django(
+    model: type[models.Model], rows: Sequence[models.Model]
+) -> tuple[str, list[Any]]:
     meta = model._meta
     fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
     query = InsertQuery(model)
@@ -173,3 +194,52 @@ def _insert_sql(model: type[models.Model], rows: Sequence[models.Model]) -> tupl
     # `django.db.connection` (a lookup per value prepared: a third of a bulk's CPU).
     [(sql, params)] = query.get_compiler(using=connection.alias).as_sql()
     return sql, list(params)
+
+
+@dataclass(frozen=True)
+class _InsertShape:
+    alias: str
+    fields: list[models.Field[Any, Any]]
+    one_row: str  # INSERT ... VALUES (%s, ...)
+    many_rows: str  # INSERT ... SELECT * FROM UNNEST((%s)::type[], ...): a list per column
+
+
+@lru_cache(maxsize=64)
+def _insert_shape(model: type[models.Model], alias: str) -> _InsertShape | None:
+    """The statement Django's PostgreSQL insert compiler writes for this model, or None where
+    it would write another (other databases, custom placeholders, types it does not UNNEST)."""
+    conn = connections[alias]
+    if conn.vendor != "postgresql":
+        return None
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
+    if any(
+        hasattr(f, "get_placeholder")
+        or (getattr(f, "target_field", f) if f.is_relation else f).get_internal_type()
+        not in conn.data_types
+        for f in fields
+    ):
+        return None
+    qn = conn.ops.quote_name
+    head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
+    one = f"{head} VALUES ({', '.join('%s' for _ in fields)})"
+    # As Django: the types without their parameters (no truncation: varchar[], not varchar(50)[]).
+    types = [str(f.db_type(conn)).split("(")[0] for f in fields]
+    arrays = ", ".join(f"(%s)::{t}[]" for t in types)
+    # Names and types are the model's; every value is a parameter.
+    many = f"{head} SELECT * FROM UNNEST({arrays})"  # noqa: S608
+    return _InsertShape(alias, fields, one, many)
+
+
+def _prepared_values(
+    fields: list[models.Field[Any, Any]], rows: Sequence[models.Model], conn: Any
+) -> list[list[Any]] | None:
+    """Each row's values as the insert compiler prepares them (`pre_save` with `add`, then
+    `get_db_prep_save`); None when a value is an expression (Django's compiler resolves it)."""
+    prepared = []
+    for row in rows:
+        values = [f.pre_save(row, True) for f in fields]
+        if any(hasattr(v, "resolve_expression") for v in values):
+            return None
+        prepared.append([f.get_db_prep_save(v, conn) for f, v in zip(fields, values, strict=True)])
+    return prepared

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import redis
+import redis.client
 from django.conf import settings
 from django.utils import timezone
-from kombu import Producer
 
 from apps.deliveries import maintenance
 from apps.deliveries.maintenance import deliveries_reconcile, deliveries_release_due
@@ -220,16 +220,49 @@ def test_release_is_a_noop_without_due_rows(clean_redis: redis.Redis) -> None:
     assert published() == 0
 
 
+@pytest.mark.parametrize("retry", [True, False])
+def test_a_publish_whose_connection_drops_once_is_retried_as_celerys_policy_says(
+    clean_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch, retry: bool
+) -> None:
+    delivery = make(DeliveryStatus.QUEUED, ago=0)
+    execute = redis.client.Pipeline.execute
+    drops = ["once"]
+
+    def dropped_once(self: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
+        if drops:
+            drops.pop()
+            raise redis.ConnectionError("connection reset")
+        return execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", dropped_once)
+    monkeypatch.setitem(app.conf, "task_publish_retry", retry)
+    if retry:
+        publish_sends([(str(delivery.id), delivery.channel, delivery.priority)])
+    else:
+        with pytest.raises(redis.ConnectionError):
+            publish_sends([(str(delivery.id), delivery.channel, delivery.priority)])
+
+    published = clean_redis.zscore(LEDGER_KEY, str(delivery.id)) is not None
+    assert (published, queued_delivery_counts(clean_redis)) == (
+        (True, {queue_name(delivery.channel, delivery.priority): 1}) if retry else (False, {})
+    )
+
+
 def test_a_failed_publish_leaves_no_ledger_entry(
     clean_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The worst case: the transaction ran but its answer was lost with the connection. Whether
+    the message is there is unknown, so the entry goes: the reconciler sees the delivery as
+    missing and re-sends it (a duplicate message is dropped by the claim)."""
     delivery = make(DeliveryStatus.QUEUED, ago=0)
+    execute = redis.client.Pipeline.execute
 
-    def broker_down(*args: Any, **kwargs: Any) -> None:
-        raise ConnectionError("broker unreachable")
+    def answer_lost(self: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
+        execute(self, *args, **kwargs)
+        raise redis.ConnectionError("connection lost before the answer")
 
-    monkeypatch.setattr(Producer, "publish", broker_down)  # the one publish path
-    with pytest.raises(ConnectionError):
+    monkeypatch.setattr(redis.client.Pipeline, "execute", answer_lost)  # the one publish path
+    with pytest.raises(redis.ConnectionError):
         publish_sends([(str(delivery.id), delivery.channel, delivery.priority)])
 
     assert clean_redis.zscore(LEDGER_KEY, str(delivery.id)) is None

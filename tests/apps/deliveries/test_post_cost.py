@@ -6,20 +6,29 @@ answer what `suppressions_among` answers."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
+import redis.connection
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from kombu import Producer
 from rest_framework.test import APIClient
 
+from apps.core import broker
 from apps.deliveries.models import Delivery, DeliveryEvent, DeliveryStatus, Notification
+from apps.deliveries.queueing import (
+    LEDGER_KEY,
+    _messages,
+    send_message_delivery_ids,
+)
 from apps.recipients.selectors import recipients_for_sending, suppressions_among
 from apps.recipients.services import suppression_create, suppressions_hash
 from config.celery import app
+from notifier.queues import ALL_QUEUES, queue_name
 from tests.factories import DeviceFactory, RecipientFactory
 from tests.support.queues import queued_delivery_ids
 
@@ -113,8 +122,22 @@ def test_the_first_events_say_what_each_delivery_is(api: APIClient, demo: dict[s
     }
 
 
+def _count_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every request written to a Redis connection (a pipeline is one), by its first command."""
+    sent: list[str] = []
+    real = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self: Any, command: Any, check_health: bool = True) -> None:
+        first = command[0] if isinstance(command, list) and command else command
+        sent.append(bytes(first).split(b"\r\n")[2].decode())
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
 @pytest.mark.django_db
-def test_the_send_messages_go_through_one_producer_not_send_task(
+def test_the_send_messages_and_their_ledger_entries_are_one_broker_round_trip(
     api: APIClient,
     demo: dict[str, Any],
     clean_redis: redis.Redis,
@@ -123,33 +146,28 @@ def test_the_send_messages_go_through_one_producer_not_send_task(
 ) -> None:
     for i in range(30):
         RecipientFactory(client=demo["client"], external_id=f"r-{i}", phone="+14155552671")
-    acquired: list[object] = []
-    real_acquire = app.producer_or_acquire
-
-    def counting_acquire(*args: Any, **kwargs: Any) -> Any:
-        acquired.append(args)
-        return real_acquire(*args, **kwargs)
 
     def no_send_task(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("send_task is not the publish path")
 
-    monkeypatch.setattr(app, "producer_or_acquire", counting_acquire)
+    def no_producer(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("no kombu producer on the publish path")
+
     monkeypatch.setattr(app, "send_task", no_send_task)
-    publish = Producer.publish
-    published: list[str] = []
-
-    def recording_publish(self: Producer, body: Any, **kwargs: Any) -> Any:
-        published.append(kwargs["routing_key"])
-        return publish(self, body, **kwargs)
-
-    monkeypatch.setattr(Producer, "publish", recording_publish)
+    monkeypatch.setattr(Producer, "publish", no_producer)
+    with django_capture_on_commit_callbacks(execute=True):  # connections opened, caches warm
+        _warm(api)
+    clean_redis.delete(LEDGER_KEY, *(k for q in ALL_QUEUES for k in broker.queue_keys(q)))
     body = {**BODY, "recipients": [f"r-{i}" for i in range(30)], "channels": ["email", "sms"]}
+    sent = _count_round_trips(monkeypatch)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(URL, body, format="json")
 
     assert response.status_code == 202
-    assert len(acquired) == 1
+    # The per-key throttle (which reads the template cache's token in the same call), then the
+    # publish: ledger entries and messages in one transaction.
+    assert sent == ["EVALSHA", "MULTI"], sent
     queued = queued_delivery_ids(clean_redis)
     ids = sorted(
         str(d.id)
@@ -159,8 +177,48 @@ def test_the_send_messages_go_through_one_producer_not_send_task(
     )
     assert len(ids) == 60
     assert sorted(i for batch in queued.values() for i in batch) == ids
-    assert sorted(set(published)) == sorted(q for q, batch in queued.items() if batch)
-    assert len(published) > 2  # several messages, one connection
+    assert len(list(broker.queued_messages(client=clean_redis))) > 2  # several, one round trip
+    assert sorted(m.decode() for m in clean_redis.zrange(LEDGER_KEY, 0, -1)) == ids
+
+
+@pytest.mark.parametrize("countdown", [None, 30.0])
+def test_a_send_message_is_what_a_kombu_producer_stores(
+    clean_redis: redis.Redis, countdown: float | None
+) -> None:
+    """The envelope written without a producer is the one kombu's Redis transport writes for
+    the same Celery task message (only the generated ids differ), in the same list."""
+    queue, ids = queue_name("sms", "high"), ["d-1", "d-2"]
+    [(ours_key, ours_payload)] = _messages([(queue, ids)], countdown=countdown)
+    amqp, conf = app.amqp, app.conf
+    headers, properties, body, _ = amqp.create_task_message(
+        "task-id", "deliveries.send", [ids], {}, countdown=countdown
+    )
+    with app.producer_or_acquire() as producer:
+        producer.publish(
+            body,
+            exchange="",
+            routing_key=queue,
+            serializer=conf.task_serializer,
+            delivery_mode=conf.task_default_delivery_mode,
+            priority=conf.task_default_priority,
+            headers=headers,
+            **properties,
+        )
+    [kombu_key] = list(clean_redis.keys(f"{queue}*"))
+    theirs = json.loads(clean_redis.lpop(kombu_key))
+    ours = json.loads(ours_payload)
+
+    assert ours_key == kombu_key.decode()
+    for message in (ours, theirs):
+        message["properties"]["delivery_tag"] = "tag"
+        for name in ("id", "root_id"):
+            message["headers"][name] = "id"
+        message["properties"]["correlation_id"] = "id"
+        message["headers"].pop("argsrepr")  # Celery's saferepr; ours is repr: same text here
+        eta = message["headers"].pop("eta")
+        assert (eta is None) == (countdown is None)
+    assert ours == theirs
+    assert send_message_delivery_ids(ours) == ["d-1", "d-2"]
 
 
 # --- suppressions read with the recipients ---------------------------------------------------

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from apps.core.broker import redis_client, service_client
 from apps.deliveries.models import Notification
-from apps.templates.cache import GENERATION_KEY, TemplateVersions
+from apps.templates.cache import GENERATION_KEY, TemplateVersions, generation_read
 from apps.templates.models import Template, TemplateVersion
 from apps.templates.services import template_metadata_save, template_save, templates_delete
 from tests.factories import TemplateVariantFactory, TemplateVersionFactory
@@ -279,3 +279,50 @@ def test_a_version_written_by_the_factories_is_seen(demo: dict[str, Any]) -> Non
     current = other_process.current(client=demo["client"], key="order_shipped")
     assert current is not None
     assert (current.number, [v.channel for v in current.variants.all()]) == (99, ["email"])
+
+
+@pytest.mark.django_db
+def test_a_token_read_earlier_in_the_request_is_used_and_trusted_only_for_its_entries(
+    demo: dict[str, Any],
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The API throttle reads the token in its own Redis call (`generation_read`): the cache
+    then asks Redis nothing, and an entry made under another token is read again."""
+    this_process = TemplateVersions()
+    before = this_process.current(client=demo["client"], key="order_shipped")
+    token = service_client().get(GENERATION_KEY)
+    gets: list[object] = []
+    real_get = redis.Redis.get
+    monkeypatch.setattr(redis.Redis, "get", lambda self, *a: gets.append(a) or real_get(self, *a))
+
+    with generation_read(token), CaptureQueriesContext(connection) as cached:
+        assert this_process.current(client=demo["client"], key="order_shipped") is before
+    assert (len(cached), gets) == (0, [])
+
+    saved = _save(demo, django_capture_on_commit_callbacks)
+    with generation_read(service_client().execute_command("GET", GENERATION_KEY)):
+        after = this_process.current(client=demo["client"], key="order_shipped")
+    assert after is not None
+    assert after.pk == saved.pk
+    with generation_read(token):  # a request that read the token before the save: its entry
+        assert this_process.current(client=demo["client"], key="order_shipped") is not before
+    assert gets == []
+
+
+@pytest.mark.django_db
+def test_the_api_reads_the_token_with_the_throttle_and_sees_a_save_at_once(
+    api: APIClient, demo: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.post(URL, BODY, format="json").status_code == 202
+    gets: list[object] = []
+    real_get = redis.Redis.get
+    monkeypatch.setattr(redis.Redis, "get", lambda self, *a: gets.append(a) or real_get(self, *a))
+    put = api.put("/api/v1/templates/order_shipped", {"variants": NEW_VARIANTS}, format="json")
+    assert put.status_code == 200
+
+    accepted = api.post(URL, {**BODY, "variables": {"name": "Ada", "coupon": "X"}}, format="json")
+
+    assert accepted.status_code == 202, accepted.content
+    assert Notification.objects.get(id=accepted.json()["id"]).template_version.number == 2
+    assert gets == []  # the token came with the throttle's call
