@@ -204,42 +204,66 @@ def kombu_envelope(
     return priority_key(queue, priority), json.dumps(message)
 
 
+class NotSent(redis.ConnectionError):
+    """A publish that sent nothing: the broker could not be reached."""
+
+
+def publish_client(*, fail_fast: bool = False) -> redis.Redis:
+    """The broker's Redis for `messages_publish`: redis-py's own retries off (they re-send a
+    command whose answer was lost: a MULTI/EXEC that ran would run again), the request path's
+    1 s timeout with `fail_fast`, else the default."""
+    timeout = FAIL_FAST_TIMEOUT_SECONDS if fail_fast else DEFAULT_TIMEOUT_SECONDS
+    return redis_client(settings.CELERY_BROKER_URL, timeout=timeout, fail_fast=True)
+
+
 def messages_publish(
     messages: Sequence[tuple[str, str]],
     *,
     ledger_ids: Sequence[str],
     due: float,
-    retry_waits: Sequence[float] = (),
+    fail_fast: bool = False,
+    connect_waits: Sequence[float] = (),
 ) -> None:
     """Record `ledger_ids` in the publish ledger (due at `due`) and push each (list key,
     payload) from `kombu_envelope`, in one MULTI/EXEC: one round trip, and the entries and the
-    messages are kept or lost together. A lost connection is retried after each of
-    `retry_waits` seconds (as kombu's publish retry policy did: a transaction that ran but whose
-    answer was lost is then written twice, and the claim drops the duplicate message). Raises
-    redis.RedisError when the broker still fails."""
-    for attempt in range(len(retry_waits) + 1):
+    messages are kept or lost together.
+
+    At most once per call. Only getting a connection (connect, AUTH, SELECT: nothing of the
+    transaction sent yet) is tried again, after each of `connect_waits` seconds. Once the
+    transaction is on its way, an error (a read timeout, a connection reset) is raised as it
+    is: EXEC may have run, and sending it again would write every message twice (kombu's own
+    batch flush never retries either, "delivery is uncertain"). The caller leaves an uncertain
+    publish to the reconciler. Raises NotSent when no connection could be had (nothing was
+    written), else redis.RedisError."""
+    client = publish_client(fail_fast=fail_fast)
+    pool = client.connection_pool
+    for attempt in range(len(connect_waits) + 1):
         try:
-            with broker_client().pipeline(transaction=True) as pipe:
-                if ledger_ids:
-                    pipe.zadd(LEDGER_KEY, dict.fromkeys(ledger_ids, due))
-                for key, payload in messages:
-                    pipe.lpush(key, payload)
-                pipe.execute()
-        except (redis.ConnectionError, redis.TimeoutError):
-            if attempt == len(retry_waits):
-                raise
-            time.sleep(retry_waits[attempt])
-        else:
-            return
+            connection = pool.get_connection()  # connected and checked, nothing sent
+            break
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if attempt == len(connect_waits):
+                raise NotSent(f"broker unreachable: {exc}") from exc
+            time.sleep(connect_waits[attempt])
+    pipe = client.pipeline(transaction=True)
+    # The pipeline sends on this connection (and gives it back to the pool on reset); the
+    # client's Retry is none, so `execute` makes one attempt.
+    pipe.connection = connection
+    with pipe:
+        if ledger_ids:
+            pipe.zadd(LEDGER_KEY, dict.fromkeys(ledger_ids, due))
+        for key, payload in messages:
+            pipe.lpush(key, payload)
+        pipe.execute()
 
 
 # --- the publish ledger ----------------------------------------------------------------------
 
 
-def ledger_forget(ids: Sequence[str]) -> None:
+def ledger_forget(ids: Sequence[str], *, fail_fast: bool = False) -> None:
     """Take entries back (their publish failed). Best effort."""
     try:
-        broker_client().zrem(LEDGER_KEY, *ids)
+        broker_client(fail_fast=fail_fast).zrem(LEDGER_KEY, *ids)
     except redis.RedisError as exc:
         logger.warning("publish ledger not cleaned up: %s", exc)
 

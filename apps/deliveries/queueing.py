@@ -22,7 +22,9 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from celery import current_app as app
@@ -36,6 +38,7 @@ from prometheus_client import Counter
 # LEDGER_KEY and ledger_forget_before are re-exported: the reconciler and tests import them here.
 from apps.core.broker import LEDGER_KEY as LEDGER_KEY
 from apps.core.broker import (
+    NotSent,
     kombu_envelope,
     ledger_due,
     ledger_forget,
@@ -76,12 +79,20 @@ def send_batches(items: Iterable[tuple[str, str, str]]) -> list[tuple[str, list[
     return batches
 
 
-def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | None = None) -> None:
+def publish_sends(
+    items: Iterable[tuple[str, str, str]],
+    *,
+    countdown: float | None = None,
+    fail_fast: bool = False,
+) -> None:
     """Publish send tasks for these (delivery id, channel, priority), batched per queue
     (`send_batches`), with their ledger entries: one MULTI/EXEC on the broker per
-    PUBLISH_BATCH messages (one round trip for a request's messages)."""
+    PUBLISH_BATCH messages (one round trip for a request's messages), each at most once
+    (`messages_publish`). `fail_fast` (a request's publish): the broker's 1 s client and one
+    try at connecting; else the waits of `_connect_waits` between tries at connecting."""
     batches = send_batches(items)
     due = time.time() + (countdown or 0)
+    waits = () if fail_fast else _connect_waits()
     for start in range(0, len(batches), PUBLISH_BATCH):
         chunk = batches[start : start + PUBLISH_BATCH]
         ids = [delivery_id for _, batch in chunk for delivery_id in batch]
@@ -92,12 +103,15 @@ def publish_sends(items: Iterable[tuple[str, str, str]], *, countdown: float | N
                 _messages(chunk, countdown=countdown),
                 ledger_ids=ids,
                 due=due,
-                retry_waits=_retry_waits(),
+                fail_fast=fail_fast,
+                connect_waits=waits,
             )
+        except NotSent:
+            raise  # nothing written: no entry to take back
         except Exception:
-            # Unknown whether EXEC ran (a connection lost on the way): let the reconciler
-            # see them as missing; a duplicate message is dropped by the claim.
-            ledger_forget(ids)
+            # Unknown whether EXEC ran (an answer lost on the way): let the reconciler see
+            # them as missing; should the messages be there, the claim drops the duplicate.
+            ledger_forget(ids, fail_fast=fail_fast)
             raise
 
 
@@ -115,8 +129,9 @@ def _messages(batches: list[tuple[str, list[str]]], *, countdown: float | None) 
     - `parent_id` / `root_id`: published from inside a task (the reconciler, a retry), the
       message does not name that task as its parent;
     - kombu's producer: the queue is not declared (a worker declares the queues it consumes;
-      publishing to the anonymous exchange needs no binding); Celery's publish retry policy is
-      still applied, to the whole transaction (`_retry_waits`)."""
+      publishing to the anonymous exchange needs no binding); Celery's publish retry policy
+      spaces only the tries at connecting (`_connect_waits`): a sent transaction is never
+      sent again."""
     amqp, conf = app.amqp, app.conf
     serializer, compression = conf.task_serializer, conf.task_compression
     priority = int(conf.task_default_priority or 0)
@@ -156,9 +171,11 @@ def _messages(batches: list[tuple[str, list[str]]], *, countdown: float | None) 
     return messages
 
 
-def _retry_waits() -> list[float]:
-    """Celery's publish retry policy (task_publish_retry, task_publish_retry_policy) as the
-    waits before each retry, as kombu's `ensure` spaces them."""
+def _connect_waits() -> list[float]:
+    """The waits between tries at getting a broker connection, spaced as Celery's publish
+    retry policy (task_publish_retry, task_publish_retry_policy) spaces kombu's `ensure`.
+    Only connecting is tried again (`messages_publish`): unlike Celery's policy, a publish
+    whose transaction was sent is never repeated."""
     conf = app.conf
     if not conf.task_publish_retry:
         return []
@@ -174,15 +191,21 @@ def _short_repr(value: object, limit: int) -> str:
 
 
 def publish_sends_after_commit(
-    items: Iterable[tuple[str, str, str]], *, countdown: float | None = None
+    items: Iterable[tuple[str, str, str]],
+    *,
+    countdown: float | None = None,
+    fail_fast: bool | None = None,
 ) -> None:
     """`publish_sends` for rows already committed (an on_commit callback, or after an
     autocommit write): a failure is logged and counted, not raised. The rows stay `queued` or
     `retrying` with no ledger entry newer than them, so the reconciler re-queues them within
-    RECONCILE_AFTER_SECONDS of the broker's return."""
+    RECONCILE_AFTER_SECONDS of the broker's return. `fail_fast` defaults to whether this runs
+    within `request_publishes`."""
     items = list(items)
+    if fail_fast is None:
+        fail_fast = _request_path.get()
     try:
-        publish_sends(items, countdown=countdown)
+        publish_sends(items, countdown=countdown, fail_fast=fail_fast)
     except Exception as exc:  # whatever it was, the caller's work is done and kept
         PUBLISH_FAILURES.inc(len(items))
         logger.warning(
@@ -191,6 +214,28 @@ def publish_sends_after_commit(
             exc,
             extra={"deliveries": len(items)},
         )
+
+
+_request_path: ContextVar[bool] = ContextVar("publish_on_a_request_path", default=False)
+
+
+@contextmanager
+def request_publishes() -> Iterator[None]:
+    """Within this block (an API request's work) publishes are fail-fast: the broker's 1 s
+    client, one try, whatever the retry policy (../shared/DESIGN.md: the rows are committed
+    and the reconciler re-queues what the broker did not take). A hung broker then costs a
+    request about a second, not retries times the socket timeout."""
+    reset = _request_path.set(True)
+    try:
+        yield
+    finally:
+        _request_path.reset(reset)
+
+
+def request_path() -> bool:
+    """Whether `request_publishes` is in force here (an on_commit callback registered now
+    captures it: it may run after the block, when the request's outer transaction commits)."""
+    return _request_path.get()
 
 
 def ledger_missing(queued_at: Mapping[str, float]) -> set[str]:

@@ -29,6 +29,7 @@ from apps.deliveries.api.serializers import (
 )
 from apps.deliveries.backpressure import backpressure_check
 from apps.deliveries.models import Notification
+from apps.deliveries.queueing import request_publishes
 from apps.deliveries.selectors import (
     notification_deliveries,
     notification_detail,
@@ -312,7 +313,10 @@ class NotificationListCreateView(APIView):
         data: dict[str, Any] = dict(serializer.validated_data)
         data["idempotency_key"] = _idempotency_key(request, data.get("idempotency_key"))
         read = throttle_read(request) or {}
-        with generation_read(read[GENERATION_KEY]) if GENERATION_KEY in read else nullcontext():
+        token = generation_read(read[GENERATION_KEY]) if GENERATION_KEY in read else nullcontext()
+        # The publish after commit is fail-fast: a hung broker costs the request one short try,
+        # the reconciler re-queues what it did not take.
+        with token, request_publishes():
             body, created = notification_create(
                 client=request_client(request), request=NotificationRequest(**data)
             )

@@ -20,7 +20,7 @@ from apps.deliveries.models import (
     Notification,
     default_max_attempts,
 )
-from apps.deliveries.queueing import publish_sends_after_commit
+from apps.deliveries.queueing import publish_sends_after_commit, request_path
 from apps.deliveries.rules import delivery_decide
 from apps.recipients.models import Recipient
 from notifier.routing import Action
@@ -30,10 +30,12 @@ FALLBACK_DETAIL = "fallback: every requested channel failed; "
 
 
 def enqueue_on_commit(deliveries: Iterable[Delivery]) -> None:
-    """Publish send tasks for these (already `queued`) deliveries once the transaction commits."""
+    """Publish send tasks for these (already `queued`) deliveries once the transaction commits
+    (fail-fast if registered on a request's path: `request_publishes`)."""
     items = [(str(d.id), d.channel, d.priority) for d in deliveries]
     if items:
-        transaction.on_commit(lambda: publish_sends_after_commit(items))
+        fail_fast = request_path()
+        transaction.on_commit(lambda: publish_sends_after_commit(items, fail_fast=fail_fast))
 
 
 def delivery_new(

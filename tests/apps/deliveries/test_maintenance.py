@@ -12,6 +12,7 @@ import redis.client
 from django.conf import settings
 from django.utils import timezone
 
+from apps.core.broker import NotSent, publish_client, queue_depths
 from apps.deliveries import maintenance
 from apps.deliveries.maintenance import deliveries_reconcile, deliveries_release_due
 from apps.deliveries.models import Delivery, DeliveryStatus
@@ -19,7 +20,7 @@ from apps.deliveries.queueing import LEDGER_KEY, publish_sends
 from apps.recipients.models import Device
 from apps.recipients.services import devices_prune_inactive
 from config.celery import app
-from notifier.queues import queue_name
+from notifier.queues import ALL_QUEUES, queue_name
 from tests.factories import DeliveryFactory, DeviceFactory, NotificationFactory
 from tests.support.processes import ROOT
 from tests.support.queues import queued_delivery_counts
@@ -221,25 +222,28 @@ def test_release_is_a_noop_without_due_rows(clean_redis: redis.Redis) -> None:
 
 
 @pytest.mark.parametrize("retry", [True, False])
-def test_a_publish_whose_connection_drops_once_is_retried_as_celerys_policy_says(
+def test_a_publish_that_cannot_connect_once_tries_again_as_celerys_policy_spaces_it(
     clean_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch, retry: bool
 ) -> None:
+    """Refused before anything was sent: trying again cannot write anything twice."""
     delivery = make(DeliveryStatus.QUEUED, ago=0)
-    execute = redis.client.Pipeline.execute
-    drops = ["once"]
+    pool = publish_client().connection_pool
+    get = pool.get_connection
+    refused = ["once"]
 
-    def dropped_once(self: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
-        if drops:
-            drops.pop()
-            raise redis.ConnectionError("connection reset")
-        return execute(self, *args, **kwargs)
+    def refused_once(*args: Any, **kwargs: Any) -> Any:
+        if refused:
+            refused.pop()
+            raise redis.ConnectionError("Error 111 connecting: connection refused")
+        return get(*args, **kwargs)
 
-    monkeypatch.setattr(redis.client.Pipeline, "execute", dropped_once)
+    monkeypatch.setattr(pool, "get_connection", refused_once)
+    monkeypatch.setitem(app.conf, "task_publish_retry_policy", {"interval_start": 0})
     monkeypatch.setitem(app.conf, "task_publish_retry", retry)
     if retry:
         publish_sends([(str(delivery.id), delivery.channel, delivery.priority)])
     else:
-        with pytest.raises(redis.ConnectionError):
+        with pytest.raises(NotSent):
             publish_sends([(str(delivery.id), delivery.channel, delivery.priority)])
 
     published = clean_redis.zscore(LEDGER_KEY, str(delivery.id)) is not None
@@ -262,7 +266,13 @@ def test_a_failed_publish_leaves_no_ledger_entry(
         raise redis.ConnectionError("connection lost before the answer")
 
     monkeypatch.setattr(redis.client.Pipeline, "execute", answer_lost)  # the one publish path
+    monkeypatch.setitem(app.conf, "task_publish_retry", True)  # still not sent again
     with pytest.raises(redis.ConnectionError):
         publish_sends([(str(delivery.id), delivery.channel, delivery.priority)])
 
     assert clean_redis.zscore(LEDGER_KEY, str(delivery.id)) is None
+    # The transaction ran once: one message waits (the queue's depth), not one per try.
+    monkeypatch.undo()
+    assert queue_depths(client=clean_redis) == {
+        q: int(q == queue_name(delivery.channel, delivery.priority)) for q in ALL_QUEUES
+    }
