@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.core import metrics
 from apps.core.broker import service_client
 from apps.deliveries.lifecycle import deliveries_postpone
-from apps.deliveries.models import CLAIMABLE, Delivery
+from apps.deliveries.models import CLAIM_EARLY_SECONDS, CLAIMABLE, Delivery, DeliveryStatus
 from apps.deliveries.providers import provider_failovers, provider_for
 from apps.deliveries.queueing import publish_sends_after_commit
 from notifier.breaker import CircuitBreaker
@@ -133,8 +133,13 @@ def gate_open(*, channel: str, wanted: int = 1) -> Gate:
 
 def deliveries_peek(*, delivery_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
     """(channel, priority) of each delivery that can still be claimed, by id."""
-    rows = Delivery.objects.filter(id__in=delivery_ids, status__in=CLAIMABLE).values_list(
-        "id", "channel", "priority"
+    early = timezone.now() + dt.timedelta(seconds=CLAIM_EARLY_SECONDS)
+    rows = (
+        Delivery.objects.filter(id__in=delivery_ids, status__in=CLAIMABLE)
+        # As the claim (lifecycle/table.py CLAIM): a duplicate message for a retrying row
+        # takes no token of the gate before the row's backoff is over.
+        .exclude(status=DeliveryStatus.RETRYING, next_attempt_at__gt=early)
+        .values_list("id", "channel", "priority")
     )
     return {str(pk): (str(channel), str(priority)) for pk, channel, priority in rows}
 

@@ -36,6 +36,10 @@ class DeliveryStatus(models.TextChoices):
 
 # A worker may claim a delivery only from these.
 CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.RETRYING)
+# ...and a `retrying` one only once its `next_attempt_at` has come (give or take this much for
+# a timer that fires early): a duplicate message must not cut its backoff short. Its own
+# message, published with the backoff as countdown, is due no earlier.
+CLAIM_EARLY_SECONDS = 1.0
 # Not yet handed to a provider: cancel applies.
 CANCELLABLE = (
     DeliveryStatus.PENDING,

@@ -3,9 +3,11 @@
 Every change is a named `Transition` from a set of statuses to one status. `move` writes it as a
 single `UPDATE ... WHERE id = v.id AND status IN (sources) RETURNING id`: a row that another
 writer moved first (a worker, a provider report, a cancel) is left alone, and the caller learns
-which rows it moved. Values per row (the provider's message id) travel in a VALUES list, so a
-batch of any size is still one statement (Django's bulk_update builds a CASE per field and row:
-it cost more CPU than the sends themselves). PostgreSQL and SQLite >= 3.35 alike.
+which rows it moved. A claim also leaves a `retrying` row alone until its `next_attempt_at`
+(`when_due`): a duplicate of its message must not send it before its backoff is over. Values
+per row (the provider's message id) travel in a VALUES list, so a batch of any size is still one
+statement (Django's bulk_update builds a CASE per field and row: it cost more CPU than the sends
+themselves). PostgreSQL and SQLite >= 3.35 alike.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
 
-from apps.deliveries.models import ACCEPTED, CANCELLABLE, Delivery, DeliveryEvent, DeliveryStatus
+from apps.deliveries.models import (
+    ACCEPTED,
+    CANCELLABLE,
+    CLAIM_EARLY_SECONDS,
+    CLAIMABLE,
+    Delivery,
+    DeliveryEvent,
+    DeliveryStatus,
+)
 
 S = DeliveryStatus
 
@@ -31,10 +41,19 @@ class Transition:
     target: DeliveryStatus
     # Whether the delivery's timeline gets an event (a claim and its hand-back are not news).
     recorded: bool = True
+    # Sources whose rows move only once their `next_attempt_at` (if any) has come.
+    when_due: frozenset[DeliveryStatus] = frozenset()
 
 
-def _t(name: str, sources: Iterable[DeliveryStatus], target: DeliveryStatus, **kw: Any) -> Any:
-    return Transition(name, frozenset(sources), target, **kw)
+def _t(
+    name: str,
+    sources: Iterable[DeliveryStatus],
+    target: DeliveryStatus,
+    *,
+    when_due: Iterable[DeliveryStatus] = (),
+    **kw: Any,
+) -> Any:
+    return Transition(name, frozenset(sources), target, when_due=frozenset(when_due), **kw)
 
 
 # Provider reports only move forward along this order; `failed` (a bounce, a drop, an
@@ -43,7 +62,7 @@ FORWARD = (S.SENDING, S.SENT, S.DELIVERED, S.OPENED, S.CLICKED)
 FAILABLE = (S.SENDING, S.SENT, S.DELIVERED)
 
 # fmt: off
-CLAIM     = _t("claim",     (S.QUEUED, S.RETRYING), S.SENDING, recorded=False)
+CLAIM     = _t("claim",     CLAIMABLE, S.SENDING, recorded=False, when_due={S.RETRYING})
 HAND_BACK = _t("hand back", (S.SENDING,), S.QUEUED, recorded=False)  # claimed, not attempted
 SENT      = _t("sent",      (S.SENDING,), S.SENT)
 RETRY     = _t("retry",     (S.SENDING,), S.RETRYING)
@@ -140,13 +159,23 @@ def move(
     named = ", ".join(["column1 AS id", *(f"column{i + 2} AS {n}" for i, n in enumerate(columns))])
     sources = ", ".join(["%s"] * len(transition.sources))
     # Table and column names are ours; every value is a parameter.
+    due = ""
+    if transition.when_due:
+        waiting = ", ".join(["%s"] * len(transition.when_due))
+        due = (
+            f" AND ({table}.status NOT IN ({waiting}) OR {table}.next_attempt_at IS NULL"
+            f" OR {table}.next_attempt_at <= %s)"
+        )
     sql = (
         f"UPDATE {table} SET {', '.join(sets)} "  # noqa: S608
         f"FROM (SELECT {named} FROM (VALUES {rows}) AS rows) AS v "
-        f"WHERE {table}.id = v.id AND {table}.status IN ({sources}) RETURNING {table}.id"
+        f"WHERE {table}.id = v.id AND {table}.status IN ({sources}){due} RETURNING {table}.id"
     )
     params += row_values
     params += sorted(s.value for s in transition.sources)
+    if transition.when_due:
+        params += sorted(s.value for s in transition.when_due)
+        params.append(_prep("next_attempt_at", now + dt.timedelta(seconds=CLAIM_EARLY_SECONDS)))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {Delivery._meta.pk.to_python(row[0]) for row in cursor.fetchall()}

@@ -1,6 +1,7 @@
 """A send message is published at most once per call: only getting a connection is tried
 again, never a MULTI/EXEC that may have run. A request's publish is one short try (the
-reconciler re-queues what the broker did not take)."""
+reconciler re-queues what the broker did not take). A duplicate message that does arrive for a
+`retrying` delivery does not send it before its backoff is over."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rest_framework.test import APIClient
 
 from apps.core import broker
 from apps.deliveries.api import views
+from apps.deliveries.lifecycle import deliveries_claim
 from apps.deliveries.maintenance import deliveries_reconcile
 from apps.deliveries.models import Delivery, DeliveryStatus
 from apps.deliveries.queueing import LEDGER_KEY, publish_sends
@@ -137,3 +139,29 @@ def test_a_post_against_a_hung_broker_tries_once_and_the_reconciler_finds_the_de
         assert deliveries_reconcile(now=later) == 1
     assert _messages(clean_redis) == 1
     assert clean_redis.zscore(LEDGER_KEY, str(delivery.id)) is not None
+
+
+# --- a duplicate message for a retrying delivery ---------------------------------------------
+
+
+def test_a_retrying_delivery_is_not_claimed_before_its_next_attempt() -> None:
+    notification = NotificationFactory()
+    soon = timezone.now() + dt.timedelta(seconds=30)
+    waiting = DeliveryFactory(
+        status=DeliveryStatus.RETRYING, next_attempt_at=soon, notification=notification
+    )
+    due = DeliveryFactory(
+        status=DeliveryStatus.RETRYING,
+        next_attempt_at=timezone.now() - dt.timedelta(seconds=1),
+        notification=notification,
+    )
+    queued = DeliveryFactory(
+        status=DeliveryStatus.QUEUED, next_attempt_at=soon, notification=notification
+    )
+
+    assert deliveries_claim(delivery_ids=[str(waiting.id)]) == set()
+    taken = deliveries_claim(delivery_ids=[str(waiting.id), str(due.id), str(queued.id)])
+
+    assert taken == {str(due.id), str(queued.id)}
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.attempts) == (DeliveryStatus.RETRYING, 0)
