@@ -12,6 +12,11 @@ It owns
 - queue depths, the unacknowledged messages and the publish ledger read and written there,
   and the publish itself (`messages_publish`: ledger entries and messages in one MULTI/EXEC).
 
+The layout and encoding constants must match kombu's channel under the production transport
+options (the system check deliveries.E002). The messages travel on this module's redis-py
+client, not kombu's: TLS and other connection options must be in the broker URL this client
+reads (rediss://...), not only in kombu's `broker_use_ssl` / transport options (E003).
+
 Queue names are `notifier.queues` (pure, shared with config). The task messages themselves are
 Celery's (`celery.current_app`, in apps.deliveries.queueing); this module never imports config.
 A client is cached per URL, so a changed setting (a test pointing the broker elsewhere) gets
@@ -45,6 +50,8 @@ logger = logging.getLogger(__name__)
 # the publishing process imported the task module: count every step.
 PRIORITY_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)
+# How kombu's virtual channel encodes a message body in its envelope (`kombu_envelope`).
+BODY_ENCODING = "base64"
 # Every message a worker has fetched but not acknowledged: a hash of delivery tag -> payload
 # ([message, exchange, routing key]) and a sorted set of delivery tag -> fetch time.
 UNACKED, UNACKED_INDEX = "unacked", "unacked_index"
@@ -197,7 +204,7 @@ def kombu_envelope(
             "delivery_mode": delivery_mode,
             "delivery_info": {"exchange": "", "routing_key": queue},
             "priority": priority,
-            "body_encoding": "base64",
+            "body_encoding": BODY_ENCODING,
             "delivery_tag": str(uuid.uuid4()),
         },
     }

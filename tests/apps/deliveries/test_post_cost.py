@@ -19,6 +19,7 @@ from kombu import Producer
 from rest_framework.test import APIClient
 
 from apps.core import broker
+from apps.deliveries.checks import broker_layout_check, kombu_layout_problems
 from apps.deliveries.models import Delivery, DeliveryEvent, DeliveryStatus, Notification
 from apps.deliveries.queueing import (
     LEDGER_KEY,
@@ -181,18 +182,31 @@ def test_the_send_messages_and_their_ledger_entries_are_one_broker_round_trip(
     assert sorted(m.decode() for m in clean_redis.zrange(LEDGER_KEY, 0, -1)) == ids
 
 
+def _snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
+    """Every key of the database with its serialized value."""
+    return {key: client.dump(key) for key in client.keys("*")}
+
+
+@pytest.mark.parametrize("priority", [0, 5, 9])
 @pytest.mark.parametrize("countdown", [None, 30.0])
 def test_a_send_message_is_what_a_kombu_producer_stores(
-    clean_redis: redis.Redis, countdown: float | None
+    clean_redis: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    countdown: float | None,
+    priority: int,
 ) -> None:
     """The envelope written without a producer is the one kombu's Redis transport writes for
-    the same Celery task message (only the generated ids differ), in the same list."""
+    the same Celery task message (only the generated ids differ), in the same list, at every
+    priority step; and kombu wrote nothing else (no binding, no other key) that ours lacks."""
+    monkeypatch.setitem(app.conf, "task_default_priority", priority)
     queue, ids = queue_name("sms", "high"), ["d-1", "d-2"]
     [(ours_key, ours_payload)] = _messages([(queue, ids)], countdown=countdown)
     amqp, conf = app.amqp, app.conf
     headers, properties, body, _ = amqp.create_task_message(
         "task-id", "deliveries.send", [ids], {}, countdown=countdown
     )
+    clean_redis.set("unrelated", "kept")
+    before = _snapshot(clean_redis)
     with app.producer_or_acquire() as producer:
         producer.publish(
             body,
@@ -204,11 +218,15 @@ def test_a_send_message_is_what_a_kombu_producer_stores(
             headers=headers,
             **properties,
         )
-    [kombu_key] = list(clean_redis.keys(f"{queue}*"))
+    after = _snapshot(clean_redis)
+    [kombu_key] = [key for key in after if key not in before]
+    assert {k: v for k, v in after.items() if k != kombu_key} == before
+    assert clean_redis.llen(kombu_key) == 1
     theirs = json.loads(clean_redis.lpop(kombu_key))
     ours = json.loads(ours_payload)
 
     assert ours_key == kombu_key.decode()
+    assert ours_key == broker.priority_key(queue, priority)
     for message in (ours, theirs):
         message["properties"]["delivery_tag"] = "tag"
         for name in ("id", "root_id"):
@@ -219,6 +237,25 @@ def test_a_send_message_is_what_a_kombu_producer_stores(
         assert (eta is None) == (countdown is None)
     assert ours == theirs
     assert send_message_delivery_ids(ours) == ["d-1", "d-2"]
+
+
+def test_kombus_redis_layout_is_the_broker_adapters(settings: Any) -> None:
+    """The system check (deliveries.E002) passes under the production transport options and
+    names a difference the options would make."""
+    assert kombu_layout_problems(dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)) == []
+    assert broker_layout_check() == []
+    changed = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "sep": ":", "global_keyprefix": "n:"}
+    assert [p.split(":")[0] for p in kombu_layout_problems(changed)] == ["sep", "global_keyprefix"]
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**changed, "priority_steps": [0, 5]}
+    assert [m.id for m in broker_layout_check()] == ["deliveries.E002"] * 3
+
+
+def test_tls_given_to_kombu_alone_is_refused(settings: Any) -> None:
+    settings.CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": "required"}
+    settings.CELERY_BROKER_URL = "redis://broker:6379/0"
+    assert [m.id for m in broker_layout_check()] == ["deliveries.E003"]
+    settings.CELERY_BROKER_URL = "rediss://broker:6379/0?ssl_cert_reqs=required"
+    assert broker_layout_check() == []
 
 
 # --- suppressions read with the recipients ---------------------------------------------------
