@@ -10,12 +10,18 @@ one parameter, unchanged: a model's primary key (not the instance), a list given
 as one array (`= ANY(%s)`), never `__in` with a list (one parameter per element). Anything else
 about the queryset (the channels it reads, a prefetch) is part of its shape: the caller's key.
 
+Every other parameter is frozen at the first compile and reused by every later call. A value
+that changes with time (a `timezone.now()` cutoff, a date) would silently stay the first call's:
+`_Plan` refuses date, time and timedelta parameters (ValueError). Pass such a value as one of
+the call's values, or keep it out of the SQL.
+
 The statement still goes through Django's cursor (query logging, `CaptureQueriesContext`,
 django-prometheus). Compiled per thread: a compiler holds its thread's connection.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
@@ -26,6 +32,8 @@ from django.db.models.query import get_related_populators  # type: ignore[attr-d
 from django.db.models.sql.compiler import SQLCompiler
 
 M = TypeVar("M", bound=Model)
+# Parameters that are usually "now" or derived from it: refused as constants of a plan.
+_VOLATILE = (dt.date, dt.time, dt.timedelta)  # datetime is a date
 
 
 class _Plan:
@@ -38,6 +46,13 @@ class _Plan:
             if len(found) > 1:
                 raise ValueError(f"parameter {param!r} matches several sentinels")
             slots.append(found[0] if found else None)
+        frozen = [p for p, slot in zip(params, slots, strict=True) if slot is None]
+        volatile = [p for p in frozen if isinstance(p, _VOLATILE)]
+        if volatile:
+            raise ValueError(
+                f"parameters {volatile!r} would be frozen at the first compile: a date or "
+                "time must be one of the call's values, not part of the query's shape"
+            )
         missing = set(range(len(sentinels))) - {s for s in slots if s is not None}
         if missing:
             raise ValueError(

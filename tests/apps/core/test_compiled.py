@@ -59,6 +59,25 @@ def test_a_value_that_does_not_reach_the_sql_as_one_parameter_is_refused() -> No
         CompiledQuery(by_ids, kinds=(list,)).run("k", ["a", "b"])
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "volatile",
+    [
+        lambda: {"created_at__lt": timezone.now()},
+        lambda: {"created_at__date": timezone.now().date()},
+    ],
+    ids=["datetime", "date"],
+)
+def test_a_date_or_time_frozen_into_the_plan_is_refused(volatile: Any) -> None:
+    """Anything not a call's value is compiled once: a "now" would stay the first call's."""
+
+    def since(key: object, client_id: int) -> QuerySet[Recipient]:
+        return Recipient.objects.filter(client_id=client_id, **volatile())
+
+    with pytest.raises(ValueError, match="frozen at the first compile"):
+        CompiledQuery(since, kinds=(int,)).run("k", 1)
+
+
 def _compilations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = SQLCompiler.as_sql
