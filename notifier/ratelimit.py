@@ -17,6 +17,7 @@ from typing import Any
 # as wanted and available), {0, "<seconds until one is available>"} when none, followed by the
 # value of each key to read (nil when absent: Lua's false).
 # Floats travel as strings: Redis truncates Lua numbers to integers in replies.
+# On Redis Cluster the keys to read would be CROSSSLOT with the bucket (one script, one slot).
 _ACQUIRE = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])

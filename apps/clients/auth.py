@@ -111,6 +111,8 @@ def throttle_read(request: Request) -> dict[str, Any] | None:
 
 def _throttle_redis() -> redis.Redis:
     # Fail fast: with Redis down a request is served at once, not after redis-py's backoff.
+    # The template cache reads its token through this same client (apps.templates.cache): a
+    # token read here stands for its own read only while both ask one Redis (tested).
     return service_client(fail_fast=True)
 
 

@@ -18,9 +18,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from apps.clients import auth
 from apps.core.broker import redis_client, service_client
 from apps.deliveries.models import Notification
-from apps.templates.cache import GENERATION_KEY, TemplateVersions, generation_read
+from apps.templates.cache import (
+    GENERATION_KEY,
+    TemplateVersions,
+    generation_read,
+    template_versions,
+)
 from apps.templates.models import Template, TemplateVersion
 from apps.templates.services import template_metadata_save, template_save, templates_delete
 from tests.factories import TemplateVariantFactory, TemplateVersionFactory
@@ -326,3 +332,16 @@ def test_the_api_reads_the_token_with_the_throttle_and_sees_a_save_at_once(
     assert accepted.status_code == 202, accepted.content
     assert Notification.objects.get(id=accepted.json()["id"]).template_version.number == 2
     assert gets == []  # the token came with the throttle's call
+
+
+def test_the_throttle_and_the_template_cache_use_one_redis_client() -> None:
+    """The token the throttle reads stands for the cache's own read only if both ask the same
+    Redis: a save sets it through `service_client` (apps.templates.cache), the throttle's Lua
+    call reads it through its bucket's client. Should they part, a request would trust entries
+    against a token from another Redis."""
+    bucket = auth._key_bucket("shared-client-test", 10, 60)
+    cache_client = template_versions._connect()
+
+    assert bucket._script.registered_client is auth._throttle_redis()
+    assert auth._throttle_redis() is cache_client
+    assert cache_client is service_client(fail_fast=True)
