@@ -8,7 +8,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from bench import load
-from bench.env import load_average
+from bench.env import analyze, load_average
 from bench.procs import LOG_DIR, Web
 from bench.report import Figure
 from bench.seed import Seed
@@ -140,22 +140,24 @@ def run_ingestion(
         for _ in range(cfg.repeats):
             flush()  # type: ignore[operator]
             bare.append(_peak(best_url, seed, BARE_PATH, cfg, auth=False))
+            analyze()  # as autovacuum would: statistics for the rows the last runs wrote
             api.append(_peak(servers.proxy.url, seed, API_PATH, api_cfg, auth=True))
             loads.append(load_average())
         api_rps = load.median([r.rps for r in api])
         bare_rps = load.median([r.rps for r in bare])
         flush()  # type: ignore[operator]
         half_rate = max(1.0, api_rps / 2)
-        half = [
-            _paced(servers.proxy.url, seed, half_rate, cfg.half_seconds, 64)
-            for _ in range(cfg.repeats)
-        ]
+        half: list[load.LoadResult] = []
+        for _ in range(cfg.repeats):
+            analyze()
+            half.append(_paced(servers.proxy.url, seed, half_rate, cfg.half_seconds, 64))
         # The 2xx answers alone: a fast 503 must not make the p99 look good (and any 503 at half
         # the peak fails the goal below).
         half_p99 = load.median([r.p99_ok_ms for r in half])
         half_shed = sum(r.statuses.get(503, 0) for r in half)
         flush()  # type: ignore[operator]
         over_rate = max(2.0, api_rps * 2)
+        analyze()
         created_before = Notification.objects.filter(client_id=seed.client_id).count()
         over = _paced(servers.proxy.url, seed, over_rate, cfg.half_seconds, OVERLOAD_CONNECTIONS)
         created = Notification.objects.filter(client_id=seed.client_id).count() - created_before
