@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from bench import env, ingestion
+from bench import env
 from bench.post_cost import databases_to_flush, statuses_check
 
 
@@ -41,13 +41,3 @@ def test_analyze_refreshes_the_statistics_of_every_table_a_run_writes(
     assert [q["sql"].split()[0] for q in queries.captured_queries] == ["ANALYZE"] * len(
         env.WRITTEN_TABLES
     )
-
-
-def test_each_api_run_of_the_ingestion_bench_is_preceded_by_analyze() -> None:
-    """Read from the source: running the bench here would start servers."""
-    import inspect
-
-    source = inspect.getsource(ingestion.run_ingestion)
-    runs = source.count("_peak(servers.proxy.url") + source.count("_paced(servers.proxy.url")
-    warm = source.count("_peak(servers.proxy.url, seed, API_PATH, short")
-    assert source.count("analyze()") == runs - warm
