@@ -114,6 +114,9 @@ def photograph(run: dict[str, str]) -> None:
         page.fill("#preview-variables", '{"order_id": "A-1001"}')
         expect(page.locator("#live-errors-preview-variables")).to_be_visible()
         page.locator("#template-preview").scroll_into_view_if_needed()
+        # The email's HTML renders in a sandboxed iframe that loads after the table.
+        html = page.frame_locator("#template-preview iframe").first.locator("body")
+        expect(html).to_contain_text("A-1001")
         page.locator("#template-preview").screenshot(path=str(DOCS / "template-preview.png"))
 
         page.goto(f"{base}/api/docs/")
