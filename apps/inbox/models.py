@@ -19,6 +19,9 @@ class InboxMessage(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
     # The recipient opened the bell with this message in it (a read is also seen).
     seen_at = models.DateTimeField(null=True, blank=True)
+    # Put away by the recipient: out of the default listing and of the unread and unseen
+    # counts, still listed with `?status=archived` until unarchived.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -313,6 +313,8 @@ CHANNEL_LAYERS = {
 INBOX_PING_SECONDS = env.float("INBOX_PING_SECONDS", default=20.0)
 INBOX_IDLE_SECONDS = env.float("INBOX_IDLE_SECONDS", default=60.0)
 INBOX_CATCHUP_LIMIT = env.int("INBOX_CATCHUP_LIMIT", default=200)
+# The inbox event stream (SSE) sends a comment line this often, so proxies keep it open.
+INBOX_STREAM_HEARTBEAT_SECONDS = env.float("INBOX_STREAM_HEARTBEAT_SECONDS", default=15.0)
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
