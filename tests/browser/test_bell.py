@@ -97,7 +97,7 @@ def test_badge_goes_live_from_0_to_1_and_click_marks_read(
     wait_until(lambda: InboxMessage.objects.filter(id=message.id, read_at__isnull=False).exists())
     wait_until(lambda: Delivery.objects.filter(id=delivery_id, status=DeliveryStatus.READ).exists())
     token_client = APIClient()
-    token = page.locator("#notifier-bell").get_attribute("data-token")
+    token = page.locator("#notifier-bell").get_attribute("token")
     token_client.credentials(HTTP_AUTHORIZATION=f"Recipient {token}")
     assert token_client.get("/api/v1/inbox/unread-count").json() == {"count": 0}
     listed = token_client.get("/api/v1/inbox").json()["results"]
