@@ -32,7 +32,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from apps.core.errors import error_body
@@ -72,7 +73,7 @@ def _error(status: int, code: str, message: str, **fields: list[str]) -> JsonRes
 
 
 @require_GET
-async def inbox_stream(request: HttpRequest) -> HttpResponse:
+async def inbox_stream(request: HttpRequest) -> HttpResponseBase:
     """Open the recipient's event stream (see the module's docstring)."""
     if not isinstance(request, ASGIRequest):
         return _error(
