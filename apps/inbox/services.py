@@ -42,16 +42,8 @@ def inbox_message_deliver(
 
 def inbox_message_read(*, recipient: Recipient, message_id: int) -> InboxMessage:
     """Mark one of the recipient's messages read (idempotent); its delivery becomes `read`."""
-    if not 0 < message_id <= MAX_MESSAGE_ID:
-        raise NotFound("No such message.")
     with transaction.atomic():
-        message = (
-            InboxMessage.objects.select_for_update()
-            .filter(recipient=recipient, id=message_id)
-            .first()
-        )
-        if message is None:
-            raise NotFound("No such message.")
+        message = _locked_message(recipient, message_id)
         if message.read_at is not None:
             return message
         message.read_at = timezone.now()
@@ -111,16 +103,8 @@ def inbox_message_archive(
 ) -> InboxMessage:
     """Archive (or, with `archived=False`, unarchive) one of the recipient's messages
     (idempotent). Its read and seen state stay; it leaves (or rejoins) the counts."""
-    if not 0 < message_id <= MAX_MESSAGE_ID:
-        raise NotFound("No such message.")
     with transaction.atomic():
-        message = (
-            InboxMessage.objects.select_for_update()
-            .filter(recipient=recipient, id=message_id)
-            .first()
-        )
-        if message is None:
-            raise NotFound("No such message.")
+        message = _locked_message(recipient, message_id)
         if (message.archived_at is not None) == archived:
             return message
         message.archived_at = timezone.now() if archived else None
@@ -129,6 +113,21 @@ def inbox_message_archive(
             _publish_count_on_commit(recipient.pk, archived=[message.id])
         else:
             _publish_count_on_commit(recipient.pk, unarchived=[message.id])
+    return message
+
+
+def _locked_message(recipient: Recipient, message_id: int) -> InboxMessage:
+    """One of the recipient's messages, locked for this transaction; NotFound otherwise (an id
+    out of bigint's range too)."""
+    message = None
+    if 0 < message_id <= MAX_MESSAGE_ID:
+        message = (
+            InboxMessage.objects.select_for_update()
+            .filter(recipient=recipient, id=message_id)
+            .first()
+        )
+    if message is None:
+        raise NotFound("No such message.")
     return message
 
 

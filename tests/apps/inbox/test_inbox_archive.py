@@ -7,17 +7,10 @@ from rest_framework.test import APIClient
 
 from apps.inbox.models import InboxMessage
 from apps.recipients.models import Recipient
-from apps.recipients.tokens import recipient_token_mint
+from tests.apps.inbox.test_inbox_api import as_recipient
 from tests.factories import InboxMessageFactory, RecipientFactory
 
 pytestmark = [pytest.mark.django_db]
-
-
-def as_recipient(recipient: Recipient) -> APIClient:
-    client = APIClient()
-    token = recipient_token_mint(recipient=recipient).token
-    client.credentials(HTTP_AUTHORIZATION=f"Recipient {token}")
-    return client
 
 
 def ids(client: APIClient, query: str = "") -> list[int]:

@@ -12,12 +12,12 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
-from apps.inbox.models import InboxMessage
 from apps.inbox.realtime import inbox_group
-from apps.inbox.services import inbox_message_archive, inbox_message_deliver
+from apps.inbox.services import inbox_message_archive
 from apps.recipients.models import Recipient
 from apps.recipients.tokens import SALT, recipient_token_mint
-from tests.factories import DeliveryFactory, InboxMessageFactory, RecipientFactory
+from tests.apps.inbox.test_inbox_socket import deliver
+from tests.factories import InboxMessageFactory, RecipientFactory
 from tests.support.asgi import AsgiServer
 from tests.support.processes import wait_until
 from tests.support.sse import InboxStream
@@ -42,20 +42,6 @@ def server(django_db_setup: None) -> Iterator[AsgiServer]:
 
 def token_for(recipient: Recipient, ttl_seconds: int | None = None) -> str:
     return recipient_token_mint(recipient=recipient, ttl_seconds=ttl_seconds).token
-
-
-def deliver(recipient: Recipient, title: str) -> InboxMessage:
-    """What the inapp worker does: store the message, push it through the channel layer."""
-    delivery = DeliveryFactory(
-        recipient=recipient, notification__client=recipient.client, channel="inapp"
-    )
-    return inbox_message_deliver(
-        delivery_id=str(delivery.id),
-        recipient_id=recipient.pk,
-        title=title,
-        body=f"body of {title}",
-        data={},
-    )
 
 
 def group_members(recipient: Recipient) -> int:
