@@ -13,10 +13,17 @@ EventSource cannot set headers). A bad token is a 401 before the stream starts; 
 expires the stream sends `{"type": "expired"}` and ends (the WebSocket's 4401).
 
 An async view: it needs the ASGI server (uvicorn), which holds a stream for the price of a
-coroutine. Under a WSGI server it would hold a thread forever (and Django would buffer it
-whole), so there it answers 503; production routes this path to uvicorn (docker/nginx).
+coroutine. Not a thread: Django gives each ASGI request a ThreadSensitiveContext, whose
+executor thread (started by the request_started signal's handlers) lives as long as the
+request, so the stream shuts that executor down when it starts (`_release_request_thread`),
+and its database reads run with `thread_sensitive=False`, in the event loop's shared executor
+(a few threads for every stream). Under a WSGI server a
+stream would hold a thread forever (and Django would buffer it whole), so there it answers
+503 with Retry-After; production routes this path to uvicorn (docker/nginx).
 Per connection the memory is bounded: the channel layer keeps at most its `capacity` messages
-for the stream's channel, and the catch-up at most INBOX_CATCHUP_LIMIT.
+for the stream's channel, and the catch-up at most INBOX_CATCHUP_LIMIT. A recipient holds at
+most INBOX_STREAMS_PER_RECIPIENT streams per process (beyond: 429 with Retry-After); the
+`notifier_inbox_streams` gauge counts the open ones.
 """
 
 from __future__ import annotations
@@ -24,10 +31,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -36,6 +46,7 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
+from apps.core import metrics
 from apps.core.errors import error_body
 from apps.inbox.realtime import (
     NOTIFICATION_EVENT,
@@ -51,6 +62,16 @@ from apps.inbox.selectors import inbox_latest_id
 logger = logging.getLogger(__name__)
 
 RETRY_MS = 3000  # the browser's own reconnect delay (the bell element backs off on its own)
+RETRY_AFTER_SECONDS = 30  # 429 (too many streams) and 503 (not the ASGI server)
+
+_open_streams: Counter[int] = Counter()  # recipient id -> streams open on this process
+_open_lock = threading.Lock()  # released from Django's response.close(), in a thread
+
+
+def _db(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` on the loop's shared executor (see the module's docstring)."""
+    wrapped: Callable[..., Any] = database_sync_to_async(func, thread_sensitive=False)
+    return wrapped
 
 
 def _event(content: dict[str, Any], event_id: int | None = None) -> str:
@@ -69,7 +90,59 @@ def _error(status: int, code: str, message: str, **fields: list[str]) -> JsonRes
     response = JsonResponse(error_body(code, message, fields or None), status=status)
     if status == 401:
         response["WWW-Authenticate"] = "Recipient"
+    if status in (429, 503):
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def _release_request_thread() -> None:
+    """Shut down this request's thread-sensitive executor (its thread idles from here on);
+    a later thread-sensitive call, Django's `response.close()`, starts one that ends with the
+    request. (asgiref keeps the executor per context in these class attributes.)"""
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    if context is not None:
+        executor = SyncToAsync.context_to_thread_executor.pop(context, None)
+        if executor is not None:
+            executor.shutdown(wait=False)
+
+
+class _Slot:
+    """One of the recipient's open streams: taken in the view, given back once, by the
+    stream's end or by Django's `response.close()` (which also runs when the stream never
+    started: the client went away first)."""
+
+    def __init__(self, recipient_id: int) -> None:
+        self.recipient_id = recipient_id
+        self.held = False
+
+    def take(self) -> bool:
+        with _open_lock:
+            if _open_streams[self.recipient_id] >= settings.INBOX_STREAMS_PER_RECIPIENT:
+                return False
+            _open_streams[self.recipient_id] += 1
+            self.held = True
+        metrics.inbox_stream_opened()
+        return True
+
+    def close(self) -> None:
+        with _open_lock:
+            if not self.held:
+                return
+            self.held = False
+            _open_streams[self.recipient_id] -= 1
+            if _open_streams[self.recipient_id] <= 0:
+                del _open_streams[self.recipient_id]
+        metrics.inbox_stream_closed()
+
+
+class _Stream:
+    """The response's content: the events, and the slot closed with the response."""
+
+    def __init__(self, events: AsyncIterator[str], slot: _Slot) -> None:
+        self.events, self.close = events, slot.close
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self.events
 
 
 @require_GET
@@ -79,7 +152,7 @@ async def inbox_stream(request: HttpRequest) -> HttpResponseBase:
         return _error(
             503, "unavailable", "The event stream is served by the ASGI server (uvicorn) only."
         )
-    verified = await database_sync_to_async(token_recipient)(_token(request))
+    verified = await _db(token_recipient)(_token(request))
     if verified is None:
         return _error(401, "authentication_failed", "Invalid or expired recipient token.")
     recipient_id, expires_at = verified
@@ -91,15 +164,24 @@ async def inbox_stream(request: HttpRequest) -> HttpResponseBase:
         since = since_parse(raw)
     except ValueError:
         return _error(400, "invalid", "Invalid request.", **{field: ["Expected a message id."]})
-    response = StreamingHttpResponse(
-        _events(recipient_id, since, expires_at.timestamp()), content_type="text/event-stream"
-    )
+    slot = _Slot(recipient_id)
+    if not slot.take():
+        return _error(
+            429,
+            "throttled",
+            f"At most {settings.INBOX_STREAMS_PER_RECIPIENT} open event streams per recipient.",
+        )
+    events = _events(recipient_id, since, expires_at.timestamp(), slot)
+    response = StreamingHttpResponse(_Stream(events, slot), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
 
 
-async def _events(recipient_id: int, since: int | None, expires_at: float) -> AsyncIterator[str]:
+async def _events(
+    recipient_id: int, since: int | None, expires_at: float, slot: _Slot
+) -> AsyncIterator[str]:
+    _release_request_thread()
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - CHANNEL_LAYERS is always configured
         raise RuntimeError("no channel layer configured")
@@ -109,7 +191,7 @@ async def _events(recipient_id: int, since: int | None, expires_at: float) -> As
     await layer.group_add(group, channel)
     receiving: asyncio.Task[dict[str, Any]] | None = None
     try:
-        counts, missed = await database_sync_to_async(inbox_snapshot)(recipient_id, since)
+        counts, missed = await _db(inbox_snapshot)(recipient_id, since)
         yield f"retry: {RETRY_MS}\n\n"
         replayed = {payload["id"] for payload in missed}
         for payload in missed:
@@ -142,6 +224,7 @@ async def _events(recipient_id: int, since: int | None, expires_at: float) -> As
                 yield ": keep-alive\n\n"
     finally:
         # Reached on a clean end, and when the client goes away (Django cancels the response).
+        slot.close()
         if receiving is not None:
             receiving.cancel()
         await layer.group_discard(group, channel)
@@ -164,9 +247,7 @@ async def _latest_id(recipient_id: int) -> int | None:
     """The recipient's newest message id (None when the database does not answer: the ping
     still proves the stream alive), as the socket's ping."""
     try:
-        latest: int | None = await database_sync_to_async(inbox_latest_id)(
-            recipient_id=recipient_id
-        )
+        latest: int | None = await _db(inbox_latest_id)(recipient_id=recipient_id)
     except Exception:
         logger.warning("inbox stream ping: latest id unavailable", exc_info=True)
         return None

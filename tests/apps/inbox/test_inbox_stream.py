@@ -237,6 +237,7 @@ def test_under_wsgi_the_stream_refuses_with_503() -> None:
     )
 
     assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0  # API.md: every 503 says when to retry
     assert response.json()["code"] == "unavailable"
 
 
