@@ -158,7 +158,25 @@ def test_the_event_stream_goes_to_uvicorn_unbuffered_through_the_proxy(
     assert counts == {"type": "unread_count", "count": 0, "unseen": 0}
     assert live["id"] == message.id
     assert direct.status_code == 503
+    assert int(direct.headers["Retry-After"]) > 0
     assert direct.json()["code"] == "unavailable"
+
+
+def test_the_proxy_logs_requests_without_the_token_in_the_query(
+    arrangement: tuple[Gunicorn, Uvicorn, Nginx], sender: dict[str, Any]
+) -> None:
+    _, _, proxy = arrangement
+    token = recipient_token_mint(recipient=sender["recipient"]).token
+
+    with InboxStream(proxy.url, token, header=False) as stream:  # ?token=
+        stream.data()
+    with InboxSocket(proxy.ws_url, token) as socket:  # /ws/inbox?token=
+        socket.conn.recv(timeout=10)
+    wait_until(lambda: "/ws/inbox" in proxy.log(), timeout=10)
+
+    log = proxy.log()
+    assert "GET /api/v1/inbox/stream HTTP/1.1" in log
+    assert token not in log
 
 
 def test_the_proxy_stamps_x_request_start_itself(
