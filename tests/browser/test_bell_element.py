@@ -8,13 +8,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import Browser, Page, Route, expect
 from rest_framework.test import APIClient
 
 from apps.inbox.models import InboxMessage
+from apps.inbox.services import inbox_message_archive
 from apps.recipients.models import Recipient
 from apps.recipients.tokens import recipient_token_mint
 from tests.browser.test_bell import send
+from tests.factories import RecipientFactory
 from tests.support.asgi import AsgiServer
 from tests.support.processes import wait_until
 
@@ -67,6 +70,17 @@ def demo_token() -> str:
     return recipient_token_mint(recipient=Recipient.objects.get(external_id="demo-user")).token
 
 
+def server_unread(server: AsgiServer, token: str) -> int:
+    """The unread count as the REST API reports it (not the element's own arithmetic)."""
+    response = requests.get(
+        f"{server.url}/api/v1/inbox/unread-count",
+        headers={"Authorization": f"Recipient {token}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return int(response.json()["count"])
+
+
 def test_over_sse_only_live_badge_mark_read_archive_and_load_more(
     browser: Browser, server: AsgiServer, demo_api: APIClient
 ) -> None:
@@ -113,7 +127,7 @@ def test_over_sse_only_live_badge_mark_read_archive_and_load_more(
     )
 
     # The server's counts agree (pushed over the stream after the archive), and no socket was used
-    expect(badge).to_have_attribute("data-count", "23")
+    expect(badge).to_have_attribute("data-count", str(server_unread(server, demo_token())))
     assert streams
     assert all("token=" in url for url in streams)
     assert sockets
@@ -136,3 +150,94 @@ def test_a_spent_token_fires_token_expired_and_a_new_one_reconnects(
     send(demo_api, "A-8")
     expect(page.locator(".nb-badge")).to_have_attribute("data-count", "1", timeout=10000)
     assert page.evaluate("window.expired") == 1
+
+
+def test_load_more_works_when_every_loaded_message_was_archived(
+    browser: Browser, server: AsgiServer
+) -> None:
+    recipient = Recipient.objects.get(external_id="demo-user")
+    stored = [
+        InboxMessage.objects.create(recipient=recipient, title="Note", body=f"n{n}")
+        for n in range(24)
+    ]
+    page, _streams, _sockets = plain_page(browser, server, demo_token())
+    expect(page.locator("notifier-bell")).to_have_attribute("data-state", "live", timeout=15000)
+    page.locator(".nb-button").click()
+    items = page.locator(".nb-item")
+    expect(items).to_have_count(20)
+
+    # Every message the bell loaded is archived elsewhere; the stream removes them all
+    for message in stored[4:]:
+        inbox_message_archive(recipient=recipient, message_id=message.id)
+    expect(items).to_have_count(0, timeout=10000)
+
+    # Load more still reaches the older ones
+    page.locator(".nb-more").click()
+    expect(items).to_have_count(4)
+    expect(items.first.locator(".nb-body")).to_have_text("n3")
+
+
+def test_unarchived_elsewhere_the_message_rejoins_the_list(
+    browser: Browser, server: AsgiServer
+) -> None:
+    recipient = Recipient.objects.get(external_id="demo-user")
+    message = InboxMessage.objects.create(recipient=recipient, title="Back", body="again")
+    inbox_message_archive(recipient=recipient, message_id=message.id)
+    page, _streams, _sockets = plain_page(browser, server, demo_token())
+    expect(page.locator("notifier-bell")).to_have_attribute("data-state", "live", timeout=15000)
+    page.locator(".nb-button").click()
+    expect(page.locator(".nb-item")).to_have_count(0)
+
+    inbox_message_archive(recipient=recipient, message_id=message.id, archived=False)
+
+    expect(page.locator(f'.nb-item[data-id="{message.id}"]')).to_have_count(1, timeout=10000)
+    expect(page.locator(".nb-badge")).to_have_attribute("data-count", "1")
+
+
+def test_a_token_for_another_recipient_shows_only_that_recipients_inbox(
+    browser: Browser, server: AsgiServer
+) -> None:
+    # Given the bell showing the demo user's message (a single-page app, signed in)
+    demo = Recipient.objects.get(external_id="demo-user")
+    theirs = InboxMessage.objects.create(recipient=demo, title="Demo's", body="private")
+    other = RecipientFactory(client=demo.client)
+    mine = InboxMessage.objects.create(recipient=other, title="Other's", body="own")
+    InboxMessage.objects.create(recipient=other, title="Read", body="old", read_at=mine.created_at)
+    page, _streams, _sockets = plain_page(browser, server, demo_token())
+    bell = page.locator("notifier-bell")
+    expect(bell).to_have_attribute("data-state", "live", timeout=15000)
+    page.locator(".nb-button").click()
+    expect(page.locator(f'.nb-item[data-id="{theirs.id}"]')).to_have_count(1)
+
+    # When the page signs in another user (not because the old token expired)
+    other_token = recipient_token_mint(recipient=other).token
+    page.evaluate("t => { document.querySelector('notifier-bell').token = t; }", other_token)
+
+    # Then only the other user's messages and count remain, and it stays live for them
+    items = page.locator(".nb-item")
+    expect(items).to_have_count(2, timeout=10000)
+    expect(page.locator(f'.nb-item[data-id="{theirs.id}"]')).to_have_count(0)
+    expect(page.locator(".nb-badge")).to_have_attribute(
+        "data-count", str(server_unread(server, other_token))
+    )
+    expect(bell).to_have_attribute("data-state", "live", timeout=15000)
+    assert page.evaluate("window.expired") == 0
+
+
+def test_the_panel_is_accessible(browser: Browser, server: AsgiServer) -> None:
+    recipient = Recipient.objects.get(external_id="demo-user")
+    InboxMessage.objects.create(recipient=recipient, title="Shipped", body="b")
+    page, _streams, _sockets = plain_page(browser, server, demo_token())
+    button = page.locator(".nb-button")
+    expect(button).to_have_attribute("aria-label", "Notifications, 1 unread", timeout=15000)
+    expect(button).not_to_have_attribute("aria-haspopup", "true")
+    expect(button).to_have_attribute("aria-controls", "nb-panel")
+
+    button.click()
+    expect(page.locator(".nb-panel")).to_be_visible()
+    expect(page.locator(".nb-archive")).to_have_attribute("aria-label", "Archive: Shipped")
+    page.keyboard.press("Escape")
+
+    expect(page.locator(".nb-panel")).to_be_hidden()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    expect(button).to_be_focused()

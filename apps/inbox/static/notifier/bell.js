@@ -1,12 +1,11 @@
 /* <notifier-bell server="https://notify.example.com" token="RECIPIENT TOKEN"></notifier-bell>
- * The inbox bell: one file, no build, no dependencies. WebSocket, or Server-Sent Events when a
- * socket cannot open. On a 401 it fires `notifier:token-expired`: set a fresh `token` and it
- * reconnects. Theming, events, protocol: docs/inbox.md. */
+ * The inbox bell, no build or dependencies: WebSocket, else Server-Sent Events. On a 401 it
+ * fires `notifier:token-expired`: set a fresh `token`. Docs: docs/inbox.md. */
 (function () {
 "use strict";
 if (!window.customElements || customElements.get("notifier-bell")) { return; }
 var PAGE = 20, FILL_PAGE = 50, SEEN_MAX = 1000, SILENCE_MS = 75000;
-// Theme: set these on the element (a page's rule beats these defaults).
+// Theme: set on the element.
 var CSS = ":host{--notifier-accent:#3451d1;--notifier-badge-bg:#d92d20;--notifier-badge-color:#fff;--notifier-bg:#fff;--notifier-text:#1f2430;--notifier-body:#4a5163;--notifier-muted:#8a90a0;--notifier-icon:#39404f;--notifier-hover:#eef0f4;--notifier-unread-bg:#f3f6ff;--notifier-border:#dcdfe6;--notifier-divider:#eceef2;--notifier-width:340px;--notifier-max-height:420px;--notifier-radius:10px;position:relative;display:inline-block;color:var(--notifier-text)}" +
   "button{font:inherit;color:inherit;border:0;background:none;cursor:pointer}" +
   ".nb-button{position:relative;width:40px;height:40px;border-radius:50%;color:var(--notifier-icon)}" +
@@ -29,102 +28,86 @@ var CSS = ":host{--notifier-accent:#3451d1;--notifier-badge-bg:#d92d20;--notifie
   ".nb-empty{margin:0;padding:18px 14px;font-size:inherit}" +
   ".nb-status{margin:0;padding:6px 14px;border-top:1px solid var(--notifier-divider)}";
 var HTML = "<style>" + CSS + "</style>" +
-  "<button class=nb-button part=button aria-haspopup=true aria-expanded=false aria-label=Notifications>" +
+  "<button class=nb-button part=button aria-expanded=false aria-controls=nb-panel>" +
   "<svg viewBox='0 0 24 24' fill=none stroke=currentColor stroke-width=2 stroke-linecap=round stroke-linejoin=round aria-hidden=true><path d='M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9'/><path d='M13.73 21a2 2 0 0 1-3.46 0'/></svg>" +
   "<span class=nb-badge part=badge data-count=0>0</span></button>" +
-  "<div class=nb-panel part=panel hidden><div class=nb-head><strong>Notifications</strong>" +
+  "<div class=nb-panel id=nb-panel part=panel hidden><div class=nb-head><strong>Notifications</strong>" +
   "<button class=nb-read-all>Mark all read</button></div><ul class=nb-list></ul>" +
   "<p class=nb-empty>No notifications yet.</p><button class=nb-more hidden>Load more</button>" +
   "<div class=nb-status>Connecting…</div></div>";
 var now = () => new Date().toISOString();
-// An element with a class and text (textContent: messages are never parsed as HTML).
-// (Buttons: a shadow tree's button never submits the page's form.)
-var el = (tag, cls, text) => {
-  var e = document.createElement(tag);
-  e.className = cls;
-  if (text != null) { e.textContent = text; }
-  return e;
-};
+// textContent: messages are never parsed as HTML.
+var el = (tag, cls, text) => { var e = document.createElement(tag); e.className = cls; e.textContent = text || ""; return e; };
 
 class NotifierBell extends HTMLElement {
   static get observedAttributes() { return ["token", "server"]; }
-
   constructor() {
     super();
     var root = this.attachShadow({ mode: "open" });
     root.innerHTML = HTML;
     this.$ = (s) => root.querySelector(s);
-    this.items = new Map();  // id -> message
-    this.unread = this.lastId = this.attempt = 0;  // lastId: newest id seen, for `since=`
-    this.gen = 0;  // bumped by stop(): callbacks of an older connection do nothing
+    this.reset();
+    this.gen = 0;  // bumped by stop(): an older connection's callbacks do nothing
     this.outside = (e) => { if (e.composedPath().indexOf(this) < 0) { this.toggle(false); } };
-    this.$(".nb-button").onclick = () => this.toggle(this.$(".nb-panel").hidden);
+    this.btn = this.$(".nb-button");
+    this.btn.onclick = () => this.toggle(this.$(".nb-panel").hidden);
     this.$(".nb-read-all").onclick = () => this.markAllRead();
     this.$(".nb-more").onclick = () => this.loadMore();
+    this.onkeydown = (e) => { if (e.key === "Escape" && this.toggle(false)) { this.btn.focus(); } };
   }
-
+  // lastId: for `since=`; oldest: the load-more cursor.
+  reset() {
+    this.items = new Map();
+    this.unread = this.lastId = this.oldest = this.attempt = 0;
+    this.loaded = this.more = false;
+  }
   connectedCallback() { this.on = true; document.addEventListener("click", this.outside); this.start(); }
   disconnectedCallback() { this.on = false; document.removeEventListener("click", this.outside); this.stop(); }
   attributeChangedCallback(name, old, value) {
-    if (old !== value && this.on) { this.start(); }  // a new token: reconnect
+    // Unless it replaces an expired one, a new token may be another user's.
+    if (old !== value && this.on) { if (!this.expired) { this.reset(); this.render(); } this.start(); }
   }
-
-  // Properties mirror attributes (React 19 and Vue set properties on custom elements).
+  // Properties mirror attributes (for React 19, Vue).
   get token() { return this.getAttribute("token") || ""; }
   set token(v) { this.setAttribute("token", v); }
   get server() { return this.getAttribute("server") || ""; }
   set server(v) { this.setAttribute("server", v); }
-  get mode() { return this.getAttribute("transport"); }  // "websocket" or "sse": only that one
+  get mode() { return this.getAttribute("transport"); }  // "websocket" or "sse" only
   get base() { return (this.server || location.origin).replace(/\/+$/, ""); }
-
-  state(name, text) {
-    this.dataset.state = name;
-    this.$(".nb-status").textContent = text;
-  }
-
-  emit(name, detail) {
-    this.dispatchEvent(new CustomEvent(name, { bubbles: true, composed: true, detail }));
-  }
-
+  state(name, text) { this.dataset.state = name; this.$(".nb-status").textContent = text; }
+  emit(name, detail) { this.dispatchEvent(new CustomEvent(name, { bubbles: true, composed: true, detail })); }
   start() {
     this.stop();
-    this.expired = false;
+    this.expired = this.wsFailed = false;
     this.attempt = 0;
-    this.wsFailed = false;
+    this.fresh = !this.loaded;  // no reload on the first connect
     if (!this.token) { this.state("idle", "Not signed in."); return; }
     this.state("connecting", "Connecting…");
-    var gen = this.gen;
-    var go = () => { if (gen === this.gen && !this.expired) { this.connect(); } };
+    var gen = this.gen, go = () => { if (gen === this.gen && !this.expired) { this.connect(); } };
     (this.loaded ? Promise.resolve() : this.load()).then(go, go);
   }
-
-  stop() {
-    this.gen += 1;
-    clearTimeout(this.retry);
-    this.drop();
-  }
-
+  stop() { this.gen += 1; clearTimeout(this.retry); this.drop(); }
   drop() {
     var sock = this.sock;
     this.sock = null;
     clearTimeout(this.watchdog);
-    if (sock) { sock.close(); }
-    return sock;
+    return sock && (sock.close(), sock);
   }
-
-  // REST, with the recipient token. A 401 means the token is spent: ask the page for another.
+  // REST. A 401: the token is spent.
   req(path, method, body) {
+    var gen = this.gen;
     return fetch(this.base + "/api/v1" + path, {
       method: method || "GET",
       headers: { Authorization: "Recipient " + this.token, "Content-Type": "application/json" },
       body: body ? JSON.stringify(body) : undefined,
     }).then((r) => {
+      if (gen !== this.gen) { throw new Error("stale"); }
       if (r.status === 401) { this.expire(); }
       if (!r.ok) { throw new Error("notifier " + r.status); }
       return r.json();
     });
   }
-
+  post(path, body) { this.req(path, "POST", body).catch(() => {}); }
   expire() {
     if (this.expired) { return; }
     this.stop();
@@ -132,33 +115,34 @@ class NotifierBell extends HTMLElement {
     this.state("expired", "Session expired.");
     this.emit("notifier:token-expired");
   }
-
   remember(m) {
-    if (!this.items.has(m.id)) {
-      this.items.set(m.id, m);
-      if (!m.read_at) { this.unread += 1; }
-    }
+    if (!this.items.has(m.id) && !m.read_at) { this.unread += 1; }
+    this.items.set(m.id, m);
     if (m.id > this.lastId) { this.lastId = m.id; }
+    if (!this.oldest || m.id < this.oldest) { this.oldest = m.id; }
   }
-
   page(cursor, limit) {
     return this.req("/inbox?limit=" + limit + (cursor ? "&cursor=" + cursor : "")).then((p) => {
       p.results.forEach((m) => this.remember(m));
-      this.unread = p.unread_count;  // the server's count, as of this page
+      this.unread = p.unread_count;
       return p;
     });
   }
-
+  // Page 1 (again on a reconnect or unarchive): drop what it no longer lists, up to lastId.
   load() {
-    return this.page(0, PAGE).then((p) => { this.loaded = true; this.more = !!p.next; this.render(); });
+    var top = this.lastId;
+    return this.page(0, PAGE).then((p) => {
+      var ids = p.results.map((m) => m.id), low = p.next ? Math.min(...ids) : 0;
+      this.items.forEach((m, id) => { if (id >= low && id <= top && ids.indexOf(id) < 0) { this.items.delete(id); } });
+      if (!this.loaded) { this.more = !!p.next; }
+      this.loaded = true;
+      this.render();
+    });
   }
-
   loadMore() {
-    return this.page(Math.min(...this.items.keys()), PAGE).then((p) => { this.more = !!p.next; this.render(); }, () => {});
+    return this.page(this.oldest, PAGE).then((p) => { this.more = !!p.next; this.render(); }, () => {});
   }
-
-  // A gap (a live message's prev_id or a ping's latest_id newer than lastId: the channel layer
-  // dropped something) is filled over REST, newest first, down to lastId; one fill at a time.
+  // A gap (prev_id or latest_id > lastId): fill it down to lastId, one fill at a time.
   fill(since) {
     this.fillSince = this.fillSince == null ? since : Math.min(this.fillSince, since);
     if (this.filling) { return; }
@@ -175,12 +159,9 @@ class NotifierBell extends HTMLElement {
       if (this.fillSince != null) { this.fill(this.fillSince); }
     });
   }
-
   connect() {
     clearTimeout(this.retry);
-    var since = this.lastId ? "&since=" + this.lastId : "";
-    var q = "?token=" + encodeURIComponent(this.token) + since;
-    var mode = this.mode;
+    var q = "?token=" + encodeURIComponent(this.token) + (this.lastId ? "&since=" + this.lastId : ""), mode = this.mode;
     this.state("connecting", "Connecting…");
     if (mode !== "sse" && !this.wsFailed && window.WebSocket) {
       var ws;
@@ -190,7 +171,6 @@ class NotifierBell extends HTMLElement {
     if (mode === "websocket" || !window.EventSource) { return this.backoff(); }
     this.attach(new EventSource(this.base + "/api/v1/inbox/stream" + q), "sse");
   }
-
   attach(sock, transport) {
     var opened = false;
     this.sock = sock;
@@ -203,32 +183,27 @@ class NotifierBell extends HTMLElement {
       if (code === 4401) { return this.expire(); }
       if (opened) { return this.backoff(); }
       if (transport === "websocket" && this.mode !== "websocket") {
-        this.wsFailed = true;  // a socket that cannot open: Server-Sent Events instead
+        this.wsFailed = true;  // SSE instead
         return this.connect();
       }
-      this.wsFailed = false;  // both failed: try the socket again next time
-      // An EventSource hides the status: ask REST whether the token is the reason (401).
-      var gen = this.gen;
-      var retry = () => { if (gen === this.gen && !this.expired) { this.backoff(); } };
+      this.wsFailed = false;  // both failed. EventSource hides the status: a 401?
+      var gen = this.gen, retry = () => { if (gen === this.gen && !this.expired) { this.backoff(); } };
       this.req("/inbox/unread-count").then(retry, retry);
     };
     if (transport === "websocket") { sock.onclose = (e) => lost(e.code); } else { sock.onerror = () => lost(0); }
   }
-
-  // Exponential back-off with jitter: 0.5 s, 1 s, 2 s ... capped at 30 s.
+  // Back-off with jitter: 0.5 s, 1 s ... 30 s.
   backoff() {
     var delay = Math.min(30000, 500 * Math.pow(2, this.attempt)) * (0.5 + Math.random() / 2);
     this.attempt += 1;
     this.state("offline", "Offline, retrying in " + Math.round(delay / 1000) + " s");
     this.retry = setTimeout(() => this.connect(), delay);
   }
-
-  // Nothing heard for SILENCE_MS (the server pings every ~20 s): the link is dead.
+  // Silent for SILENCE_MS (pings come every ~20 s): dead.
   arm() {
     clearTimeout(this.watchdog);
     this.watchdog = setTimeout(() => { if (this.drop()) { this.backoff(); } }, SILENCE_MS);
   }
-
   onMessage(data) {
     var msg;
     try { msg = JSON.parse(data); } catch (e) { return; }
@@ -239,12 +214,13 @@ class NotifierBell extends HTMLElement {
       if (msg.prev_id != null && msg.prev_id > before && !this.items.has(msg.prev_id)) { this.fill(before); }
       if (fresh) { this.emit("notifier:notification", msg); }
     } else if (msg.type === "unread_count") {
-      (msg.read || []).forEach((id) => { var m = this.items.get(id); if (m && !m.read_at) { m.read_at = now(); } });
-      if (msg.read_all) { this.items.forEach((m) => { if (!m.read_at) { m.read_at = now(); } }); }
+      this.items.forEach((m, id) => { if (!m.read_at && (msg.read_all || (msg.read || []).indexOf(id) >= 0)) { m.read_at = now(); } });
       (msg.archived || []).forEach((id) => this.items.delete(id));
       this.unread = msg.count;
-      if (this.dataset.state !== "live") { this.attempt = 0; this.state("live", "Live"); }
-      if (!this.loaded) { this.load().catch(() => {}); }  // the first load failed: again
+      var again = this.dataset.state !== "live";  // (re)connected
+      if (again) { this.attempt = 0; this.state("live", "Live"); }
+      if (!this.loaded || (msg.unarchived || []).length || (again && !this.fresh)) { this.load().catch(() => {}); }
+      this.fresh = false;
     } else if (msg.type === "ping") {
       if (this.sock && this.sock.send) { this.sock.send(JSON.stringify({ type: "pong" })); }
       if (msg.latest_id != null && msg.latest_id > this.lastId) { this.fill(this.lastId); }
@@ -254,53 +230,48 @@ class NotifierBell extends HTMLElement {
     }
     this.render();
   }
-
   toggle(open) {
     var panel = this.$(".nb-panel");
-    if (panel.hidden !== open) { return; }
+    if (panel.hidden !== open) { return false; }
     panel.hidden = !open;
-    this.$(".nb-button").setAttribute("aria-expanded", String(open));
-    // Opened: the messages it shows now have been seen, not older pages it never loaded.
+    this.btn.setAttribute("aria-expanded", String(open));
     if (open) { this.markShownSeen(); }
+    return true;
   }
-
   markRead(id) {
     var m = this.items.get(id);
     if (!m || m.read_at) { return; }
     m.read_at = m.seen_at = m.seen_at || now();
     this.unread = Math.max(0, this.unread - 1);
     this.render();
-    this.req("/inbox/" + id + "/read", "POST").catch(() => {});
+    this.post("/inbox/" + id + "/read");
   }
-
   markAllRead() {
-    this.items.forEach((m) => { if (!m.read_at) { m.read_at = now(); } });
+    this.items.forEach((m) => { m.read_at = m.read_at || now(); });
     this.unread = 0;
     this.render();
-    this.req("/inbox/read-all", "POST").catch(() => {});
+    this.post("/inbox/read-all");
   }
-
   markShownSeen() {
     var ids = Array.from(this.items.values()).filter((m) => !m.seen_at)
       .map((m) => m.id).sort((a, b) => b - a).slice(0, SEEN_MAX);
     if (!ids.length) { return; }
     ids.forEach((id) => { this.items.get(id).seen_at = now(); });
-    this.req("/inbox/seen", "POST", { ids: ids }).catch(() => {});
+    this.post("/inbox/seen", { ids: ids });
   }
-
   archive(id) {
     var m = this.items.get(id);
     if (!m) { return; }
     this.items.delete(id);
     if (!m.read_at) { this.unread = Math.max(0, this.unread - 1); }
     this.render();
-    this.req("/inbox/" + id + "/archive", "POST").catch(() => {});
+    this.post("/inbox/" + id + "/archive");
   }
-
   render() {
     var badge = this.$(".nb-badge"), list = this.$(".nb-list");
     badge.dataset.count = this.unread;
-    badge.textContent = this.unread > 99 ? "99+" : String(this.unread);
+    badge.textContent = this.unread > 99 ? "99+" : this.unread;
+    this.btn.setAttribute("aria-label", "Notifications, " + this.unread + " unread");
     var sorted = Array.from(this.items.values()).sort((a, b) => b.id - a.id);
     list.textContent = "";
     sorted.forEach((m) => {
@@ -311,7 +282,7 @@ class NotifierBell extends HTMLElement {
       open.append(el("span", "nb-title", m.title), el("span", "nb-body", m.body),
         el("span", "nb-time", new Date(m.created_at).toLocaleString()));
       open.onclick = () => this.markRead(m.id);
-      archive.setAttribute("aria-label", "Archive");
+      archive.setAttribute("aria-label", "Archive: " + m.title);
       archive.onclick = () => this.archive(m.id);
       li.append(open, archive);
       list.appendChild(li);
