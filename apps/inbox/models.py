@@ -34,6 +34,17 @@ class InboxMessage(models.Model):
                 condition=models.Q(seen_at__isnull=True),
                 name="inbox_recipient_unseen",
             ),
+            # The badge's counts skip archived rows: only the rows they count.
+            models.Index(
+                fields=["recipient"],
+                condition=models.Q(read_at__isnull=True, archived_at__isnull=True),
+                name="inbox_recipient_unread_active",
+            ),
+            models.Index(
+                fields=["recipient"],
+                condition=models.Q(seen_at__isnull=True, archived_at__isnull=True),
+                name="inbox_recipient_unseen_active",
+            ),
         ]
         ordering = ["-id"]
 
