@@ -12,8 +12,9 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
-from apps.inbox.realtime import inbox_group
+from apps.inbox.realtime import NOTIFICATION_EVENT, inbox_group
 from apps.inbox.services import inbox_message_archive
+from apps.inbox.stream import _relay
 from apps.recipients.models import Recipient
 from apps.recipients.tokens import SALT, recipient_token_mint
 from tests.apps.inbox.test_inbox_socket import deliver
@@ -92,7 +93,21 @@ def test_catch_up_from_last_event_id_or_since(server: AsgiServer, how: str) -> N
     assert counts == {"type": "unread_count", "count": 3, "unseen": 3}
 
 
-def test_a_message_replayed_in_the_catch_up_is_not_sent_twice(server: AsgiServer) -> None:
+def test_the_relay_drops_the_live_copy_of_a_message_the_catch_up_sent() -> None:
+    # A message stored after the stream joined its group but before the catch-up read is in
+    # both: the relay must drop the live copy, once (a later event with that id is not a copy).
+    replayed = {7}
+    event = {"type": NOTIFICATION_EVENT, "message": {"id": 7, "title": "t"}}
+
+    first, second = _relay(event, replayed), _relay(event, replayed)
+    other = _relay({"type": NOTIFICATION_EVENT, "message": {"id": 8}}, replayed)
+
+    assert first is None
+    assert second == {"type": "notification", "id": 7, "title": "t"}
+    assert other == {"type": "notification", "id": 8}
+
+
+def test_live_messages_after_the_catch_up_arrive_once_in_order(server: AsgiServer) -> None:
     recipient = RecipientFactory()
     old = InboxMessageFactory(recipient=recipient)
     token = token_for(recipient)
