@@ -5,7 +5,8 @@ The same messages as the socket (apps/inbox/consumers.py), as `data:` lines of J
 connect the missed messages (`Last-Event-ID`, or `since=` for a fresh EventSource) then the
 counts, after that what the channel layer brings, and a `ping` with the newest id every
 INBOX_PING_SECONDS. A `notification` carries its id as the event's `id:`, so the browser's
-automatic reconnect sends `Last-Event-ID` and misses nothing. A comment line every
+automatic reconnect sends `Last-Event-ID` and gets what was stored after it (two inapp
+workers can publish out of order: docs/inbox.md's caveat). A comment line every
 INBOX_STREAM_HEARTBEAT_SECONDS keeps proxies from timing the stream out.
 
 Auth is the recipient token, as `Authorization: Recipient <token>` or `?token=` (a browser's
