@@ -112,7 +112,8 @@ class Uvicorn(Proc):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1",
-                "--port", str(self.port), "--workers", str(workers), "--no-access-log"]  # fmt: skip
+                "--port", str(self.port), "--workers", str(workers), "--no-access-log",
+                "--timeout-graceful-shutdown", "10"]  # fmt: skip
         super().__init__(name, argv, env, log_dir=log_dir, unique_log=True)
         wait_port(self.port, timeout=30)
         self.wait_started(lambda: healthy(self.url), "uvicorn", timeout=60)

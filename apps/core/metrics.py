@@ -113,6 +113,11 @@ WEBSOCKET_CONNECTIONS = Gauge(
     "WebSocket connections open on this process.",
     multiprocess_mode="livesum",
 )
+INBOX_STREAMS = Gauge(
+    "notifier_inbox_streams",
+    "Inbox event streams (SSE) open on this process.",
+    multiprocess_mode="livesum",
+)
 PROVIDER_IN_FLIGHT = Gauge(
     "notifier_provider_in_flight",
     "Provider calls in flight from this process (at most the provider's PROVIDER_MAX_IN_FLIGHT).",
@@ -281,6 +286,14 @@ def websocket_opened() -> None:
 
 def websocket_closed() -> None:
     WEBSOCKET_CONNECTIONS.dec()
+
+
+def inbox_stream_opened() -> None:
+    INBOX_STREAMS.inc()
+
+
+def inbox_stream_closed() -> None:
+    INBOX_STREAMS.dec()
 
 
 def retention_purged(*, table: str, count: int) -> None:

@@ -13,7 +13,6 @@ and `since=` (nothing is missed). The Origin check is config/asgi.py's (apps/inb
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import random
@@ -26,14 +25,14 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from apps.core import metrics
-from apps.inbox.realtime import inbox_group, message_payload
-from apps.inbox.selectors import (
-    inbox_latest_id,
-    inbox_since,
-    inbox_unread_count,
-    inbox_unseen_count,
+from apps.inbox.realtime import (
+    inbox_group,
+    inbox_snapshot,
+    since_parse,
+    token_recipient,
+    unread_content,
 )
-from apps.recipients.tokens import recipient_token_check
+from apps.inbox.selectors import inbox_latest_id
 
 logger = logging.getLogger(__name__)
 
@@ -41,26 +40,6 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 CLOSE_IDLE = 4408
-MAX_ID = 2**63 - 1  # bigint: inbox ids
-
-
-def _recipient_id(token: str) -> tuple[int, dt.datetime] | None:
-    """The token's recipient and its expiry; None for a bad, expired or unknown token."""
-    checked = recipient_token_check(token) if token else None
-    return (checked.recipient.pk, checked.expires_at) if checked is not None else None
-
-
-def _snapshot(recipient_id: int, since: int | None) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    counts = {
-        "count": inbox_unread_count(recipient_id=recipient_id),
-        "unseen": inbox_unseen_count(recipient_id=recipient_id),
-    }
-    if since is None:
-        return counts, []
-    missed = inbox_since(
-        recipient_id=recipient_id, after_id=since, limit=settings.INBOX_CATCHUP_LIMIT
-    )
-    return counts, [message_payload(m) for m in missed]
 
 
 class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -73,20 +52,16 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         # Accept first: a close before the handshake is an HTTP 403, and clients need 4401.
         await self.accept()
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        verified = await database_sync_to_async(_recipient_id)(_first(params, "token"))
+        verified = await database_sync_to_async(token_recipient)(_first(params, "token"))
         if verified is None:
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         recipient_id, expires_at = verified
-        since_raw = _first(params, "since")
-        since: int | None = None
-        if since_raw:
-            # ASCII digits only (str.isdigit() also takes "²", which int() refuses) and within
-            # bigint, as the inbox API's cursor: anything else is the client's error, not ours.
-            if not (since_raw.isascii() and since_raw.isdigit()) or int(since_raw) > MAX_ID:
-                await self.close(code=CLOSE_BAD_REQUEST)
-                return
-            since = int(since_raw)
+        try:
+            since = since_parse(_first(params, "since"))
+        except ValueError:  # the client's error, not ours
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
         self.recipient_id = recipient_id
         self.replayed: set[int] = set()
         self.expires_at = expires_at.timestamp()
@@ -94,7 +69,7 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         # Join before reading, so nothing stored meanwhile can fall between the two.
         await self.channel_layer.group_add(inbox_group(recipient_id), self.channel_name)
         metrics.websocket_opened()
-        counts, missed = await database_sync_to_async(_snapshot)(recipient_id, since)
+        counts, missed = await database_sync_to_async(inbox_snapshot)(recipient_id, since)
         # The missed messages first, then the count: a client sets its badge from the count.
         for payload in missed:
             self.replayed.add(payload["id"])
@@ -139,15 +114,7 @@ class InboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         if self._expired():
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
-        content = {
-            "type": "unread_count",
-            "count": event["count"],
-            "read": event.get("read") or [],
-            "read_all": bool(event.get("read_all")),
-        }
-        if "unseen" in event:  # the unseen count (bell opened), beside the unread one
-            content["unseen"] = event["unseen"]
-        await self._send(content)
+        await self._send(unread_content(event))
 
     # --- internals -----------------------------------------------------------------------
 

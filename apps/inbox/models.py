@@ -19,6 +19,9 @@ class InboxMessage(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
     # The recipient opened the bell with this message in it (a read is also seen).
     seen_at = models.DateTimeField(null=True, blank=True)
+    # Put away by the recipient: out of the default listing and of the unread and unseen
+    # counts, still listed with `?status=archived` until unarchived.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -30,6 +33,17 @@ class InboxMessage(models.Model):
                 fields=["recipient"],
                 condition=models.Q(seen_at__isnull=True),
                 name="inbox_recipient_unseen",
+            ),
+            # The badge's counts skip archived rows: only the rows they count.
+            models.Index(
+                fields=["recipient"],
+                condition=models.Q(read_at__isnull=True, archived_at__isnull=True),
+                name="inbox_recipient_unread_active",
+            ),
+            models.Index(
+                fields=["recipient"],
+                condition=models.Q(seen_at__isnull=True, archived_at__isnull=True),
+                name="inbox_recipient_unseen_active",
             ),
         ]
         ordering = ["-id"]

@@ -1,4 +1,6 @@
-"""The Channels side of the inbox: group names and the events sent to them.
+"""The Channels side of the inbox: group names, the events sent to them, and what both live
+transports (the WebSocket, apps/inbox/consumers.py, and Server-Sent Events,
+apps/inbox/stream.py) send a client.
 
 Producers (the inapp worker, the REST mark-read endpoints) publish through the channel layer,
 which is Redis: a message sent from any process reaches a socket on any ASGI server.
@@ -7,6 +9,7 @@ which is Redis: a message sent from any process reaches a socket on any ASGI ser
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import threading
 from typing import Any
@@ -15,7 +18,13 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from apps.inbox.models import InboxMessage
-from apps.inbox.selectors import inbox_previous_id
+from apps.inbox.selectors import (
+    inbox_previous_id,
+    inbox_since,
+    inbox_unread_count,
+    inbox_unseen_count,
+)
+from apps.recipients.tokens import recipient_token_check
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +33,58 @@ NOTIFICATION_EVENT = "inbox.notification"
 UNREAD_EVENT = "inbox.unread"
 
 
+MAX_ID = 2**63 - 1  # bigint: inbox ids
+
+
 def inbox_group(recipient_id: int) -> str:
     return f"inbox.{recipient_id}"
+
+
+def since_parse(raw: str) -> int | None:
+    """A client's `since=` (or `Last-Event-ID`): ASCII digits within bigint. Raises ValueError
+    for anything else (str.isdigit() also takes "²", which int() refuses); "" is None."""
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ID:
+        raise ValueError(raw)
+    return int(raw)
+
+
+def token_recipient(token: str) -> tuple[int, dt.datetime] | None:
+    """The token's recipient id and its expiry; None for a bad, expired or unknown token."""
+    checked = recipient_token_check(token) if token else None
+    return (checked.recipient.pk, checked.expires_at) if checked is not None else None
+
+
+def inbox_snapshot(
+    recipient_id: int, since: int | None
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """What a (re)connecting client is sent first: the counts, and with `since` the messages
+    it missed (oldest first, at most INBOX_CATCHUP_LIMIT)."""
+    counts = {
+        "count": inbox_unread_count(recipient_id=recipient_id),
+        "unseen": inbox_unseen_count(recipient_id=recipient_id),
+    }
+    if since is None:
+        return counts, []
+    missed = inbox_since(
+        recipient_id=recipient_id, after_id=since, limit=settings.INBOX_CATCHUP_LIMIT
+    )
+    return counts, [message_payload(m) for m in missed]
+
+
+def unread_content(event: dict[str, Any]) -> dict[str, Any]:
+    """The client's `unread_count` message for an UNREAD_EVENT from the layer."""
+    content = {
+        "type": "unread_count",
+        "count": event["count"],
+        "read": event.get("read") or [],
+        "read_all": bool(event.get("read_all")),
+    }
+    for key in ("unseen", "archived", "unarchived"):  # present only when they say something
+        if key in event:
+            content[key] = event[key]
+    return content
 
 
 def message_payload(message: InboxMessage) -> dict[str, Any]:
@@ -96,12 +155,23 @@ def publish_unread(
     unseen: int | None = None,
     read: list[int] | None = None,
     read_all: bool = False,
+    archived: list[int] | None = None,
+    unarchived: list[int] | None = None,
 ) -> None:
     """Tell the recipient's sockets the new unread (and unseen) counts, and which messages were
-    read."""
-    event = {"type": UNREAD_EVENT, "count": count, "read": read or [], "read_all": read_all}
+    read, archived or unarchived."""
+    event: dict[str, Any] = {
+        "type": UNREAD_EVENT,
+        "count": count,
+        "read": read or [],
+        "read_all": read_all,
+    }
     if unseen is not None:
         event["unseen"] = unseen
+    if archived:
+        event["archived"] = archived
+    if unarchived:
+        event["unarchived"] = unarchived
     try:
         group_publish(recipient_id, event)
     except Exception:

@@ -1,5 +1,5 @@
 """Writes to recipients' inboxes: store a delivered in-app message, mark messages read or
-seen."""
+seen, archive and unarchive them."""
 
 from __future__ import annotations
 
@@ -42,16 +42,8 @@ def inbox_message_deliver(
 
 def inbox_message_read(*, recipient: Recipient, message_id: int) -> InboxMessage:
     """Mark one of the recipient's messages read (idempotent); its delivery becomes `read`."""
-    if not 0 < message_id <= MAX_MESSAGE_ID:
-        raise NotFound("No such message.")
     with transaction.atomic():
-        message = (
-            InboxMessage.objects.select_for_update()
-            .filter(recipient=recipient, id=message_id)
-            .first()
-        )
-        if message is None:
-            raise NotFound("No such message.")
+        message = _locked_message(recipient, message_id)
         if message.read_at is not None:
             return message
         message.read_at = timezone.now()
@@ -64,10 +56,11 @@ def inbox_message_read(*, recipient: Recipient, message_id: int) -> InboxMessage
 
 
 def inbox_read_all(*, recipient: Recipient) -> int:
-    """Mark every unread message of the recipient read; the number marked."""
+    """Mark every unread message of the recipient read (not the archived ones: "all" is what
+    the bell shows); the number marked."""
     with transaction.atomic():
         unread = InboxMessage.objects.select_for_update().filter(
-            recipient=recipient, read_at__isnull=True
+            recipient=recipient, read_at__isnull=True, archived_at__isnull=True
         )
         # By id, as inbox_mark_seen locks them: opposite orders would deadlock the two.
         rows = list(unread.order_by("id").values_list("id", "delivery_id"))
@@ -105,12 +98,58 @@ def inbox_mark_seen(*, recipient: Recipient, message_ids: list[int] | None = Non
     return len(rows)
 
 
+def inbox_message_archive(
+    *, recipient: Recipient, message_id: int, archived: bool = True
+) -> InboxMessage:
+    """Archive (or, with `archived=False`, unarchive) one of the recipient's messages
+    (idempotent). Its read and seen state stay; it leaves (or rejoins) the counts."""
+    with transaction.atomic():
+        message = _locked_message(recipient, message_id)
+        if (message.archived_at is not None) == archived:
+            return message
+        message.archived_at = timezone.now() if archived else None
+        message.save(update_fields=["archived_at"])
+        if archived:
+            _publish_count_on_commit(recipient.pk, archived=[message.id])
+        else:
+            _publish_count_on_commit(recipient.pk, unarchived=[message.id])
+    return message
+
+
+def _locked_message(recipient: Recipient, message_id: int) -> InboxMessage:
+    """One of the recipient's messages, locked for this transaction; NotFound otherwise (an id
+    out of bigint's range too)."""
+    message = None
+    if 0 < message_id <= MAX_MESSAGE_ID:
+        message = (
+            InboxMessage.objects.select_for_update()
+            .filter(recipient=recipient, id=message_id)
+            .first()
+        )
+    if message is None:
+        raise NotFound("No such message.")
+    return message
+
+
 def _publish_count_on_commit(
-    recipient_id: int, *, read: list[int] | None = None, read_all: bool = False
+    recipient_id: int,
+    *,
+    read: list[int] | None = None,
+    read_all: bool = False,
+    archived: list[int] | None = None,
+    unarchived: list[int] | None = None,
 ) -> None:
     def publish() -> None:
         count = inbox_unread_count(recipient_id=recipient_id)
         unseen = inbox_unseen_count(recipient_id=recipient_id)
-        publish_unread(recipient_id, count=count, unseen=unseen, read=read, read_all=read_all)
+        publish_unread(
+            recipient_id,
+            count=count,
+            unseen=unseen,
+            read=read,
+            read_all=read_all,
+            archived=archived,
+            unarchived=unarchived,
+        )
 
     transaction.on_commit(publish)

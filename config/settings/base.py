@@ -313,6 +313,10 @@ CHANNEL_LAYERS = {
 INBOX_PING_SECONDS = env.float("INBOX_PING_SECONDS", default=20.0)
 INBOX_IDLE_SECONDS = env.float("INBOX_IDLE_SECONDS", default=60.0)
 INBOX_CATCHUP_LIMIT = env.int("INBOX_CATCHUP_LIMIT", default=200)
+# The inbox event stream (SSE) sends a comment line this often, so proxies keep it open.
+INBOX_STREAM_HEARTBEAT_SECONDS = env.float("INBOX_STREAM_HEARTBEAT_SECONDS", default=15.0)
+# Open streams one recipient may hold on one ASGI process (beyond: 429 with Retry-After).
+INBOX_STREAMS_PER_RECIPIENT = env.int("INBOX_STREAMS_PER_RECIPIENT", default=5)
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

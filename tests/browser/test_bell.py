@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import copy
-import io
-import json
 import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Browser, Page, expect
 from rest_framework.test import APIClient
 
@@ -21,17 +18,9 @@ from apps.inbox.services import inbox_message_deliver
 from apps.recipients.models import Recipient
 from tests.factories import DeliveryFactory
 from tests.support.asgi import AsgiServer
-from tests.support.processes import ROOT, Worker, wait_until
+from tests.support.processes import ROOT, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline]
-
-
-@pytest.fixture
-def seeded(worker: Worker) -> dict[str, Any]:
-    """What `make run` seeds: the demo client and key, recipient `demo-user`, template welcome."""
-    out = io.StringIO()
-    call_command("seed_demo", stdout=out)
-    return dict(json.loads(out.getvalue().strip().splitlines()[-1]))
 
 
 @pytest.fixture
@@ -40,13 +29,6 @@ def server(seeded: dict[str, Any]) -> Iterator[AsgiServer]:
     proc = AsgiServer(env={"DJANGO_DEBUG": "1"}, name="bell")
     yield proc
     proc.stop()
-
-
-@pytest.fixture
-def demo_api(seeded: dict[str, Any]) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {seeded['api_key']}")
-    return client
 
 
 def send(api: APIClient, order_id: str) -> str:
@@ -97,7 +79,7 @@ def test_badge_goes_live_from_0_to_1_and_click_marks_read(
     wait_until(lambda: InboxMessage.objects.filter(id=message.id, read_at__isnull=False).exists())
     wait_until(lambda: Delivery.objects.filter(id=delivery_id, status=DeliveryStatus.READ).exists())
     token_client = APIClient()
-    token = page.locator("#notifier-bell").get_attribute("data-token")
+    token = page.locator("#notifier-bell").get_attribute("token")
     token_client.credentials(HTTP_AUTHORIZATION=f"Recipient {token}")
     assert token_client.get("/api/v1/inbox/unread-count").json() == {"count": 0}
     listed = token_client.get("/api/v1/inbox").json()["results"]

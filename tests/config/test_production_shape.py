@@ -161,3 +161,13 @@ def test_shedding_raises_an_alert_on_the_metric_the_web_exports() -> None:
     exprs = {r["alert"]: r["expr"] for group in rules["groups"] for r in group["rules"]}
 
     assert f"{REQUESTS_SHED._name}_total" in exprs["NotifierRequestsShed"]
+
+
+def test_docker_waits_longer_than_uvicorns_graceful_shutdown_before_killing_ws() -> None:
+    ws = compose()["services"]["ws"]
+    graceful = re.search(r"--timeout-graceful-shutdown (\d+)", ws["command"][-1])
+    grace = re.fullmatch(r"(\d+)s", ws.get("stop_grace_period", "10s"))  # Docker's default
+
+    assert graceful is not None
+    assert grace is not None
+    assert int(grace.group(1)) > int(graceful.group(1))

@@ -23,6 +23,8 @@ import requests
 from django.conf import settings
 
 from apps.deliveries.models import Notification
+from apps.inbox.models import InboxMessage
+from apps.inbox.realtime import publish_notification
 from apps.recipients.tokens import recipient_token_mint
 from config.celery import app as celery_app
 from harness.serving import Gunicorn, Nginx, Uvicorn, healthy
@@ -30,6 +32,7 @@ from tests.factories import ApiKeyFactory, RecipientFactory, TemplateFactory
 from tests.support.processes import BIN, ROOT, LoggedProcess, free_port, wait_until
 from tests.support.processes import test_database_url as database_url
 from tests.support.prom import fetch, value
+from tests.support.sse import InboxStream
 from tests.support.ws import InboxSocket
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -129,6 +132,51 @@ def test_rest_goes_to_gunicorn_and_websockets_to_uvicorn_through_one_proxy(
     assert list(Notification.objects.values_list("variables", flat=True)) == [
         {"order_id": "via-proxy"}
     ]
+
+
+def test_the_event_stream_goes_to_uvicorn_unbuffered_through_the_proxy(
+    arrangement: tuple[Gunicorn, Uvicorn, Nginx], sender: dict[str, Any]
+) -> None:
+    rest, _, proxy = arrangement
+    recipient = sender["recipient"]
+    token = recipient_token_mint(recipient=recipient).token
+
+    # Through the proxy the stream is uvicorn's: events arrive as they happen, not when a
+    # buffer fills (one live message is far smaller than nginx's buffers).
+    with InboxStream(proxy.url, token) as stream:
+        counts = stream.data()
+        message = InboxMessage.objects.create(recipient=recipient, title="t", body="live")
+        publish_notification(message)
+        live = stream.data()
+    # Straight to gunicorn (a misrouted stream) the view refuses rather than hold a thread.
+    direct = requests.get(
+        rest.url + "/api/v1/inbox/stream",
+        headers={"Authorization": f"Recipient {token}"},
+        timeout=10,
+    )
+
+    assert counts == {"type": "unread_count", "count": 0, "unseen": 0}
+    assert live["id"] == message.id
+    assert direct.status_code == 503
+    assert int(direct.headers["Retry-After"]) > 0
+    assert direct.json()["code"] == "unavailable"
+
+
+def test_the_proxy_logs_requests_without_the_token_in_the_query(
+    arrangement: tuple[Gunicorn, Uvicorn, Nginx], sender: dict[str, Any]
+) -> None:
+    _, _, proxy = arrangement
+    token = recipient_token_mint(recipient=sender["recipient"]).token
+
+    with InboxStream(proxy.url, token, header=False) as stream:  # ?token=
+        stream.data()
+    with InboxSocket(proxy.ws_url, token) as socket:  # /ws/inbox?token=
+        socket.conn.recv(timeout=10)
+    wait_until(lambda: "/ws/inbox" in proxy.log(), timeout=10)
+
+    log = proxy.log()
+    assert "GET /api/v1/inbox/stream HTTP/1.1" in log
+    assert token not in log
 
 
 def test_the_proxy_stamps_x_request_start_itself(

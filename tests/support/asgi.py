@@ -25,6 +25,9 @@ class AsgiServer(LoggedProcess):
                 "--fd",
                 str(listening.fileno()),
                 "--no-access-log",
+                # Open event streams (SSE) would otherwise hold a stop until they end.
+                "--timeout-graceful-shutdown",
+                "5",
             ],
             name=f"uvicorn-{name}",
             env=env,

@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.inbox.models import InboxMessage
+from apps.inbox.selectors import InboxStatus
 
 MAX_ID = 2**63 - 1  # bigint
 
@@ -14,7 +15,17 @@ class InboxMessageSerializer(serializers.ModelSerializer[InboxMessage]):
 
     class Meta:
         model = InboxMessage
-        fields = ["id", "title", "body", "data", "created_at", "read_at", "seen_at", "read"]
+        fields = [
+            "id",
+            "title",
+            "body",
+            "data",
+            "created_at",
+            "read_at",
+            "seen_at",
+            "archived_at",
+            "read",
+        ]
 
     def get_read(self, message: InboxMessage) -> bool:
         return message.read_at is not None
@@ -30,6 +41,12 @@ class InboxListQuerySerializer(serializers.Serializer[object]):
     cursor = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
     unread = serializers.BooleanField(required=False, default=False)
+    status = serializers.ChoiceField(
+        choices=InboxStatus.choices,
+        required=False,
+        help_text="`unread` or `unseen`: only those (archived ones excluded); `archived`: only "
+        "archived messages. Absent: every message that is not archived.",
+    )
 
     def to_internal_value(self, data: Any) -> Any:
         # DRF skips an empty query value (`?cursor=`) as if it were absent: reject it instead.

@@ -17,7 +17,12 @@ from apps.inbox.api.serializers import (
     UnreadCountSerializer,
 )
 from apps.inbox.selectors import inbox_page, inbox_unread_count, inbox_unseen_count
-from apps.inbox.services import inbox_mark_seen, inbox_message_read, inbox_read_all
+from apps.inbox.services import (
+    inbox_mark_seen,
+    inbox_message_archive,
+    inbox_message_read,
+    inbox_read_all,
+)
 from apps.recipients.auth import IsRecipient, request_recipient
 
 
@@ -30,7 +35,9 @@ class InboxListView(RecipientView):
     @extend_schema(
         parameters=[InboxListQuerySerializer],
         responses={200: InboxPageSerializer},
-        description="Newest first. `next` is the URL of the following page (null at the end).",
+        description="Newest first. `next` is the URL of the following page (null at the end). "
+        "Archived messages are listed only with `status=archived`; `unread_count` never counts "
+        "them.",
     )
     def get(self, request: Request) -> Response:
         query = InboxListQuerySerializer(data=request.query_params)
@@ -42,6 +49,7 @@ class InboxListView(RecipientView):
             before_id=params.get("cursor"),
             limit=params["limit"],
             unread_only=params["unread"],
+            status=params.get("status"),
         )
         next_url = None
         if more and rows:
@@ -74,6 +82,38 @@ class InboxReadView(RecipientView):
         _ = request.data  # no body expected, but a malformed one is a 400 (415 if not JSON)
         message = inbox_message_read(recipient=request_recipient(request), message_id=message_id)
         return Response(InboxMessageSerializer(message).data)
+
+
+class InboxArchiveView(RecipientView):
+    archived = True
+
+    @extend_schema(
+        request=None,
+        responses={200: InboxMessageSerializer},
+        parameters=[OpenApiParameter("message_id", int, OpenApiParameter.PATH)],
+        description="Archive the message (idempotent): it leaves the default listing and the "
+        "unread and unseen counts, and is listed with `status=archived`. Read and seen stay "
+        "as they were.",
+    )
+    def post(self, request: Request, message_id: int) -> Response:
+        _ = request.data  # no body expected, but a malformed one is a 400 (415 if not JSON)
+        message = inbox_message_archive(
+            recipient=request_recipient(request), message_id=message_id, archived=self.archived
+        )
+        return Response(InboxMessageSerializer(message).data)
+
+
+class InboxUnarchiveView(InboxArchiveView):
+    archived = False
+
+    @extend_schema(
+        request=None,
+        responses={200: InboxMessageSerializer},
+        parameters=[OpenApiParameter("message_id", int, OpenApiParameter.PATH)],
+        description="Bring an archived message back into the listing and the counts (idempotent).",
+    )
+    def post(self, request: Request, message_id: int) -> Response:
+        return super().post(request, message_id)
 
 
 class InboxReadAllView(RecipientView):

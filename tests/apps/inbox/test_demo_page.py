@@ -18,7 +18,7 @@ def demo_recipient() -> object:
 
 
 def token_in(html: str) -> str:
-    marker = 'data-token="'
+    marker = ' token="'
     start = html.index(marker) + len(marker)
     return html[start : html.index('"', start)]
 

@@ -53,6 +53,7 @@ def test_list_is_newest_first_with_cursor_pagination(recipient: Recipient) -> No
         "created_at": first["results"][0]["created_at"],
         "read_at": None,
         "seen_at": None,
+        "archived_at": None,
         "read": False,
     }
 
