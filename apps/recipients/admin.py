@@ -16,7 +16,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.recipients.models import Device, Preference, Recipient, Suppression
+from apps.recipients.models import Device, Preference, Recipient, RecipientEvent, Suppression
 from apps.recipients.services import recipient_erase
 from apps.recipients.validation import normalise_phone, validate_locale, validate_timezone
 
@@ -100,6 +100,26 @@ class PreferenceInline(admin.StackedInline):  # type: ignore[type-arg]
     extra = 0
 
 
+class TimelineInline(admin.TabularInline):  # type: ignore[type-arg]
+    """What the recipient did through the hosted links (unsubscribes, preference centre saves),
+    newest first: a record, never edited here."""
+
+    model = RecipientEvent
+    verbose_name = "timeline event"
+    verbose_name_plural = "timeline"
+    fields = ("created_at", "kind", "category", "channel", "source")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ErasedFilter(admin.SimpleListFilter):
     title = "erased"
     parameter_name = "erased"
@@ -123,7 +143,7 @@ class RecipientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("external_id", "email", "phone", "name", "client__name")
     readonly_fields = ("created_at", "updated_at", "erased_at")
     list_select_related = ("client",)
-    inlines = [PreferenceInline, DeviceInline]
+    inlines = [PreferenceInline, DeviceInline, TimelineInline]
     actions = ["erase"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -15,10 +15,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.clients.models import ApiClient
-from apps.recipients.models import Device, Preference, Recipient, Suppression
+from apps.recipients.models import Device, Preference, Recipient, RecipientEvent, Suppression
 from apps.recipients.personal_data import ERASED, PersonalData
 from apps.recipients.selectors import recipient_address, suppression_hashed
-from apps.recipients.signals import recipient_erasing
+from apps.recipients.signals import recipient_erasing, recipient_event_recorded
 from notifier.channels import CHANNELS, spec
 
 SUPPRESSION_ADDRESS_MAX = Suppression._meta.get_field("address").max_length or 320
@@ -175,6 +175,49 @@ def preference_update(*, recipient: Recipient, changes: Mapping[str, Any]) -> Pr
         pref.digest = dict(changes["digest"])
     pref.save()
     return pref
+
+
+@transaction.atomic
+def preference_unsubscribe(
+    *, recipient: Recipient, category: str, channel: str, source: str
+) -> RecipientEvent | None:
+    """Opt the recipient out of `category` on `channel` (an unsubscribe link), recorded in the
+    recipient's timeline and announced (`recipient_event_emit`). Idempotent: None, and
+    nothing recorded, when the recipient was already opted out."""
+    pref, _ = Preference.objects.select_for_update().get_or_create(recipient=recipient)
+    flags = dict(pref.categories.get(category, {}))
+    if flags.get(channel) is False:
+        return None
+    pref.categories = {**pref.categories, category: {**flags, channel: False}}
+    pref.save()
+    event = recipient_event_record(
+        recipient=recipient,
+        kind=RecipientEvent.Kind.UNSUBSCRIBED,
+        category=category,
+        channel=channel,
+        source=source,
+    )
+    recipient_event_emit(event=event)
+    return event
+
+
+def recipient_event_record(
+    *, recipient: Recipient, kind: str, source: str, category: str = "", channel: str = ""
+) -> RecipientEvent:
+    """One row in the recipient's timeline (the admin shows it)."""
+    return RecipientEvent.objects.create(
+        recipient=recipient, kind=kind, category=category, channel=channel, source=source
+    )
+
+
+def recipient_event_emit(*, event: RecipientEvent) -> None:
+    """The hook for the outbound webhooks' `recipient.unsubscribed` and
+    `recipient.preferences_updated` (issue #16): once the transaction that recorded `event`
+    commits, `recipient_event_recorded` is sent with it. No app listens yet; the webhooks app
+    connects its receiver there and queues its deliveries."""
+    transaction.on_commit(
+        lambda: recipient_event_recorded.send(sender=RecipientEvent, event=event), robust=True
+    )
 
 
 @transaction.atomic

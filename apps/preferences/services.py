@@ -1,0 +1,52 @@
+"""Writes behind the hosted pages: an unsubscribe link used, the preference centre saved."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+
+from apps.preferences.selectors import critical_categories
+from apps.recipients.models import Preference, Recipient, RecipientEvent
+from apps.recipients.services import (
+    preference_unsubscribe,
+    preference_update,
+    recipient_event_emit,
+    recipient_event_record,
+    recipient_upsert,
+)
+
+
+class LockedCategory(Exception):
+    """The link names a category a recipient cannot leave (critical)."""
+
+
+def link_unsubscribe(
+    *, recipient: Recipient, category: str, channel: str, source: str
+) -> RecipientEvent | None:
+    """Apply an unsubscribe link: the recipient leaves `category` on `channel`. None when it
+    had already (links are idempotent); LockedCategory for a critical one."""
+    if category in critical_categories(recipient=recipient):
+        raise LockedCategory(category)
+    return preference_unsubscribe(
+        recipient=recipient, category=category, channel=channel, source=source
+    )
+
+
+@transaction.atomic
+def preference_centre_save(
+    *, recipient: Recipient, changes: Mapping[str, Any], profile: Mapping[str, Any]
+) -> Preference:
+    """Save the preference centre's form: `changes` as PUT .../preferences validated them,
+    `profile` (the language) as PUT /recipients/{id} did; one event in the timeline."""
+    pref = preference_update(recipient=recipient, changes=changes)
+    if profile:
+        recipient_upsert(
+            client=recipient.client, external_id=recipient.external_id, profile=profile
+        )
+    event = recipient_event_record(
+        recipient=recipient, kind=RecipientEvent.Kind.PREFERENCES_UPDATED, source="preferences"
+    )
+    recipient_event_emit(event=event)
+    return pref
