@@ -18,7 +18,6 @@ from notifier.channels import spec
 from notifier.errors import PermanentFailure
 from notifier.providers.base import OutboundMessage
 from notifier.rendering import RenderError, RenderLimitExceeded, render, single_line
-from notifier.types import Channel
 
 
 def digest_item(delivery: Delivery) -> dict[str, Any]:
@@ -82,7 +81,7 @@ def mail_headers(*, delivery: Delivery) -> dict[str, str]:
     """RFC 8058 one-click unsubscribe headers for an email of a category one may leave; none
     for any other channel, a critical category or a `critical` send."""
     notification = delivery.notification
-    if delivery.channel != Channel.EMAIL or category_is_critical(
+    if not spec(delivery.channel).mail_headers or category_is_critical(
         category=notification.category, priority=notification.priority
     ):
         return {}
