@@ -8,7 +8,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from apps.core.errors import DEPENDENCY_ERRORS
 from apps.deliveries.models import Delivery
-from apps.preferences.selectors import category_is_critical
+from apps.preferences.selectors import send_is_unsubscribable
 from apps.preferences.tokens import list_unsubscribe_headers, preferences_url, unsubscribe_url
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_contact, recipient_context
@@ -81,7 +81,7 @@ def mail_headers(*, delivery: Delivery) -> dict[str, str]:
     """RFC 8058 one-click unsubscribe headers for an email of a category one may leave; none
     for any other channel, a critical category or a `critical` send."""
     notification = delivery.notification
-    if not spec(delivery.channel).mail_headers or category_is_critical(
+    if not spec(delivery.channel).mail_headers or not send_is_unsubscribable(
         category=notification.category, priority=notification.priority
     ):
         return {}

@@ -10,34 +10,29 @@ from apps.templates.models import Template
 from notifier.types import Priority
 
 
-def category_is_critical(*, category: str, priority: str = "") -> bool:
-    """Whether an email of `category` sent at `priority` may carry no unsubscribe link: a
-    category the service names critical (CRITICAL_CATEGORIES), or a `critical` send."""
-    return priority == Priority.CRITICAL or category in settings.CRITICAL_CATEGORIES
+def category_is_locked(*, category: str) -> bool:
+    """Whether recipients cannot leave `category`: it is in CRITICAL_CATEGORIES. The one rule
+    for the mail headers, the unsubscribe link and the preference centre alike."""
+    return category in settings.CRITICAL_CATEGORIES
 
 
-def critical_categories(*, recipient: Recipient) -> set[str]:
-    """The categories the recipient cannot leave: CRITICAL_CATEGORIES and the categories of
-    the client's templates whose default priority is `critical`."""
-    rows = Template.objects.filter(
-        client_id=recipient.client_id, default_priority=Priority.CRITICAL
-    ).values_list("category", flat=True)
-    return set(settings.CRITICAL_CATEGORIES) | set(rows)
+def send_is_unsubscribable(*, category: str, priority: str) -> bool:
+    """Whether one send may carry an unsubscribe header: its category is not locked and the send
+    is not `critical` (a critical send of an open category still carries none, per send)."""
+    return priority != Priority.CRITICAL and not category_is_locked(category=category)
 
 
 def preference_categories(
     *, recipient: Recipient, pref: Preference | None
 ) -> list[tuple[str, bool]]:
     """(category, locked) for every category the recipient can hear from, sorted: the
-    client's templates' categories and any the preferences already name. Locked: critical
-    (CRITICAL_CATEGORIES, or the category of a template whose default priority is critical)."""
+    client's templates' categories and any the preferences already name (category_is_locked)."""
     names = set(
         Template.objects.filter(client_id=recipient.client_id).values_list("category", flat=True)
     )
-    critical = critical_categories(recipient=recipient)
     if pref is not None:
         names |= set(pref.categories) | set(pref.digest)
-    return [(name, name in critical) for name in sorted(names)]
+    return [(name, category_is_locked(category=name)) for name in sorted(names)]
 
 
 def page_language(*, recipient: Recipient) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.preferences.selectors import critical_categories
+from apps.preferences.selectors import category_is_locked
 from apps.recipients.models import Preference, Recipient, RecipientEvent
 from apps.recipients.services import (
     preference_unsubscribe,
@@ -27,7 +27,7 @@ def link_unsubscribe(
 ) -> RecipientEvent | None:
     """Apply an unsubscribe link: the recipient leaves `category` on `channel`. None when it
     had already (links are idempotent); LockedCategory for a critical one."""
-    if category in critical_categories(recipient=recipient):
+    if category_is_locked(category=category):
         raise LockedCategory(category)
     return preference_unsubscribe(
         recipient=recipient, category=category, channel=channel, source=source

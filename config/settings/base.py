@@ -208,8 +208,9 @@ UNSUBSCRIBE_MAILTO = env("UNSUBSCRIBE_MAILTO", default="")
 # reader leave); a positive number of seconds makes older links a 404.
 UNSUBSCRIBE_LINK_MAX_AGE_SECONDS = env.int("UNSUBSCRIBE_LINK_MAX_AGE_SECONDS", default=0)
 # Categories a recipient cannot leave (account security, receipts): their emails carry no
-# List-Unsubscribe and the preference centre shows them locked. A category whose templates
-# default to `critical` priority, and any email sent as `critical`, count as such too.
+# List-Unsubscribe, their links are refused and the preference centre shows them locked. This
+# list is the only rule: a template's default priority does not lock its category. A single
+# email sent as `critical` carries no List-Unsubscribe (that send only).
 CRITICAL_CATEGORIES = env.list("CRITICAL_CATEGORIES", default=["security"])
 # Template rendering limits, per message (notifier/template_limits.py): a render past them
 # is a 400 at the API and a permanent failure in the worker, never retried.

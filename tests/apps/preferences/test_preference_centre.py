@@ -43,7 +43,9 @@ def _form(client: Client, path: str) -> dict[str, Any]:
 def recipient() -> Recipient:
     recipient = RecipientFactory()
     TemplateFactory(client=recipient.client, category="news")
-    TemplateFactory(client=recipient.client, category="billing", default_priority="critical")
+    TemplateFactory(client=recipient.client, category="security")  # in CRITICAL_CATEGORIES
+    # Critical by default, but its category is not critical: it stays the recipient's choice.
+    TemplateFactory(client=recipient.client, category="orders", default_priority="critical")
     return recipient
 
 
@@ -53,10 +55,11 @@ def test_the_page_shows_categories_by_channel_with_critical_ones_locked(
     page = Client().get(_path(recipient)).content.decode()
 
     assert 'name="receive" value="email/news" aria-label="news: Email" checked>' in page
-    assert 'value="email/billing" aria-label="billing: Email" checked disabled>' in page
-    assert "Always sent" in page
+    assert 'value="email/security" aria-label="security: Email" checked disabled>' in page
+    assert 'name="receive" value="email/orders" aria-label="orders: Email" checked>' in page
     assert 'name="digest/news"' in page
-    assert 'name="digest/billing"' not in page
+    assert 'name="digest/orders"' in page
+    assert 'name="digest/security"' not in page
 
 
 def test_saving_an_opt_out_quiet_hours_and_a_digest_uses_the_apis_rules(
@@ -111,14 +114,14 @@ def test_a_post_without_the_csrf_token_is_refused(recipient: Recipient) -> None:
 
 
 def test_locked_categories_keep_their_value_whatever_the_form_says(recipient: Recipient) -> None:
-    PreferenceFactory(recipient=recipient, categories={"billing": {"sms": False}})
+    PreferenceFactory(recipient=recipient, categories={"security": {"sms": False}})
     client = Client(enforce_csrf_checks=True)
     form = _form(client, _path(recipient))
-    form["receive"] = [*form["receive"], "sms/billing"]  # a forged toggle of a locked row
+    form["receive"] = [*form["receive"], "sms/security"]  # a forged toggle of a locked row
 
     client.post(_path(recipient), form)
 
-    assert Preference.objects.get(recipient=recipient).categories == {"billing": {"sms": False}}
+    assert Preference.objects.get(recipient=recipient).categories == {"security": {"sms": False}}
 
 
 def test_the_page_follows_the_recipients_locale_and_the_language_choice_is_saved(

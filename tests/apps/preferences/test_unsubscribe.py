@@ -188,13 +188,30 @@ def test_links_do_not_expire_unless_a_max_age_is_set(settings: Any) -> None:
 
 def test_a_critical_category_cannot_be_left_by_link() -> None:
     recipient = RecipientFactory()
-    TemplateFactory(client=recipient.client, category="billing", default_priority="critical")
-    url = unsubscribe_url(recipient=recipient, category="billing", channel="email")
+    url = unsubscribe_url(recipient=recipient, category="security", channel="email")
 
     response = Client().post(_path(url), ONE_CLICK)
 
     assert response.status_code == 400
     assert not Preference.objects.filter(recipient=recipient).exists()
+
+
+def test_the_header_on_an_email_and_its_link_agree_on_what_may_be_left() -> None:
+    # `orders` holds a critical-by-default template (pay-failed) beside a normal one (shipped):
+    # the category is not in CRITICAL_CATEGORIES, so shipped's header must work when used.
+    recipient = RecipientFactory()
+    TemplateFactory(client=recipient.client, category="orders", default_priority="critical")
+    shipped = TemplateFactory(client=recipient.client, category="orders")
+    notification = NotificationFactory(
+        client=recipient.client, template=shipped, category="orders", priority="normal"
+    )
+    delivery = DeliveryFactory(notification=notification, recipient=recipient, channel="email")
+
+    header = delivery_message(delivery=delivery).headers["List-Unsubscribe"]
+    response = Client().post(_path(header.strip("<>")), ONE_CLICK)
+
+    assert response.status_code == 200
+    assert Preference.objects.get(recipient=recipient).categories == {"orders": {"email": False}}
 
 
 def test_an_erased_recipients_link_is_a_404() -> None:
