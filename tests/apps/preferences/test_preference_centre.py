@@ -186,3 +186,15 @@ def test_the_committed_mo_matches_the_po() -> None:
     for msgid, msgstr in entries.items():
         assert compiled.gettext(msgid) == msgstr, msgid
     assert len(compiled._catalog) - 1 == len(entries)  # type: ignore[attr-defined]  # + header
+
+
+def test_a_locked_row_shows_what_is_stored_not_always_sent(recipient: Recipient) -> None:
+    # Opted out of `security` by email through the API, which the pipeline honours.
+    PreferenceFactory(recipient=recipient, categories={"security": {"email": False}})
+
+    page = Client().get(_path(recipient)).content.decode()
+
+    assert 'value="email/security" aria-label="security: Email" disabled>' in page
+    assert 'value="sms/security" aria-label="security: SMS" checked disabled>' in page
+    assert "Always sent" not in page
+    assert "Cannot be changed here" in page
