@@ -14,7 +14,8 @@ from apps.recipients.services import (
     preference_update,
     recipient_event_emit,
     recipient_event_record,
-    recipient_upsert,
+    recipient_lock_live,
+    recipient_profile_update,
 )
 
 
@@ -39,12 +40,12 @@ def preference_centre_save(
     *, recipient: Recipient, changes: Mapping[str, Any], profile: Mapping[str, Any]
 ) -> Preference:
     """Save the preference centre's form: `changes` as PUT .../preferences validated them,
-    `profile` (the language) as PUT /recipients/{id} did; one event in the timeline."""
+    `profile` (the language) as PUT /recipients/{id} did; one event in the timeline.
+    RecipientGone (nothing written) when the recipient was erased after the link was checked."""
+    recipient_lock_live(recipient=recipient)
     pref = preference_update(recipient=recipient, changes=changes)
     if profile:
-        recipient_upsert(
-            client=recipient.client, external_id=recipient.external_id, profile=profile
-        )
+        recipient_profile_update(recipient=recipient, profile=profile)
     event = recipient_event_record(
         recipient=recipient, kind=RecipientEvent.Kind.PREFERENCES_UPDATED, source="preferences"
     )

@@ -18,6 +18,7 @@ from apps.preferences.selectors import page_language, preference_categories
 from apps.preferences.services import LockedCategory, link_unsubscribe, preference_centre_save
 from apps.preferences.tokens import preferences_check, preferences_url, unsubscribe_check
 from apps.recipients.selectors import recipient_preference
+from apps.recipients.services import RecipientGone
 
 
 def _invalid_link(request: HttpRequest) -> HttpResponse:
@@ -59,6 +60,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             )
         except LockedCategory:
             return render(request, "preferences/locked.html", context, status=400)
+        except RecipientGone:  # erased after the link was checked
+            return _invalid_link(request)
         return render(request, "preferences/unsubscribed.html", context)
 
 
@@ -80,7 +83,11 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             request.POST, recipient=recipient, categories=categories, pref=pref
         )
         if not errors:
-            preference_centre_save(recipient=recipient, changes=changes, profile=profile)
+            try:
+                preference_centre_save(recipient=recipient, changes=changes, profile=profile)
+            except RecipientGone:  # erased after the link was checked
+                with translation.override(None):
+                    return _invalid_link(request)
             return redirect(f"{request.path}?saved=1", permanent=False)
     with translation.override(page_language(recipient=recipient)):
         quiet = (pref.quiet_start, pref.quiet_end) if pref is not None else (None, None)
