@@ -154,3 +154,19 @@ def test_a_mail_without_extra_headers_sends_no_headers_object(sendgrid: Simulato
 
     (received,) = sendgrid.requests()
     assert "headers" not in received["body"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"List-Unsubscribe": "<https://notify.example.com/u/abc>"}],
+    ids=["critical", "with-link"],
+)
+def test_every_mail_turns_sendgrids_own_subscription_tracking_off(
+    sendgrid: Simulator, headers: dict[str, str]
+) -> None:
+    # The account's Subscription Tracking would add SendGrid's own unsubscribe link and list,
+    # which our preferences never hear of (and to critical mail too).
+    provider(sendgrid).send(dataclasses.replace(mail("d-9"), headers=headers))
+
+    (received,) = sendgrid.requests()
+    assert received["body"]["tracking_settings"] == {"subscription_tracking": {"enable": False}}

@@ -69,6 +69,8 @@ def test_sendgrid_mail_carries_the_headers_and_the_link_unsubscribes(
     match = LINK.fullmatch(headers["List-Unsubscribe"])
     assert match is not None
     assert "headers" not in mails[critical]
+    for body in mails.values():  # SendGrid's own unsubscribe handling stays off
+        assert body["tracking_settings"] == {"subscription_tracking": {"enable": False}}
 
     # When the mail provider POSTs to the link (twice: idempotent)
     for _ in range(2):
