@@ -2,9 +2,10 @@
 
 A link names the recipient by its random `public_id` (never the sequential primary key nor the
 client's external id), and an unsubscribe link also the category and channel it leaves: one
-link cannot be edited into another (the signature covers all three). Links do not expire unless
-UNSUBSCRIBE_LINK_MAX_AGE_SECONDS says so: an email read months later must still let its reader
-leave. Each kind of link has its own salt, so a preference link is no unsubscribe link and no
+link cannot be edited into another (the signature covers all three). Unsubscribe links do not
+expire unless UNSUBSCRIBE_LINK_MAX_AGE_SECONDS says so: an email read months later must still let
+its reader leave. Preference links open the whole profile and expire after
+PREFERENCES_LINK_MAX_AGE_SECONDS. Each kind of link has its own salt, so a preference link is no unsubscribe link and no
 recipient token (apps/recipients/tokens.py) is either.
 """
 
@@ -69,7 +70,7 @@ def list_unsubscribe_headers(
 
 def unsubscribe_check(token: str) -> Scope | None:
     """The scope a valid unsubscribe link names; None for anything else."""
-    payload = _load(token, salt=UNSUBSCRIBE_SALT)
+    payload = _load(token, salt=UNSUBSCRIBE_SALT, max_age=settings.UNSUBSCRIBE_LINK_MAX_AGE_SECONDS)
     if payload is None:
         return None
     category, channel = payload.get("c"), payload.get("ch")
@@ -81,7 +82,7 @@ def unsubscribe_check(token: str) -> Scope | None:
 
 def preferences_check(token: str) -> Scope | None:
     """The recipient a valid preference link names; None for anything else."""
-    payload = _load(token, salt=PREFERENCES_SALT)
+    payload = _load(token, salt=PREFERENCES_SALT, max_age=preferences_max_age())
     recipient = _recipient(payload) if payload is not None else None
     return Scope(recipient) if recipient is not None else None
 
@@ -90,10 +91,14 @@ def _public(path: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}{path}"
 
 
-def _load(token: str, *, salt: str) -> dict[str, object] | None:
-    max_age = settings.UNSUBSCRIBE_LINK_MAX_AGE_SECONDS or None
+def preferences_max_age() -> int:
+    """How long a preference link works, in seconds (0: for ever)."""
+    return int(settings.PREFERENCES_LINK_MAX_AGE_SECONDS)
+
+
+def _load(token: str, *, salt: str, max_age: int) -> dict[str, object] | None:
     try:
-        payload = signing.loads(token, salt=salt, max_age=max_age)
+        payload = signing.loads(token, salt=salt, max_age=max_age or None)
     except (signing.BadSignature, ValueError, TypeError):  # SignatureExpired is a BadSignature
         return None
     return payload if isinstance(payload, dict) else None

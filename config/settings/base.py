@@ -204,9 +204,14 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip
 # An address for `List-Unsubscribe: <mailto:...>` beside the https link (empty: none). Mail to
 # it is not read by this service: point it at something that calls POST /u/{token}, or leave it.
 UNSUBSCRIBE_MAILTO = env("UNSUBSCRIBE_MAILTO", default="")
-# Unsubscribe and preference links never expire by default (an old email must still let its
-# reader leave); a positive number of seconds makes older links a 404.
+# Unsubscribe links never expire by default (an old email must still let its reader leave,
+# as RFC 8058 practice expects); a positive number of seconds makes older links a 404.
 UNSUBSCRIBE_LINK_MAX_AGE_SECONDS = env.int("UNSUBSCRIBE_LINK_MAX_AGE_SECONDS", default=0)
+# Preference-centre links (the API's and `{{ preferences_url }}` in messages) open the whole
+# profile: they expire after this many seconds (0: never).
+PREFERENCES_LINK_MAX_AGE_SECONDS = env.int(
+    "PREFERENCES_LINK_MAX_AGE_SECONDS", default=30 * 24 * 3600
+)
 # Categories a recipient cannot leave (account security, receipts): their emails carry no
 # List-Unsubscribe, their links are refused and the preference centre shows them locked. This
 # list is the only rule: a template's default priority does not lock its category. A single

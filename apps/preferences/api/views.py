@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -14,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.preferences.tokens import preferences_url
+from apps.preferences.tokens import preferences_max_age, preferences_url
 from apps.recipients.api.views import recipient_for
 
 
@@ -22,8 +21,8 @@ class PreferencesLinkSerializer(serializers.Serializer[Any]):
     url = serializers.URLField(help_text="The preference centre, signed for this recipient.")
     expires_at = serializers.DateTimeField(
         allow_null=True,
-        help_text="When the link stops working: null unless UNSUBSCRIBE_LINK_MAX_AGE_SECONDS "
-        "is set (links do not expire by default).",
+        help_text="When the link stops working (PREFERENCES_LINK_MAX_AGE_SECONDS, 30 days by "
+        "default); null when that is 0 (never).",
     )
 
 
@@ -39,7 +38,7 @@ class PreferencesLinkView(APIView):
         recipient = recipient_for(request, external_id)
         # The body carries nothing, but a malformed one is refused (400) like anywhere else.
         _ = request.data
-        max_age = settings.UNSUBSCRIBE_LINK_MAX_AGE_SECONDS
+        max_age = preferences_max_age()
         expires_at = timezone.now() + dt.timedelta(seconds=max_age) if max_age else None
         return Response(
             PreferencesLinkSerializer(
