@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from django.conf import settings
 from django.utils.translation import get_supported_language_variant
 
@@ -33,6 +36,23 @@ def preference_categories(
     if pref is not None:
         names |= set(pref.categories) | set(pref.digest)
     return [(name, category_is_locked(category=name)) for name in sorted(names)]
+
+
+def preference_version(*, recipient: Recipient, pref: Preference | None) -> str:
+    """A fingerprint of what the preference centre shows and saves (the preferences and the
+    locale): the page carries it, a save from a page that no longer matches is refused."""
+    state = [recipient.locale]
+    if pref is not None:
+        state += [
+            pref.channels,
+            pref.categories,
+            str(pref.quiet_start),
+            str(pref.quiet_end),
+            pref.daily_limit,
+            pref.digest,
+        ]
+    text = json.dumps(state, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def page_language(*, recipient: Recipient) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.preferences.selectors import category_is_locked
+from apps.preferences.selectors import category_is_locked, preference_version
 from apps.recipients.models import Preference, Recipient, RecipientEvent
 from apps.recipients.services import (
     preference_unsubscribe,
@@ -21,6 +21,10 @@ from apps.recipients.services import (
 
 class LockedCategory(Exception):
     """The link names a category a recipient cannot leave (critical)."""
+
+
+class StalePreferences(Exception):
+    """The preference centre's page was opened before the preferences last changed."""
 
 
 def link_unsubscribe(
@@ -37,12 +41,21 @@ def link_unsubscribe(
 
 @transaction.atomic
 def preference_centre_save(
-    *, recipient: Recipient, changes: Mapping[str, Any], profile: Mapping[str, Any]
+    *,
+    recipient: Recipient,
+    changes: Mapping[str, Any],
+    profile: Mapping[str, Any],
+    version: str,
 ) -> Preference:
     """Save the preference centre's form: `changes` as PUT .../preferences validated them,
     `profile` (the language) as PUT /recipients/{id} did; one event in the timeline.
-    RecipientGone (nothing written) when the recipient was erased after the link was checked."""
-    recipient_lock_live(recipient=recipient)
+    RecipientGone (nothing written) when the recipient was erased after the link was checked;
+    StalePreferences (nothing written) when they changed since the page showed `version` (the
+    form replaces every category: saving it would undo the other change)."""
+    locked = recipient_lock_live(recipient=recipient)
+    current = Preference.objects.select_for_update().filter(recipient=locked).first()
+    if preference_version(recipient=locked, pref=current) != version:
+        raise StalePreferences
     pref = preference_update(recipient=recipient, changes=changes)
     if profile:
         recipient_profile_update(recipient=recipient, profile=profile)

@@ -9,16 +9,32 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from apps.preferences import forms
-from apps.preferences.selectors import page_language, preference_categories
-from apps.preferences.services import LockedCategory, link_unsubscribe, preference_centre_save
+from apps.preferences.selectors import (
+    page_language,
+    preference_categories,
+    preference_version,
+)
+from apps.preferences.services import (
+    LockedCategory,
+    StalePreferences,
+    link_unsubscribe,
+    preference_centre_save,
+)
 from apps.preferences.tokens import preferences_check, preferences_url, unsubscribe_check
 from apps.recipients.selectors import recipient_preference
 from apps.recipients.services import RecipientGone
+
+
+STALE_MESSAGE = _(
+    "Your preferences changed since this page was opened (in another tab, or by the service). "
+    "The page now shows them: review and save again."
+)
 
 
 def _invalid_link(request: HttpRequest) -> HttpResponse:
@@ -78,17 +94,32 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
     pref = recipient_preference(recipient=recipient)
     categories = preference_categories(recipient=recipient, pref=pref)
     errors: list[str] = []
+    status = 200
     if request.method == "POST":
         changes, profile, errors = forms.validate(
             request.POST, recipient=recipient, categories=categories, pref=pref
         )
+        status = 400 if errors else status
         if not errors:
             try:
-                preference_centre_save(recipient=recipient, changes=changes, profile=profile)
+                preference_centre_save(
+                    recipient=recipient,
+                    changes=changes,
+                    profile=profile,
+                    version=request.POST.get("version", ""),
+                )
             except RecipientGone:  # erased after the link was checked
                 with translation.override(None):
                     return _invalid_link(request)
-            return redirect(f"{request.path}?saved=1", permanent=False)
+            except StalePreferences:
+                # Show what is stored now (the page's toggles would undo the other change).
+                recipient.refresh_from_db()
+                pref = recipient_preference(recipient=recipient)
+                categories = preference_categories(recipient=recipient, pref=pref)
+                with translation.override(page_language(recipient=recipient)):
+                    errors, status = [STALE_MESSAGE], 409
+            else:
+                return redirect(f"{request.path}?saved=1", permanent=False)
     with translation.override(page_language(recipient=recipient)):
         quiet = (pref.quiet_start, pref.quiet_end) if pref is not None else (None, None)
         context = {
@@ -98,8 +129,9 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             "quiet_start": quiet[0].strftime("%H:%M") if quiet[0] else "",
             "quiet_end": quiet[1].strftime("%H:%M") if quiet[1] else "",
             "languages": forms.languages(recipient=recipient),
-            "errors": errors,
+            "errors": [str(e) for e in errors],
+            "version": preference_version(recipient=recipient, pref=pref),
             "saved": request.GET.get("saved") == "1" and not errors,
             "language": translation.get_language(),
         }
-        return render(request, "preferences/centre.html", context, status=400 if errors else 200)
+        return render(request, "preferences/centre.html", context, status=status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.preferences.selectors import preference_version
 from apps.preferences.services import link_unsubscribe, preference_centre_save
 from apps.recipients.models import Preference, Recipient, RecipientEvent
 from apps.recipients.services import (
@@ -30,7 +31,7 @@ def test_a_centre_save_after_an_erasure_creates_no_recipient_and_no_preferences(
 
     with pytest.raises(RecipientGone):
         preference_centre_save(
-            recipient=stale, changes={"categories": {}}, profile={"locale": "de"}
+            recipient=stale, changes={"categories": {}}, profile={"locale": "de"}, version=""
         )
 
     assert not Recipient.objects.filter(external_id="customer-4711").exists()
@@ -43,7 +44,7 @@ def test_a_locale_only_save_after_an_erasure_creates_no_recipient() -> None:
     stale = _erased_behind_our_back("customer-4712")
 
     with pytest.raises(RecipientGone):
-        preference_centre_save(recipient=stale, changes={}, profile={"locale": "de"})
+        preference_centre_save(recipient=stale, changes={}, profile={"locale": "de"}, version="")
 
     assert not Recipient.objects.filter(external_id="customer-4712").exists()
 
@@ -78,7 +79,11 @@ def test_preference_writes_refuse_an_erased_recipient(write: object) -> None:
 def test_the_centre_saves_the_language_on_the_recipient_itself() -> None:
     recipient = RecipientFactory(external_id="customer-4715", locale="en")
 
-    preference_centre_save(recipient=recipient, changes={}, profile={"locale": "de"})
+    version = preference_version(recipient=recipient, pref=None)
+
+    preference_centre_save(
+        recipient=recipient, changes={}, profile={"locale": "de"}, version=version
+    )
 
     assert Recipient.objects.get(pk=recipient.pk).locale == "de"
     assert Recipient.objects.filter(external_id="customer-4715").count() == 1

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from apps.preferences.tokens import preferences_url
 from apps.recipients.models import Preference, Recipient, RecipientEvent
+from apps.recipients.services import preference_update
 from tests.factories import PreferenceFactory, RecipientFactory, TemplateFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +31,10 @@ def _form(client: Client, path: str) -> dict[str, Any]:
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     assert token is not None
     checked = re.findall(r'name="receive" value="([^"]+)" aria-label="[^"]*" checked>', page)
+    version = re.search(r'name="version" value="([^"]*)"', page)
     return {
         "csrfmiddlewaretoken": token[1],
+        "version": version[1] if version else "",
         "receive": checked,
         "quiet_start": "",
         "quiet_end": "",
@@ -198,3 +201,30 @@ def test_a_locked_row_shows_what_is_stored_not_always_sent(recipient: Recipient)
     assert 'value="sms/security" aria-label="security: SMS" checked disabled>' in page
     assert "Always sent" not in page
     assert "Cannot be changed here" in page
+
+
+def test_a_post_from_a_page_older_than_the_stored_preferences_is_refused(
+    recipient: Recipient,
+) -> None:
+    # Given the page open in one tab ...
+    client = Client(enforce_csrf_checks=True)
+    form = _form(client, _path(recipient))
+    # ... while the recipient opts out of news by SMS elsewhere (the API, another tab)
+    preference_update(recipient=recipient, changes={"categories": {"news": {"sms": False}}})
+    form["quiet_start"], form["quiet_end"] = "22:00", "07:00"
+
+    # When the old page is saved
+    response = client.post(_path(recipient), form)
+
+    # Then nothing of it is saved, the SMS opt-out is kept, and the page says why
+    assert response.status_code == 409
+    assert "changed since this page was opened" in response.content.decode()
+    pref = Preference.objects.get(recipient=recipient)
+    assert pref.categories == {"news": {"sms": False}}
+    assert pref.quiet_start is None
+    assert not RecipientEvent.objects.filter(recipient=recipient).exists()
+    # and the page now shows the stored state, so saving it again works
+    page = response.content.decode()
+    assert 'value="sms/news" aria-label="news: SMS">' in page
+    again = _form(client, _path(recipient))
+    assert client.post(_path(recipient), again).status_code == 302
