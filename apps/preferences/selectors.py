@@ -41,7 +41,7 @@ def preference_categories(
 def preference_version(*, recipient: Recipient, pref: Preference | None) -> str:
     """A fingerprint of what the preference centre shows and saves (the preferences and the
     locale): the page carries it, a save from a page that no longer matches is refused."""
-    state = [recipient.locale]
+    state: list[object] = [recipient.locale]
     if pref is not None:
         state += [
             pref.channels,

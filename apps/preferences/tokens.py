@@ -5,8 +5,8 @@ client's external id), and an unsubscribe link also the category and channel it 
 link cannot be edited into another (the signature covers all three). Unsubscribe links do not
 expire unless UNSUBSCRIBE_LINK_MAX_AGE_SECONDS says so: an email read months later must still let
 its reader leave. Preference links open the whole profile and expire after
-PREFERENCES_LINK_MAX_AGE_SECONDS. Each kind of link has its own salt, so a preference link is no unsubscribe link and no
-recipient token (apps/recipients/tokens.py) is either.
+PREFERENCES_LINK_MAX_AGE_SECONDS. Each kind of link has its own salt, so a preference link is
+no unsubscribe link and no recipient token (apps/recipients/tokens.py) is either.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Production: everything from the environment, nothing defaulted that could leak.
 
 Refuses to start (system check errors, apps/core/production.py) without a proper
-DJANGO_SECRET_KEY and an https PUBLIC_BASE_URL. HTTPS is assumed: on by default, each part switchable for deployments whose
-TLS ends at a proxy or load balancer in front of the service.
+DJANGO_SECRET_KEY and an https PUBLIC_BASE_URL. HTTPS is assumed: on by default, each part
+switchable for deployments whose TLS ends at a proxy or load balancer in front of the service.
 """
 
 from __future__ import annotations

@@ -154,7 +154,16 @@ def test_compose_requires_the_secret_key_and_runs_production_settings() -> None:
         ("https://notify.example.com#top", "'https://notify.example.com#top' has a query"),
         ("https:///notify", "'https:///notify' names no host"),
     ],
-    ids=["unset", "http", "loopback-v4", "loopback-v6", "localhost", "query", "fragment", "no-host"],
+    ids=[
+        "unset",
+        "http",
+        "loopback-v4",
+        "loopback-v6",
+        "localhost",
+        "query",
+        "fragment",
+        "no-host",
+    ],
 )
 def test_check_errors_on_a_public_base_url_recipients_cannot_use(url: str, problem: str) -> None:
     result = _manage("check", secret_key=GOOD_KEY, PUBLIC_BASE_URL=url)

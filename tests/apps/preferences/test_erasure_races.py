@@ -87,4 +87,3 @@ def test_the_centre_saves_the_language_on_the_recipient_itself() -> None:
 
     assert Recipient.objects.get(pk=recipient.pk).locale == "de"
     assert Recipient.objects.filter(external_id="customer-4715").count() == 1
-

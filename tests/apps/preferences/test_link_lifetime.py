@@ -41,7 +41,9 @@ def test_a_preference_link_expires_and_an_unsubscribe_link_does_not(settings: An
 
 
 def test_the_preferences_url_in_a_message_expires_like_the_apis(settings: Any) -> None:
-    variants = [{"channel": "email", "locale": "en", "subject": "S", "body": "{{ preferences_url }}"}]
+    variants = [
+        {"channel": "email", "locale": "en", "subject": "S", "body": "{{ preferences_url }}"}
+    ]
     template = TemplateFactory(variants=variants, category="news")
     notification = NotificationFactory(client=template.client, template=template, category="news")
     link = delivery_message(delivery=DeliveryFactory(notification=notification)).body
@@ -98,6 +100,4 @@ def test_link_tokens_are_redacted_from_django_request_warnings(kind: str) -> Non
 def test_link_tokens_are_masked_in_full_urls_too() -> None:
     text = "sent https://notify.example.com/u/eyJy:1x:sig and /preferences/eyJy:1x:sig?saved=1"
 
-    assert mask_text(text) == (
-        "sent https://notify.example.com/u/*** and /preferences/***?saved=1"
-    )
+    assert mask_text(text) == ("sent https://notify.example.com/u/*** and /preferences/***?saved=1")
