@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.preferences import forms
 from apps.preferences.selectors import (
+    category_is_locked,
     page_language,
     preference_categories,
     preference_version,
@@ -27,9 +28,9 @@ from apps.preferences.services import (
     preference_centre_save,
 )
 from apps.preferences.tokens import preferences_check, preferences_url, unsubscribe_check
+from apps.recipients.models import Preference, Recipient
 from apps.recipients.selectors import recipient_preference
 from apps.recipients.services import RecipientGone
-
 
 STALE_MESSAGE = _(
     "Your preferences changed since this page was opened (in another tab, or by the service). "
@@ -65,6 +66,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             "language": translation.get_language(),
         }
         if request.method == "GET":
+            if category_is_locked(category=scope.category):  # no button that could only fail
+                return render(request, "preferences/locked.html", context, status=400)
             return render(request, "preferences/unsubscribe.html", context)
         source = "one-click" if request.POST.get("List-Unsubscribe") == "One-Click" else "link"
         try:
@@ -91,16 +94,20 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
         with translation.override(None):
             return _invalid_link(request)
     recipient = scope.recipient
-    pref = recipient_preference(recipient=recipient)
-    categories = preference_categories(recipient=recipient, pref=pref)
-    errors: list[str] = []
-    status = 200
-    if request.method == "POST":
-        changes, profile, errors = forms.validate(
-            request.POST, recipient=recipient, categories=categories, pref=pref
-        )
-        status = 400 if errors else status
-        if not errors:
+    # The serializers' messages too are in the page's language: validate inside the override.
+    with translation.override(page_language(recipient=recipient)):
+        pref = recipient_preference(recipient=recipient)
+        errors: list[str] = []
+        status = 200
+        if request.method == "POST":
+            categories = preference_categories(recipient=recipient, pref=pref)
+            changes, profile, errors = forms.validate(
+                request.POST, recipient=recipient, categories=categories, pref=pref
+            )
+            if errors:
+                return _centre_page(
+                    request, recipient=recipient, pref=pref, errors=errors, status=400
+                )
             try:
                 preference_centre_save(
                     recipient=recipient,
@@ -115,23 +122,32 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
                 # Show what is stored now (the page's toggles would undo the other change).
                 recipient.refresh_from_db()
                 pref = recipient_preference(recipient=recipient)
-                categories = preference_categories(recipient=recipient, pref=pref)
-                with translation.override(page_language(recipient=recipient)):
-                    errors, status = [STALE_MESSAGE], 409
+                errors, status = [str(STALE_MESSAGE)], 409
             else:
                 return redirect(f"{request.path}?saved=1", permanent=False)
-    with translation.override(page_language(recipient=recipient)):
-        quiet = (pref.quiet_start, pref.quiet_end) if pref is not None else (None, None)
-        context = {
-            "recipient": recipient,
-            "rows": forms.rows_for(categories=categories, pref=pref),
-            "channels": list(forms.CHANNEL_LABELS.values()),
-            "quiet_start": quiet[0].strftime("%H:%M") if quiet[0] else "",
-            "quiet_end": quiet[1].strftime("%H:%M") if quiet[1] else "",
-            "languages": forms.languages(recipient=recipient),
-            "errors": [str(e) for e in errors],
-            "version": preference_version(recipient=recipient, pref=pref),
-            "saved": request.GET.get("saved") == "1" and not errors,
-            "language": translation.get_language(),
-        }
-        return render(request, "preferences/centre.html", context, status=status)
+        return _centre_page(request, recipient=recipient, pref=pref, errors=errors, status=status)
+
+
+def _centre_page(
+    request: HttpRequest,
+    *,
+    recipient: Recipient,
+    pref: Preference | None,
+    errors: list[str],
+    status: int,
+) -> HttpResponse:
+    quiet = (pref.quiet_start, pref.quiet_end) if pref is not None else (None, None)
+    categories = preference_categories(recipient=recipient, pref=pref)
+    context = {
+        "recipient": recipient,
+        "rows": forms.rows_for(categories=categories, pref=pref),
+        "channels": list(forms.CHANNEL_LABELS.values()),
+        "quiet_start": quiet[0].strftime("%H:%M") if quiet[0] else "",
+        "quiet_end": quiet[1].strftime("%H:%M") if quiet[1] else "",
+        "languages": forms.languages(recipient=recipient),
+        "errors": [str(e) for e in errors],
+        "version": preference_version(recipient=recipient, pref=pref),
+        "saved": request.GET.get("saved") == "1" and not errors,
+        "language": translation.get_language(),
+    }
+    return render(request, "preferences/centre.html", context, status=status)

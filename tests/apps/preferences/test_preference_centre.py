@@ -228,3 +228,18 @@ def test_a_post_from_a_page_older_than_the_stored_preferences_is_refused(
     assert 'value="sms/news" aria-label="news: SMS">' in page
     again = _form(client, _path(recipient))
     assert client.post(_path(recipient), again).status_code == 302
+
+
+def test_errors_are_in_the_pages_language(recipient: Recipient) -> None:
+    recipient.locale = "de"
+    recipient.save()
+    client = Client(enforce_csrf_checks=True)
+    form = _form(client, _path(recipient))
+    form["language"] = "x" * 21  # longer than a locale may be
+
+    response = client.post(_path(recipient), form)
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Stelle sicher, dass dieses Feld nicht mehr als 20 Zeichen lang ist." in page
+    assert "Ensure this field" not in page

@@ -244,3 +244,15 @@ def test_headers_helper_without_mailto_names_the_link_only() -> None:
     assert headers["List-Unsubscribe"] == (
         f"<{unsubscribe_url(recipient=recipient, category='news', channel='email')}>"
     )
+
+
+def test_get_of_a_critical_categorys_link_shows_the_locked_page() -> None:
+    recipient = RecipientFactory()
+    url = unsubscribe_url(recipient=recipient, category="security", channel="email")
+
+    response = Client().get(_path(url))
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert '<form method="post">' not in page  # no button that could only fail
+    assert not Preference.objects.filter(recipient=recipient).exists()
