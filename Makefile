@@ -41,9 +41,10 @@ lint: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy
 	@# Django's deployment checklist on the production settings as a release has them: static
 	@# files collected (into a scratch STATIC_ROOT, as the Dockerfile's build step does; without
-	@# them notifier.E003 stops the check) and a freshly generated key.
+	@# them notifier.E003 stops the check), a freshly generated key and an https PUBLIC_BASE_URL.
 	static="$$(mktemp -d)" && trap 'rm -rf "$$static"' EXIT && \
 	  export DJANGO_SETTINGS_MODULE=config.settings.prod DJANGO_STATIC_ROOT="$$static" \
+	  PUBLIC_BASE_URL=https://notify.example.com \
 	  DJANGO_SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))')" && \
 	  $(BIN)/python manage.py collectstatic --noinput -v 0 && \
 	  $(BIN)/python manage.py check --deploy --fail-level WARNING

@@ -17,6 +17,7 @@ from apps.ops.views import metrics_view
 api_v1 = [
     path("", include("apps.deliveries.api.urls")),
     path("", include("apps.inbox.api.urls")),
+    path("", include("apps.preferences.api.urls")),
     path("", include("apps.recipients.api.urls")),
     path("", include("apps.templates.api.urls")),
     path("", include("apps.topics.api.urls")),
@@ -37,6 +38,7 @@ urlpatterns = [
     path("admin/dashboard/", dashboard_view, name="ops-dashboard"),
     path("admin/", admin.site.urls),
     path("demo/", include("apps.ops.demo_urls")),
+    path("", include("apps.preferences.urls")),
     path("webhooks/sendgrid", webhooks.sendgrid_events, name="webhook-sendgrid"),
     path("webhooks/twilio/status", webhooks.twilio_status, name="webhook-twilio-status"),
 ]

@@ -44,6 +44,8 @@ class ChannelSpec:
     html: bool = False
     # Whether the text may be large (email's render limit) or stays small.
     large: bool = False
+    # Whether a message carries mail headers, RFC 8058's List-Unsubscribe among them.
+    mail_headers: bool = False
     # Provider names in order of preference: the first one configured is the primary, the
     # configured ones after it take over while its breaker is open; `console` when none is.
     providers: tuple[str, ...] = ("console",)
@@ -74,6 +76,7 @@ CHANNELS: dict[Channel, ChannelSpec] = {
         normalise=_email,
         html=True,
         large=True,
+        mail_headers=True,
         providers=("sendgrid", "smtp", "console"),
     ),
     Channel.SMS: ChannelSpec(

@@ -25,6 +25,9 @@ AUTHORIZATION_RE = re.compile(
     r"[^\s'\",;}\])]+",
     re.IGNORECASE,
 )
+# The signed token in a hosted page's path (`/u/<token>`, `/preferences/<token>`): the link's
+# holder may unsubscribe, or change every preference, with it (django.request logs each 4xx).
+LINK_TOKEN_RE = re.compile(r"(/(?:u|preferences)/)[^/\s?#\"'<>]+")
 # One of our API keys anywhere (`nk_<8 hex>_<secret>`): the prefix, which operators see in the
 # admin anyway, stays, so a line can still be traced to its key.
 API_KEY_RE = re.compile(r"(?<![A-Za-z0-9])(nk_[0-9a-f]{8}_)[A-Za-z0-9_-]+")
@@ -54,8 +57,9 @@ def mask_address(value: str) -> str:
 
 def mask_secrets(text: str) -> str:
     """Mask credentials inside free text: query-string tokens and keys, Authorization
-    headers, API keys."""
+    headers, API keys, the tokens in unsubscribe and preference links."""
     text = API_KEY_RE.sub(r"\1***", text)
+    text = LINK_TOKEN_RE.sub(r"\1***", text)
     text = AUTHORIZATION_RE.sub(lambda m: f"{m.group(1)}{m.group(2) or ''}***", text)
     return QUERY_SECRET_RE.sub(r"\1=***", text)
 

@@ -177,6 +177,8 @@ def configure_providers(env: dict[str, str]) -> None:
         "TWILIO_STATUS_CALLBACK_URL", f"http://127.0.0.1:{env['PORT']}/webhooks/twilio/status"
     )
     env.setdefault("TWILIO_SIM_STATUS_CALLBACKS", "1")  # the sim reports `delivered` back
+    # The unsubscribe and preference links in emails point at this web process.
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{env['PORT']}")
     env.setdefault("FCM_API_URL", f"http://127.0.0.1:{env['FCM_SIM_PORT']}")
     env.setdefault("FCM_PROJECT_ID", "notifier-local")
 

@@ -9,7 +9,9 @@ config/settings/prod.py does): development and test settings run with known keys
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.staticfiles.storage import ManifestFilesMixin
@@ -50,6 +52,17 @@ def production_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Ch
             problems.append(
                 Error(f"SECRET_KEY_FALLBACKS[{index}] {problem}.", hint=hint, id="notifier.E001")
             )
+    problem = public_base_url_problem(_setting("PUBLIC_BASE_URL") or "")
+    if problem:
+        problems.append(
+            Error(
+                f"PUBLIC_BASE_URL {problem}: the unsubscribe and preference links in emails "
+                "start with it.",
+                hint="Set PUBLIC_BASE_URL to the https address recipients reach the service by, "
+                "e.g. https://notify.example.com (no query or fragment).",
+                id="notifier.E004",
+            )
+        )
     if settings.DEBUG:
         problems.append(
             Error(
@@ -74,6 +87,27 @@ def production_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Ch
             )
         )
     return problems
+
+
+def public_base_url_problem(url: str) -> str:
+    """What is wrong with PUBLIC_BASE_URL for production ('' when nothing): it must be https,
+    name a host that is not loopback, and carry no query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return f"{url!r} is not a URL"
+    if parts.scheme != "https":
+        return f"{url!r} is not https://" if url else "is not set"
+    if not host:
+        return f"{url!r} names no host"
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return f"{url!r} has a query or a fragment"
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    return f"{url!r} is a loopback address" if loopback else ""
 
 
 # Not tagged `staticfiles`: `collectstatic` runs those checks first, and it makes the manifest.

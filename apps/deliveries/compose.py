@@ -8,6 +8,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from apps.core.errors import DEPENDENCY_ERRORS
 from apps.deliveries.models import Delivery
+from apps.preferences.selectors import send_is_unsubscribable
+from apps.preferences.tokens import list_unsubscribe_headers, preferences_url, unsubscribe_url
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_contact, recipient_context
 from apps.templates.limits import render_limits
@@ -66,6 +68,28 @@ def digest_render_fits(
     return True
 
 
+def link_variables(*, recipient: Recipient, category: str, channel: str) -> dict[str, str]:
+    """The service's own variables (rendering.SERVICE_VARIABLES) for one delivery: the signed
+    links to leave its category on its channel and to the preference centre."""
+    return {
+        "unsubscribe_url": unsubscribe_url(recipient=recipient, category=category, channel=channel),
+        "preferences_url": preferences_url(recipient=recipient),
+    }
+
+
+def mail_headers(*, delivery: Delivery) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe headers for an email of a category one may leave; none
+    for any other channel, a critical category or a `critical` send."""
+    notification = delivery.notification
+    if not spec(delivery.channel).mail_headers or not send_is_unsubscribable(
+        category=notification.category, priority=notification.priority
+    ):
+        return {}
+    return list_unsubscribe_headers(
+        recipient=delivery.recipient, category=notification.category, channel=delivery.channel
+    )
+
+
 def delivery_message(*, delivery: Delivery) -> OutboundMessage:
     """Render the delivery's template version for its recipient and channel."""
     notification = delivery.notification
@@ -81,7 +105,12 @@ def delivery_message(*, delivery: Delivery) -> OutboundMessage:
             title=variant.title,
             body=variant.body,
             html=variant.html if spec(delivery.channel).html else "",
-            variables=delivery_variables(delivery),
+            variables={
+                **delivery_variables(delivery),
+                **link_variables(
+                    recipient=recipient, category=notification.category, channel=delivery.channel
+                ),
+            },
             recipient=recipient_context(recipient=recipient),
             limits=render_limits(channel=delivery.channel),
         )
@@ -108,4 +137,5 @@ def delivery_message(*, delivery: Delivery) -> OutboundMessage:
         html=rendered.html,
         data={"notification_id": str(notification.id), "category": notification.category},
         recipient_id=recipient.pk,
+        headers=mail_headers(delivery=delivery),
     )

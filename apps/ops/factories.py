@@ -27,7 +27,7 @@ from apps.deliveries.models import (
     Notification,
 )
 from apps.inbox.models import InboxMessage
-from apps.recipients.models import Device, Preference, Recipient, Suppression
+from apps.recipients.models import Device, Preference, Recipient, RecipientEvent, Suppression
 from apps.templates.cache import templates_cache_invalidate
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.services import template_version_create
@@ -126,6 +126,19 @@ class PreferenceFactory(factory.django.DjangoModelFactory):
         model = Preference
 
     recipient = factory.SubFactory(RecipientFactory)
+
+
+class RecipientEventFactory(factory.django.DjangoModelFactory):
+    """A row of a recipient's timeline: an unsubscribe by one-click link, unless told."""
+
+    class Meta:
+        model = RecipientEvent
+
+    recipient = factory.SubFactory(RecipientFactory)
+    kind = RecipientEvent.Kind.UNSUBSCRIBED
+    category = "news"
+    channel = "email"
+    source = "one-click"
 
 
 class DeviceFactory(factory.django.DjangoModelFactory):

@@ -15,10 +15,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
-from apps.recipients.models import Device, Preference, Recipient, Suppression
+from apps.recipients.models import Device, Preference, Recipient, RecipientEvent, Suppression
 from apps.recipients.services import recipient_erase
 from apps.recipients.validation import normalise_phone, validate_locale, validate_timezone
+
+# The newest events a recipient's page shows in its timeline.
+TIMELINE_SHOWN = 100
 
 
 class RecipientForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -121,13 +125,40 @@ class RecipientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("external_id", "client", "name", "email", "phone", "locale", "timezone")
     list_filter = (ErasedFilter, "client", "locale", "timezone", "created_at")
     search_fields = ("external_id", "email", "phone", "name", "client__name")
-    readonly_fields = ("created_at", "updated_at", "erased_at")
+    readonly_fields = ("created_at", "updated_at", "erased_at", "timeline")
     list_select_related = ("client",)
     inlines = [PreferenceInline, DeviceInline]
     actions = ["erase"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="Timeline")
+    def timeline(self, obj: Recipient) -> str:
+        """What the recipient did through the hosted links (unsubscribes, preference centre
+        saves), newest first: a record, not a form (nothing to post back)."""
+        events = RecipientEvent.objects.filter(recipient_id=obj.pk)[:TIMELINE_SHOWN]
+        if obj.pk is None or not events:
+            return "No events."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    e.created_at.isoformat(timespec="seconds"),
+                    e.kind,
+                    e.category,
+                    e.channel,
+                    e.source,
+                )
+                for e in events
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>at</th><th>event</th><th>category</th><th>channel</th>"
+            "<th>source</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         # Devices added inline on a new recipient: its client is known only now.
@@ -174,3 +205,24 @@ class SuppressionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("channel", "reason", "client", "created_at")
     search_fields = ("address", "reason")
     readonly_fields = ("created_at",)
+
+
+@admin.register(RecipientEvent)
+class RecipientEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Every recipient's timeline in one list (unsubscribes, preference centre saves): a record
+    written by the services, read here."""
+
+    list_display = ("created_at", "recipient", "kind", "category", "channel", "source")
+    list_filter = ("kind", "source", "channel", "recipient__client", "created_at")
+    search_fields = ("recipient__external_id", "category")
+    list_select_related = ("recipient",)
+    raw_id_fields = ("recipient",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

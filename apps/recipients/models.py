@@ -105,3 +105,27 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.address} ({self.reason})"
+
+
+class RecipientEvent(models.Model):
+    """The recipient's own timeline (shown in the admin): what the recipient did through the
+    links the service hosts, as opposed to what was sent to them (the delivery timelines)."""
+
+    class Kind(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed"
+        PREFERENCES_UPDATED = "preferences_updated"
+
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    category = models.CharField(max_length=50, blank=True, default="")
+    channel = models.CharField(max_length=10, blank=True, default="")
+    # Where it came from: `one-click` (RFC 8058 POST), `link` (the confirm page), `preferences`.
+    source = models.CharField(max_length=20)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["recipient", "-created_at"], name="recipient_event_time")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.category}/{self.channel}".rstrip("/ ")

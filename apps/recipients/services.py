@@ -12,18 +12,46 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from apps.clients.models import ApiClient
-from apps.recipients.models import Device, Preference, Recipient, Suppression
+from apps.recipients.models import Device, Preference, Recipient, RecipientEvent, Suppression
 from apps.recipients.personal_data import ERASED, PersonalData
 from apps.recipients.selectors import recipient_address, suppression_hashed
-from apps.recipients.signals import recipient_erasing
+from apps.recipients.signals import recipient_erasing, recipient_event_recorded
 from notifier.channels import CHANNELS, spec
 
 SUPPRESSION_ADDRESS_MAX = Suppression._meta.get_field("address").max_length or 320
 PROFILE_FIELDS = ("email", "phone", "locale", "timezone", "name", "data")
 ERASED_PREFIX = "erased-"
+
+
+class RecipientGone(Http404):
+    """The recipient was erased, perhaps while this request ran: nothing may be written for it
+    (a 404 wherever it reaches a view)."""
+
+
+def recipient_lock_live(*, recipient: Recipient) -> Recipient:
+    """The recipient's row, locked as recipient_erase locks it (so an erasure and this write
+    run one after the other), re-read; RecipientGone when it is erased."""
+    locked = Recipient.objects.select_for_update(no_key=True).get(pk=recipient.pk)
+    if locked.erased_at is not None:
+        raise RecipientGone("recipient erased")
+    return locked
+
+
+@transaction.atomic
+def recipient_profile_update(*, recipient: Recipient, profile: Mapping[str, Any]) -> Recipient:
+    """Set the profile fields given on this recipient's own row (never by external id, which an
+    erasure may have freed); RecipientGone when it is erased."""
+    locked = recipient_lock_live(recipient=recipient)
+    values = {f: profile[f] for f in PROFILE_FIELDS if f in profile}
+    if values:
+        for name, value in values.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*values, "updated_at"])
+    return locked
 
 
 @transaction.atomic
@@ -106,6 +134,7 @@ def recipient_erase(*, recipient: Recipient) -> Recipient:
     personal.add(token for _, token in devices)
     recipient.devices.all().delete()
     Preference.objects.filter(recipient=recipient).delete()
+    RecipientEvent.objects.filter(recipient=recipient).delete()  # what they did via our links
     # The inbox and the delivery history live in the apps above this one.
     recipient_erasing.send(sender=Recipient, recipient=recipient, alias=alias, personal=personal)
     suppressions_hash(recipient=recipient)
@@ -159,7 +188,9 @@ def suppressions_hash(*, recipient: Recipient) -> int:
 def preference_update(*, recipient: Recipient, changes: Mapping[str, Any]) -> Preference:
     """Set the preference keys given (`channels`, `categories`, `quiet_hours`, `daily_limit`,
     `digest`);
-    keys not given keep their value. `quiet_hours: null` clears quiet hours."""
+    keys not given keep their value. `quiet_hours: null` clears quiet hours. RecipientGone when
+    the recipient is erased (no row is made again for it)."""
+    recipient_lock_live(recipient=recipient)
     pref, _ = Preference.objects.select_for_update().get_or_create(recipient=recipient)
     if "channels" in changes:
         pref.channels = dict(changes["channels"])
@@ -175,6 +206,50 @@ def preference_update(*, recipient: Recipient, changes: Mapping[str, Any]) -> Pr
         pref.digest = dict(changes["digest"])
     pref.save()
     return pref
+
+
+@transaction.atomic
+def preference_unsubscribe(
+    *, recipient: Recipient, category: str, channel: str, source: str
+) -> RecipientEvent | None:
+    """Opt the recipient out of `category` on `channel` (an unsubscribe link), recorded in the
+    recipient's timeline and announced (`recipient_event_emit`). Idempotent: None, and
+    nothing recorded, when the recipient was already opted out. RecipientGone when erased."""
+    recipient_lock_live(recipient=recipient)
+    pref, _ = Preference.objects.select_for_update().get_or_create(recipient=recipient)
+    flags = dict(pref.categories.get(category, {}))
+    if flags.get(channel) is False:
+        return None
+    pref.categories = {**pref.categories, category: {**flags, channel: False}}
+    pref.save()
+    event = recipient_event_record(
+        recipient=recipient,
+        kind=RecipientEvent.Kind.UNSUBSCRIBED,
+        category=category,
+        channel=channel,
+        source=source,
+    )
+    recipient_event_emit(event=event)
+    return event
+
+
+def recipient_event_record(
+    *, recipient: Recipient, kind: str, source: str, category: str = "", channel: str = ""
+) -> RecipientEvent:
+    """One row in the recipient's timeline (the admin shows it)."""
+    return RecipientEvent.objects.create(
+        recipient=recipient, kind=kind, category=category, channel=channel, source=source
+    )
+
+
+def recipient_event_emit(*, event: RecipientEvent) -> None:
+    """The hook for the outbound webhooks' `recipient.unsubscribed` and
+    `recipient.preferences_updated` (issue #16): once the transaction that recorded `event`
+    commits, `recipient_event_recorded` is sent with it. No app listens yet; the webhooks app
+    connects its receiver there and queues its deliveries."""
+    transaction.on_commit(
+        lambda: recipient_event_recorded.send(sender=RecipientEvent, event=event), robust=True
+    )
 
 
 @transaction.atomic

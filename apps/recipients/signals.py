@@ -12,3 +12,7 @@ recipient_erasing = Signal()
 # Sent when a recipient is shown by the API, with `recipient`; each receiver returns a dict of
 # fields to add to the representation (apps.topics adds the keys of the topics it follows).
 recipient_describing = Signal()
+
+# Sent after the transaction that recorded a RecipientEvent commits, with `event`: the hook the
+# outbound webhooks (`recipient.unsubscribed`, `recipient.preferences_updated`) listen on.
+recipient_event_recorded = Signal()

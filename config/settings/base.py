@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.deliveries",
     "apps.inbox",
     "apps.topics",
+    "apps.preferences",
     "apps.core",
     "apps.ops",
 ]
@@ -118,6 +119,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+# The languages of the pages recipients see (unsubscribe, preference centre): apps/preferences/
+# locale/ holds the translations. A recipient's locale picks one (`de-AT` -> `de`), else `en`.
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -193,6 +197,26 @@ JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 # Devices not registered again for this many days are deleted by beat (tokens go stale).
 DEVICE_INACTIVE_DAYS = env.int("DEVICE_INACTIVE_DAYS", default=270)
 RECIPIENT_TOKEN_TTL_SECONDS = env.int("RECIPIENT_TOKEN_TTL_SECONDS", default=24 * 3600)
+# --- Unsubscribe links and the preference centre (apps/preferences) -------------------------
+# Where recipients reach this service: the links in List-Unsubscribe, `{{ unsubscribe_url }}`
+# and `{{ preferences_url }}` start with it (https in production; `make run` sets its own port).
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# An address for `List-Unsubscribe: <mailto:...>` beside the https link (empty: none). Mail to
+# it is not read by this service: point it at something that calls POST /u/{token}, or leave it.
+UNSUBSCRIBE_MAILTO = env("UNSUBSCRIBE_MAILTO", default="")
+# Unsubscribe links never expire by default (an old email must still let its reader leave,
+# as RFC 8058 practice expects); a positive number of seconds makes older links a 404.
+UNSUBSCRIBE_LINK_MAX_AGE_SECONDS = env.int("UNSUBSCRIBE_LINK_MAX_AGE_SECONDS", default=0)
+# Preference-centre links (the API's and `{{ preferences_url }}` in messages) open the whole
+# profile: they expire after this many seconds (0: never).
+PREFERENCES_LINK_MAX_AGE_SECONDS = env.int(
+    "PREFERENCES_LINK_MAX_AGE_SECONDS", default=30 * 24 * 3600
+)
+# Categories a recipient cannot leave (account security, receipts): their emails carry no
+# List-Unsubscribe, their links are refused and the preference centre shows them locked. This
+# list is the only rule: a template's default priority does not lock its category. A single
+# email sent as `critical` carries no List-Unsubscribe (that send only).
+CRITICAL_CATEGORIES = env.list("CRITICAL_CATEGORIES", default=["security"])
 # Template rendering limits, per message (notifier/template_limits.py): a render past them
 # is a 400 at the API and a permanent failure in the worker, never retried.
 RENDER_MAX_EMAIL_BYTES = env.int("RENDER_MAX_EMAIL_BYTES", default=256 * 1024)

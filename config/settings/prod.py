@@ -1,8 +1,8 @@
 """Production: everything from the environment, nothing defaulted that could leak.
 
 Refuses to start (system check errors, apps/core/production.py) without a proper
-DJANGO_SECRET_KEY. HTTPS is assumed: on by default, each part switchable for deployments whose
-TLS ends at a proxy or load balancer in front of the service.
+DJANGO_SECRET_KEY and an https PUBLIC_BASE_URL. HTTPS is assumed: on by default, each part
+switchable for deployments whose TLS ends at a proxy or load balancer in front of the service.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 DEBUG = False
 REFUSE_UNSAFE_SETTINGS = True
+# No default: the links in emails must name the public https address (system check E004).
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="").rstrip("/")
 
 # --- Static files -----------------------------------------------------------------------------
 # WhiteNoise serves what `collectstatic` gathered (the Dockerfile runs it): compressed copies and

@@ -21,6 +21,8 @@ class OutboundMessage:
     data: dict[str, Any] = field(default_factory=dict)
     # Our recipient's id, for the providers that are ours (the in-app inbox stores by it).
     recipient_id: int | None = None
+    # Extra mail headers (email only), e.g. RFC 8058's List-Unsubscribe and List-Unsubscribe-Post.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,13 @@ import python_http_client
 import python_http_client.exceptions as sg_errors
 import urllib3
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, Mail
+from sendgrid.helpers.mail import (
+    CustomArg,
+    Header,
+    Mail,
+    SubscriptionTracking,
+    TrackingSettings,
+)
 
 from notifier.errors import PermanentFailure, TransientFailure, parse_retry_after
 from notifier.providers.base import OutboundMessage, SendResult
@@ -130,6 +136,13 @@ class SendGridProvider:
         )
         # Echoed back in event webhooks: ties an event to its delivery.
         mail.custom_arg = CustomArg("delivery_id", message.delivery_id)
+        for name, value in message.headers.items():  # the SDK's setter appends one header
+            mail.header = Header(name, value)
+        # Whatever the account says: SendGrid's Subscription Tracking would add its own
+        # unsubscribe link and list (critical mail included) that our preferences never see.
+        tracking = TrackingSettings()
+        tracking.subscription_tracking = SubscriptionTracking(enable=False)
+        mail.tracking_settings = tracking
         return mail
 
     def send(self, message: OutboundMessage) -> SendResult:

@@ -36,7 +36,11 @@ class SmtpProvider:
             from_email=self._from_email,
             to=[message.to],
             connection=connection,
-            headers={DELIVERY_HEADER: message.delivery_id, "Message-ID": message_id},
+            headers={
+                **message.headers,
+                DELIVERY_HEADER: message.delivery_id,
+                "Message-ID": message_id,
+            },
         )
         if message.html:
             mail.attach_alternative(message.html, "text/html")

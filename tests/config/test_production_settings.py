@@ -19,7 +19,13 @@ DEPLOY_CHECK = ("check", "--deploy", "--fail-level", "WARNING")
 
 def _manage(*args: str, secret_key: str | None, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}
-    env.update({"DJANGO_SETTINGS_MODULE": "config.settings.prod", **extra})
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+            "PUBLIC_BASE_URL": "https://notify.example.com",
+            **extra,
+        }
+    )
     env.pop("DJANGO_ALLOWED_HOSTS", None)
     if secret_key is not None:
         env["DJANGO_SECRET_KEY"] = secret_key
@@ -134,3 +140,40 @@ def test_compose_requires_the_secret_key_and_runs_production_settings() -> None:
     assert line.startswith("DJANGO_SECRET_KEY: ${DJANGO_SECRET_KEY:?")
     assert ":-" not in line
     assert "DJANGO_SETTINGS_MODULE=config.settings.prod" in dockerfile
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("", "is not set"),
+        ("http://notify.example.com", "'http://notify.example.com' is not https://"),
+        ("https://127.0.0.1:8000", "'https://127.0.0.1:8000' is a loopback address"),
+        ("https://[::1]", "'https://[::1]' is a loopback address"),
+        ("https://localhost", "'https://localhost' is a loopback address"),
+        ("https://notify.example.com/?a=1", "'https://notify.example.com/?a=1' has a query"),
+        ("https://notify.example.com#top", "'https://notify.example.com#top' has a query"),
+        ("https:///notify", "'https:///notify' names no host"),
+    ],
+    ids=[
+        "unset",
+        "http",
+        "loopback-v4",
+        "loopback-v6",
+        "localhost",
+        "query",
+        "fragment",
+        "no-host",
+    ],
+)
+def test_check_errors_on_a_public_base_url_recipients_cannot_use(url: str, problem: str) -> None:
+    result = _manage("check", secret_key=GOOD_KEY, PUBLIC_BASE_URL=url)
+
+    assert result.returncode != 0
+    assert f"(notifier.E004) PUBLIC_BASE_URL {problem}" in result.stderr
+
+
+def test_an_https_public_base_url_passes_the_check() -> None:
+    result = _manage("check", "--tag", "security", secret_key=GOOD_KEY)
+
+    assert result.returncode == 0, result.stderr
+    assert "notifier.E004" not in result.stderr

@@ -25,6 +25,7 @@ def prod_env(transactional_db: None) -> dict[str, str]:
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+            "PUBLIC_BASE_URL": "https://notify.example.com",
             "DATABASE_URL": database_url(),
             "PYTHONUNBUFFERED": "1",
         }
@@ -83,6 +84,7 @@ def prod_web(prod_env: dict[str, str]) -> Iterator[AsgiServer]:
         env={
             "DJANGO_SETTINGS_MODULE": "config.settings.prod",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+            "PUBLIC_BASE_URL": "https://notify.example.com",
         },
     )
     yield server

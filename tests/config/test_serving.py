@@ -298,6 +298,7 @@ def test_behind_a_tls_load_balancer_https_passes_through_the_proxy_under_prod_se
             DJANGO_SETTINGS_MODULE="config.settings.prod",
             DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
             DJANGO_ALLOWED_HOSTS="127.0.0.1",
+            PUBLIC_BASE_URL="https://notify.example.com",
         ),
         workers=1,
         threads=2,

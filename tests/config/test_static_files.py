@@ -51,6 +51,7 @@ def test_production_serves_what_collectstatic_gathered(tmp_path: Path) -> None:
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
             "DJANGO_STATIC_ROOT": str(static_root),
             "SECURE_SSL_REDIRECT": "0",
+            "PUBLIC_BASE_URL": "https://notify.example.com",
         },
     )
     try:

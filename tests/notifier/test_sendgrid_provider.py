@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -132,3 +133,40 @@ def test_a_proxy_from_the_environment_is_used(
     # Then it went to the proxy (refused), not straight to the simulator
     assert caught.value.reason == "connection error"
     assert sendgrid.requests() == []
+
+
+def test_mail_headers_reach_the_simulator_as_headers_of_the_mail(sendgrid: Simulator) -> None:
+    # Given an email carrying RFC 8058's one-click unsubscribe headers
+    headers = {
+        "List-Unsubscribe": "<https://notify.example.com/u/abc>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+    provider(sendgrid).send(dataclasses.replace(mail("d-7"), headers=headers))
+
+    # Then SendGrid's API receives them in the mail's `headers` object
+    (received,) = sendgrid.requests()
+    assert received["body"]["headers"] == headers
+
+
+def test_a_mail_without_extra_headers_sends_no_headers_object(sendgrid: Simulator) -> None:
+    provider(sendgrid).send(mail("d-8"))
+
+    (received,) = sendgrid.requests()
+    assert "headers" not in received["body"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"List-Unsubscribe": "<https://notify.example.com/u/abc>"}],
+    ids=["critical", "with-link"],
+)
+def test_every_mail_turns_sendgrids_own_subscription_tracking_off(
+    sendgrid: Simulator, headers: dict[str, str]
+) -> None:
+    # The account's Subscription Tracking would add SendGrid's own unsubscribe link and list,
+    # which our preferences never hear of (and to critical mail too).
+    provider(sendgrid).send(dataclasses.replace(mail("d-9"), headers=headers))
+
+    (received,) = sendgrid.requests()
+    assert received["body"]["tracking_settings"] == {"subscription_tracking": {"enable": False}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from django.core.mail import get_connection
@@ -89,3 +90,22 @@ def test_a_line_break_in_a_header_is_permanent_and_nothing_is_sent(
         provider(smtp.port).send(message)
 
     assert smtp.messages == []
+
+
+def test_mail_headers_reach_the_smtp_server(smtp: SmtpServer) -> None:
+    # Given an email carrying RFC 8058's one-click unsubscribe headers, the link as long as a
+    # signed token makes it (longer than a header line: folded, never encoded)
+    link = "https://notify.example.com/u/" + "eyJyIjoiNmY0ZDk" * 8 + ":1tXyZ:abcdefghijk"
+    headers = {
+        "List-Unsubscribe": f"<{link}>, <mailto:leave@example.com>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+    provider(smtp.port).send(dataclasses.replace(MESSAGE, headers=headers))
+
+    # Then the server receives them as sent, once unfolded (RFC 5322: remove the line breaks)
+    (message,) = smtp.messages
+    unfolded = re.sub(r"\r?\n", "", str(message["List-Unsubscribe"])).strip()
+    assert unfolded == headers["List-Unsubscribe"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["X-Delivery-Id"] == "d-1"

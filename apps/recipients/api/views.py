@@ -50,7 +50,7 @@ def _check_external_id(external_id: str) -> None:
         )
 
 
-def _recipient_for(request: Request, external_id: str) -> Recipient:
+def recipient_for(request: Request, external_id: str) -> Recipient:
     """The recipient named in the path, as the caller may see it (404 otherwise).
     A recipient token reaches only its own recipient (403 for any other)."""
     _check_external_id(external_id)
@@ -98,7 +98,7 @@ class RecipientView(APIView):
 
     @extend_schema(responses={200: RecipientDetailSerializer})
     def get(self, request: Request, external_id: str) -> Response:
-        return Response(_detail(_recipient_for(request, external_id)))
+        return Response(_detail(recipient_for(request, external_id)))
 
     @extend_schema(
         responses={204: None},
@@ -106,7 +106,7 @@ class RecipientView(APIView):
         "delivery history is anonymised.",
     )
     def delete(self, request: Request, external_id: str) -> Response:
-        recipient_erase(recipient=_recipient_for(request, external_id))
+        recipient_erase(recipient=recipient_for(request, external_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -115,7 +115,7 @@ class PreferencesView(APIView):
 
     @extend_schema(responses={200: PreferenceSerializer})
     def get(self, request: Request, external_id: str) -> Response:
-        recipient = _recipient_for(request, external_id)
+        recipient = recipient_for(request, external_id)
         return Response(PreferenceSerializer.data_for(recipient_preference(recipient=recipient)))
 
     @extend_schema(
@@ -133,7 +133,7 @@ class PreferencesView(APIView):
         ],
     )
     def put(self, request: Request, external_id: str) -> Response:
-        recipient = _recipient_for(request, external_id)
+        recipient = recipient_for(request, external_id)
         serializer = PreferenceWriteSerializer(data=_body(request))
         serializer.is_valid(raise_exception=True)
         pref = preference_update(recipient=recipient, changes=serializer.validated_data)
@@ -152,7 +152,7 @@ class DevicesView(APIView):
         "the same token are separate devices and are neither seen nor moved.",
     )
     def post(self, request: Request, external_id: str) -> Response:
-        recipient = _recipient_for(request, external_id)
+        recipient = recipient_for(request, external_id)
         serializer = DeviceWriteSerializer(data=_body(request))
         serializer.is_valid(raise_exception=True)
         device, created = device_register(
@@ -171,7 +171,7 @@ class DeviceView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, external_id: str, token: str) -> Response:
-        recipient = _recipient_for(request, external_id)
+        recipient = recipient_for(request, external_id)
         if "\x00" in token or not device_remove(recipient=recipient, token=token):
             raise NotFound("No such device for this recipient.")
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -185,7 +185,7 @@ class RecipientTokenView(APIView):
         "(`Authorization: Recipient <token>`).",
     )
     def post(self, request: Request, external_id: str) -> Response:
-        recipient = _recipient_for(request, external_id)
+        recipient = recipient_for(request, external_id)
         data = request.data if request.data else {}
         serializer = TokenRequestSerializer(data=data)
         serializer.is_valid(raise_exception=True)

@@ -70,6 +70,7 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "platform": "android",
     },
     ("api/v1/recipients/<str:external_id>/token", "post"): {"ttl_seconds": 3600},
+    ("api/v1/recipients/<str:external_id>/preferences-link", "post"): {},  # takes no body
     ("api/v1/templates", "post"): {
         "key": "welcome",
         "category": "onboarding",

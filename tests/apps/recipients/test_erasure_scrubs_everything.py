@@ -11,9 +11,9 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.deliveries.models import Attempt, DeadLetter, Delivery, DeliveryEvent, DeliveryStatus
-from apps.recipients.models import Suppression
+from apps.recipients.models import RecipientEvent, Suppression
 from apps.recipients.selectors import recipient_is_suppressed, suppressions_among
-from apps.recipients.services import suppression_create
+from apps.recipients.services import preference_unsubscribe, recipient_erase, suppression_create
 from tests.factories import (
     AttemptFactory,
     DeadLetterFactory,
@@ -183,3 +183,15 @@ def test_an_erased_recipients_suppressed_address_stays_suppressed(
     assert Suppression.objects.filter(client=client, channel="email").count() == 1
     stranger = RecipientFactory(email=EMAIL)
     assert recipient_is_suppressed(recipient=stranger, channel="email") is False
+
+
+def test_erasure_deletes_the_recipients_own_timeline() -> None:
+    recipient = RecipientFactory()
+    other = RecipientFactory(client=recipient.client)
+    for who in (recipient, other):
+        preference_unsubscribe(recipient=who, category="news", channel="email", source="link")
+
+    recipient_erase(recipient=recipient)
+
+    assert not RecipientEvent.objects.filter(recipient=recipient).exists()
+    assert RecipientEvent.objects.filter(recipient=other).count() == 1
