@@ -3,10 +3,29 @@ older indexes do not carry `archived_at IS NULL`, so the counts lost their index
 
 Built CONCURRENTLY (PostgreSQL's CREATE INDEX CONCURRENTLY: the table takes writes while it
 builds), which cannot run in a transaction, hence `atomic = False`. If a concurrent build
-fails it leaves an INVALID index: drop it and migrate again."""
+fails it leaves an INVALID index: drop it and migrate again. Other databases (SQLite under
+`make run`) have no concurrent build: there the indexes are created the ordinary way."""
+
+from typing import Any
 
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
+
+
+class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
+    """CREATE INDEX CONCURRENTLY on PostgreSQL, a plain CREATE INDEX elsewhere."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, *args: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, *args)
+        else:
+            migrations.AddIndex.database_forwards(self, app_label, schema_editor, *args)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, *args: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, *args)
+        else:
+            migrations.AddIndex.database_backwards(self, app_label, schema_editor, *args)
 
 
 class Migration(migrations.Migration):
@@ -17,7 +36,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        AddIndexConcurrently(
+        AddIndexConcurrentlyOnPostgres(
             model_name="inboxmessage",
             index=models.Index(
                 condition=models.Q(("archived_at__isnull", True), ("read_at__isnull", True)),
@@ -25,7 +44,7 @@ class Migration(migrations.Migration):
                 name="inbox_recipient_unread_active",
             ),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyOnPostgres(
             model_name="inboxmessage",
             index=models.Index(
                 condition=models.Q(("archived_at__isnull", True), ("seen_at__isnull", True)),

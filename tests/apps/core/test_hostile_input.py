@@ -54,6 +54,8 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("api/v1/inbox/read-all", "post"): {},
     ("api/v1/inbox/seen", "post"): {"ids": [1]},
     ("api/v1/inbox/<int:message_id>/read", "post"): {},
+    ("api/v1/inbox/<int:message_id>/archive", "post"): {},
+    ("api/v1/inbox/<int:message_id>/unarchive", "post"): {},
     ("api/v1/recipients/<str:external_id>", "put"): {
         "name": "Ada L.",
         "timezone": "Europe/Paris",

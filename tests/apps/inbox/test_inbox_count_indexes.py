@@ -23,6 +23,10 @@ def test_each_count_can_use_its_partial_index(column: str, index: str) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: ask for an index
+        # The older (recipient, read_at) / unseen indexes serve the same query on a tiny table
+        # and the planner picks either: set them aside inside this test's transaction (DDL is
+        # transactional in PostgreSQL) to ask whether the partial index itself is usable.
+        cursor.execute("DROP INDEX inbox_recipient_unread, inbox_recipient_unseen")
         plan = query.order_by().explain()  # a count has no order
 
     assert index in plan, plan
