@@ -40,6 +40,8 @@ def process_env(**extra: str) -> dict[str, str]:
             "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY", RUN_SECRET_KEY),
             # The benchmarks talk plain HTTP to the web directly, with no TLS proxy in front.
             "SECURE_SSL_REDIRECT": "false",
+            # Production refuses to start without the public address the emails' links use.
+            "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "https://notifier.bench.example"),
             "DATABASE_URL": database,
             "REDIS_URL": redis,
             "BENCH_ENDPOINTS": "1",

@@ -1,0 +1,22 @@
+"""The benchmarks' processes run the production settings: those settings must let them start
+(a new production check once stopped `make bench` and `make chaos` at their first process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench.env import ROOT, process_env
+
+
+def test_the_bench_environment_passes_the_production_start_checks() -> None:
+    env = process_env()
+    # The same refusal the web and worker processes run on import (config/asgi.py, celery).
+    code = (
+        "import django; django.setup(); "
+        "from apps.core.production import refuse_unsafe_start; refuse_unsafe_start()"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
