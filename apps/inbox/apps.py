@@ -8,4 +8,8 @@ class InboxConfig(AppConfig):
     label = "inbox"
 
     def ready(self) -> None:
-        from apps.inbox import origins  # noqa: F401 - registers the Origin system check
+        from corsheaders.signals import check_request_enabled
+
+        from apps.inbox import origins  # registers the Origin system check
+
+        check_request_enabled.connect(origins.inbox_cors_allowed, dispatch_uid="inbox-cors")

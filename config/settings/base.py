@@ -18,6 +18,11 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Origins that may open the inbox WebSocket (e.g. https://app.example.com); empty means
 # ALLOWED_HOSTS. `*` (here or in ALLOWED_HOSTS when this is empty) is refused unless DEBUG.
 WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[])
+# The same origins may call the inbox API cross-origin (the bell on a product's page); the
+# origins themselves are decided in apps/inbox/origins.py, not by a list of django-cors-headers.
+CORS_URLS_REGEX = r"^/api/v1/inbox(/|$)"
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "last-event-id"]
+CORS_ALLOW_METHODS = ["GET", "POST", "OPTIONS"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -32,6 +37,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "channels",
     "django_prometheus",
+    "corsheaders",
     "apps.clients",
     "apps.recipients",
     "apps.templates",
@@ -50,6 +56,9 @@ MIDDLEWARE = [
     # before anything that would touch the session or the database.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
+    # Before CommonMiddleware: answers the bell's preflights (only for the inbox API and only
+    # for WEBSOCKET_ALLOWED_ORIGINS; apps/inbox/origins.py).
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
