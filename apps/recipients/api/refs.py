@@ -22,12 +22,23 @@ def _printable(value: str) -> None:
         raise serializers.ValidationError("Must be printable characters only.")
 
 
+def _addressable(value: str) -> None:
+    """A recipient created here must be reachable at /api/v1/recipients/{id}: a `/` (even
+    sent as %2F, which the server decodes before routing) or an id of `.` or `..` (which HTTP
+    clients fold into the path) would make one no request can read, update or erase."""
+    if "/" in value or value in {".", ".."}:
+        raise serializers.ValidationError(
+            "Must not contain '/' or be '.' or '..': the recipient could not be addressed "
+            "at /api/v1/recipients/{id}."
+        )
+
+
 class InlineRecipientSerializer(RecipientWriteSerializer):
     """A recipient given with the notification: `id` (its external id) and any profile fields
     of `PUT /api/v1/recipients/{id}`, validated the same way; fields not given keep their
     value. Fields it does not know are refused, so a misspelt one is not lost silently."""
 
-    id = StrictCharField(max_length=EXTERNAL_ID_MAX, validators=[_printable])
+    id = StrictCharField(max_length=EXTERNAL_ID_MAX, validators=[_printable, _addressable])
 
     def to_internal_value(self, data: Any) -> Any:
         unknown = (
@@ -42,7 +53,12 @@ class InlineRecipientSerializer(RecipientWriteSerializer):
 
 def _inline_schema() -> dict[str, Any]:
     properties: dict[str, Any] = {
-        "id": {"type": "string", "maxLength": EXTERNAL_ID_MAX, "description": "External id."},
+        "id": {
+            "type": "string",
+            "maxLength": EXTERNAL_ID_MAX,
+            "pattern": r"^(?!\.\.?$)[^/]+$",
+            "description": "External id (no '/', not '.' or '..': it must be addressable).",
+        },
         "email": {"type": "string", "format": "email"},
         "phone": {"type": "string", "description": "E.164, e.g. +14155552671"},
         "locale": {"type": "string", "example": "pt-BR"},

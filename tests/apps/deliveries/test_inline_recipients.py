@@ -196,6 +196,9 @@ def test_no_known_recipient_at_all_is_400(
         ({"recipients": [{"id": "n", "name": "A"}, {"id": "n", "name": "B"}]}, "recipients[1].id"),
         ({"recipients": ["user-1", "bell\x07id"]}, "recipients[1]"),
         ({"recipient": "zero\u200bwidth"}, "recipient"),
+        # An id no path could reach afterwards (GET/PUT/DELETE /recipients/{id})
+        ({"recipients": [{"id": "team/alice"}]}, "recipients[0].id"),
+        ({"recipient": {"id": ".."}}, "recipient.id"),
     ],
 )
 def test_a_bad_inline_field_is_400_naming_index_and_field(

@@ -86,6 +86,8 @@ def test_the_same_body_again_adds_nothing_and_creates_nothing(
         ({"id": "x" * 201}, "recipients[1].id"),
         ({"id": "bell\u0007"}, "recipients[1].id"),
         ({"id": 7}, "recipients[1].id"),
+        ({"id": "a/b"}, "recipients[1].id"),  # could not be addressed at /recipients/{id}
+        ({"id": "."}, "recipients[1].id"),
         ({"id": "x", "name": ["a"]}, "recipients[1].name"),
         (["x"], "recipients[1]"),
     ],
