@@ -5,9 +5,7 @@ a real uvicorn process; a real Celery worker delivers."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,41 +18,13 @@ from tests.browser.test_bell import send
 from tests.browser.test_bell_element import BLOCK_WEBSOCKETS, demo_token
 from tests.support.asgi import AsgiServer
 from tests.support.processes import wait_until
+from tests.support.product_site import ProductSite
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline]
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Product</title></head>
 <body><header><notifier-bell server="%(server)s" token="%(token)s"></notifier-bell></header>
 <script src="%(server)s/static/notifier/bell.js"></script></body></html>"""
-
-
-class ProductSite:
-    """A product's own web server on 127.0.0.1 (another port: another origin, the same address
-    space, as a product and its notifier on the same network): `/` is its page with the bell."""
-
-    def __init__(self) -> None:
-        self.page = ""
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = site.page.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
