@@ -19,8 +19,8 @@ import pytest
 from notifier_client import NotifierClient, RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:  # appended: `tests` stays this directory, not the service's tests
+    sys.path.append(str(ROOT))
 
 from harness.processes import Proc, wait_until  # noqa: E402 - the repository's process harness
 

@@ -76,7 +76,7 @@ def test_invalid_input_is_a_validation_error_naming_the_field(
     client: NotifierClient, user: str
 ) -> None:
     with pytest.raises(ValidationError) as invalid:
-        client.send("welcome", recipient=user, priority="urgent")  # type: ignore[typeddict-item]
+        client.send("welcome", recipient=user, priority="urgent")  # type: ignore[arg-type]
 
     assert invalid.value.status == 400
     assert invalid.value.code == "invalid"
@@ -93,9 +93,10 @@ def test_unknown_ids_are_not_found(client: NotifierClient) -> None:
 
 
 def test_a_bad_key_is_an_authentication_error(service: Service) -> None:
-    with NotifierClient(service.url, "not-a-key") as stranger, pytest.raises(
-        AuthenticationError
-    ) as refused:
+    with (
+        NotifierClient(service.url, "not-a-key") as stranger,
+        pytest.raises(AuthenticationError) as refused,
+    ):
         stranger.get_recipient("demo-user")
 
     assert refused.value.status == 401
