@@ -25,9 +25,8 @@ def verify_webhook(
     five minutes' tolerance; else WebhookVerificationError. Pass the raw body as received.
 
     `secret` is the endpoint's `whsec_...` secret, or several (while you rotate it: any one
-    verifying is enough). `webhook-signature` may hold several space-separated signatures (the
-    service signs with the old and the new secret for a day after a rotation); malformed
-    entries among them are ignored, not fatal."""
+    verifying is enough). `webhook-signature` may hold several space-separated signatures (as
+    while the endpoint's secret is rotated); malformed entries among them are ignored."""
     lowered = {str(name).lower(): str(value) for name, value in headers.items()}
     signatures = [s for s in lowered.get("webhook-signature", "").split() if _SIGNATURE.match(s)]
     if not signatures:
