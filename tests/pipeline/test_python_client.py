@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from notifier_client import NotifierClient
+from notifier_client import NotifierClient, SendOptions
 
 from tests.support.asgi import AsgiServer
 from tests.support.processes import Simulator, Worker, wait_until
@@ -19,16 +19,14 @@ def test_an_email_sent_through_the_client_is_sent_at_the_simulator(
     worker: Worker, sendgrid: Simulator, api_key: tuple[object, str], demo: dict[str, object]
 ) -> None:
     web = AsgiServer(name="pyclient")
-    key = str(uuid.uuid4())
+    request: SendOptions = {
+        "channels": ["email"],
+        "variables": {"order_id": "A-7"},
+        "idempotency_key": str(uuid.uuid4()),
+    }
     try:
         with NotifierClient(web.url, api_key[1]) as client:
-            accepted = client.send(
-                "order_shipped",
-                recipient="user-1",
-                channels=["email"],
-                variables={"order_id": "A-7"},
-                idempotency_key=key,
-            )
+            accepted = client.send("order_shipped", recipient="user-1", **request)
             (delivery,) = accepted["deliveries"]
 
             def sent() -> dict[str, Any] | None:
@@ -36,13 +34,7 @@ def test_an_email_sent_through_the_client_is_sent_at_the_simulator(
                 return notification if notification["deliveries"][0]["status"] == "sent" else None
 
             detail = wait_until(sent, timeout=30)
-            again = client.send(
-                "order_shipped",
-                recipient="user-1",
-                channels=["email"],
-                variables={"order_id": "A-7"},
-                idempotency_key=key,
-            )
+            again = client.send("order_shipped", recipient="user-1", **request)
     finally:
         web.stop()
 
