@@ -17,6 +17,9 @@ class Reply:
     status: int
     body: Any = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    # Seconds to stall after reading the request, before answering: past the client's timeout,
+    # the request reached the server (and may have been acted on) but its answer is lost.
+    delay: float = 0.0
 
 
 @dataclass
@@ -49,13 +52,21 @@ class ScriptedServer:
                     )
                 )
                 reply = server.script.pop(0) if len(server.script) > 1 else server.script[0]
+                time.sleep(reply.delay)
                 payload = json.dumps(reply.body).encode()
-                self.send_response(reply.status)
-                for name, value in {"Content-Type": "application/json", **reply.headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in {
+                        "Content-Type": "application/json",
+                        **reply.headers,
+                    }.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    self.wfile.flush()
+                except OSError:  # the client gave up waiting (a `delay` past its timeout)
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = _answer
 

@@ -122,7 +122,7 @@ def test_requests_have_the_api_shape() -> None:
         "send_at": "2030-01-01T09:00:00+00:00",
     }
     assert remove.url.raw_path == b"/api/v1/recipients/a%20b/devices/tok%2F1"
-    assert "idempotency-key" not in remove.headers  # only POSTs carry one
+    assert "idempotency-key" not in remove.headers  # only POST /notifications has one
     assert dead.url.params == httpx.QueryParams({"replayed": "false", "channel": "sms"})
 
 

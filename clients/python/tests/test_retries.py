@@ -1,5 +1,6 @@
 """Retries on a real socket: 429 and 503 with Retry-After (seconds and HTTP-date), connection
-refused until the server comes up, the idempotency key kept across retries."""
+refused until the server comes up, the idempotency key kept across retries, and answers lost
+after the request reached the server (retried only for calls safe to repeat)."""
 
 from __future__ import annotations
 
@@ -148,3 +149,83 @@ def test_the_async_client_retries_the_same_way(servers: list[ScriptedServer]) ->
     first, second = server.seen
     assert second.at - first.at >= 0.3
     assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
+
+
+REPLAYED = Reply(200, {"id": 7, "replayed_by": "ops"})
+
+
+def test_a_lost_answer_to_send_is_retried_with_the_same_key(servers: list[ScriptedServer]) -> None:
+    server = serve(servers, Reply(202, ACCEPTED.body, delay=1.5), ACCEPTED)
+
+    with NotifierClient(server.url, "key", timeout=0.3, retry=QUICK) as client:
+        accepted = client.send("welcome", recipient="user-1")
+
+    assert accepted["id"] == "n-1"
+    first, second = server.seen
+    assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
+    assert first.body == second.body
+
+
+def test_a_lost_answer_to_a_replay_is_not_retried(servers: list[ScriptedServer]) -> None:
+    conflict = Reply(409, {"code": "conflict", "message": "Already replayed."})
+    server = serve(servers, Reply(200, REPLAYED.body, delay=1.5), conflict)
+
+    with (
+        NotifierClient(server.url, "key", timeout=0.3, retry=QUICK) as client,
+        pytest.raises(APIConnectionError, match="1 attempts"),
+    ):
+        client.replay_dead_letter(7)
+
+    assert len(server.seen) == 1  # the replay may have happened: not made twice
+    assert "idempotency-key" not in server.seen[0].headers  # the service would ignore one
+
+
+def test_the_async_client_does_not_retry_a_lost_replay(servers: list[ScriptedServer]) -> None:
+    server = serve(servers, Reply(200, {"replayed": 1}, delay=1.5), Reply(200, {"replayed": 0}))
+
+    async def replay() -> None:
+        async with AsyncNotifierClient(server.url, "key", timeout=0.3, retry=QUICK) as client:
+            await client.replay_dead_letters(ids=[7])
+
+    with pytest.raises(APIConnectionError):
+        asyncio.run(replay())
+    assert len(server.seen) == 1
+
+
+def test_a_refused_replay_is_retried(servers: list[ScriptedServer]) -> None:
+    port = unused_port()
+    policy = RetryPolicy(max_attempts=20, backoff_base=0.1, backoff_cap=0.3)
+    later = threading.Timer(0.5, lambda: serve(servers, REPLAYED, port=port))
+    later.start()
+    try:
+        with NotifierClient(f"http://127.0.0.1:{port}", "key", retry=policy) as client:
+            assert client.replay_dead_letter(7)["id"] == 7
+    finally:
+        later.join()
+
+    assert len(servers[0].seen) == 1  # refused attempts never reached it
+
+
+@pytest.mark.parametrize(
+    ("reply", "attempts"),
+    [
+        (Reply(429, {"code": "throttled"}, {"Retry-After": "0"}), 2),  # the rate limit: before
+        (Reply(503, {"code": "overloaded"}, {"Retry-After": "0"}), 2),  # admission: before
+        (Reply(503, {"code": "unavailable"}, {"Retry-After": "0"}), 1),  # may be after commit
+        (Reply(503, "<html>Bad gateway</html>", {"Retry-After": "0"}), 1),  # unknown
+    ],
+    ids=["429", "503 overloaded", "503 unavailable", "503 not ours"],
+)
+def test_which_429_and_503_a_replay_retries(
+    servers: list[ScriptedServer], reply: Reply, attempts: int
+) -> None:
+    server = serve(servers, reply, REPLAYED)
+
+    with NotifierClient(server.url, "key", retry=QUICK) as client:
+        if attempts == 1:
+            with pytest.raises(ServiceUnavailableError):
+                client.replay_dead_letter(7)
+        else:
+            assert client.replay_dead_letter(7)["id"] == 7
+
+    assert len(server.seen) == attempts

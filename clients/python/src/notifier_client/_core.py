@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,13 +28,28 @@ JSON = dict[str, Any]
 
 # Statuses that say "the same request may succeed later" (the API sends Retry-After with both).
 RETRY_STATUSES = frozenset({429, 503})
-# Failures of the connection itself. A request whose answer was lost may have taken effect: a
-# retry is safe because every POST carries its idempotency key (and PUT/DELETE are idempotent).
-RETRY_ERRORS: tuple[type[Exception], ...] = (
+# Failures before the request reached the service: it cannot have acted, so every call retries.
+CONNECT_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
+# Failures once the request was (or may have been) sent: the service may have acted and its
+# answer been lost. Only an idempotent call retries them: GET, PUT, DELETE, and the POSTs the
+# service deduplicates (POST /notifications, by its Idempotency-Key). Other POSTs (a dead
+# letter's replay, a recipient token, subscribing) would act twice: APIConnectionError at once.
+SENT_ERRORS: tuple[type[Exception], ...] = (
     httpx.TimeoutException,
     httpx.NetworkError,
     httpx.RemoteProtocolError,
 )
+RETRY_ERRORS = CONNECT_ERRORS + SENT_ERRORS
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# The 503 that overload admission answers before Django runs: nothing was done, any call
+# retries it. Another 503 ("unavailable": a database, Redis or the broker down) is answered
+# before a write commits, but some POSTs read again after committing (a replay, a cancel,
+# subscribing) and a failure there is a 503 too: only idempotent calls retry it.
+NOTHING_DONE_CODES = frozenset({"overloaded"})
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,15 @@ class Call(Generic[T]):
     params: Mapping[str, str] = field(default_factory=dict)
     json: Any = None
     idempotency_key: str | None = None
+    # Safe to repeat after a lost answer: the default for GET/HEAD/PUT/DELETE; a POST is only
+    # when the service deduplicates it (it sends `idempotency_key` then) or it changes nothing.
+    idempotent: bool | None = None
+
+    @property
+    def repeatable(self) -> bool:
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method in IDEMPOTENT_METHODS
 
     def with_cursor(self, cursor: str) -> Call[T]:
         return dataclasses.replace(self, params={**self.params, "cursor": cursor})
@@ -179,11 +202,11 @@ class Settings:
         }
 
     def request_options(self, call: Call[Any]) -> dict[str, Any]:
-        """Keyword arguments of `build_request` for `call`. A POST gets its idempotency key here,
-        once: every retry of the call re-sends this same request, key included."""
+        """Keyword arguments of `build_request` for `call`. A call the service deduplicates gets
+        its idempotency key here, once: every retry re-sends this same request, key included."""
         headers = {}
-        if call.method == "POST":
-            headers["Idempotency-Key"] = call.idempotency_key or str(uuid.uuid4())
+        if call.idempotency_key is not None:
+            headers["Idempotency-Key"] = call.idempotency_key
         return {
             "method": call.method,
             "url": call.path,
@@ -192,30 +215,49 @@ class Settings:
             "headers": headers,
         }
 
-    def retrying(self) -> Retrying:
-        return Retrying(self.retry)
+    def retrying(self, call: Call[Any]) -> Retrying:
+        return Retrying(self.retry, repeatable=call.repeatable)
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
 
 
 class Retrying:
     """The retry bookkeeping of one call: after each attempt, how long to wait before the next,
-    or None when there is none to make."""
+    or None when there is none to make. `repeatable`: the call may be repeated after the service
+    may have acted on it (Call.repeatable)."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, *, repeatable: bool) -> None:
         self.policy = policy
+        self.repeatable = repeatable
         self.attempts = 0
 
     def after_response(self, response: httpx.Response) -> float | None:
-        """None: `response` is final (not 429/503, or the retries are spent)."""
+        """None: `response` is final (not 429/503, or not to be retried, or the retries are
+        spent). A 429 comes from the rate limit, before the view acts: any call retries it."""
         self.attempts += 1
         if response.status_code not in RETRY_STATUSES:
+            return None
+        if (
+            response.status_code == 503
+            and not self.repeatable
+            and _error_code(response) not in NOTHING_DONE_CODES
+        ):
             return None
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return self.policy.wait(self.attempts, retry_after)
 
     def after_error(self, request: httpx.Request, error: Exception) -> float:
-        """`error` is one of RETRY_ERRORS; APIConnectionError once the retries are spent."""
+        """`error` is one of RETRY_ERRORS; APIConnectionError once the retries are spent, or at
+        once when the request may have reached the service and the call is not repeatable."""
         self.attempts += 1
-        wait = self.policy.wait(self.attempts, None)
+        sent = not isinstance(error, CONNECT_ERRORS)
+        wait = None if sent and not self.repeatable else self.policy.wait(self.attempts, None)
         if wait is None:
             raise APIConnectionError(
                 f"{request.method} {request.url}: {error!r} ({self.attempts} attempts)"

@@ -4,6 +4,7 @@ answers follow the service's OpenAPI schema (`/api/schema/`)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypedDict
@@ -56,12 +57,14 @@ def _notification(extra: JSON, options: SendOptions) -> Call[JSON]:
     for name in ("channels", "fallback", "escalation"):
         if name in fields:
             fields[name] = list(fields[name])
+    # The one POST the service deduplicates (by this key): safe to retry after a lost answer.
     return Call(
         "POST",
         "/notifications",
         parse_json,
         json={**extra, **fields},
-        idempotency_key=key,
+        idempotency_key=key or str(uuid.uuid4()),
+        idempotent=True,
     )
 
 
@@ -116,8 +119,10 @@ def list_deliveries(
 
 
 def cancel_notification(notification_id: str) -> Call[JSON]:
-    """Cancels the deliveries not yet sent; answers the notification."""
-    return Call("POST", f"/notifications/{segment(notification_id)}/cancel", parse_json)
+    """Cancels the deliveries not yet sent; answers the notification. Cancelling again changes
+    nothing more, so a lost answer is retried."""
+    path = f"/notifications/{segment(notification_id)}/cancel"
+    return Call("POST", path, parse_json, idempotent=True)
 
 
 def upsert_recipient(
@@ -177,8 +182,9 @@ def set_preferences(
 
 
 def preferences_link(external_id: str) -> Call[JSON]:
-    """The recipient's hosted preference centre: `{"url", "expires_at"}`."""
-    return Call("POST", f"/recipients/{segment(external_id)}/preferences-link", parse_json)
+    """The recipient's hosted preference centre: `{"url", "expires_at"}` (changes nothing)."""
+    path = f"/recipients/{segment(external_id)}/preferences-link"
+    return Call("POST", path, parse_json, idempotent=True)
 
 
 def register_device(
@@ -186,7 +192,8 @@ def register_device(
 ) -> Call[JSON]:
     """Idempotent on `token` (re-registering moves it to this recipient)."""
     path = f"/recipients/{segment(external_id)}/devices"
-    return Call("POST", path, parse_json, json={"token": token, "platform": platform})
+    fields = {"token": token, "platform": platform}
+    return Call("POST", path, parse_json, json=fields, idempotent=True)
 
 
 def remove_device(external_id: str, token: str) -> Call[None]:

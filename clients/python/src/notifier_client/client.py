@@ -112,7 +112,7 @@ class NotifierClient(_Api):
     def execute(self, call: Call[T]) -> T:
         """Run `call`, retrying as the retry policy says; its answer or its typed error."""
         request = self._http.build_request(**self.settings.request_options(call))
-        retrying = self.settings.retrying()
+        retrying = self.settings.retrying(call)
         wait: float | None
         while True:
             try:
@@ -185,7 +185,7 @@ class AsyncNotifierClient(_Api):
     async def execute(self, call: Call[T]) -> T:
         """Run `call`, retrying as the retry policy says; its answer or its typed error."""
         request = self._http.build_request(**self.settings.request_options(call))
-        retrying = self.settings.retrying()
+        retrying = self.settings.retrying(call)
         wait: float | None
         while True:
             try:
