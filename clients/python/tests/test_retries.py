@@ -166,6 +166,43 @@ def test_a_lost_answer_to_send_is_retried_with_the_same_key(servers: list[Script
     assert first.body == second.body
 
 
+def test_a_send_that_fails_for_good_carries_its_key(servers: list[ScriptedServer]) -> None:
+    server = serve(servers, Reply(202, ACCEPTED.body, delay=1.5))
+    policy = RetryPolicy(max_attempts=2, backoff_base=0.05)
+
+    with (
+        NotifierClient(server.url, "key", timeout=0.3, retry=policy) as client,
+        pytest.raises(APIConnectionError) as lost,
+    ):
+        client.send("welcome", recipient="user-1")
+
+    keys = {seen.headers["idempotency-key"] for seen in server.seen}
+    assert keys == {lost.value.idempotency_key}  # the one to send again with
+    assert len(server.seen) == 2
+
+
+def test_an_error_answer_to_a_send_carries_its_key(servers: list[ScriptedServer]) -> None:
+    server = serve(servers, Reply(503, {"code": "unavailable"}, {"Retry-After": "0"}))
+
+    with (
+        NotifierClient(server.url, "key", retry=RetryPolicy(max_attempts=1)) as client,
+        pytest.raises(ServiceUnavailableError) as unavailable,
+    ):
+        client.send("welcome", recipient="user-1", idempotency_key="mine")
+    with (
+        NotifierClient(server.url, "key", retry=RetryPolicy(max_attempts=1)) as client,
+        pytest.raises(ServiceUnavailableError) as read,
+    ):
+        client.get_notification("n-1")
+    nobody = f"http://127.0.0.1:{unused_port()}"
+    with NotifierClient(nobody, "k") as client, pytest.raises(APIConnectionError) as refused:
+        client.get_topic("t")
+
+    assert unavailable.value.idempotency_key == "mine"
+    assert read.value.idempotency_key is None
+    assert refused.value.idempotency_key is None
+
+
 def test_a_lost_answer_to_a_replay_is_not_retried(servers: list[ScriptedServer]) -> None:
     conflict = Reply(409, {"code": "conflict", "message": "Already replayed."})
     server = serve(servers, Reply(200, REPLAYED.body, delay=1.5), conflict)

@@ -260,7 +260,8 @@ class Retrying:
         wait = None if sent and not self.repeatable else self.policy.wait(self.attempts, None)
         if wait is None:
             raise APIConnectionError(
-                f"{request.method} {request.url}: {error!r} ({self.attempts} attempts)"
+                f"{request.method} {request.url}: {error!r} ({self.attempts} attempts)",
+                idempotency_key=request.headers.get("Idempotency-Key"),
             ) from error
         return wait
 

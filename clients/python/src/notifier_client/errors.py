@@ -12,13 +12,30 @@ class NotifierError(Exception):
     """Base of every error this client raises."""
 
 
+def _key_of(response: httpx.Response) -> str | None:
+    """The Idempotency-Key of the request `response` answers (None: none, or no request)."""
+    try:
+        request = response.request
+    except RuntimeError:  # a Response built by hand, not received
+        return None
+    key = request.headers.get("Idempotency-Key")
+    return None if key is None else str(key)
+
+
 class APIConnectionError(NotifierError):
-    """The service could not be reached (refused, reset, timed out), after the retries."""
+    """The service could not be reached (refused, reset, timed out), after the retries.
+    `idempotency_key`: the key the request carried (a `send` whose answer was lost may have
+    been accepted: send again with this key and it is not sent twice), else None."""
+
+    def __init__(self, message: str, *, idempotency_key: str | None = None) -> None:
+        super().__init__(message)
+        self.idempotency_key = idempotency_key
 
 
 class APIError(NotifierError):
     """The service answered with an error status. `code`, `message` and `fields` are the error
-    body's (`fields` names each bad field of a 400); `status` the HTTP status."""
+    body's (`fields` names each bad field of a 400); `status` the HTTP status;
+    `idempotency_key` the key the request carried (POST /notifications), else None."""
 
     def __init__(
         self,
@@ -28,8 +45,10 @@ class APIError(NotifierError):
         code: str,
         fields: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
+        self.idempotency_key = idempotency_key
         self.message = message
         self.status = status
         self.code = code
@@ -112,6 +131,7 @@ def error_from_response(response: httpx.Response, retry_after: float | None) -> 
         "code": body["code"],
         "fields": fields if isinstance(fields, dict) else {},
         "headers": dict(response.headers),
+        "idempotency_key": _key_of(response),
     }
     message = str(body.get("message") or response.reason_phrase)
     if status == 429:
