@@ -34,9 +34,11 @@ system-deps:
 services-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python scripts/check_services.py
 
+# `make test` runs the whole suite, then the client's tests. With PYTEST_ARGS (a selection, e.g.
+# PYTEST_ARGS="tests/api -k send") it runs only that selection: not the client's tests too.
 test: $(STAMP) system-deps services-check
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory test-client
+	$(if $(PYTEST_ARGS),,$(MAKE) --no-print-directory test-client)
 
 # The client's own tests, against this service started as `make run` starts it (their
 # conftest.py), in a database of their own beside DATABASE_URL's.
