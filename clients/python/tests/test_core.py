@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 
 import httpx
@@ -27,7 +28,6 @@ NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
         ("3", 3.0),
         (" 1.5 ", 1.5),
         ("0", 0.0),
-        ("-4", 0.0),
         ("Thu, 01 Jan 2026 12:00:30 GMT", 30.0),
         ("Thursday, 01-Jan-26 12:00:10 GMT", 10.0),  # RFC 850, obsolete but allowed
         ("Thu Jan  1 12:00:05 2026", 5.0),  # asctime: no zone, means GMT
@@ -37,6 +37,14 @@ NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
         ("soon", None),
         ("inf", None),
         ("nan", None),
+        ("-5", None),  # not delta-seconds (float() would read these)
+        ("+5", None),
+        ("1_000", None),
+        ("5.", None),
+        ("1e3", None),
+        ("1e400", None),
+        ("0x10", None),
+        ("9" * 400, math.inf),  # digits past a float: longer than any max_retry_after
     ],
 )
 def test_retry_after_in_both_forms(value: str | None, seconds: float | None) -> None:
@@ -53,6 +61,14 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert all(0 <= w <= 4.0 for w in waits[9])  # type: ignore[operator]
     assert len(set(waits[9])) > 100  # jittered, not a fixed schedule
     assert policy.wait(10, None) is None  # the last attempt is not followed by another
+
+
+def test_a_huge_retry_after_is_raised_at_once() -> None:
+    policy = RetryPolicy(max_retry_after=60)
+
+    assert policy.wait(1, parse_retry_after("9" * 400)) is None
+    assert policy.wait(1, parse_retry_after("99999999999999999999")) is None
+    assert policy.wait(1, parse_retry_after("-5")) is not None  # unreadable: the backoff
 
 
 def test_retry_after_is_honoured_never_sooner() -> None:

@@ -4,8 +4,8 @@ and the reading of answers. The transports (client.py) only send, sleep and loop
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -85,25 +85,26 @@ class RetryPolicy:
         return retry_after + random.uniform(0, self.backoff_base)  # noqa: S311
 
 
+_DELTA_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """`Retry-After` in seconds: delta-seconds or an HTTP-date (RFC 9110 10.2.3); None when
-    absent or unreadable. A date in the past is 0."""
+    absent or unreadable. A date in the past is 0. Delta-seconds are digits (a fraction is
+    tolerated): a sign, an exponent, `_` or a bare `5.` are unreadable, not what `float` makes
+    of them; digits too many for a float are infinite (longer than any max_retry_after)."""
     if not value or not value.strip():
         return None
     value = value.strip()
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(value)  # "9" * 400 is inf, never an error
     try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # RFC 9110 dates are GMT; email.utils leaves "-0000" naive
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    if not math.isfinite(seconds):
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
-    return max(0.0, seconds)
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; email.utils leaves "-0000" naive
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 @dataclass(frozen=True)
