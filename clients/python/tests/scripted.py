@@ -15,7 +15,7 @@ from typing import Any
 @dataclass
 class Reply:
     status: int
-    body: Any = field(default_factory=dict)
+    body: Any = field(default_factory=dict)  # JSON, or bytes sent as they are
     headers: dict[str, str] = field(default_factory=dict)
     # Seconds to stall after reading the request, before answering: past the client's timeout,
     # the request reached the server (and may have been acted on) but its answer is lost.
@@ -53,7 +53,9 @@ class ScriptedServer:
                 )
                 reply = server.script.pop(0) if len(server.script) > 1 else server.script[0]
                 time.sleep(reply.delay)
-                payload = json.dumps(reply.body).encode()
+                payload = (
+                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                )
                 try:
                     self.send_response(reply.status)
                     for name, value in {

@@ -16,7 +16,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from notifier_client.errors import APIConnectionError, APIError, error_from_response
+from notifier_client.errors import (
+    APIConnectionError,
+    InvalidResponseError,
+    error_from_response,
+)
 
 try:
     VERSION = metadata.version("notifier-client")
@@ -146,12 +150,21 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def invalid_response(response: httpx.Response, detail: object) -> InvalidResponseError:
+    """The error for a success `response` whose body is not what the call reads."""
+    request = response.request
+    return InvalidResponseError(
+        f"{request.method} {request.url}: {response.status_code} answered with a body that is "
+        f"not this call's JSON: {detail}",
+        status=response.status_code,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+
+
 def parse_json(response: httpx.Response) -> JSON:
     body = response.json()
     if not isinstance(body, dict):
-        raise APIError(
-            "expected a JSON object", status=response.status_code, code="unexpected_response"
-        )
+        raise invalid_response(response, f"expected a JSON object, got {type(body).__name__}")
     return body
 
 
@@ -216,6 +229,13 @@ class Settings:
             "headers": headers,
         }
 
+    def build(self, http: httpx.Client | httpx.AsyncClient, call: Call[Any]) -> httpx.Request:
+        """The request of `call`; APIConnectionError when it cannot be made (an invalid URL)."""
+        try:
+            return http.build_request(**self.request_options(call))
+        except httpx.InvalidURL as exc:
+            raise APIConnectionError(f"{call.method} {call.path}: {exc}") from exc
+
     def retrying(self, call: Call[Any]) -> Retrying:
         return Retrying(self.retry, repeatable=call.repeatable)
 
@@ -254,15 +274,24 @@ class Retrying:
         return self.policy.wait(self.attempts, retry_after)
 
     def after_error(self, request: httpx.Request, error: Exception) -> float:
-        """`error` is one of RETRY_ERRORS; APIConnectionError once the retries are spent, or at
-        once when the request may have reached the service and the call is not repeatable."""
+        """The wait before the next attempt after httpx's `error`. APIConnectionError once the
+        retries are spent, or at once when the call is not to be repeated (the request may have
+        reached the service) or the error is not one of RETRY_ERRORS (an unsupported scheme,
+        a protocol error of our own); InvalidResponseError for a body that does not decode."""
         self.attempts += 1
-        sent = not isinstance(error, CONNECT_ERRORS)
-        wait = None if sent and not self.repeatable else self.policy.wait(self.attempts, None)
+        key = request.headers.get("Idempotency-Key")
+        if isinstance(error, httpx.DecodingError):
+            raise InvalidResponseError(
+                f"{request.method} {request.url}: {error}", idempotency_key=key
+            ) from error
+        retried = isinstance(error, CONNECT_ERRORS) or (
+            self.repeatable and isinstance(error, RETRY_ERRORS)
+        )
+        wait = self.policy.wait(self.attempts, None) if retried else None
         if wait is None:
             raise APIConnectionError(
                 f"{request.method} {request.url}: {error!r} ({self.attempts} attempts)",
-                idempotency_key=request.headers.get("Idempotency-Key"),
+                idempotency_key=key,
             ) from error
         return wait
 
@@ -270,5 +299,8 @@ class Retrying:
 def result(call: Call[T], response: httpx.Response) -> T:
     """The parsed answer of a final `response`, or its typed error."""
     if response.is_success:
-        return call.parse(response)
+        try:
+            return call.parse(response)
+        except ValueError as exc:  # not JSON, not UTF-8
+            raise invalid_response(response, exc) from exc
     raise error_from_response(response, parse_retry_after(response.headers.get("Retry-After")))

@@ -17,7 +17,7 @@ import httpx
 from typing_extensions import Self
 
 from notifier_client import calls
-from notifier_client._core import RETRY_ERRORS, Call, Page, RetryPolicy, Settings, result
+from notifier_client._core import Call, Page, RetryPolicy, Settings, result
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -91,6 +91,10 @@ class _Api:
     ) -> None:
         """`base_url`: where the service answers, e.g. `https://notify.example.com` (the client
         adds `/api/v1`). `retry`: how 429, 503 and connection errors are retried."""
+        try:
+            httpx.URL(base_url)
+        except httpx.InvalidURL as exc:  # a wrong argument, as the calls' own ValueErrors
+            raise ValueError(f"base_url {base_url!r} is not a URL: {exc}") from exc
         self.settings = Settings(base_url, api_key, timeout, retry or RetryPolicy())
 
 
@@ -111,13 +115,13 @@ class NotifierClient(_Api):
 
     def execute(self, call: Call[T]) -> T:
         """Run `call`, retrying as the retry policy says; its answer or its typed error."""
-        request = self._http.build_request(**self.settings.request_options(call))
+        request = self.settings.build(self._http, call)
         retrying = self.settings.retrying(call)
         wait: float | None
         while True:
             try:
                 response = self._http.send(request)
-            except RETRY_ERRORS as exc:
+            except httpx.HTTPError as exc:
                 wait = retrying.after_error(request, exc)
             else:
                 wait = retrying.after_response(response)
@@ -184,13 +188,13 @@ class AsyncNotifierClient(_Api):
 
     async def execute(self, call: Call[T]) -> T:
         """Run `call`, retrying as the retry policy says; its answer or its typed error."""
-        request = self._http.build_request(**self.settings.request_options(call))
+        request = self.settings.build(self._http, call)
         retrying = self.settings.retrying(call)
         wait: float | None
         while True:
             try:
                 response = await self._http.send(request)
-            except RETRY_ERRORS as exc:
+            except httpx.HTTPError as exc:
                 wait = retrying.after_error(request, exc)
             else:
                 wait = retrying.after_response(response)

@@ -32,6 +32,20 @@ class APIConnectionError(NotifierError):
         self.idempotency_key = idempotency_key
 
 
+class InvalidResponseError(NotifierError):
+    """The service's answer could not be read: a success status whose body is not the JSON
+    this call expects (a proxy's page, a truncated body), or a body that does not decode.
+    `status` is the HTTP status when known; `idempotency_key` the key the request carried (a
+    `send` answered so may well have been accepted)."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, idempotency_key: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.idempotency_key = idempotency_key
+
+
 class APIError(NotifierError):
     """The service answered with an error status. `code`, `message` and `fields` are the error
     body's (`fields` names each bad field of a 400); `status` the HTTP status;
