@@ -98,3 +98,13 @@ def test_what_does_not_verify_is_refused(
 def test_a_signed_body_that_is_not_json_is_refused() -> None:
     with pytest.raises(WebhookVerificationError, match="not JSON"):
         verify_webhook(signed(b"not json"), b"not json", SECRET)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [SECRET.encode(), [SECRET.encode()], [SECRET, 42], bytearray(SECRET.encode())],
+    ids=["bytes", "a list of bytes", "a list with an int", "bytearray"],
+)
+def test_a_secret_that_is_not_a_string_is_a_type_error(secret: object) -> None:
+    with pytest.raises(TypeError, match="whsec_"):
+        verify_webhook(signed(), BODY, secret)  # type: ignore[arg-type]

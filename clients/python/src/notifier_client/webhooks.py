@@ -23,10 +23,15 @@ def verify_webhook(
 ) -> Any:
     """The event (parsed JSON) when `body` carries a valid signature for `secret` within the
     five minutes' tolerance; else WebhookVerificationError. Pass the raw body as received.
+    A secret that is not a string (bytes, say) is a TypeError.
 
     `secret` is the endpoint's `whsec_...` secret, or several (while you rotate it: any one
     verifying is enough). `webhook-signature` may hold several space-separated signatures (as
     while the endpoint's secret is rotated); malformed entries among them are ignored."""
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    if isinstance(secret, (bytes, bytearray)) or not all(isinstance(s, str) for s in secrets):
+        # bytes would be iterated as ints; raw bytes or "whsec_..." encoded is ambiguous anyway.
+        raise TypeError("secret must be the whsec_... string, or an iterable of such strings")
     lowered = {str(name).lower(): str(value) for name, value in headers.items()}
     signatures = [s for s in lowered.get("webhook-signature", "").split() if _SIGNATURE.match(s)]
     if not signatures:
@@ -36,7 +41,6 @@ def verify_webhook(
         text = body.decode() if isinstance(body, bytes) else body
     except UnicodeDecodeError as exc:
         raise WebhookVerificationError("the body is not UTF-8") from exc
-    secrets = [secret] if isinstance(secret, str) else list(secret)
     if not secrets:
         raise WebhookVerificationError("no secret to verify with")
     failure: Exception | None = None
