@@ -6,6 +6,7 @@ repository's virtualenv (`make test` does that), with the client installed in it
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -53,26 +54,64 @@ def fresh_database() -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def banner(run: Proc) -> dict[str, str]:
-    """The lines of `make run`'s banner, by label."""
+# What the environment may carry for another run (a developer's shell, CI) that would point
+# this service at other providers, brokers or hosts: `make run` chooses its own.
+INHERITED = ("DJANGO_", "CELERY_", "SENDGRID_", "TWILIO_", "FCM_", "SMTP_", "NOTIFIER_", "SENTRY_")
+INHERITED_NAMES = frozenset({"PORT", "PUBLIC_BASE_URL", "DATABASE_URL", "REDIS_URL"})
+
+
+def tail(run: Proc, size: int = 4000) -> str:
+    return f"--- make run, last {size} characters of its log ---\n{run.log()[-size:]}"
+
+
+def wait_up(run: Proc) -> str:
+    """The log once `make run`'s banner is out (the web answered); its tail in the failure."""
 
     def up() -> bool:
         if not run.alive():
-            raise RuntimeError(f"make run stopped:\n{run.log()[-3000:]}")
+            raise RuntimeError(f"make run stopped:\n{tail(run)}")
         return BANNER_END in run.log()
 
-    wait_until(up, timeout=180, interval=0.5)
-    lines = run.log().split("Notifier is up.")[-1].split(BANNER_END)[0].splitlines()
-    return {line[2:16].strip(): line[17:].strip() for line in lines if line.startswith("  ")}
+    try:
+        wait_until(up, timeout=180, interval=0.5)
+    except TimeoutError as exc:
+        raise TimeoutError(f"make run was not up within 180 s:\n{tail(run)}") from exc
+    return run.log()
+
+
+def banner(log: str) -> dict[str, str]:
+    """The banner's lines by label: `  <label>  <value>` (two spaces or more between)."""
+    lines = log.split("Notifier is up.")[-1].split(BANNER_END)[0].splitlines()
+    shown = (re.fullmatch(r"  (\S.*?) {2,}(\S.*)", line) for line in lines)
+    return {match[1]: match[2] for match in shown if match}
+
+
+def run_env(var: Path) -> dict[str, str]:
+    """`make run`'s var/run.env: `KEY="value"` lines, as scripts/run_dev.py quotes them."""
+    values = {}
+    for line in (var / "run.env").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if not sep or line.startswith("#"):
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        values[key] = value
+    return values
 
 
 @pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()  # no queued work of an earlier run
     var = tmp_path_factory.mktemp("make-run")
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PORT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(INHERITED) and k not in INHERITED_NAMES and not k.endswith("_SIM_PORT")
+    }
     env.update(
         DATABASE_URL=fresh_database(),
         REDIS_URL=REDIS_URL,
@@ -85,7 +124,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     )
     run = Proc("make-run", [sys.executable, "-m", "scripts.run_dev"], env, log_dir=var)
     try:
-        shown = banner(run)
+        shown = banner(wait_up(run))
+        chosen = run_env(var)  # written before the banner, removed when make run stops
         ops = subprocess.run(  # noqa: S603 - the repository's manage.py
             [sys.executable, str(ROOT / "manage.py"), "create_api_key", "pyclient-ops", "--ops"],
             cwd=ROOT,
@@ -96,12 +136,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             check=True,
         )
         yield Service(
-            url=shown["API"].split()[0].removesuffix("/api/v1/"),
-            api_key=shown["API key"].split()[0],
+            url=f"http://127.0.0.1:{chosen['PORT']}",
+            api_key=shown["API key"].split()[0],  # shown once, in the banner only
             ops_key=ops.stdout.strip(),
-            sendgrid_url=shown["SendGrid sim"].split()[0].removesuffix("/_sim/requests"),
+            sendgrid_url=chosen["SENDGRID_API_URL"],
         )
     finally:
+        if request.session.testsfailed:
+            print(f"\n{tail(run)}", file=sys.stderr)
         run.stop(timeout=30)
 
 
