@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install system-deps services-check bench chaos clean
+.PHONY: run test test-client lint install system-deps services-check bench chaos clean
 
-$(STAMP): pyproject.toml
+# The Python client (clients/python) is installed beside the service: its tests and one pipeline
+# test use it.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e "./clients/python[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,14 +34,23 @@ system-deps:
 services-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python scripts/check_services.py
 
+# `make test` runs the whole suite, then the client's tests. With PYTEST_ARGS (a selection, e.g.
+# PYTEST_ARGS="tests/api -k send") it runs only that selection: not the client's tests too.
 test: $(STAMP) system-deps services-check
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
+	$(if $(PYTEST_ARGS),,$(MAKE) --no-print-directory test-client)
+
+# The client's own tests, against this service started as `make run` starts it (their
+# conftest.py), in a database of their own beside DATABASE_URL's.
+test-client: $(STAMP) services-check
+	cd clients/python && ../../$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy
+	cd clients/python && ../../$(BIN)/mypy
 	@# Django's deployment checklist on the production settings as a release has them: static
 	@# files collected (into a scratch STATIC_ROOT, as the Dockerfile's build step does; without
 	@# them notifier.E003 stops the check), a freshly generated key and an https PUBLIC_BASE_URL.
