@@ -12,6 +12,12 @@ LOCALE_RE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}$")
 CATEGORY_RE = re.compile(r"^[a-zA-Z0-9_.:-]{1,50}$")
 
 
+def validate_category(value: str) -> None:
+    # fullmatch: `$` would let a name end in "\n".
+    if not CATEGORY_RE.fullmatch(value):
+        raise ValidationError("Letters, digits and _.:- only (at most 50).")
+
+
 def validate_locale(value: str) -> None:
     if not LOCALE_RE.match(value):
         raise ValidationError(f"{value!r} is not a locale (e.g. en, pt-BR).")

@@ -7,6 +7,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from apps.core.fields import DigestField, StrictBooleanField, StrictCharField
+from apps.core.validation import validate_category
 from apps.deliveries.api.workflow_fields import (
     ESCALATION_SCHEMA,
     THROTTLE_SCHEMA,
@@ -46,7 +47,14 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         child=serializers.ChoiceField(choices=CHANNELS), required=False, min_length=1
     )
     priority = serializers.ChoiceField(choices=PRIORITIES, required=False)
-    category = serializers.CharField(max_length=50, required=False)
+    category = StrictCharField(
+        max_length=50,
+        required=False,
+        trim_whitespace=False,  # matched whole: "news\n" is refused, not read as "news"
+        validators=[validate_category],
+        help_text="Letters, digits and `_ . : -`, 1 to 50 (a template's category's rule); "
+        "default: the template's category.",
+    )
     send_at = serializers.DateTimeField(required=False)
     fallback = serializers.ListField(
         child=serializers.ChoiceField(choices=CHANNELS), required=False, default=list

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.fields import DigestField, StrictCharField
-from apps.core.validation import CATEGORY_RE, validate_locale
+from apps.core.validation import validate_category, validate_locale
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from notifier.durations import DURATION_MAX_LENGTH, DURATION_PATTERN
 from notifier.rendering import DIGEST_VARIABLES, SERVICE_VARIABLES
@@ -30,11 +30,6 @@ CHANNEL_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     Channel.INAPP: (frozenset({"title", "body"}), frozenset()),
 }
 PARTS = ("subject", "title", "body", "html")
-
-
-def validate_category(value: str) -> None:
-    if not CATEGORY_RE.match(value):
-        raise serializers.ValidationError("Letters, digits and _.:- only (at most 50).")
 
 
 class VariantSerializer(serializers.Serializer[Any]):
