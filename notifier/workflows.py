@@ -181,6 +181,11 @@ def escalation_stored(value: Sequence[Mapping[str, Any]]) -> list[EscalationStep
     ]
 
 
+def escalation_channels(steps: Sequence[EscalationStep]) -> list[str]:
+    """Every channel the steps send on, in step order."""
+    return [c for step in steps for c in step.channels]
+
+
 def _twice(channels: Sequence[str]) -> set[str]:
     return {c for c in channels if channels.count(c) > 1}
 

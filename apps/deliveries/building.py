@@ -29,7 +29,13 @@ from apps.deliveries.throttles import Slots, recipients_throttled
 from apps.deliveries.workflows import escalation_deliveries, workflows_counted
 from apps.recipients.models import Recipient
 from notifier.digests import DigestSpec, digest_stored
-from notifier.workflows import EscalationStep, Throttle, escalation_stored, throttle_stored
+from notifier.workflows import (
+    EscalationStep,
+    Throttle,
+    escalation_channels,
+    escalation_stored,
+    throttle_stored,
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,11 @@ class Workflows:
             escalation=escalation_stored(notification.escalation or []),
             scheduled=bool(send_at and accepted and send_at > accepted),
         )
+
+    def escalated_channels(self) -> list[str]:
+        """The channels the escalation steps send on (their suppressions are read with the
+        recipients', their variants rendered before the 202)."""
+        return escalation_channels(self.escalation)
 
     def digest_joining(self) -> DigestSpec | None:
         """The declaration under which the deliveries join digest windows, decided once for the

@@ -122,10 +122,9 @@ def _render_check(
         for locale in locales
         if (sample := subscribers.filter(locale=locale).first()) is not None
     ]
-    escalated = [c for step in workflows.escalation for c in step.channels]
     variants_render_check(
         version=version,
-        channels=[*notification.channels, *notification.fallback, *escalated],
+        channels=[*notification.channels, *notification.fallback, *workflows.escalated_channels()],
         variables=notification.variables,
         digest=workflows.digest,
         samples=samples,
@@ -239,10 +238,11 @@ def _live(notification_id: str, token: str) -> Step:
 
 
 def _republish_last_chunk(notification_id: str) -> None:
-    """The dead run may have committed its last chunk and been killed while publishing it: its
-    rows are `queued` with no message (the reconciler would find them only after
-    RECONCILE_LOST_AFTER_SECONDS when the ledger was written first). Publish them again now; a
-    message that did get through becomes a duplicate, which the send claim drops."""
+    """The dead run may have committed its last chunk and been killed before publishing it: its
+    rows are `queued` with neither message nor ledger entry (those are written together, after
+    the commit), which the reconciler would find only RECONCILE_AFTER_SECONDS later. Publish
+    them again now; a message that did get through becomes a duplicate, which the send claim
+    drops."""
     fan = FanOut.objects.filter(notification_id=notification_id).first()
     if fan is None:
         return
@@ -306,7 +306,7 @@ def _next_subscribers(fan: FanOut) -> list[Recipient]:
         .select_related("preference")
     )
     notification = fan.notification
-    escalated = [c for step in notification.escalation or [] for c in step["channels"]]
+    escalated = Workflows.stored(notification).escalated_channels()
     channels = [*notification.channels, *notification.fallback, *escalated]
     if any(spec(c).per_device for c in channels):  # devices: only to reach them
         rows = rows.prefetch_related("devices")
@@ -319,7 +319,7 @@ def _create_deliveries(
     """The chunk's deliveries, built as a request's for listed recipients are (building.py) with
     the workflows the notification stored. Returns how many on the requested channels."""
     workflows = Workflows.stored(notification)
-    escalated = [c for step in workflows.escalation for c in step.channels]
+    escalated = workflows.escalated_channels()
     # Suppressions of the fallback and escalation channels too: one query for the chunk.
     listed = suppressions_among(
         client_id=notification.client_id,
