@@ -5,9 +5,6 @@ number of messages (no OR per (notification, recipient) pair)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -18,10 +15,10 @@ from django.test.utils import CaptureQueriesContext
 from apps.deliveries.lifecycle import deliveries_read, deliveries_seen
 from apps.deliveries.models import Delivery, DeliveryStatus, Notification
 from tests.factories import DeliveryFactory, NotificationFactory, RecipientFactory
+from tests.support.sqlite import sqlite_manage
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[3]
 MESSAGES = 5000
 STEP = {"after": "30m", "channels": ["email"]}
 
@@ -163,25 +160,7 @@ print(json.dumps({"steps": len(steps), "statuses": statuses}))
 
 def test_a_read_all_stands_the_steps_down_on_sqlite_too(tmp_path: Path) -> None:
     # `make run`'s database: no unnest there, the pairs are read in OR'd chunks.
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-    }
-
-    def manage(*args: str) -> str:
-        done = subprocess.run(  # noqa: S603 -- our own manage.py, fixed arguments
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        return done.stdout
-
+    manage = sqlite_manage(tmp_path)
     manage("migrate", "--noinput")
     result = json.loads(manage("shell", "-c", SQLITE_SCRIPT).strip().splitlines()[-1])
 
