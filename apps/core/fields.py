@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.validation import validate_category
 from notifier.digests import MAX_ITEMS_LIMIT, DigestError, parse_digest
 from notifier.durations import DURATION_MAX_LENGTH, DURATION_PATTERN
 from notifier.workflows import THROTTLE_KEY_MAX, THROTTLE_MAX_LIMIT
@@ -47,6 +48,16 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return str(super().to_internal_value(data))
+
+
+class CategoryField(StrictCharField):
+    """A category name (validate_category), matched whole: "news\n" is refused, not trimmed."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Letters, digits and `_ . : -`, 1 to 50.")
+        super().__init__(
+            max_length=50, trim_whitespace=False, validators=[validate_category], **kwargs
+        )
 
 
 class StrictIntegerField(serializers.IntegerField):

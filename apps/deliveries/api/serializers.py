@@ -6,8 +6,7 @@ from typing import Any
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import DigestField, StrictBooleanField, StrictCharField
-from apps.core.validation import validate_category
+from apps.core.fields import CategoryField, DigestField, StrictBooleanField, StrictCharField
 from apps.deliveries.api.workflow_fields import (
     ESCALATION_SCHEMA,
     THROTTLE_SCHEMA,
@@ -47,13 +46,8 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         child=serializers.ChoiceField(choices=CHANNELS), required=False, min_length=1
     )
     priority = serializers.ChoiceField(choices=PRIORITIES, required=False)
-    category = StrictCharField(
-        max_length=50,
-        required=False,
-        trim_whitespace=False,  # matched whole: "news\n" is refused, not read as "news"
-        validators=[validate_category],
-        help_text="Letters, digits and `_ . : -`, 1 to 50 (a template's category's rule); "
-        "default: the template's category.",
+    category = CategoryField(
+        required=False, help_text="Letters, digits and `_ . : -`, 1 to 50; default: the template's."
     )
     send_at = serializers.DateTimeField(required=False)
     fallback = serializers.ListField(

@@ -9,8 +9,8 @@ from django.core.validators import validate_slug
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import THROTTLE_SCHEMA, DigestField, StrictCharField
-from apps.core.validation import validate_category, validate_locale
+from apps.core.fields import THROTTLE_SCHEMA, CategoryField, DigestField, StrictCharField
+from apps.core.validation import validate_locale
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from notifier.rendering import DIGEST_VARIABLES, SERVICE_VARIABLES
 from notifier.types import Channel, Priority
@@ -80,9 +80,7 @@ class TemplateThrottleField(serializers.Field):  # type: ignore[type-arg]
 class TemplateWriteSerializer(serializers.Serializer[Any]):
     """PUT body (and POST body, which also carries `key`)."""
 
-    category = StrictCharField(
-        max_length=50, required=False, default="general", validators=[validate_category]
-    )
+    category = CategoryField(required=False, default="general")
     priority = serializers.ChoiceField(choices=PRIORITIES, required=False, default="normal")
     variables = serializers.ListField(
         child=StrictCharField(max_length=100), required=False, default=list, max_length=200
