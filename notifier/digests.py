@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from notifier.durations import parse_duration
+from notifier.durations import parse_duration, stored_duration
 from notifier.rendering import TemplateError, key_expression_check
 from notifier.types import Priority
 
@@ -95,6 +95,18 @@ def parse_digest(value: object, *, field: str = "digest") -> DigestSpec | None:
     if errors:
         raise DigestError("Invalid digest: " + "; ".join(sorted(errors)) + ".", errors)
     return DigestSpec(window=window, key=str(key), max_items=int(max_items))
+
+
+def digest_stored(value: Mapping[str, Any] | None) -> DigestSpec | None:
+    """A declaration as an accepted notification stored it (`as_json`, checked then), not
+    checked again against today's limits."""
+    if not value:
+        return None
+    return DigestSpec(
+        window=stored_duration(str(value["window"])),
+        key=str(value.get("key", "")),
+        max_items=int(value.get("max_items", DEFAULT_MAX_ITEMS)),
+    )
 
 
 def parse_cadence(value: object) -> str:

@@ -38,6 +38,12 @@ def parse_duration(
     return dt.timedelta(seconds=seconds)
 
 
+def stored_duration(value: str) -> dt.timedelta:
+    """A duration this service checked and stored when it accepted it, read back without
+    today's bounds (they may have tightened since)."""
+    return dt.timedelta(seconds=sum(int(n) * UNIT_SECONDS[u] for n, u in _PART.findall(value)))
+
+
 def format_duration(value: dt.timedelta) -> str:
     """The duration in its largest whole unit: 90 minutes -> "90m", a day -> "1d"."""
     seconds = int(value.total_seconds())

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.durations import format_duration, parse_duration
+from notifier.durations import format_duration, parse_duration, stored_duration
 from notifier.rendering import RenderError, key_expression_check, render
 from notifier.types import Channel
 
@@ -97,6 +97,16 @@ def throttle_parse(value: object) -> Throttle:
     return Throttle(limit=limit, window=window, key=str(key))
 
 
+def throttle_stored(value: Mapping[str, Any]) -> Throttle:
+    """A throttle as an accepted notification stored it (`as_json`, checked then), not checked
+    again against today's limits: a limit lowered since must not fail its fan-out for ever."""
+    return Throttle(
+        limit=int(value["limit"]),
+        window=stored_duration(str(value["window"])),
+        key=str(value.get("key", "")),
+    )
+
+
 @dataclass(frozen=True)
 class EscalationStep:
     """Send on `channels` `after` the notification, unless an earlier delivery reached
@@ -156,6 +166,24 @@ def escalation_parse(value: object) -> list[EscalationStep]:
     if errors:
         raise SpecError(errors)
     return steps
+
+
+def escalation_stored(value: Sequence[Mapping[str, Any]]) -> list[EscalationStep]:
+    """Escalation steps as an accepted notification stored them (`as_json`, checked then), not
+    checked again against today's limits."""
+    return [
+        EscalationStep(
+            after=stored_duration(str(step["after"])),
+            channels=tuple(str(c) for c in step["channels"]),
+            unless=str(step.get("unless", "read")),
+        )
+        for step in value
+    ]
+
+
+def escalation_channels(steps: Sequence[EscalationStep]) -> list[str]:
+    """Every channel the steps send on, in step order."""
+    return [c for step in steps for c in step.channels]
 
 
 def _twice(channels: Sequence[str]) -> set[str]:

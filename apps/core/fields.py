@@ -7,8 +7,29 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.validation import validate_category
 from notifier.digests import MAX_ITEMS_LIMIT, DigestError, parse_digest
 from notifier.durations import DURATION_MAX_LENGTH, DURATION_PATTERN
+from notifier.workflows import THROTTLE_KEY_MAX, THROTTLE_MAX_LIMIT
+
+# OpenAPI: a duration as the workflows read it (notifier.durations).
+DURATION_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": DURATION_PATTERN,
+    "maxLength": DURATION_MAX_LENGTH,
+    "example": "10m",
+}
+# OpenAPI: a throttle object (notifier.workflows.throttle_parse), a template's or a request's;
+# each use adds its description.
+THROTTLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "limit": {"type": "integer", "minimum": 1, "maximum": THROTTLE_MAX_LIMIT},
+        "window": DURATION_SCHEMA,
+        "key": {"type": "string", "maxLength": THROTTLE_KEY_MAX, "example": "{{ thread_id }}"},
+    },
+    "required": ["limit", "window"],
+}
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -27,6 +48,16 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return str(super().to_internal_value(data))
+
+
+class CategoryField(StrictCharField):
+    """A category name (validate_category), matched whole: "news\n" is refused, not trimmed."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Letters, digits and `_ . : -`, 1 to 50.")
+        super().__init__(
+            max_length=50, trim_whitespace=False, validators=[validate_category], **kwargs
+        )
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -67,12 +98,7 @@ class JSONObjectField(serializers.DictField):
             {
                 "type": "object",
                 "properties": {
-                    "window": {
-                        "type": "string",
-                        "example": "1h",
-                        "pattern": DURATION_PATTERN,
-                        "maxLength": DURATION_MAX_LENGTH,
-                    },
+                    "window": {**DURATION_SCHEMA, "example": "1h"},
                     "key": {"type": "string", "example": "{{ post_id }}"},
                     "max_items": {"type": "integer", "minimum": 1, "maximum": MAX_ITEMS_LIMIT},
                 },

@@ -28,8 +28,14 @@ from apps.deliveries.models import Delivery, Notification
 from apps.deliveries.throttles import Slots, recipients_throttled
 from apps.deliveries.workflows import escalation_deliveries, workflows_counted
 from apps.recipients.models import Recipient
-from notifier.digests import DigestSpec, parse_digest
-from notifier.workflows import EscalationStep, Throttle, escalation_parse, throttle_parse
+from notifier.digests import DigestSpec, digest_stored
+from notifier.workflows import (
+    EscalationStep,
+    Throttle,
+    escalation_channels,
+    escalation_stored,
+    throttle_stored,
+)
 
 
 @dataclass(frozen=True)
@@ -48,14 +54,21 @@ class Workflows:
     @classmethod
     def stored(cls, notification: Notification) -> Workflows:
         """As saved on the notification when it was accepted (what a topic's fan-out applies:
-        the template's throttle and digest as they were then, or the request's)."""
+        the template's throttle and digest as they were then, or the request's). Checked then,
+        so read back as they are: a rule tightened since (a lower THROTTLE_MAX_LIMIT) must not
+        fail every chunk, and the resume sweep requeue the fan-out, for ever."""
         send_at, accepted = notification.send_at, notification.created_at
         return cls(
-            throttle=throttle_parse(notification.throttle) if notification.throttle else None,
-            digest=parse_digest(notification.digest),
-            escalation=escalation_parse(notification.escalation or []),
+            throttle=throttle_stored(notification.throttle) if notification.throttle else None,
+            digest=digest_stored(notification.digest),
+            escalation=escalation_stored(notification.escalation or []),
             scheduled=bool(send_at and accepted and send_at > accepted),
         )
+
+    def escalated_channels(self) -> list[str]:
+        """The channels the escalation steps send on (their suppressions are read with the
+        recipients', their variants rendered before the 202)."""
+        return escalation_channels(self.escalation)
 
     def digest_joining(self) -> DigestSpec | None:
         """The declaration under which the deliveries join digest windows, decided once for the

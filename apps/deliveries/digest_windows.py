@@ -14,9 +14,11 @@ import functools
 import operator
 from collections.abc import Mapping
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
+from apps.core.errors import Unavailable
 from apps.deliveries.models import Digest
 
 # (recipient id, template id, channel, key): at most one open window each.
@@ -70,7 +72,10 @@ def digest_windows(fresh: Mapping[Target, Digest]) -> tuple[dict[Target, Digest]
         # ON CONFLICT DO NOTHING: a concurrent request that opened one first keeps it, and the
         # next SELECT joins theirs (the insert waits for their commit on the unique index).
         Digest.objects.bulk_create([fresh[t] for t in pending], ignore_conflicts=True)
-    else:  # pragma: no cover -- a window closed between each of our inserts and reads
-        raise RuntimeError(f"no open digest window after {TRIES} tries")
+    else:  # a window closed (by the sweep) between each of our inserts and reads
+        raise Unavailable(
+            "Digest windows were closing while this request joined them; retry.",
+            retry_after=settings.DEPENDENCY_RETRY_AFTER_SECONDS,
+        )
     opened = [d for t, d in windows.items() if d.pk == fresh[t].pk]
     return windows, opened

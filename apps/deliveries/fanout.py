@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
-from celery import current_app as app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -35,7 +34,7 @@ from apps.deliveries.backpressure import queue_depth
 from apps.deliveries.building import Workflows, deliveries_build, deliveries_counted
 from apps.deliveries.lifecycle import deliveries_insert, notification_insert
 from apps.deliveries.models import Delivery, DeliveryStatus, FanOut, Notification
-from apps.deliveries.queueing import publish_sends_after_commit
+from apps.deliveries.queueing import publish_sends_after_commit, request_path, task_publish
 from apps.deliveries.request_checks import variants_render_check
 from apps.deliveries.throttles import Slots, throttle_rendered_key, throttle_slots
 from apps.recipients.models import Recipient
@@ -102,7 +101,10 @@ def fan_out_accept(
     )
     if count:
         notification_id = str(notification.id)
-        transaction.on_commit(lambda: _publish_after_commit(notification_id))
+        # On a request's path (request_publishes) one short try: a hung broker must not hold
+        # the 202 for the retry policy's connect timeouts; the resume sweep queues it later.
+        fail_fast = request_path()
+        transaction.on_commit(lambda: _publish_after_commit(notification_id, fail_fast=fail_fast))
     return dict(notification.response)
 
 
@@ -120,10 +122,9 @@ def _render_check(
         for locale in locales
         if (sample := subscribers.filter(locale=locale).first()) is not None
     ]
-    escalated = [c for step in workflows.escalation for c in step.channels]
     variants_render_check(
         version=version,
-        channels=[*notification.channels, *notification.fallback, *escalated],
+        channels=[*notification.channels, *notification.fallback, *workflows.escalated_channels()],
         variables=notification.variables,
         digest=workflows.digest,
         samples=samples,
@@ -131,27 +132,45 @@ def _render_check(
 
 
 def fan_out_publish(
-    notification_id: str, *, countdown: float | None = None, resumed: bool = False, token: str = ""
+    notification_id: str,
+    *,
+    countdown: float | None = None,
+    resumed: bool = False,
+    token: str = "",
+    fail_fast: bool = False,
 ) -> None:
     """Queue a run of the fan-out worker holding `token` (a run whose token is no longer the
-    row's exits; runs take the row's lock and start after its cursor)."""
+    row's exits; runs take the row's lock and start after its cursor). Published as send
+    messages are (`task_publish`): `fail_fast` on a request's path."""
     kwargs: dict[str, Any] = {"resumed": True} if resumed else {}
     if token:
         kwargs["token"] = token
-    app.send_task(
+    task_publish(
         FAN_OUT_TASK,
+        queue=MAINTENANCE_QUEUE,
         args=[notification_id],
         kwargs=kwargs,
-        queue=MAINTENANCE_QUEUE,
         countdown=countdown,
+        fail_fast=fail_fast,
     )
 
 
 def _publish_after_commit(
-    notification_id: str, *, countdown: float | None = None, resumed: bool = False, token: str = ""
+    notification_id: str,
+    *,
+    countdown: float | None = None,
+    resumed: bool = False,
+    token: str = "",
+    fail_fast: bool = False,
 ) -> None:
     try:
-        fan_out_publish(notification_id, countdown=countdown, resumed=resumed, token=token)
+        fan_out_publish(
+            notification_id,
+            countdown=countdown,
+            resumed=resumed,
+            token=token,
+            fail_fast=fail_fast,
+        )
     except Exception as exc:  # committed: the resume sweep queues it once the broker is back
         logger.warning(
             "fan-out publish failed; left to the resume sweep: %s: %s",
@@ -219,10 +238,11 @@ def _live(notification_id: str, token: str) -> Step:
 
 
 def _republish_last_chunk(notification_id: str) -> None:
-    """The dead run may have committed its last chunk and been killed while publishing it: its
-    rows are `queued` with no message (the reconciler would find them only after
-    RECONCILE_LOST_AFTER_SECONDS when the ledger was written first). Publish them again now; a
-    message that did get through becomes a duplicate, which the send claim drops."""
+    """The dead run may have committed its last chunk and been killed before publishing it: its
+    rows are `queued` with neither message nor ledger entry (those are written together, after
+    the commit), which the reconciler would find only RECONCILE_AFTER_SECONDS later. Publish
+    them again now; a message that did get through becomes a duplicate, which the send claim
+    drops."""
     fan = FanOut.objects.filter(notification_id=notification_id).first()
     if fan is None:
         return
@@ -286,7 +306,7 @@ def _next_subscribers(fan: FanOut) -> list[Recipient]:
         .select_related("preference")
     )
     notification = fan.notification
-    escalated = [c for step in notification.escalation or [] for c in step["channels"]]
+    escalated = Workflows.stored(notification).escalated_channels()
     channels = [*notification.channels, *notification.fallback, *escalated]
     if any(spec(c).per_device for c in channels):  # devices: only to reach them
         rows = rows.prefetch_related("devices")
@@ -299,7 +319,7 @@ def _create_deliveries(
     """The chunk's deliveries, built as a request's for listed recipients are (building.py) with
     the workflows the notification stored. Returns how many on the requested channels."""
     workflows = Workflows.stored(notification)
-    escalated = [c for step in workflows.escalation for c in step.channels]
+    escalated = workflows.escalated_channels()
     # Suppressions of the fallback and escalation channels too: one query for the chunk.
     listed = suppressions_among(
         client_id=notification.client_id,

@@ -132,43 +132,61 @@ def _messages(batches: list[tuple[str, list[str]]], *, countdown: float | None) 
       publishing to the anonymous exchange needs no binding); Celery's publish retry policy
       spaces only the tries at connecting (`_connect_waits`): a sent transaction is never
       sent again."""
+    return [_task_message(SEND_TASK, queue, [batch], {}, countdown) for queue, batch in batches]
+
+
+def _task_message(
+    name: str, queue: str, args: list[Any], kwargs: dict[str, Any], countdown: float | None
+) -> Message:
     amqp, conf = app.amqp, app.conf
-    serializer, compression = conf.task_serializer, conf.task_compression
-    priority = int(conf.task_default_priority or 0)
-    delivery_mode = int(maybe_delivery_mode(conf.task_default_delivery_mode) or 2)
-    messages = []
-    for queue, batch in batches:
-        args = [batch]
-        headers, properties, body, _ = amqp.create_task_message(
-            uuid(),
-            SEND_TASK,
-            args,
-            {},
-            countdown=countdown,
-            # Celery's saferepr of a batch of ids was a fifth of the publish; repr is the same
-            # text for a list of strings, cut at Celery's length.
-            argsrepr=_short_repr(args, amqp.argsrepr_maxsize),
-            kwargsrepr="{}",
-        )
-        content_type, content_encoding, serialized = dumps(body, serializer=serializer)
-        payload: bytes = (
-            serialized if isinstance(serialized, bytes) else serialized.encode(content_encoding)
-        )
-        if compression:
-            payload, headers["compression"] = compress(payload, compression)
-        messages.append(
-            kombu_envelope(
-                queue=queue,
-                body=payload,
-                content_type=content_type,
-                content_encoding=content_encoding,
-                headers=headers,
-                properties=properties,
-                priority=priority,
-                delivery_mode=delivery_mode,
-            )
-        )
-    return messages
+    headers, properties, body, _ = amqp.create_task_message(
+        uuid(),
+        name,
+        args,
+        kwargs,
+        countdown=countdown,
+        # Celery's saferepr of a batch of ids was a fifth of the publish; repr is the same
+        # text for a list of strings, cut at Celery's length.
+        argsrepr=_short_repr(args, amqp.argsrepr_maxsize),
+        kwargsrepr=_short_repr(kwargs, amqp.kwargsrepr_maxsize),
+    )
+    content_type, content_encoding, serialized = dumps(body, serializer=conf.task_serializer)
+    payload: bytes = (
+        serialized if isinstance(serialized, bytes) else serialized.encode(content_encoding)
+    )
+    if conf.task_compression:
+        payload, headers["compression"] = compress(payload, conf.task_compression)
+    return kombu_envelope(
+        queue=queue,
+        body=payload,
+        content_type=content_type,
+        content_encoding=content_encoding,
+        headers=headers,
+        properties=properties,
+        priority=int(conf.task_default_priority or 0),
+        delivery_mode=int(maybe_delivery_mode(conf.task_default_delivery_mode) or 2),
+    )
+
+
+def task_publish(
+    name: str,
+    *,
+    queue: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    countdown: float | None = None,
+    fail_fast: bool = False,
+) -> None:
+    """Publish one task message (not a send: no ledger entry) as send messages are published:
+    at most once, and with `fail_fast` (a request's publish) one short try at connecting
+    instead of the retry policy's. Raises NotSent (nothing written) or redis.RedisError."""
+    messages_publish(
+        [_task_message(name, queue, args, kwargs, countdown)],
+        ledger_ids=[],
+        due=time.time(),
+        fail_fast=fail_fast,
+        connect_waits=() if fail_fast else _connect_waits(),
+    )
 
 
 def _connect_waits() -> list[float]:

@@ -24,6 +24,7 @@ from apps.templates.selectors import version_channels
 from apps.templates.validation import version_render_check
 from notifier.digests import DigestSpec
 from notifier.rendering import DIGEST_VARIABLES
+from notifier.workflows import escalation_channels
 
 if TYPE_CHECKING:
     from apps.deliveries.services import NotificationRequest
@@ -124,7 +125,7 @@ def recipients_check(client: ApiClient, request: NotificationRequest, first: Che
         first.digest,
     )
     wanted_ids = list(dict.fromkeys(request.recipients))
-    escalated = [c for step in request.escalation for c in step.channels]
+    escalated = escalation_channels(request.escalation)
     # Suppressions (of the fallback and escalation channels too) come with the recipients.
     recipients, suppressed = recipients_for_sending(
         client=client, external_ids=wanted_ids, channels=[*channels, *fallback, *escalated]

@@ -107,9 +107,14 @@ class Slots:
         pipe = service_client(fail_fast=True).pipeline(transaction=False)
         for counter in counters:
             pipe.eval(_TAKE, 1, counter, window_ms, throttle.limit, holder, self.attempt)
+        # Every counter is recorded before the call: should it fail after some scripts ran (a
+        # read timeout, a reset), the give-back returns those; for a slot this attempt does
+        # not hold it is a no-op (_GIVE_BACK acts only while the field names this attempt).
+        start = len(self.taken)
+        self.taken.extend((counter, holder) for counter in counters)
         allowed = [int(answer) == 1 for answer in pipe.execute()]
         taken = [(counter, holder) for counter, ok in zip(counters, allowed, strict=True) if ok]
-        self.taken.extend(taken)
+        self.taken[start:] = taken
         if taken and transaction.get_connection().in_atomic_block:
             transaction.on_commit(lambda: _holders_drop(taken))
         return allowed

@@ -17,6 +17,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from apps.core.validation import BIGINT_MAX
 from apps.inbox.models import InboxMessage
 from apps.inbox.selectors import (
     inbox_previous_id,
@@ -33,9 +34,6 @@ NOTIFICATION_EVENT = "inbox.notification"
 UNREAD_EVENT = "inbox.unread"
 
 
-MAX_ID = 2**63 - 1  # bigint: inbox ids
-
-
 def inbox_group(recipient_id: int) -> str:
     return f"inbox.{recipient_id}"
 
@@ -45,7 +43,7 @@ def since_parse(raw: str) -> int | None:
     for anything else (str.isdigit() also takes "²", which int() refuses); "" is None."""
     if not raw:
         return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ID:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > BIGINT_MAX:
         raise ValueError(raw)
     return int(raw)
 

@@ -9,13 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import NotFound
+from apps.core.validation import BIGINT_MAX
 from apps.inbox.models import InboxMessage
 from apps.inbox.realtime import publish_notification, publish_unread
 from apps.inbox.selectors import inbox_unread_count, inbox_unseen_count
 from apps.inbox.signals import messages_read, messages_seen
 from apps.recipients.models import Recipient
-
-MAX_MESSAGE_ID = 2**63 - 1  # bigint primary key
 
 
 def inbox_message_store(
@@ -120,7 +119,7 @@ def _locked_message(recipient: Recipient, message_id: int) -> InboxMessage:
     """One of the recipient's messages, locked for this transaction; NotFound otherwise (an id
     out of bigint's range too)."""
     message = None
-    if 0 < message_id <= MAX_MESSAGE_ID:
+    if 0 < message_id <= BIGINT_MAX:
         message = (
             InboxMessage.objects.select_for_update()
             .filter(recipient=recipient, id=message_id)

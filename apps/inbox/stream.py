@@ -30,12 +30,14 @@ most INBOX_STREAMS_PER_RECIPIENT streams per process (beyond: 429 with Retry-Aft
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import SyncToAsync
@@ -48,7 +50,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from apps.core import metrics
-from apps.core.errors import error_body
+from apps.core.errors import dependency_unavailable, error_body
 from apps.inbox.realtime import (
     NOTIFICATION_EVENT,
     UNREAD_EVENT,
@@ -87,12 +89,19 @@ def _token(request: HttpRequest) -> str:
     return request.GET.get("token", "")
 
 
-def _error(status: int, code: str, message: str, **fields: list[str]) -> JsonResponse:
-    response = JsonResponse(error_body(code, message, fields or None), status=status)
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    retry_after: int = RETRY_AFTER_SECONDS,
+    fields: dict[str, list[str]] | None = None,
+) -> JsonResponse:
+    response = JsonResponse(error_body(code, message, fields), status=status)
     if status == 401:
         response["WWW-Authenticate"] = "Recipient"
     if status in (429, 503):
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response["Retry-After"] = str(retry_after)
     return response
 
 
@@ -164,7 +173,9 @@ async def inbox_stream(request: HttpRequest) -> HttpResponseBase:
     try:
         since = since_parse(raw)
     except ValueError:
-        return _error(400, "invalid", "Invalid request.", **{field: ["Expected a message id."]})
+        return _error(
+            400, "invalid", "Invalid request.", fields={field: ["Expected a message id."]}
+        )
     slot = _Slot(recipient_id)
     if not slot.take():
         return _error(
@@ -172,27 +183,62 @@ async def inbox_stream(request: HttpRequest) -> HttpResponseBase:
             "throttled",
             f"At most {settings.INBOX_STREAMS_PER_RECIPIENT} open event streams per recipient.",
         )
-    events = _events(recipient_id, since, expires_at.timestamp(), slot)
+    # Joined and read before the headers go out: Redis or the database down is a 503 the
+    # client retries, not a 200 whose stream ends at once.
+    try:
+        joined = await _join(recipient_id, since)
+    except BaseException as exc:  # cancelled too: no response will give the slot back
+        slot.close()
+        unavailable = dependency_unavailable(exc) if isinstance(exc, Exception) else None
+        if unavailable is None:
+            raise
+        return _error(
+            503, unavailable.code, unavailable.message, retry_after=unavailable.retry_after
+        )
+    events = _events(joined, expires_at.timestamp(), slot)
     response = StreamingHttpResponse(_Stream(events, slot), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
 
 
-async def _events(
-    recipient_id: int, since: int | None, expires_at: float, slot: _Slot
-) -> AsyncIterator[str]:
-    _release_request_thread()
+@dataclass(frozen=True)
+class _Joined:
+    """The stream's channel, in the recipient's group, and what the stream starts with."""
+
+    layer: Any
+    recipient_id: int
+    group: str
+    channel: str
+    counts: dict[str, Any]
+    missed: list[dict[str, Any]]
+
+
+async def _join(recipient_id: int, since: int | None) -> _Joined:
+    """Join the recipient's group, then read the counts and the missed messages (joined
+    first, so nothing stored meanwhile can fall between the two). Leaves the group again if
+    the read fails."""
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - CHANNEL_LAYERS is always configured
         raise RuntimeError("no channel layer configured")
     channel = await layer.new_channel()
     group = inbox_group(recipient_id)
-    # Join before reading, so nothing stored meanwhile can fall between the two.
     await layer.group_add(group, channel)
-    receiving: asyncio.Task[dict[str, Any]] | None = None
     try:
         counts, missed = await _db(inbox_snapshot)(recipient_id, since)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the layer may be what is down
+            await layer.group_discard(group, channel)
+        raise
+    return _Joined(layer, recipient_id, group, channel, counts, missed)
+
+
+async def _events(joined: _Joined, expires_at: float, slot: _Slot) -> AsyncIterator[str]:
+    _release_request_thread()
+    layer, channel, recipient_id = joined.layer, joined.channel, joined.recipient_id
+    counts, missed = joined.counts, joined.missed
+    receiving: asyncio.Task[dict[str, Any]] | None = None
+    try:
         yield f"retry: {RETRY_MS}\n\n"
         replayed = {payload["id"] for payload in missed}
         for payload in missed:
@@ -228,7 +274,7 @@ async def _events(
         slot.close()
         if receiving is not None:
             receiving.cancel()
-        await layer.group_discard(group, channel)
+        await layer.group_discard(joined.group, channel)
 
 
 def _relay(event: dict[str, Any], replayed: set[int]) -> dict[str, Any] | None:

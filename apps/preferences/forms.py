@@ -113,7 +113,9 @@ def validate(
     pref: Preference | None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """(preference changes, profile changes, errors) through the API's own serializers."""
-    prefs = PreferenceWriteSerializer(data=changes_from(data, categories=categories, pref=pref))
+    prefs = PreferenceWriteSerializer.editing(
+        pref, data=changes_from(data, categories=categories, pref=pref)
+    )
     profile = RecipientWriteSerializer(data=profile_from(data, recipient=recipient))
     errors: list[str] = []
     for serializer in (prefs, profile):

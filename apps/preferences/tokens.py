@@ -7,10 +7,16 @@ expire unless UNSUBSCRIBE_LINK_MAX_AGE_SECONDS says so: an email read months lat
 its reader leave. Preference links open the whole profile and expire after
 PREFERENCES_LINK_MAX_AGE_SECONDS. Each kind of link has its own salt, so a preference link is
 no unsubscribe link and no recipient token (apps/recipients/tokens.py) is either.
+
+The unsubscribe page links to the preference centre with a preference link dated when the
+unsubscribe link was issued (the email's own `{{ preferences_url }}` is dated the same): it dies
+when that email's preference link does, so a forwarded email's unsubscribe link, which lives on,
+cannot be turned into a fresh preference link again and again.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -34,6 +40,7 @@ class Scope:
     recipient: Recipient
     category: str = ""
     channel: str = ""
+    issued_at: int = 0  # when the link was signed (Unix seconds)
 
 
 def unsubscribe_token(*, recipient: Recipient, category: str, channel: str) -> str:
@@ -53,6 +60,27 @@ def unsubscribe_url(*, recipient: Recipient, category: str, channel: str) -> str
 
 def preferences_url(*, recipient: Recipient) -> str:
     return _public(reverse("preference-centre", args=[preferences_token(recipient=recipient)]))
+
+
+def unsubscribe_page_preferences_url(scope: Scope) -> str | None:
+    """The preference link an unsubscribe page may show: dated when its unsubscribe link was
+    issued, so it expires with the email's own preference link; None once that has expired."""
+    max_age = preferences_max_age()
+    if max_age and time.time() - scope.issued_at > max_age:
+        return None
+    signer = _IssuedAt(salt=PREFERENCES_SALT)
+    signer.issued_at = scope.issued_at
+    token = signer.sign_object({"r": scope.recipient.public_id.hex})
+    return _public(reverse("preference-centre", args=[token]))
+
+
+class _IssuedAt(signing.TimestampSigner):
+    # django.core.signing dates a signature "now" and takes no other time: this one is dated when
+    # the unsubscribe link it comes from was. Verified by the ordinary signing.loads.
+    issued_at = 0
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(self.issued_at)
 
 
 def list_unsubscribe_headers(
@@ -77,7 +105,10 @@ def unsubscribe_check(token: str) -> Scope | None:
     if not isinstance(category, str) or not isinstance(channel, str):
         return None
     recipient = _recipient(payload)
-    return Scope(recipient, category, channel) if recipient is not None else None
+    if recipient is None:
+        return None
+    # The token is payload:timestamp:signature and its signature was just checked.
+    return Scope(recipient, category, channel, signing.b62_decode(token.rsplit(":", 2)[1]))
 
 
 def preferences_check(token: str) -> Scope | None:

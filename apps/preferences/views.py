@@ -27,7 +27,11 @@ from apps.preferences.services import (
     link_unsubscribe,
     preference_centre_save,
 )
-from apps.preferences.tokens import preferences_check, preferences_url, unsubscribe_check
+from apps.preferences.tokens import (
+    preferences_check,
+    unsubscribe_check,
+    unsubscribe_page_preferences_url,
+)
 from apps.recipients.models import Preference, Recipient
 from apps.recipients.selectors import recipient_preference
 from apps.recipients.services import RecipientGone
@@ -62,7 +66,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         context = {
             "category": scope.category,
             "channel": forms.CHANNEL_LABELS.get(scope.channel, scope.channel),
-            "preferences_url": preferences_url(recipient=recipient),
+            # None once the email's own preference link has expired: the template drops the link.
+            "preferences_url": unsubscribe_page_preferences_url(scope),
             "language": translation.get_language(),
         }
         if request.method == "GET":

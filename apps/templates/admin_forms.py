@@ -12,6 +12,7 @@ from rest_framework import exceptions, serializers
 
 from apps.core.errors import InvalidInput
 from apps.core.parsers import json_depth_exceeds, json_loads_strict
+from apps.core.validation import validate_category
 from apps.templates.api.serializers import IDENTIFIER_RE, VariantSerializer
 from apps.templates.models import Template, TemplateVersion
 from apps.templates.preview import PARTS
@@ -130,6 +131,11 @@ class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
         self.current_version = current
         self.fields["variants"].initial = version_variants_json(current)
         self.new_variants: list[dict[str, Any]] | None = None
+
+    def clean_category(self) -> str:
+        value: str = self.cleaned_data["category"]
+        validate_category(value)  # the API's rule: a name the preference centre can store
+        return value
 
     def clean_variables(self) -> list[str]:
         return declared_variables(self.cleaned_data.get("variables") or [])

@@ -198,6 +198,21 @@ def _template_form(client_id: int, key: str, variants: object, **extra: str) -> 
 
 
 @pytest.mark.django_db
+def test_admin_refuses_a_category_the_api_refuses(staff: Client) -> None:
+    client = ApiClientFactory()
+    sms = [{"channel": "sms", "locale": "en", "body": "Code {{ code }}"}]
+
+    response = staff.post(
+        reverse("admin:templates_template_add"),
+        _template_form(client.pk, "otp", sms, category="Weekly news"),
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert "Letters, digits and _.:- only (at most 50)." in response.content.decode()
+    assert not Template.objects.exists()
+
+
+@pytest.mark.django_db
 def test_admin_adds_template_and_saves_new_versions_only_when_variants_change(
     staff: Client,
 ) -> None:

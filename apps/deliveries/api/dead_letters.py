@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from apps.clients.auth import IsOpsClient, request_client
 from apps.core.pagination import StrictCursorPagination
 from apps.core.schema import ErrorSerializer
+from apps.core.validation import BIGINT_MAX
 from apps.deliveries.backpressure import backpressure_check
 from apps.deliveries.dead_letters import dead_letter_replay, dead_letters_replay
 from apps.deliveries.models import DeadLetter
@@ -21,7 +22,6 @@ from apps.deliveries.selectors import dead_letters_list
 from notifier.types import Channel
 
 CHANNELS = [c.value for c in Channel]
-BIGINT_MAX = 2**63 - 1  # dead letter ids are PostgreSQL bigints
 
 
 class DeadLetterSerializer(serializers.ModelSerializer[Any]):

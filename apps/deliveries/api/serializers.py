@@ -6,7 +6,7 @@ from typing import Any
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import DigestField, StrictBooleanField, StrictCharField
+from apps.core.fields import CategoryField, DigestField, StrictBooleanField, StrictCharField
 from apps.deliveries.api.workflow_fields import (
     ESCALATION_SCHEMA,
     THROTTLE_SCHEMA,
@@ -46,7 +46,9 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         child=serializers.ChoiceField(choices=CHANNELS), required=False, min_length=1
     )
     priority = serializers.ChoiceField(choices=PRIORITIES, required=False)
-    category = serializers.CharField(max_length=50, required=False)
+    category = CategoryField(
+        required=False, help_text="Letters, digits and `_ . : -`, 1 to 50; default: the template's."
+    )
     send_at = serializers.DateTimeField(required=False)
     fallback = serializers.ListField(
         child=serializers.ChoiceField(choices=CHANNELS), required=False, default=list

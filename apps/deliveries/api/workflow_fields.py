@@ -8,11 +8,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from notifier.durations import DURATION_MAX_LENGTH, DURATION_PATTERN
+from apps.core.fields import DURATION_SCHEMA
+from apps.core.fields import THROTTLE_SCHEMA as CORE_THROTTLE_SCHEMA
 from notifier.types import Channel
 from notifier.workflows import (
     ESCALATION_MAX_STEPS,
-    THROTTLE_MAX_LIMIT,
     UNLESS_STATES,
     EscalationStep,
     SpecError,
@@ -23,22 +23,10 @@ from notifier.workflows import (
 
 CHANNELS = [c.value for c in Channel]
 
-DURATION_SCHEMA = {
-    "type": "string",
-    "pattern": DURATION_PATTERN,
-    "maxLength": DURATION_MAX_LENGTH,
-    "example": "10m",
-}
 THROTTLE_SCHEMA = {
-    "type": "object",
+    **CORE_THROTTLE_SCHEMA,
     "description": "At most `limit` notifications of this template per recipient (and per "
     "rendered `key`) in `window`; beyond it the deliveries are `skipped`, reason `throttled`.",
-    "properties": {
-        "limit": {"type": "integer", "minimum": 1, "maximum": THROTTLE_MAX_LIMIT},
-        "window": DURATION_SCHEMA,
-        "key": {"type": "string", "example": "{{ thread_id }}", "maxLength": 200},
-    },
-    "required": ["limit", "window"],
 }
 ESCALATION_SCHEMA = {
     "type": "array",

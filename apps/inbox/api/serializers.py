@@ -4,10 +4,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.validation import BIGINT_MAX
 from apps.inbox.models import InboxMessage
 from apps.inbox.selectors import InboxStatus
-
-MAX_ID = 2**63 - 1  # bigint
 
 
 class InboxMessageSerializer(serializers.ModelSerializer[InboxMessage]):
@@ -38,7 +37,7 @@ class InboxPageSerializer(serializers.Serializer[object]):
 
 
 class InboxListQuerySerializer(serializers.Serializer[object]):
-    cursor = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    cursor = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
     unread = serializers.BooleanField(required=False, default=False)
     status = serializers.ChoiceField(
@@ -73,7 +72,7 @@ class SeenSerializer(serializers.Serializer[object]):
     """`POST /inbox/seen`: the listed messages, or all (no `ids`)."""
 
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
         required=False,
         max_length=1000,
         help_text="Message ids to mark seen; absent: every message of the recipient.",

@@ -118,13 +118,17 @@ class ChannelFlagsField(serializers.DictField):
 
 
 class CategoriesField(serializers.DictField):
-    """`{"marketing": {"email": false}}`."""
+    """`{"marketing": {"email": false}}`. A name the recipient's preferences already hold is
+    taken as it is: one stored before the rule was enforced everywhere (an unsubscribe link of
+    an older notification's free-text category) must not make every later save a 400."""
 
     child = ChannelFlagsField()
 
     def to_internal_value(self, data: Any) -> dict[str, dict[str, bool]]:
         categories: dict[str, dict[str, bool]] = dict(super().to_internal_value(data))
-        bad = sorted(k for k in categories if not CATEGORY_RE.match(k))
+        stored = self.context.get("stored_categories", frozenset())
+        # fullmatch: `$` lets a name end in "\n".
+        bad = sorted(k for k in categories if not CATEGORY_RE.fullmatch(k) and k not in stored)
         if bad:
             raise serializers.ValidationError(f"Invalid category name(s): {', '.join(bad)}.")
         return categories
@@ -167,6 +171,8 @@ class DigestCadencesField(serializers.DictField):
 
 
 class PreferenceWriteSerializer(serializers.Serializer[Any]):
+    """Built with `editing` so that the category names already stored are known."""
+
     channels = ChannelFlagsField(required=False)
     categories = CategoriesField(required=False)
     quiet_hours = QuietHoursSerializer(required=False, allow_null=True)
@@ -174,6 +180,12 @@ class PreferenceWriteSerializer(serializers.Serializer[Any]):
         required=False, allow_null=True, min_value=0, max_value=100_000
     )
     digest = DigestCadencesField(required=False)
+
+    @classmethod
+    def editing(cls, pref: Preference | None, *, data: Any) -> PreferenceWriteSerializer:
+        """The serializer for a change to `pref` (None: the recipient has no row yet)."""
+        stored = frozenset(pref.categories) if pref is not None else frozenset()
+        return cls(data=data, context={"stored_categories": stored})
 
 
 class PreferenceSerializer(serializers.Serializer[Any]):

@@ -134,7 +134,9 @@ class PreferencesView(APIView):
     )
     def put(self, request: Request, external_id: str) -> Response:
         recipient = recipient_for(request, external_id)
-        serializer = PreferenceWriteSerializer(data=_body(request))
+        serializer = PreferenceWriteSerializer.editing(
+            recipient_preference(recipient=recipient), data=_body(request)
+        )
         serializer.is_valid(raise_exception=True)
         pref = preference_update(recipient=recipient, changes=serializer.validated_data)
         return Response(PreferenceSerializer.data_for(pref))

@@ -9,13 +9,12 @@ from django.core.validators import validate_slug
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import DigestField, StrictCharField
-from apps.core.validation import CATEGORY_RE, validate_locale
+from apps.core.fields import THROTTLE_SCHEMA, CategoryField, DigestField, StrictCharField
+from apps.core.validation import validate_locale
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
-from notifier.durations import DURATION_MAX_LENGTH, DURATION_PATTERN
 from notifier.rendering import DIGEST_VARIABLES, SERVICE_VARIABLES
 from notifier.types import Channel, Priority
-from notifier.workflows import THROTTLE_MAX_LIMIT, SpecError, throttle_parse
+from notifier.workflows import SpecError, throttle_parse
 
 CHANNELS = [c.value for c in Channel]
 PRIORITIES = [p.value for p in Priority]
@@ -30,11 +29,6 @@ CHANNEL_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     Channel.INAPP: (frozenset({"title", "body"}), frozenset()),
 }
 PARTS = ("subject", "title", "body", "html")
-
-
-def validate_category(value: str) -> None:
-    if not CATEGORY_RE.match(value):
-        raise serializers.ValidationError("Letters, digits and _.:- only (at most 50).")
 
 
 class VariantSerializer(serializers.Serializer[Any]):
@@ -61,21 +55,10 @@ class VariantSerializer(serializers.Serializer[Any]):
 
 
 TEMPLATE_THROTTLE_SCHEMA = {
-    "type": "object",
+    **THROTTLE_SCHEMA,
     "nullable": True,
     "description": "Per recipient, at most `limit` notifications of this template in `window` "
     "(per rendered `key`); the rest are `skipped`, reason `throttled`. `critical` bypasses it.",
-    "properties": {
-        "limit": {"type": "integer", "minimum": 1, "maximum": THROTTLE_MAX_LIMIT},
-        "window": {
-            "type": "string",
-            "pattern": DURATION_PATTERN,
-            "maxLength": DURATION_MAX_LENGTH,
-            "example": "10m",
-        },
-        "key": {"type": "string", "maxLength": 200, "example": "{{ thread_id }}"},
-    },
-    "required": ["limit", "window"],
     "example": {"limit": 1, "window": "10m", "key": "{{ thread_id }}"},
 }
 
@@ -97,9 +80,7 @@ class TemplateThrottleField(serializers.Field):  # type: ignore[type-arg]
 class TemplateWriteSerializer(serializers.Serializer[Any]):
     """PUT body (and POST body, which also carries `key`)."""
 
-    category = StrictCharField(
-        max_length=50, required=False, default="general", validators=[validate_category]
-    )
+    category = CategoryField(required=False, default="general")
     priority = serializers.ChoiceField(choices=PRIORITIES, required=False, default="normal")
     variables = serializers.ListField(
         child=StrictCharField(max_length=100), required=False, default=list, max_length=200

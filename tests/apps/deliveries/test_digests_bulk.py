@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.deliveries import digest_windows
 from apps.deliveries.models import Delivery, DeliveryStatus, Digest
 from tests.factories import (
     RecipientFactory,
@@ -79,3 +81,38 @@ def test_a_key_rendering_past_its_limits_is_a_400_named_as_the_serializer_names_
     assert fields["digest"][0].startswith("key: does not render: ")
     assert Digest.objects.count() == 0
     assert Delivery.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_windows_closing_under_every_try_are_a_503_with_retry_after_and_nothing_is_created(
+    api: APIClient, demo: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a sweep that closes the window each time between the insert and the read
+    comment_template(demo["client"], digest={"window": "1m", "key": "{{ post_id }}"})
+    read = digest_windows._open_windows
+    tries: list[int] = []
+
+    def closed_first(targets: list[Any]) -> list[Digest]:
+        tries.append(len(targets))
+        Digest.objects.filter(closed_at__isnull=True).update(closed_at=timezone.now())
+        return read(targets)
+
+    monkeypatch.setattr(digest_windows, "_open_windows", closed_first)
+
+    response = api.post(
+        "/api/v1/notifications",
+        {
+            "recipient": "user-1",
+            "template": "new_comment",
+            "channels": ["email"],
+            "variables": {"post_id": "p1", "post_title": "P", "author": "a", "text": "t"},
+        },
+        format="json",
+    )
+
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    assert response.json()["code"] == "unavailable"
+    assert tries == [1] * digest_windows.TRIES
+    assert not Digest.objects.exists()
+    assert not Delivery.objects.exists()

@@ -5,12 +5,9 @@ real commands in a subprocess against a fresh SQLite file, as `make run` does.""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support.sqlite import sqlite_manage
 
 SCRIPT = """
 import datetime as dt, json, sys
@@ -43,25 +40,7 @@ print(json.dumps({
 
 
 def test_the_seeded_digest_joins_and_closes_on_sqlite(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-    }
-
-    def manage(*args: str) -> str:
-        done = subprocess.run(  # noqa: S603 -- our own manage.py, fixed arguments
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        return done.stdout
-
+    manage = sqlite_manage(tmp_path)
     manage("migrate", "--noinput")
     seeded = json.loads(manage("seed_demo").strip().splitlines()[-1])
     out = manage("shell", "-c", f"import sys; sys.argv = ['', {seeded['api_key']!r}]\n{SCRIPT}")

@@ -55,6 +55,15 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
         ({"fallback": ["pigeon"]}, "fallback"),
         ({"template": 42}, "template"),
         ({"recipient": ["user-1"]}, "recipient"),
+        # The preference API's and templates' category rule: a name it could not store again
+        # would lock the recipient out of the preference centre after an unsubscribe.
+        ({"category": "Weekly news"}, "category"),
+        ({"category": "news\n"}, "category"),
+        ({"category": " news"}, "category"),
+        ({"category": "a/b"}, "category"),
+        ({"category": ""}, "category"),
+        ({"category": "x" * 51}, "category"),
+        ({"category": 7}, "category"),
     ],
 )
 def test_wrong_type_is_400_naming_the_field(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,12 +20,19 @@ from rest_framework.test import APIClient
 
 from apps.core import broker
 from apps.deliveries.api import views
+from apps.deliveries.fanout import fan_outs_resume
 from apps.deliveries.lifecycle import deliveries_claim
 from apps.deliveries.maintenance import deliveries_reconcile
 from apps.deliveries.models import Delivery, DeliveryStatus
 from apps.deliveries.queueing import LEDGER_KEY, publish_sends
 from config.celery import app
-from tests.factories import DeliveryFactory, NotificationFactory
+from tests.apps.deliveries.test_topic_notifications import fan_out_messages
+from tests.factories import (
+    DeliveryFactory,
+    NotificationFactory,
+    SubscriptionFactory,
+    TopicFactory,
+)
 
 pytestmark = [pytest.mark.django_db]
 
@@ -90,6 +98,30 @@ def hung_broker() -> Iterator[HungBroker]:
     hung.close()
 
 
+def _post_to_a_hung_broker(
+    api: APIClient,
+    body: dict[str, Any],
+    *,
+    hung: HungBroker,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capture: Callable[..., Any],
+) -> Any:
+    """POST a notification (its publish after commit run) while the broker accepts connections
+    and never answers, Celery's retry policy on (it must not apply); the broker is the real one
+    again afterwards."""
+    real_broker = settings.CELERY_BROKER_URL
+    monkeypatch.setitem(app.conf, "task_publish_retry", True)
+    # The queue depth is read (and cached) before a POST; these tests are about its publish.
+    monkeypatch.setattr(views, "backpressure_check", lambda: None)
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{hung.port}/5"
+    body = {"template": "order_shipped", "variables": {"order_id": "A-1"}, **body}
+    with capture(execute=True):
+        response = api.post("/api/v1/notifications", body, format="json")
+    settings.CELERY_BROKER_URL = real_broker
+    return response
+
+
 def test_a_post_against_a_hung_broker_tries_once_and_the_reconciler_finds_the_delivery(
     api: APIClient,
     demo: dict[str, Any],
@@ -99,10 +131,6 @@ def test_a_post_against_a_hung_broker_tries_once_and_the_reconciler_finds_the_de
     hung_broker: HungBroker,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    real_broker = settings.CELERY_BROKER_URL
-    monkeypatch.setitem(app.conf, "task_publish_retry", True)  # the policy does not apply
-    # The queue depth is read (and cached) before a POST; this test is about its publish.
-    monkeypatch.setattr(views, "backpressure_check", lambda: None)
     calls: list[dict[str, Any]] = []
     publish = broker.messages_publish
 
@@ -111,19 +139,15 @@ def test_a_post_against_a_hung_broker_tries_once_and_the_reconciler_finds_the_de
         publish(*args, **kwargs)
 
     monkeypatch.setattr("apps.deliveries.queueing.messages_publish", spy)
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{hung_broker.port}/5"
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = api.post(
-            "/api/v1/notifications",
-            {
-                "template": "order_shipped",
-                "variables": {"order_id": "A-1"},
-                "recipient": "user-1",
-                "channels": ["email"],
-            },
-            format="json",
-        )
+    response = _post_to_a_hung_broker(
+        api,
+        {"recipient": "user-1", "channels": ["email"]},
+        hung=hung_broker,
+        settings=settings,
+        monkeypatch=monkeypatch,
+        capture=django_capture_on_commit_callbacks,
+    )
 
     assert response.status_code == 202, response.content
     assert [(c["fail_fast"], tuple(c["connect_waits"])) for c in calls] == [(True, ())]
@@ -131,7 +155,6 @@ def test_a_post_against_a_hung_broker_tries_once_and_the_reconciler_finds_the_de
     assert (options["socket_timeout"], options["socket_connect_timeout"]) == (1.0, 1.0)
     assert len(hung_broker.accepted) == 1  # one connection, one try, no retry
     # The broker is back: the reconciler re-queues the delivery that has no message.
-    settings.CELERY_BROKER_URL = real_broker
     [delivery] = Delivery.objects.filter(notification_id=response.json()["id"])
     assert delivery.status == DeliveryStatus.QUEUED
     later = timezone.now() + dt.timedelta(seconds=settings.RECONCILE_AFTER_SECONDS + 1)
@@ -139,6 +162,39 @@ def test_a_post_against_a_hung_broker_tries_once_and_the_reconciler_finds_the_de
         assert deliveries_reconcile(now=later) == 1
     assert _messages(clean_redis) == 1
     assert clean_redis.zscore(LEDGER_KEY, str(delivery.id)) is not None
+
+
+@pytest.mark.timeout(30)  # with the retry policy, kombu kept the request for minutes
+def test_a_topic_post_against_a_hung_broker_tries_once_and_the_resume_sweep_queues_it(
+    api: APIClient,
+    demo: dict[str, Any],
+    clean_redis: redis.Redis,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    hung_broker: HungBroker,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    topic = TopicFactory(client=demo["client"], key="watchers")
+    SubscriptionFactory(topic=topic, recipient=demo["recipient"])
+    started = time.monotonic()
+    response = _post_to_a_hung_broker(
+        api,
+        {"topic": "watchers", "channels": ["inapp"]},
+        hung=hung_broker,
+        settings=settings,
+        monkeypatch=monkeypatch,
+        capture=django_capture_on_commit_callbacks,
+    )
+    took = time.monotonic() - started
+
+    assert response.status_code == 202, response.content
+    assert len(hung_broker.accepted) == 1  # one connection, one try, no retry
+    assert took < 2 * broker.FAIL_FAST_TIMEOUT_SECONDS + 1
+    # The broker is back: the resume sweep queues the fan-out its message never reached.
+    notification_id = response.json()["id"]
+    later = timezone.now() + dt.timedelta(seconds=settings.FANOUT_STALL_SECONDS + 1)
+    assert fan_outs_resume(now=later) == 1
+    assert fan_out_messages(clean_redis) == [f"['{notification_id}']"]
 
 
 # --- a duplicate message for a retrying delivery ---------------------------------------------

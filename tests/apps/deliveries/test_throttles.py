@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 import redis
+import redis.client
 from django.conf import settings
 from rest_framework.test import APIClient
 
 from apps.core.metrics import WORKFLOW_THROTTLED
 from apps.deliveries.models import Delivery, DeliveryStatus, Notification
-from apps.deliveries.throttles import Slots, throttle_key
+from apps.deliveries.throttles import Slots, throttle_key, throttle_slots
 from apps.templates.models import Template
 from notifier.workflows import Throttle
 from tests.support.concurrency import post_together
@@ -206,10 +207,10 @@ def test_a_committed_notification_leaves_only_the_count_in_its_counter(
     assert clean_redis.hgetall(key) == {b"n": b"2"}
 
 
-def _one_per_window() -> tuple[Throttle, str]:
+def _one_per_window(recipient_id: int = 1) -> tuple[Throttle, str]:
     throttle = Throttle(limit=1, window=dt.timedelta(hours=1))
     return throttle, throttle_key(
-        client_id=1, template="t", recipient_id=1, throttle=throttle, key=""
+        client_id=1, template="t", recipient_id=recipient_id, throttle=throttle, key=""
     )
 
 
@@ -228,6 +229,33 @@ def test_a_failed_request_gives_its_slot_back_even_after_throttled_ones_committe
     # Then the slot is free again (the throttled request took none to fill it)
     assert Slots().take(throttle, [counter], holder="n3") == [True]
     assert int(clean_redis.hget(counter, "n")) == 1
+
+
+def test_slots_taken_by_a_call_whose_answer_was_lost_are_given_back(
+    clean_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a take whose scripts ran in Redis but whose answer never arrived (a read timeout)
+    throttle, counter = _one_per_window()
+    _, other = _one_per_window(recipient_id=2)
+    run = redis.client.Pipeline.execute
+    calls: list[int] = []
+
+    def answer_lost(self: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        answers = run(self, *args, **kwargs)
+        if len(calls) == 1:  # the take's call; the give-back's gets its answer
+            raise redis.TimeoutError("Timeout reading from socket")
+        return answers
+
+    with monkeypatch.context() as patch:
+        patch.setattr(redis.client.Pipeline, "execute", answer_lost)
+        with pytest.raises(redis.TimeoutError), throttle_slots() as slots:
+            slots.take(throttle, [counter, other], holder="n1")
+
+    # Then both slots were given back: the next notification of each counter goes
+    assert len(calls) == 2
+    assert [int(clean_redis.hget(c, "n")) for c in (counter, other)] == [0, 0]
+    assert Slots().take(throttle, [counter, other], holder="n2") == [True, True]
 
 
 def test_a_give_back_after_the_window_ended_leaves_the_next_window_alone(

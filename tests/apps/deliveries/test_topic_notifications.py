@@ -189,6 +189,7 @@ def test_idempotent_replay_and_conflict(api: APIClient, topic: Any) -> None:
         ({"topic": "order-1-watchers\n"}, "topic"),  # matched whole, not trimmed to the topic
         ({"topic": " order-1-watchers"}, "topic"),
         ({"topic": 5}, "topic"),
+        ({"category": "Weekly news"}, "category"),
         ({"recipients": ["a"]}, "recipients"),
         ({"exclude": "a"}, "exclude"),
         ({"exclude": [f"u{i}" for i in range(1001)]}, "exclude"),

@@ -7,6 +7,7 @@ before the 202. The chunks run in-process; the real worker in tests/pipeline/tes
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -17,8 +18,11 @@ from rest_framework.test import APIClient
 from apps.deliveries import fanout
 from apps.deliveries.fanout import Step, fan_out_chunk
 from apps.deliveries.models import Delivery, DeliveryStatus, Digest, FanOut, Notification
+from apps.deliveries.throttles import throttle_key
 from apps.recipients.models import Recipient
 from apps.templates.models import Template
+from notifier import digests, workflows
+from notifier.workflows import Throttle
 from tests.factories import SubscriptionFactory, TopicFactory, comment_template
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -234,6 +238,50 @@ def test_escalation_steps_are_scheduled_for_each_subscriber(
     # `expected` and `created` count the requested channels only
     fan = FanOut.objects.get()
     assert (fan.expected, fan.created) == (4, 4)
+
+
+def test_workflows_accepted_before_a_rule_tightened_still_fan_out(
+    api: APIClient,
+    demo: dict[str, Any],
+    comments: Template,
+    topic: Any,
+    clean_redis: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Accepted under today's rules: a throttle of 500, two steps, a digest of 5 items in 60 s
+    stepped = accept(api, {**BODY, "throttle": {"limit": 500, "window": "1h"}, "escalation": STEPS})
+    digested = accept(api, comment(1))
+    # Then the rules tighten (a deploy) before the fan-outs run
+    monkeypatch.setattr(workflows, "THROTTLE_MAX_LIMIT", 100)
+    monkeypatch.setattr(workflows, "ESCALATION_MAX_STEPS", 1)
+    monkeypatch.setattr(digests, "MAX_ITEMS_LIMIT", 3)
+    monkeypatch.setattr(digests, "MAX_WINDOW", dt.timedelta(seconds=30))
+
+    fan_out_all(stepped)
+    fan_out_all(digested)
+
+    # The workflows apply as they were accepted
+    found = rows(stepped)
+    assert {key: d.escalation_step for key, d in found.items() if key[0] == "a"} == {
+        ("a", "inapp"): None,
+        ("a", "email"): 1,
+        ("a", "sms"): 2,
+    }
+    assert int(clean_redis.hget(_counter_of(stepped, "a"), "n")) == 1
+    assert {d.status for d in rows(digested).values()} == {DeliveryStatus.DIGESTED}
+    window = Digest.objects.get(recipient__external_id="a")
+    assert (window.closes_at - window.opened_at).total_seconds() == pytest.approx(60, abs=1)
+
+
+def _counter_of(notification_id: str, external_id: str) -> str:
+    notification = Notification.objects.get(id=notification_id)
+    return throttle_key(
+        client_id=notification.client_id,
+        template=notification.template.key,
+        recipient_id=Recipient.objects.get(external_id=external_id).pk,
+        throttle=Throttle(limit=500, window=dt.timedelta(hours=1)),
+        key="",
+    )
 
 
 @override_settings(FANOUT_CHUNK_SIZE=2)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
+import time
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.test import Client
@@ -38,6 +41,44 @@ def test_a_preference_link_expires_and_an_unsubscribe_link_does_not(settings: An
     settings.PREFERENCES_LINK_MAX_AGE_SECONDS = -1  # anything older than "now" is too old
     assert Client().get(centre).status_code == 404
     assert Client().get(leave).status_code == 200
+
+
+DAY = 24 * 3600
+
+
+def _unsubscribe_path_issued(days_ago: int, recipient: Any) -> str:
+    with mock.patch("django.core.signing.time.time", return_value=time.time() - days_ago * DAY):
+        return _path(unsubscribe_url(recipient=recipient, category="news", channel="email"))
+
+
+def _preference_links(page: bytes) -> list[str]:
+    return re.findall(r'href="https?://[^"/]+(/preferences/[^"]+)"', page.decode())
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_old_unsubscribe_link_offers_no_preference_link(method: str, settings: Any) -> None:
+    settings.PREFERENCES_LINK_MAX_AGE_SECONDS = 30 * DAY
+    settings.UNSUBSCRIBE_LINK_MAX_AGE_SECONDS = 0
+    leave = _unsubscribe_path_issued(31, RecipientFactory())
+
+    response = getattr(Client(), method)(leave)
+
+    assert response.status_code == 200  # the link still lets its reader leave
+    assert _preference_links(response.content) == []
+
+
+def test_an_unsubscribe_pages_preference_link_expires_with_the_emails_own(settings: Any) -> None:
+    settings.PREFERENCES_LINK_MAX_AGE_SECONDS = 30 * DAY
+    settings.UNSUBSCRIBE_LINK_MAX_AGE_SECONDS = 0
+    leave = _unsubscribe_path_issued(29, RecipientFactory())
+
+    (centre,) = _preference_links(Client().get(leave).content)
+
+    assert Client().get(centre).status_code == 200
+    # Dated when the unsubscribe link was issued (29 days ago), not when the page was shown.
+    settings.PREFERENCES_LINK_MAX_AGE_SECONDS = 28 * DAY
+    assert Client().get(centre).status_code == 404
+    assert _preference_links(Client().get(leave).content) == []
 
 
 def test_the_preferences_url_in_a_message_expires_like_the_apis(settings: Any) -> None:

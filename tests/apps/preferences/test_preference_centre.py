@@ -109,6 +109,25 @@ def test_what_the_api_refuses_the_form_refuses_and_nothing_is_saved(
     assert not Preference.objects.filter(recipient=recipient).exists()
 
 
+def test_a_stored_category_name_the_rule_refuses_does_not_lock_the_page(
+    recipient: Recipient,
+) -> None:
+    # An unsubscribe from a notification sent with a free-text category, before POST
+    # /notifications checked the rule.
+    PreferenceFactory(recipient=recipient, categories={"Weekly news": {"email": False}})
+    client = Client(enforce_csrf_checks=True)
+    form = _form(client, _path(recipient))
+    form["receive"] = [v for v in form["receive"] if v != "email/news"]
+
+    response = client.post(_path(recipient), form)
+
+    assert response.status_code == 302, response.content.decode()
+    assert Preference.objects.get(recipient=recipient).categories == {
+        "Weekly news": {"email": False},
+        "news": {"email": False},
+    }
+
+
 def test_a_post_without_the_csrf_token_is_refused(recipient: Recipient) -> None:
     response = Client(enforce_csrf_checks=True).post(_path(recipient), {"receive": []})
 

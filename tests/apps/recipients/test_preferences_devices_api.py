@@ -136,6 +136,7 @@ def test_expired_or_forged_recipient_token_is_401(demo: dict[str, Any]) -> None:
         ({"categories": {"marketing": {"fax": False}}}, "categories"),
         ({"categories": {"marketing": False}}, "categories"),
         ({"categories": {"bad name!": {"email": False}}}, "categories"),
+        ({"categories": {"marketing\n": {"email": False}}}, "categories"),  # matched whole
         ({"quiet_hours": {"start": "22:00"}}, "quiet_hours"),
         ({"quiet_hours": {"start": "25:00", "end": "07:00"}}, "quiet_hours"),
         ({"quiet_hours": {"start": "10pm", "end": "07:00"}}, "quiet_hours"),
@@ -166,6 +167,31 @@ def test_put_preferences_rejects_bad_input(
     assert_error_shape(response.json(), "invalid")
     assert set(response.json()["fields"]) == {field}
     assert Preference.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_stored_category_name_the_rule_refuses_does_not_lock_the_preferences(
+    api: APIClient, demo: dict[str, Any]
+) -> None:
+    # Stored before the rule covered POST /notifications: an unsubscribe link of a notification
+    # sent with the free-text category "Weekly news".
+    Preference.objects.create(
+        recipient=demo["recipient"], categories={"Weekly news": {"email": False}}
+    )
+    stored = api.get(PREFS.format("user-1")).json()["categories"]
+
+    edited = {**stored, "Weekly news": {"email": False, "sms": False}, "orders": {"sms": False}}
+    kept = api.put(PREFS.format("user-1"), {"categories": edited}, format="json")
+    new_bad = api.put(
+        PREFS.format("user-1"),
+        {"categories": {**edited, "Daily news": {"email": False}}},
+        format="json",
+    )
+
+    assert kept.status_code == 200, kept.content
+    assert new_bad.status_code == 400
+    assert new_bad.json()["fields"] == {"categories": ["Invalid category name(s): Daily news."]}
+    assert Preference.objects.get(recipient=demo["recipient"]).categories == edited
 
 
 @pytest.mark.django_db

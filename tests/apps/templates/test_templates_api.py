@@ -239,6 +239,7 @@ def test_sources_that_would_crash_a_worker_are_400(api: APIClient, source: str) 
         ({"priority": "urgent"}, "priority"),
         ({"category": "has space"}, "category"),
         ({"category": 7}, "category"),
+        ({"category": "orders\n"}, "category"),  # matched whole, not trimmed
         ({"variables": "order_id"}, "variables"),
         ({"variables": ["not-an-identifier"]}, "variables"),
         ({"variables": ["recipient"]}, "variables"),
