@@ -13,6 +13,6 @@ recipient_erasing = Signal()
 # fields to add to the representation (apps.topics adds the keys of the topics it follows).
 recipient_describing = Signal()
 
-# Sent after the transaction that recorded a RecipientEvent commits, with `event`: the hook the
-# outbound webhooks (`recipient.unsubscribed`, `recipient.preferences_updated`) listen on.
+# Sent inside the transaction that records a RecipientEvent, with `event`: the hook the outbound
+# webhooks (`recipient.unsubscribed`, `recipient.preferences_updated`) write their outbox on.
 recipient_event_recorded = Signal()

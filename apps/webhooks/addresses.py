@@ -1,0 +1,122 @@
+"""Which URLs a webhook may be sent to (SSRF): https to public addresses only, checked when an
+endpoint is saved and again at each send against the addresses the host resolves to then; the
+send then connects to the address checked (not a second lookup that DNS rebinding could answer
+differently). WEBHOOKS_ALLOW_PRIVATE (development, tests) also allows http and private or
+loopback addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+URL_MAX = 2000
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UnsafeUrl(Exception):
+    """The URL may not be sent to (its message says why, for the API and the attempt log)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one send goes: the URL as registered, and the checked address to connect to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: str
+
+
+def _allow_private() -> bool:
+    return bool(settings.WEBHOOKS_ALLOW_PRIVATE)
+
+
+def url_parts(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a well-formed endpoint URL; UnsafeUrl otherwise."""
+    if len(url) > URL_MAX:
+        raise UnsafeUrl(f"Ensure this URL has at most {URL_MAX} characters.")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise UnsafeUrl("A URL may not contain whitespace or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeUrl(f"Not a valid URL: {exc}.") from None
+    schemes = ("https", "http") if _allow_private() else ("https",)
+    if parts.scheme not in schemes:
+        raise UnsafeUrl("The URL must start with https://.")
+    if not parts.hostname:
+        raise UnsafeUrl("The URL must name a host.")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeUrl("The URL may not carry credentials (user:password@).")
+    if parts.fragment:
+        raise UnsafeUrl("The URL may not have a #fragment.")
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def address_problem(address: IPAddress) -> str:
+    """Why a webhook may not go to this address ('' when it may)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address_problem(address.ipv4_mapped)
+    for test, what in (
+        (address.is_loopback, "loopback"),
+        (address.is_link_local, "link-local (cloud metadata)"),
+        (address.is_multicast, "multicast"),
+        (address.is_unspecified, "unspecified"),
+        (address.is_reserved, "reserved"),
+        (address.is_private, "private"),
+        (not address.is_global, "not a public address"),
+    ):
+        if test:
+            return what
+    return ""
+
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address `host` resolves to now (a literal address is itself)."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise UnsafeUrl(f"The host {host!r} does not resolve ({exc}).") from None
+    # Scope ids (fe80::1%eth0) are dropped: the address itself is what is judged.
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
+    if not addresses:
+        raise UnsafeUrl(f"The host {host!r} does not resolve.")
+    return list(dict.fromkeys(addresses))
+
+
+def checked_addresses(host: str, port: int) -> list[IPAddress]:
+    """The host's addresses if every one may be sent to; UnsafeUrl naming the first that may
+    not (one bad address is enough: a resolver may hand out any of them)."""
+    addresses = resolve(host, port)
+    if _allow_private():
+        return addresses
+    for address in addresses:
+        problem = address_problem(address)
+        if problem:
+            raise UnsafeUrl(f"The host {host!r} resolves to {address}, which is {problem}.")
+    return addresses
+
+
+def url_check_at_registration(url: str) -> None:
+    """An endpoint's URL as it is saved: well formed, and (unless private addresses are
+    allowed) resolving to public addresses only. UnsafeUrl otherwise."""
+    _, host, port = url_parts(url)
+    if not _allow_private():
+        checked_addresses(host, port)
+
+
+def target_for_send(url: str) -> Target:
+    """The URL checked again at send time, with the one address to connect to."""
+    scheme, host, port = url_parts(url)
+    address = checked_addresses(host, port)[0]
+    return Target(url=url, scheme=scheme, host=host, port=port, address=str(address))
