@@ -1,0 +1,123 @@
+"""An endpoint that has failed every attempt for 5 days is disabled: its client's operators get
+an email (django-templated-mail, templates/email/), the admin shows a notice, and its messages
+stop; one success in between starts the count again."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from apps.webhooks.attempts import message_attempt
+from apps.webhooks.models import WebhookEndpoint
+from apps.webhooks.services import endpoint_create, endpoint_ping
+from tests.support.receiver import Receiver, Reply
+
+pytestmark = [pytest.mark.django_db]
+
+
+def failing_endpoint(client: Any, receiver: Receiver, *, days: float) -> WebhookEndpoint:
+    receiver.script(Reply(500))
+    endpoint = endpoint_create(
+        client=client,
+        url=receiver.url,
+        events_=["delivery.sent"],
+        description="billing alerts",
+        include_content=False,
+    )
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        failing_since=timezone.now() - dt.timedelta(days=days)
+    )
+    return endpoint
+
+
+def test_failing_for_5_days_disables_emails_the_operators_and_shows_a_notice(
+    demo: dict[str, Any], receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = demo["client"]
+    client.operator_emails = "ops@acme.example, oncall@acme.example"
+    client.save()
+    endpoint = failing_endpoint(client, receiver, days=5.01)
+    message = endpoint_ping(endpoint=endpoint)
+    pending = endpoint_ping(endpoint=endpoint)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message_attempt(message_id=message.pk)
+
+    endpoint.refresh_from_db()
+    assert endpoint.enabled is False
+    assert endpoint.disabled_reason == "every attempt failed for 5 days"
+    (email,) = mail.outbox
+    assert email.to == ["ops@acme.example", "oncall@acme.example"]
+    assert email.subject == f"Webhook endpoint disabled: {receiver.url}"
+    assert f"Notifier disabled your webhook endpoint {receiver.url} (billing alerts" in email.body
+    assert "every attempt failed for 5 days" in email.body
+    assert str(endpoint.pk) in email.body
+    html = dict((c, t) for t, c in email.alternatives)["text/html"]  # type: ignore[misc]
+    assert f"<code>{receiver.url}</code>" in html
+    # The admin's notice, on the index and on the endpoints' list.
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
+    index = admin.get("/admin/").content.decode()
+    assert 'id="webhook-notices"' in index
+    assert f"{receiver.url}</a> of {client.name} was disabled by the service" in index
+    listed = admin.get("/admin/webhooks/webhookendpoint/").content.decode()
+    assert "was disabled by the service" in listed
+    # Its messages stop: what was pending is not sent, but kept as a dead letter.
+    receiver.script(Reply(200))
+    assert message_attempt(message_id=pending.pk) == "dead"
+    assert receiver.received == []
+
+
+def test_not_yet_5_days_keeps_it_enabled_and_sends_no_email(
+    demo: dict[str, Any], receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    endpoint = failing_endpoint(demo["client"], receiver, days=4.9)
+    message = endpoint_ping(endpoint=endpoint)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message_attempt(message_id=message.pk)
+
+    endpoint.refresh_from_db()
+    assert endpoint.enabled is True
+    assert mail.outbox == []
+    assert 'id="webhook-notices"' not in admin_index()
+
+
+def test_a_success_ends_the_failing_streak(demo: dict[str, Any], receiver: Receiver) -> None:
+    endpoint = failing_endpoint(demo["client"], receiver, days=4.9)
+    receiver.script(Reply(204, body=b""))
+
+    message_attempt(message_id=endpoint_ping(endpoint=endpoint).pk)
+
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is None
+
+
+def test_without_operators_the_email_goes_to_webhooks_alert_emails(
+    demo: dict[str, Any],
+    receiver: Receiver,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.WEBHOOKS_ALERT_EMAILS = ["platform@example.com"]
+    endpoint = failing_endpoint(demo["client"], receiver, days=6)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message_attempt(message_id=endpoint_ping(endpoint=endpoint).pk)
+
+    assert [m.to for m in mail.outbox] == [["platform@example.com"]]
+
+
+def admin_index() -> str:
+    admin = Client()
+    user = User.objects.filter(username="ops").first() or User.objects.create_superuser(
+        "ops", "ops@example.com", "pw"
+    )
+    admin.force_login(user)
+    return admin.get("/admin/").content.decode()
