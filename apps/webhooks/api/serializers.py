@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.fields import StrictBooleanField, StrictCharField
 from apps.webhooks.addresses import URL_MAX
 from apps.webhooks.models import SUBSCRIBABLE, MessageStatus, WebhookEndpoint, WebhookMessage
 from apps.webhooks.schema import WebhookEventField
@@ -21,14 +22,14 @@ class EventsField(serializers.ListField):
 
 
 class EndpointCreateSerializer(serializers.Serializer[Any]):
-    url = serializers.CharField(
+    url = StrictCharField(
         max_length=URL_MAX, help_text="https:// (http and private addresses in development only)."
     )
     events = EventsField()
-    description = serializers.CharField(
+    description = StrictCharField(
         max_length=500, allow_blank=True, required=False, default=""
     )
-    include_content = serializers.BooleanField(
+    include_content = StrictBooleanField(
         required=False,
         default=False,
         help_text="Also send unmasked contact addresses and the notification's variables.",
@@ -36,11 +37,11 @@ class EndpointCreateSerializer(serializers.Serializer[Any]):
 
 
 class EndpointUpdateSerializer(serializers.Serializer[Any]):
-    url = serializers.CharField(max_length=URL_MAX, required=False)
+    url = StrictCharField(max_length=URL_MAX, required=False)
     events = EventsField(required=False)
-    description = serializers.CharField(max_length=500, allow_blank=True, required=False)
-    include_content = serializers.BooleanField(required=False)
-    enabled = serializers.BooleanField(required=False)
+    description = StrictCharField(max_length=500, allow_blank=True, required=False)
+    include_content = StrictBooleanField(required=False)
+    enabled = StrictBooleanField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs:
