@@ -26,9 +26,12 @@ class WorkerConfig:
     workers: int = 2
     pool: str = "threads"
     concurrency: int = 8
+    # With a webhook endpoint (bench/webhooks.py): a webhooks worker runs beside the channel's.
+    webhooks: bool = False
 
     def describe(self) -> str:
-        return f"{self.workers} worker processes, -P {self.pool} -c {self.concurrency}"
+        text = f"{self.workers} worker processes, -P {self.pool} -c {self.concurrency}"
+        return text + (" + a webhooks worker (-c 16)" if self.webhooks else "")
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,9 @@ def drain_rate(r: redis.Redis, channel: str, total: int, timeout: float) -> tupl
 
 
 def start_workers(env: dict[str, str], cfg: WorkerConfig, tag: str) -> list[Worker]:
-    from notifier.queues import channel_queues
+    from notifier.queues import WEBHOOKS_QUEUE, channel_queues
 
-    return [
+    workers = [
         Worker(
             env,
             queues=channel_queues(CHANNEL),
@@ -96,6 +99,11 @@ def start_workers(env: dict[str, str], cfg: WorkerConfig, tag: str) -> list[Work
         )
         for i in range(cfg.workers)
     ]
+    if cfg.webhooks:  # as the Procfile's worker_webhooks
+        workers.append(
+            Worker(env, queues=[WEBHOOKS_QUEUE], pool="threads", concurrency=16, name=f"{tag}-wh")
+        )
+    return workers
 
 
 def queue_backlog(web: Web, seed: Seed, count: int) -> list[str]:

@@ -20,3 +20,27 @@ def test_the_bench_environment_passes_the_production_start_checks() -> None:
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_with_a_webhook_receiver_on_loopback_the_bench_still_starts() -> None:
+    """`--webhook-receiver-sleep` allows private webhook addresses: a warning beside
+    BENCH_ENDPOINTS (notifier.W003), an error anywhere else in production (notifier.E005)."""
+    env = {**process_env(), "WEBHOOKS_ALLOW_PRIVATE": "1"}
+    code = (
+        "import django; django.setup(); "
+        "from apps.core.production import refuse_unsafe_start; refuse_unsafe_start()"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    refused = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "BENCH_ENDPOINTS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0
+    assert "notifier.E005" in refused.stderr
