@@ -26,9 +26,7 @@ class EndpointCreateSerializer(serializers.Serializer[Any]):
         max_length=URL_MAX, help_text="https:// (http and private addresses in development only)."
     )
     events = EventsField()
-    description = StrictCharField(
-        max_length=500, allow_blank=True, required=False, default=""
-    )
+    description = StrictCharField(max_length=500, allow_blank=True, required=False, default="")
     include_content = StrictBooleanField(
         required=False,
         default=False,

@@ -58,7 +58,7 @@ def test_failing_for_5_days_disables_emails_the_operators_and_shows_a_notice(
     assert f"Notifier disabled your webhook endpoint {receiver.url} (billing alerts" in email.body
     assert "every attempt failed for 5 days" in email.body
     assert str(endpoint.pk) in email.body
-    html = dict((c, t) for t, c in email.alternatives)["text/html"]  # type: ignore[misc]
+    html = {mimetype: content for content, mimetype in email.alternatives}["text/html"]
     assert f"<code>{receiver.url}</code>" in html
     # The admin's notice, on the index and on the endpoints' list.
     admin = Client()

@@ -113,9 +113,13 @@ def test_messages_roll_back_with_the_status_change() -> None:
     endpoint(client)
     batch = sending(client, 2)
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        deliveries_sent([(d, SendResult("x", 202)) for d in batch])
-        raise RuntimeError("the worker died before commit")
+    def sent_then_crash() -> None:
+        with transaction.atomic():
+            deliveries_sent([(d, SendResult("x", 202)) for d in batch])
+            raise RuntimeError("the worker died before commit")
+
+    with pytest.raises(RuntimeError):
+        sent_then_crash()
 
     assert not WebhookMessage.objects.exists()
     assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENDING}
