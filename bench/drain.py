@@ -55,13 +55,29 @@ NO_LATENCY = Latency()
 
 
 def queue_remaining(r: redis.Redis, channel: str) -> int:
-    """Messages waiting in the channel's queues (every priority step) plus those unacked."""
+    """Messages waiting in the channel's queues (every priority step) plus those unacked,
+    except the webhooks worker's (`--webhook-receiver-sleep`: they are not the channel's, and a
+    slow receiver keeps some unacked long after the sends are done)."""
     from apps.core import broker
     from notifier.queues import channel_queues
 
-    return sum(broker.queue_depths(channel_queues(channel), client=r).values()) + (
-        broker.unacked_count(client=r)
-    )
+    waiting = sum(broker.queue_depths(channel_queues(channel), client=r).values())
+    return waiting + broker.unacked_count(client=r) - unacked_webhooks(r)
+
+
+def unacked_webhooks(r: redis.Redis) -> int:
+    """Unacknowledged messages of the webhooks queue (kombu keeps [message, exchange, routing
+    key] per delivery tag in the `unacked` hash)."""
+    from notifier.queues import WEBHOOKS_QUEUE
+
+    count = 0
+    for value in r.hvals("unacked"):
+        try:
+            routing_key = json.loads(value)[2]
+        except (ValueError, IndexError, TypeError):
+            continue
+        count += routing_key == WEBHOOKS_QUEUE
+    return count
 
 
 def drain_rate(r: redis.Redis, channel: str, total: int, timeout: float) -> tuple[float, float]:

@@ -73,7 +73,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return format_html(
             '<a href="{}?endpoint__id__exact={}">every attempt</a> · '
             '<a href="{}?endpoint__id__exact={}">messages</a> · '
-            '<a href="{}?endpoint__id__exact={}&status__exact=dead">dead letters</a>',
+            '<a href="{}?endpoint__id__exact={}&state__exact=dead">dead letters</a>',
             attempts,
             obj.pk,
             message_list,
@@ -129,8 +129,8 @@ class MessageAttemptInline(ReadOnlyInline):
 
 @admin.register(WebhookMessage)
 class WebhookMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("event_id", "type", "endpoint", "status", "attempts", "created_at")
-    list_filter = ("status", "type", "endpoint")
+    list_display = ("event_id", "type", "endpoint", "state", "attempts", "created_at")
+    list_filter = ("state", "type", "endpoint")
     search_fields = ("event_id",)
     readonly_fields = [f.name for f in WebhookMessage._meta.fields]
     inlines = [MessageAttemptInline]
@@ -144,7 +144,7 @@ class WebhookMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Replay the selected dead messages")
     def replay(self, request: HttpRequest, queryset: QuerySet[WebhookMessage]) -> None:
-        ids = list(queryset.filter(status=MessageStatus.DEAD).values_list("pk", flat=True))
+        ids = list(queryset.filter(state=MessageStatus.DEAD).values_list("pk", flat=True))
         done = messages_replay(ids=ids, replayed_by=f"admin:{request.user}")
         skipped = len(queryset) - len(done)
         self.message_user(request, f"Replayed {len(done)} message(s).", messages.SUCCESS)

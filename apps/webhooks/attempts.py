@@ -93,10 +93,10 @@ def message_claim(*, message_id: int, now: dt.datetime) -> WebhookMessage | None
     lease = settings.WEBHOOKS_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
     taken = WebhookMessage.objects.filter(
         pk=message_id,
-        status=M.PENDING,
+        state=M.PENDING,
         next_attempt_at__lte=now + dt.timedelta(seconds=CLAIM_EARLY_SECONDS),
     ).update(
-        status=M.SENDING,
+        state=M.SENDING,
         attempts=F("attempts") + 1,
         next_attempt_at=now + dt.timedelta(seconds=lease),
     )
@@ -184,7 +184,7 @@ def _settle(
     uncount: bool = False,
 ) -> str:
     """Write the message's next state, if this attempt still holds it (its lease)."""
-    values: dict[str, object] = {"status": status}
+    values: dict[str, object] = {"state": status}
     if error or status != M.PENDING:
         values["last_error"] = error[:500]
     if status == M.DELIVERED:
@@ -195,7 +195,7 @@ def _settle(
     if status == M.PENDING:
         values["next_attempt_at"] = due
         values["dispatched_at"] = due if delay <= COUNTDOWN_MAX_SECONDS else None
-    held = WebhookMessage.objects.filter(pk=message.pk, status=M.SENDING, attempts=message.attempts)
+    held = WebhookMessage.objects.filter(pk=message.pk, state=M.SENDING, attempts=message.attempts)
     if held.update(**values) and status == M.PENDING and delay <= COUNTDOWN_MAX_SECONDS:
         transaction.on_commit(lambda: deliveries_publish([message.pk], countdown=delay))
     return str(status)

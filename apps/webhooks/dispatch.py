@@ -33,28 +33,28 @@ def messages_dispatch_due(*, now: dt.datetime | None = None, batch: int = 500) -
     """The sweep: publish the due messages that are not on their way. The number published."""
     now = now or timezone.now()
     lost = now - dt.timedelta(seconds=REDISPATCH_AFTER_SECONDS)
-    due = Q(status=M.PENDING, next_attempt_at__lte=now) & (
+    due = Q(state=M.PENDING, next_attempt_at__lte=now) & (
         Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=lost)
     )
     # ...unless the webhooks queue is backed up: their tasks are then most likely waiting in it.
     backlog = queue_depths([WEBHOOKS_QUEUE]).get(WEBHOOKS_QUEUE, 0)
     if backlog >= batch:
-        due = Q(status=M.PENDING, next_attempt_at__lte=now, dispatched_at__isnull=True)
-    stale = Q(status=M.SENDING, next_attempt_at__lte=now)  # the attempt's worker died
+        due = Q(state=M.PENDING, next_attempt_at__lte=now, dispatched_at__isnull=True)
+    stale = Q(state=M.SENDING, next_attempt_at__lte=now)  # the attempt's worker died
     with transaction.atomic():
         rows = list(
             WebhookMessage.objects.select_for_update(skip_locked=True)
             .filter(due | stale)
             .order_by("next_attempt_at")
-            .values_list("id", "status")[:batch]
+            .values_list("id", "state")[:batch]
         )
         if not rows:
             return 0
         ids = [pk for pk, _ in rows]
-        stale_ids = [pk for pk, status in rows if status == M.SENDING]
+        stale_ids = [pk for pk, state in rows if state == M.SENDING]
         if stale_ids:  # at least once: that attempt may or may not have reached the receiver
-            WebhookMessage.objects.filter(id__in=stale_ids, status=M.SENDING).update(
-                status=M.PENDING, next_attempt_at=now
+            WebhookMessage.objects.filter(id__in=stale_ids, state=M.SENDING).update(
+                state=M.PENDING, next_attempt_at=now
             )
         WebhookMessage.objects.filter(id__in=ids).update(dispatched_at=now)
         transaction.on_commit(lambda: deliveries_publish(ids))

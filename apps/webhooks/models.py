@@ -83,7 +83,9 @@ class WebhookMessage(models.Model):
     event_id = models.CharField(max_length=40)
     type = models.CharField(max_length=40, choices=EventType.choices)
     payload = models.JSONField()
-    status = models.CharField(
+    # `state`, not `status`: that name is the delivery's, which only the lifecycle writes
+    # (tests/test_architecture.py); the API shows it as `status`.
+    state = models.CharField(
         max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING
     )
     attempts = models.PositiveIntegerField(default=0)
@@ -102,21 +104,21 @@ class WebhookMessage(models.Model):
                 fields=["endpoint", "event_id"], name="webhook_message_one_per_endpoint"
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=MessageStatus.values), name="webhook_message_status"
+                condition=models.Q(state__in=MessageStatus.values), name="webhook_message_state"
             ),
         ]
         indexes = [
             # The sweep: rows waiting (or held) by due time.
             models.Index(
                 fields=["next_attempt_at"],
-                condition=models.Q(status__in=["pending", "sending"]),
+                condition=models.Q(state__in=["pending", "sending"]),
                 name="webhook_message_due",
             ),
-            models.Index(fields=["endpoint", "status", "-created_at"], name="webhook_message_list"),
+            models.Index(fields=["endpoint", "state", "-created_at"], name="webhook_message_list"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.type} {self.event_id} ({self.status})"
+        return f"{self.type} {self.event_id} ({self.state})"
 
 
 class WebhookAttempt(models.Model):

@@ -32,4 +32,4 @@ def messages_list(
     *, endpoint: WebhookEndpoint, status: str | None = None
 ) -> QuerySet[WebhookMessage]:
     rows = WebhookMessage.objects.filter(endpoint=endpoint)
-    return rows if status is None else rows.filter(status=status)
+    return rows if status is None else rows.filter(state=status)

@@ -112,7 +112,7 @@ def endpoint_ping(*, endpoint: WebhookEndpoint) -> WebhookMessage:
 
 def _replay_values(replayed_by: str, now: dt.datetime) -> dict[str, Any]:
     return {
-        "status": MessageStatus.PENDING,
+        "state": MessageStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         "dispatched_at": now,
@@ -132,8 +132,8 @@ def message_replay(*, endpoint: WebhookEndpoint, event_id: str, replayed_by: str
     )
     if message is None:
         raise NotFound("No such message for this endpoint.")
-    if message.status != MessageStatus.DEAD:
-        raise Conflict(f"Message {event_id} is {message.status}, not dead: nothing to replay.")
+    if message.state != MessageStatus.DEAD:
+        raise Conflict(f"Message {event_id} is {message.state}, not dead: nothing to replay.")
     if not endpoint.enabled:
         raise Conflict("The endpoint is disabled: enable it before replaying its messages.")
     values = _replay_values(replayed_by, timezone.now())
@@ -149,7 +149,7 @@ def messages_replay(*, ids: Sequence[int], replayed_by: str) -> list[int]:
     skipped. The ids replayed."""
     found = list(
         WebhookMessage.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(pk__in=list(ids), status=MessageStatus.DEAD, endpoint__enabled=True)
+        .filter(pk__in=list(ids), state=MessageStatus.DEAD, endpoint__enabled=True)
         .values_list("pk", flat=True)[:BULK_REPLAY_LIMIT]
     )
     WebhookMessage.objects.filter(pk__in=found).update(

@@ -59,7 +59,7 @@ def test_a_sent_email_reaches_the_receiver_as_a_signed_delivery_sent(
     assert "A-1001" not in got.body.decode()  # no content without the opt-in
     assert got.headers["webhook-id"] == event["id"]
     wait_until(
-        lambda: WebhookMessage.objects.filter(status=MessageStatus.DELIVERED).exists(), timeout=10
+        lambda: WebhookMessage.objects.filter(state=MessageStatus.DELIVERED).exists(), timeout=10
     )
 
 
@@ -76,7 +76,7 @@ def test_500_then_200_is_delivered_on_the_second_attempt_by_the_worker(
     ping = api.post(f"/api/v1/webhook-endpoints/{endpoint['id']}/test").json()
     message = wait_until(
         lambda: WebhookMessage.objects.filter(
-            event_id=ping["id"], status=MessageStatus.DELIVERED
+            event_id=ping["id"], state=MessageStatus.DELIVERED
         ).first(),
         timeout=20,
     )
@@ -99,7 +99,7 @@ def test_down_for_every_attempt_is_a_dead_letter_replayed_from_the_api(
 
     ping = api.post(f"/api/v1/webhook-endpoints/{endpoint['id']}/test").json()
     wait_until(
-        lambda: WebhookMessage.objects.filter(event_id=ping["id"], status="dead").exists(),
+        lambda: WebhookMessage.objects.filter(event_id=ping["id"], state="dead").exists(),
         timeout=20,
     )
     assert len(receiver.received) == 3  # 1 + the schedule's 2 retries
@@ -110,7 +110,7 @@ def test_down_for_every_attempt_is_a_dead_letter_replayed_from_the_api(
     replay = api.post(f"/api/v1/webhook-endpoints/{endpoint['id']}/messages/{ping['id']}/replay")
     assert replay.status_code == 200, replay.content
     wait_until(
-        lambda: WebhookMessage.objects.filter(event_id=ping["id"], status="delivered").exists(),
+        lambda: WebhookMessage.objects.filter(event_id=ping["id"], state="delivered").exists(),
         timeout=20,
     )
     (got,) = receiver.received

@@ -81,6 +81,7 @@ class EndpointWithSecretSerializer(EndpointSerializer):
 
 class MessageSerializer(serializers.ModelSerializer[WebhookMessage]):
     id = serializers.CharField(source="event_id", help_text="The event id (`webhook-id`).")
+    status = serializers.ChoiceField(source="state", choices=MessageStatus.choices)
     payload = WebhookEventField(help_text="The body sent (the event).")
 
     class Meta:

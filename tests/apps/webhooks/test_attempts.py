@@ -49,7 +49,7 @@ def test_the_receiver_verifies_the_signature_with_the_standard_webhooks_library(
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_" + "A" * 43 + "=").verify(got.body, got.headers)
     message.refresh_from_db()
-    assert (message.status, message.attempts) == (M.DELIVERED, 1)
+    assert (message.state, message.attempts) == (M.DELIVERED, 1)
     (attempt,) = WebhookAttempt.objects.filter(endpoint=endpoint)
     assert (attempt.ok, attempt.status_code, attempt.response_excerpt) == (True, 200, "ok")
 
@@ -105,7 +105,7 @@ def test_500_then_200_is_delivered_on_the_second_attempt_with_the_same_id(
     first, second = receiver.received
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == message.event_id
     message.refresh_from_db()
-    assert (message.status, message.attempts) == (M.DELIVERED, 2)
+    assert (message.state, message.attempts) == (M.DELIVERED, 2)
     log = list(WebhookAttempt.objects.filter(message=message).order_by("number"))
     assert [(a.number, a.status_code, a.ok) for a in log] == [(1, 500, False), (2, 200, True)]
     assert log[0].response_excerpt == "boom"
@@ -128,7 +128,7 @@ def test_retry_after_is_honoured(demo: dict[str, Any], receiver: Receiver, heade
     message_attempt(message_id=message.pk)
 
     message.refresh_from_db()
-    assert message.status == M.PENDING
+    assert message.state == M.PENDING
     # 120 s, not the schedule's 5 s.
     assert message.next_attempt_at >= before + dt.timedelta(seconds=118)
 
@@ -157,7 +157,7 @@ def test_down_for_every_attempt_is_a_dead_letter_then_replayed_from_the_api(
 
     assert outcomes == ["pending", "pending", "dead"]
     message.refresh_from_db()
-    assert message.status == M.DEAD
+    assert message.state == M.DEAD
     assert message.last_error.startswith("attempts exhausted; last: ConnectError")
     dead = api.get(f"/api/v1/webhook-endpoints/{endpoint.pk}/messages?status=dead").json()
     assert [m["id"] for m in dead["results"]] == [message.event_id]
@@ -177,7 +177,7 @@ def test_down_for_every_attempt_is_a_dead_letter_then_replayed_from_the_api(
     finally:
         back.stop()
     message.refresh_from_db()
-    assert (message.status, message.replayed_by) == (M.DELIVERED, f"api:{demo['client'].name}")
+    assert (message.state, message.replayed_by) == (M.DELIVERED, f"api:{demo['client'].name}")
     again = api.post(f"/api/v1/webhook-endpoints/{endpoint.pk}/messages/{message.event_id}/replay")
     assert again.status_code == 409
 
@@ -228,4 +228,4 @@ def test_a_disabled_endpoints_message_becomes_a_dead_letter_unsent(
 
     assert receiver.received == []
     message.refresh_from_db()
-    assert (message.status, message.last_error) == (M.DEAD, "endpoint disabled")
+    assert (message.state, message.last_error) == (M.DEAD, "endpoint disabled")

@@ -118,7 +118,7 @@ def test_test_queues_a_ping(api: APIClient, django_capture_on_commit_callbacks: 
         "data": {"endpoint_id": created["id"], "message": "ping"},
     }
     message = WebhookMessage.objects.get(event_id=body["id"])
-    assert message.status == MessageStatus.PENDING
+    assert message.state == MessageStatus.PENDING
     assert len(callbacks) == 1  # the publish, after commit
 
 

@@ -118,7 +118,7 @@ def test_dns_rebinding_public_at_registration_private_at_send_is_refused_at_send
     assert "169.254.169.254" in attempt.error
     assert receiver.received == []
     message.refresh_from_db()
-    assert message.status == MessageStatus.PENDING
+    assert message.state == MessageStatus.PENDING
 
 
 def test_the_send_connects_to_the_address_it_checked_keeping_the_host_name(
