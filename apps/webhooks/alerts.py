@@ -9,12 +9,14 @@ import datetime as dt
 import logging
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from templated_mail.mail import BaseEmailMessage
 
 from apps.webhooks.models import WebhookEndpoint
+from apps.webhooks.presence import endpoints_changed
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,10 @@ def endpoint_disable_if_failing(*, endpoint_id: Any, now: dt.datetime) -> bool:
         pk=endpoint_id, enabled=True, failing_since__lte=cutoff
     ).update(enabled=False, disabled_reason=reason, disabled_at=now, updated_at=now)
     if disabled:
+        try:
+            endpoints_changed()
+        except redis.RedisError:  # processes keep sending it messages, which die unsent
+            logger.warning("webhook endpoints version not replaced", exc_info=True)
         logger.warning(
             "webhook endpoint disabled: %s", reason, extra={"endpoint": str(endpoint_id)}
         )

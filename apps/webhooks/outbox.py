@@ -3,9 +3,9 @@ subscribed endpoint, inside the transaction of the change (the lifecycle's statu
 cancel, the unsubscribe), and publish after commit. A crash between the commit and the publish
 loses nothing: the beat sweep (dispatch.py) finds the rows still due.
 
-Per batch of changes: one SELECT of the enabled endpoints of the clients concerned (through the
-recipients' client ids: nothing else is read when there are none), then, only when there are,
-the recipients' ids and one bulk INSERT."""
+Per batch of changes: nothing when no client has an enabled endpoint (presence.py: one Redis
+GET), else one SELECT of the enabled endpoints of the clients concerned (through the recipients'
+client ids), then, only when there are, the recipients' ids and one bulk INSERT."""
 
 from __future__ import annotations
 
@@ -23,12 +23,17 @@ from apps.deliveries.signals import DeliveryChange
 from apps.recipients.models import Recipient, RecipientEvent
 from apps.webhooks import events
 from apps.webhooks.models import EventType, WebhookEndpoint, WebhookMessage
+from apps.webhooks.presence import clients_with_endpoints
 from apps.webhooks.publish import messages_publish_on_commit
 
 logger = logging.getLogger(__name__)
 
 
 def _live_endpoints(clients: QuerySet[Any] | Iterable[int]) -> list[WebhookEndpoint]:
+    if not isinstance(clients, QuerySet):
+        known = clients_with_endpoints()
+        if known is not None and not known.intersection(clients):
+            return []
     return list(
         WebhookEndpoint.objects.filter(enabled=True, client_id__in=clients).only(
             "id", "client_id", "events", "include_content"
@@ -68,6 +73,8 @@ def outbox_on_deliveries_changed(
     sender: object, *, changes: Sequence[DeliveryChange], **_: Any
 ) -> None:
     """`delivery.<status>` for each change, to each subscribed endpoint of its client."""
+    if clients_with_endpoints() == frozenset():
+        return  # no endpoint anywhere (known without a query: presence.py)
     recipient_ids = {c.recipient_id for c in changes}
     clients = Recipient.objects.filter(id__in=recipient_ids).values("client_id")
     endpoints = _live_endpoints(clients)

@@ -16,9 +16,9 @@ from apps.core.errors import Conflict, InvalidInput, NotFound
 from apps.webhooks import events
 from apps.webhooks.addresses import UnsafeUrl, url_check_at_registration
 from apps.webhooks.alerts import endpoint_enable
-from apps.webhooks.attempts import endpoint_breaker
 from apps.webhooks.models import EventType, MessageStatus, WebhookEndpoint, WebhookMessage
 from apps.webhooks.outbox import message_new, messages_write
+from apps.webhooks.presence import endpoints_changed
 from apps.webhooks.publish import messages_publish_on_commit
 from apps.webhooks.signing import secret_new
 
@@ -34,11 +34,13 @@ def url_validate(url: str) -> None:
         raise InvalidInput(str(exc), fields={"url": [str(exc)]}) from None
 
 
+@transaction.atomic
 def endpoint_create(
     *, client: ApiClient, url: str, events_: Sequence[str], description: str, include_content: bool
 ) -> WebhookEndpoint:
     """A new endpoint with a fresh secret (the caller shows it once)."""
     url_validate(url)
+    endpoints_changed()
     return WebhookEndpoint.objects.create(
         client=client,
         url=url,
@@ -64,16 +66,19 @@ def endpoint_update(*, endpoint: WebhookEndpoint, changes: dict[str, Any]) -> We
             setattr(locked, name, changes[name])
     if changes.get("enabled") is True and not locked.enabled:
         endpoint_enable(endpoint=locked)
-        endpoint_breaker(str(locked.pk)).reset()
-    elif changes.get("enabled") is False:
+        endpoints_changed()
+    elif changes.get("enabled") is False and locked.enabled:
         locked.enabled = False
+        endpoints_changed()
     locked.save()
     return locked
 
 
 def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     """Delete the endpoint with its messages and attempt log."""
-    endpoint.delete()
+    with transaction.atomic():
+        endpoints_changed()
+        endpoint.delete()
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from apps.deliveries.lifecycle import deliveries_read, deliveries_sent, delivery_report
 from apps.deliveries.models import Delivery, DeliveryStatus
+from apps.recipients.models import Recipient
 from apps.recipients.services import preference_unsubscribe
 from apps.webhooks.models import WebhookEndpoint, WebhookMessage
 from apps.webhooks.services import endpoint_create
@@ -44,11 +45,12 @@ def endpoint(client: Any, *, events: list[str] | None = None, content: bool = Fa
 
 def sending(client: Any, n: int, *, variables: dict[str, Any] | None = None) -> list[Delivery]:
     notification = NotificationFactory(client=client, variables=variables or {"order": "A-1"})
+    first = Recipient.objects.filter(client=client).count()  # ids unique within the client
     return [
         DeliveryFactory(
             notification=notification,
             recipient=RecipientFactory(
-                client=client, external_id=f"user-{i}", email=f"ada{i}@example.com"
+                client=client, external_id=f"user-{first + i}", email=f"ada{first + i}@example.com"
             ),
             status=DeliveryStatus.SENDING,
             provider="sendgrid",
@@ -96,16 +98,39 @@ def test_a_sent_batch_writes_one_message_per_delivery_in_one_insert() -> None:
     }
 
 
-def test_a_client_without_endpoints_pays_one_query_per_batch() -> None:
+def test_with_no_endpoint_anywhere_a_batch_costs_no_query() -> None:
+    client = ApiClientFactory()
+    sent(sending(client, 3))  # the process reads who has endpoints (nobody) once
+    batch = sending(client, 30)
+
+    with CaptureQueriesContext(connection) as queries:
+        sent(batch)
+
+    assert [q for q in queries if "webhooks_" in q["sql"]] == []
+    assert not WebhookMessage.objects.exists()
+
+
+def test_a_client_without_endpoints_pays_one_query_per_batch_while_others_have_some() -> None:
     client = ApiClientFactory()
     endpoint(ApiClientFactory())  # another client's endpoint
+    sent(sending(client, 3))
     batch = sending(client, 30)
-    with CaptureQueriesContext(connection) as without:
-        sent(batch)
-    mine = [q for q in without if "webhooks_" in q["sql"]]
 
-    assert len(mine) == 1
+    with CaptureQueriesContext(connection) as queries:
+        sent(batch)
+
+    assert len([q for q in queries if "webhooks_" in q["sql"]]) == 1
     assert not WebhookMessage.objects.exists()
+
+
+def test_an_endpoint_created_after_the_process_cached_nobody_is_heard_at_once() -> None:
+    client = ApiClientFactory()
+    sent(sending(client, 1))  # cached: no endpoint anywhere
+    hook = endpoint(client)
+
+    sent(sending(client, 2))
+
+    assert WebhookMessage.objects.filter(endpoint=hook).count() == 2
 
 
 def test_messages_roll_back_with_the_status_change() -> None:
