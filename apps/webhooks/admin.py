@@ -168,6 +168,7 @@ class WebhookAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "duration_ms",
     )
     list_filter = ("ok", "endpoint")
+    search_fields = ("message__event_id", "endpoint__url", "error")
     readonly_fields = [f.name for f in WebhookAttempt._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
