@@ -12,23 +12,13 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.deliveries.admin import ReadOnlyInline
 from apps.webhooks.alerts import endpoints_disabled_unseen
 from apps.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from apps.webhooks.services import messages_replay
 
 # The endpoint page's inline shows this many attempts; the log link shows them all.
 INLINE_ATTEMPTS = 20
-
-
-class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _disabled_notice(request: HttpRequest) -> None:

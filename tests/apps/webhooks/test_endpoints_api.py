@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.webhooks.models import MessageStatus, WebhookEndpoint, WebhookMessage
+from tests.apps.deliveries.test_dead_letters_api import assert_error
 
 pytestmark = [pytest.mark.django_db]
 
@@ -22,14 +23,6 @@ def create(api: APIClient, **extra: Any) -> dict[str, Any]:
     response = api.post(URL, {**BODY, **extra}, format="json")
     assert response.status_code == 201, response.content
     return dict(response.json())
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = dict(response.json())
-    assert set(body) == {"code", "message", "fields"}
-    assert body["code"] == code
-    return body
 
 
 def test_create_shows_the_secret_once_and_never_again(api: APIClient) -> None:
