@@ -2,7 +2,10 @@
 
 Both signals are sent synchronously INSIDE the transaction that writes the change, so that a
 receiver's own rows (the outbound webhooks' outbox) commit or roll back with it: nothing is
-announced that did not happen, and nothing that happened goes unannounced.
+announced that did not happen, and nothing that happened goes unannounced. They are
+GuardedSignals (apps.core.signals): each receiver runs in its own savepoint, and one that fails
+(an exception, a statement timeout) is logged and counted, never undoing the change (a send the
+provider accepted stays `sent`).
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.dispatch import Signal
 from django.utils import timezone
 
+from apps.core.signals import GuardedSignal
 from apps.deliveries.models import Delivery, DeliveryStatus
 
 S = DeliveryStatus
@@ -24,9 +27,9 @@ ANNOUNCED = frozenset(
 )
 
 # `changes`: a list of DeliveryChange, one per delivery of a batch (one send per batch).
-deliveries_changed = Signal()
+deliveries_changed = GuardedSignal()
 # `notification` and `cancelled` (the deliveries its cancel moved), from notification_cancel.
-notification_cancelled = Signal()
+notification_cancelled = GuardedSignal()
 
 
 @dataclass(frozen=True)

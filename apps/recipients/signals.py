@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
+from apps.core.signals import GuardedSignal
+
 # Sent by recipient_erase inside its transaction, with `recipient`, `alias` (its new external
 # id) and `personal` (the PersonalData to strip). apps.deliveries erases what the apps above
 # this one keep about the recipient (its inbox, its delivery history): apps/deliveries/erasure.
@@ -15,4 +17,5 @@ recipient_describing = Signal()
 
 # Sent inside the transaction that records a RecipientEvent, with `event`: the hook the outbound
 # webhooks (`recipient.unsubscribed`, `recipient.preferences_updated`) write their outbox on.
-recipient_event_recorded = Signal()
+# Guarded (apps.core.signals): a receiver that fails never fails the unsubscribe.
+recipient_event_recorded = GuardedSignal()

@@ -16,12 +16,16 @@ class WebhooksConfig(AppConfig):
             outbox_on_notification_cancelled,
             outbox_on_recipient_event,
         )
+        from apps.webhooks.presence import nobody_known
 
-        # The apps below announce inside their transactions; this one writes its outbox there.
-        deliveries_changed.connect(outbox_on_deliveries_changed, dispatch_uid="webhooks.deliveries")
+        # The apps below announce inside their transactions; this one writes its outbox there,
+        # each receiver in a savepoint (apps.core.signals), skipped when no endpoint exists.
+        deliveries_changed.connect(
+            outbox_on_deliveries_changed, dispatch_uid="webhooks.deliveries", idle=nobody_known
+        )
         notification_cancelled.connect(
-            outbox_on_notification_cancelled, dispatch_uid="webhooks.cancelled"
+            outbox_on_notification_cancelled, dispatch_uid="webhooks.cancelled", idle=nobody_known
         )
         recipient_event_recorded.connect(
-            outbox_on_recipient_event, dispatch_uid="webhooks.recipient"
+            outbox_on_recipient_event, dispatch_uid="webhooks.recipient", idle=nobody_known
         )

@@ -1,7 +1,9 @@
 """The outbox: the receivers of the lower apps' signals write one WebhookMessage per event and
 subscribed endpoint, inside the transaction of the change (the lifecycle's status write, the
 cancel, the unsubscribe), and publish after commit. A crash between the commit and the publish
-loses nothing: the beat sweep (dispatch.py) finds the rows still due.
+loses nothing: the beat sweep (dispatch.py) finds the rows still due. The signals run each
+receiver in a savepoint (apps.core.signals): whatever fails here is logged and counted
+(notifier_events_dropped), never undoing the change it announces.
 
 Per batch of changes: nothing when no client has an enabled endpoint (presence.py: one Redis
 GET), else one SELECT of the enabled endpoints of the clients concerned (through the recipients'
@@ -18,6 +20,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.deliveries.models import Notification
 from apps.deliveries.signals import DeliveryChange
 from apps.recipients.models import Recipient, RecipientEvent
@@ -51,6 +54,7 @@ def messages_write(rows: Sequence[WebhookMessage]) -> None:
             WebhookMessage.objects.bulk_create(rows)
     except DatabaseError:
         logger.exception("webhook messages not written", extra={"count": len(rows)})
+        metrics.events_dropped(receiver="webhooks.outbox", count=len(rows))
         return
     messages_publish_on_commit([m.pk for m in rows])
 
@@ -74,7 +78,7 @@ def outbox_on_deliveries_changed(
 ) -> None:
     """`delivery.<status>` for each change, to each subscribed endpoint of its client."""
     if clients_with_endpoints() == frozenset():
-        return  # no endpoint anywhere (known without a query: presence.py)
+        return  # no endpoint anywhere (presence.py; usually known before the call: nobody_known)
     recipient_ids = {c.recipient_id for c in changes}
     clients = Recipient.objects.filter(id__in=recipient_ids).values("client_id")
     endpoints = _live_endpoints(clients)

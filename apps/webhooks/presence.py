@@ -28,9 +28,8 @@ _lock = threading.Lock()
 _cached: tuple[bytes, frozenset[int]] | None = None
 
 
-def clients_with_endpoints() -> frozenset[int] | None:
-    """The ids of the clients with an enabled endpoint; None when unknown (ask the database)."""
-    global _cached
+def _version() -> bytes | None:
+    """The current version token (one GET; a new one when none is set); None when unknown."""
     client = service_client(fail_fast=True)
     try:
         version = client.get(VERSION_KEY)
@@ -39,7 +38,14 @@ def clients_with_endpoints() -> frozenset[int] | None:
             version = client.get(VERSION_KEY)
     except redis.RedisError:
         return None
-    if not isinstance(version, bytes):
+    return version if isinstance(version, bytes) else None
+
+
+def clients_with_endpoints() -> frozenset[int] | None:
+    """The ids of the clients with an enabled endpoint; None when unknown (ask the database)."""
+    global _cached
+    version = _version()
+    if version is None:
         return None
     cached = _cached
     if cached is not None and cached[0] == version:
@@ -50,6 +56,16 @@ def clients_with_endpoints() -> frozenset[int] | None:
     with _lock:
         _cached = (version, clients)
     return clients
+
+
+def nobody_known() -> bool:
+    """True when this process knows, without a query, that no client has an enabled endpoint
+    (its cached set is empty and current); False when some may (or the set must be re-read).
+    The outbox's receivers' `idle` check (apps.core.signals): no savepoint when it holds."""
+    cached = _cached
+    if cached is None or cached[1]:
+        return False
+    return _version() == cached[0]
 
 
 def _replace() -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from apps.core import metrics
 from apps.deliveries.lifecycle import deliveries_read, deliveries_sent, delivery_report
 from apps.deliveries.models import Delivery, DeliveryStatus
 from apps.recipients.models import Recipient
@@ -277,3 +278,22 @@ def test_an_unsubscribe_is_announced_in_its_transaction() -> None:
         "channel": "email",
         "source": "link",
     }
+
+
+def test_messages_not_written_are_counted_as_dropped_and_the_send_stands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = ApiClientFactory()
+    endpoint(client)
+    batch = sending(client, 3)
+    counter = metrics.EVENTS_DROPPED.labels(receiver="webhooks.outbox")
+    before = counter._value.get()
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise DatabaseError("canceling statement due to lock timeout")
+
+    monkeypatch.setattr(WebhookMessage.objects, "bulk_create", broken)
+    sent(batch)
+
+    assert counter._value.get() == before + 3
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
