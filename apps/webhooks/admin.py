@@ -1,21 +1,30 @@
 """Admin for webhook endpoints: each with its latest attempts (status, duration, the answer's
 first 1 KiB) and messages, a link to its whole attempt log, dead-letter replay (an action on the
-messages), and a notice for endpoints the service disabled."""
+messages), and a notice for endpoints the service disabled. Edits and deletes go through the
+services, as the API's do (the URL checked, enabling starts afresh, the presence cache told)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.core.errors import InvalidInput
 from apps.deliveries.admin import ReadOnlyInline
 from apps.webhooks.alerts import endpoints_disabled_unseen
-from apps.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from apps.webhooks.services import messages_replay
+from apps.webhooks.models import (
+    SUBSCRIBABLE,
+    MessageStatus,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
+from apps.webhooks.services import endpoint_delete, endpoint_update, messages_replay, url_validate
 
 # The endpoint page's inline shows this many attempts; the log link shows them all.
 INLINE_ATTEMPTS = 20
@@ -30,8 +39,42 @@ def _disabled_notice(request: HttpRequest) -> None:
         )
 
 
+# What an operator may change; saved through endpoint_update like the API's PATCH (the URL
+# checked, enabling starts afresh, the presence cache told).
+EDITABLE = ("url", "description", "events", "enabled", "include_content")
+
+
+class EndpointForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The API's rules in the admin: a URL that may be sent to, a list of subscribable types."""
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = EDITABLE
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data["url"])
+        if "url" in self.changed_data:
+            try:
+                url_validate(url)
+            except InvalidInput as exc:
+                raise forms.ValidationError(exc.message) from None
+        return url
+
+    def clean_events(self) -> list[str]:
+        events = self.cleaned_data["events"]
+        if not isinstance(events, list) or not events:
+            raise forms.ValidationError("A non-empty JSON list of event types.")
+        unknown = [e for e in events if not isinstance(e, str) or e not in SUBSCRIBABLE]
+        if unknown:
+            raise forms.ValidationError(
+                f"Unknown event types {unknown}; one of: {', '.join(SUBSCRIBABLE)}."
+            )
+        return list(dict.fromkeys(events))
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = EndpointForm
     list_display = ("url", "client", "enabled", "disabled_reason", "failing_since", "created_at")
     list_filter = ("enabled", "client")
     search_fields = ("url", "description", "client__name")
@@ -55,6 +98,22 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         _disabled_notice(request)
         return super().changelist_view(request, extra_context)
+
+    def save_model(
+        self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
+    ) -> None:
+        """Through the service, as the API's PATCH (no add: has_add_permission)."""
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE}
+        if changes:
+            endpoint_update(endpoint=obj, changes=changes)
+            obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
+        endpoint_delete(endpoint=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            endpoint_delete(endpoint=endpoint)
 
     @admin.display(description="Logs")
     def logs(self, obj: WebhookEndpoint) -> str:

@@ -3,11 +3,17 @@ replays dead messages (of enabled endpoints) through the same service as the API
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
-from apps.webhooks.models import MessageStatus, WebhookMessage
+from apps.webhooks.models import MessageStatus, WebhookEndpoint, WebhookMessage
+from apps.webhooks.presence import clients_with_endpoints
 from tests.factories import WebhookAttemptFactory, WebhookEndpointFactory, WebhookMessageFactory
 
 pytestmark = [pytest.mark.django_db]
@@ -56,3 +62,73 @@ def test_the_replay_action_requeues_dead_messages_of_enabled_endpoints(admin: Cl
     text = response.content.decode()
     assert "Replayed 1 message(s)." in text
     assert "2 not replayed" in text
+
+
+def change(admin: Client, endpoint: WebhookEndpoint, **fields: Any) -> Any:
+    """POST the endpoint's change form with its current values, and `fields` over them."""
+    form = {
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "events": json.dumps(endpoint.events),
+        "include_content": "on" if endpoint.include_content else "",
+        "enabled": "on" if endpoint.enabled else "",
+        **fields,
+    }
+    form = {k: v for k, v in form.items() if v != ""}
+    return admin.post(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/", form)
+
+
+def test_enabling_in_the_admin_starts_afresh_and_is_heard_at_once(
+    admin: Client, clean_redis: Any
+) -> None:
+    endpoint = WebhookEndpointFactory(
+        enabled=False,
+        failing_since=timezone.now() - dt.timedelta(days=6),
+        disabled_reason="every attempt failed for 5 days",
+        disabled_at=timezone.now(),
+    )
+    assert clients_with_endpoints() == frozenset()  # this process caches: nobody
+
+    answer = change(admin, endpoint, enabled="on")
+
+    assert answer.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.enabled
+    assert endpoint.failing_since is None  # not disabled again at its next failure
+    assert endpoint.disabled_reason == ""
+    assert endpoint.disabled_at is None
+    assert clients_with_endpoints() == frozenset({endpoint.client_id})  # the cache was told
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("url", "ftp://hooks.example.com/x", "https://"),
+        ("url", "https://user:pw@hooks.example.com/x", "credentials"),
+        ("events", json.dumps("delivery.sent"), "list"),
+        ("events", json.dumps(["delivery.nope"]), "Unknown event types"),
+        ("events", json.dumps([]), "list"),
+    ],
+)
+def test_the_admin_refuses_what_the_api_refuses(
+    admin: Client, field: str, value: str, says: str
+) -> None:
+    endpoint = WebhookEndpointFactory()
+
+    answer = change(admin, endpoint, **{field: value})
+
+    assert answer.status_code == 200  # the form again, with its error
+    assert says in answer.content.decode()
+    saved = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    assert (saved.url, saved.events) == (endpoint.url, endpoint.events)
+
+
+def test_deleting_in_the_admin_tells_the_presence_cache(admin: Client, clean_redis: Any) -> None:
+    endpoint = WebhookEndpointFactory()
+    assert clients_with_endpoints() == frozenset({endpoint.client_id})
+
+    answer = admin.post(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/delete/", {"post": "yes"})
+
+    assert answer.status_code == 302
+    assert not WebhookEndpoint.objects.exists()
+    assert clients_with_endpoints() == frozenset()
