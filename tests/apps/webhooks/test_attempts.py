@@ -161,7 +161,8 @@ def test_down_for_every_attempt_is_a_dead_letter_then_replayed_from_the_api(
     assert message.last_error.startswith("attempts exhausted; last: ConnectError")
     dead = api.get(f"/api/v1/webhook-endpoints/{endpoint.pk}/messages?status=dead").json()
     assert [m["id"] for m in dead["results"]] == [message.event_id]
-    # The receiver comes back on the same port; the dead letter is replayed.
+    # The receiver comes back (on a new port: the endpoint is pointed at it); the dead letter
+    # is replayed.
     back = Receiver()
     try:
         endpoint.url = back.url
