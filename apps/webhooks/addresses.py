@@ -6,6 +6,7 @@ loopback addresses."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -14,6 +15,11 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 URL_MAX = 2000
+# A lookup at registration waits this long (a send waits what its deadline leaves).
+RESOLVE_TIMEOUT_SECONDS = 5.0
+# getaddrinfo cannot be interrupted: it runs in these threads and the caller stops waiting at
+# its timeout (a lookup that hangs holds one of them until the resolver gives up; more wait).
+_resolver = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook-dns")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -77,14 +83,18 @@ def address_problem(address: IPAddress) -> str:
     return ""
 
 
-def resolve(host: str, port: int) -> list[IPAddress]:
-    """Every address `host` resolves to now (a literal address is itself)."""
+def resolve(host: str, port: int, *, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> list[IPAddress]:
+    """Every address `host` resolves to now (a literal address is itself), within `timeout`."""
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
+    lookup = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = lookup.result(timeout=max(timeout, 0.0))
+    except concurrent.futures.TimeoutError:
+        lookup.cancel()
+        raise UnsafeUrl(f"The host {host!r} did not resolve within {timeout:.1f} s.") from None
     except (OSError, UnicodeError) as exc:
         raise UnsafeUrl(f"The host {host!r} does not resolve ({exc}).") from None
     # Scope ids (fe80::1%eth0) are dropped: the address itself is what is judged.
@@ -94,10 +104,12 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return list(dict.fromkeys(addresses))
 
 
-def checked_addresses(host: str, port: int) -> list[IPAddress]:
+def checked_addresses(
+    host: str, port: int, *, timeout: float = RESOLVE_TIMEOUT_SECONDS
+) -> list[IPAddress]:
     """The host's addresses if every one may be sent to; UnsafeUrl naming the first that may
     not (one bad address is enough: a resolver may hand out any of them)."""
-    addresses = resolve(host, port)
+    addresses = resolve(host, port, timeout=timeout)
     if _allow_private():
         return addresses
     for address in addresses:
@@ -115,8 +127,9 @@ def url_check_at_registration(url: str) -> None:
         checked_addresses(host, port)
 
 
-def target_for_send(url: str) -> Target:
-    """The URL checked again at send time, with the one address to connect to."""
+def target_for_send(url: str, *, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> Target:
+    """The URL checked again at send time (its lookup within `timeout`), with the one address
+    to connect to."""
     scheme, host, port = url_parts(url)
-    address = checked_addresses(host, port)[0]
+    address = checked_addresses(host, port, timeout=timeout)[0]
     return Target(url=url, scheme=scheme, host=host, port=port, address=str(address))

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import random
+import time
 from functools import lru_cache
 
 import redis
@@ -18,26 +19,32 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.core.broker import service_client
 from apps.webhooks.addresses import UnsafeUrl, target_for_send
 from apps.webhooks.alerts import endpoint_disable_if_failing
 from apps.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from apps.webhooks.publish import deliveries_publish
 from apps.webhooks.signing import signed_headers, signing_secrets
+from apps.webhooks.slots import slot_give_back, slot_take
 from apps.webhooks.transport import Answer, post
 from notifier.breaker import CircuitBreaker, Permit
 
 logger = logging.getLogger(__name__)
 
 M = MessageStatus
-# An attempt holds its message this long beyond the timeout; a worker that died mid-attempt
-# leaves it `sending` until then, and the sweep hands it back.
+# An attempt holds its message for twice its deadline (WEBHOOKS_TIMEOUT_SECONDS, which the
+# transport enforces) and this much more: the lease never runs out under a live attempt (its
+# recording included); a worker that died mid-attempt leaves it `sending` until then, and the
+# sweep hands it back.
 LEASE_MARGIN_SECONDS = 30.0
 # A retry due sooner than this is published with a countdown; a later one waits for the sweep
 # (hours-long countdowns would outlive the broker's visibility timeout).
 COUNTDOWN_MAX_SECONDS = 60.0
 # A message may be claimed this early (a countdown's timer firing a little ahead).
 CLAIM_EARLY_SECONDS = 1.0
+# An attempt refused a slot (the endpoint's attempts under way at their limit) waits this long.
+IN_FLIGHT_WAIT_SECONDS = 2.0
 # Retry-After is honoured up to the schedule's longest delay.
 JITTER = 0.2
 
@@ -57,6 +64,10 @@ def retry_delay(attempt: int, *, retry_after: float | None) -> float:
     return delay
 
 
+def lease_seconds() -> float:
+    return 2 * float(settings.WEBHOOKS_TIMEOUT_SECONDS) + LEASE_MARGIN_SECONDS
+
+
 @lru_cache(maxsize=1024)
 def endpoint_breaker(endpoint_id: str) -> CircuitBreaker:
     """The endpoint's own breaker, shared by every webhook worker (notifier.breaker, Redis)."""
@@ -65,7 +76,7 @@ def endpoint_breaker(endpoint_id: str) -> CircuitBreaker:
         f"webhook:{endpoint_id}",
         failure_threshold=settings.WEBHOOKS_BREAKER_FAILURES,
         open_seconds=settings.WEBHOOKS_BREAKER_OPEN_SECONDS,
-        probe_timeout_seconds=settings.WEBHOOKS_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS,
+        probe_timeout_seconds=lease_seconds(),
     )
 
 
@@ -90,7 +101,7 @@ def _tell_breaker(breaker: CircuitBreaker, answer: Answer) -> None:
 def message_claim(*, message_id: int, now: dt.datetime) -> WebhookMessage | None:
     """Take a due `pending` message for one attempt (one guarded UPDATE: a duplicate task, or
     one whose message another worker holds, gets None)."""
-    lease = settings.WEBHOOKS_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
+    lease = lease_seconds()
     taken = WebhookMessage.objects.filter(
         pk=message_id,
         state=M.PENDING,
@@ -119,16 +130,28 @@ def message_attempt(*, message_id: int) -> str:
     permit = _permit(breaker)
     if not permit.allowed:
         return _wait(message, seconds=max(permit.wait, 1.0), now=now)
-    answer = _send(endpoint, message, now=now)
+    slot = slot_take(str(endpoint.pk), hold_seconds=lease_seconds())
+    if slot is None:  # the endpoint has its limit of attempts under way: a little later
+        metrics.webhook_attempt_throttled()
+        return _wait(message, seconds=IN_FLIGHT_WAIT_SECONDS, now=now)
+    try:
+        answer = _send(endpoint, message, now=now)
+    finally:
+        slot_give_back(str(endpoint.pk), slot)
     _tell_breaker(breaker, answer)
     return attempt_record(message, answer, started=now)
 
 
 def _send(endpoint: WebhookEndpoint, message: WebhookMessage, *, now: dt.datetime) -> Answer:
+    """The attempt, its DNS lookup included, done within WEBHOOKS_TIMEOUT_SECONDS."""
+    timeout = float(settings.WEBHOOKS_TIMEOUT_SECONDS)
+    started = time.monotonic()
+    deadline = started + timeout
     try:
-        target = target_for_send(endpoint.url)
+        target = target_for_send(endpoint.url, timeout=timeout)
     except UnsafeUrl as exc:
-        return Answer(ok=False, status_code=None, duration_ms=0, error=f"refused: {exc}")
+        took = int((time.monotonic() - started) * 1000)
+        return Answer(ok=False, status_code=None, duration_ms=took, error=f"refused: {exc}")
     body = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False)
     secrets_ = signing_secrets(
         secret=endpoint.secret,
@@ -137,7 +160,7 @@ def _send(endpoint: WebhookEndpoint, message: WebhookMessage, *, now: dt.datetim
         now=now,
     )
     headers = signed_headers(event_id=message.event_id, body=body, secrets_=secrets_, now=now)
-    return post(target, body=body, headers=headers, timeout=settings.WEBHOOKS_TIMEOUT_SECONDS)
+    return post(target, body=body, headers=headers, timeout=timeout, deadline=deadline)
 
 
 def attempt_record(message: WebhookMessage, answer: Answer, *, started: dt.datetime) -> str:

@@ -1,4 +1,5 @@
-"""Webhook tasks: thin adapters on the `webhooks` queue (routed by name, `webhooks.*`)."""
+"""Webhook tasks: thin adapters on the `webhooks` queue (routed by name, `webhooks.*`), but for
+the sweep, routed to `timers` (config/settings/base.py)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,26 @@
 """One POST of a signed message to the checked address (addresses.Target), with the endpoint's
 host name kept in the Host header and in TLS (SNI and certificate check), within one overall
-time budget; redirects are not followed (a 3xx is a failure) and proxies from the environment
-are not used. Only the first RESPONSE_EXCERPT_BYTES of the answer are read."""
+deadline; redirects are not followed (a 3xx is a failure) and proxies from the environment
+are not used. Only the first RESPONSE_EXCERPT_BYTES of the answer are read.
+
+The deadline is real: httpx's timeouts are per socket operation, so a receiver that drips a
+byte a second would hold the thread for ever (and Celery's soft time limit is not enforced
+under -P threads). httpcore's network backend is swapped for one whose every connect, TLS
+handshake, read and write waits at most until the deadline (DeadlineBackend): the attempt
+ends by then, whatever the receiver does. httpx takes no backend, so the transport's pool is
+built here as httpx builds it, with that backend (checked by the slow-drip tests)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
 import time
+import typing
 from dataclasses import dataclass
 
+import httpcore
 import httpx
+from httpcore._backends.sync import SyncBackend
 
 from apps.webhooks.addresses import Target
 
@@ -47,17 +57,92 @@ def retry_after_seconds(value: str | None, *, now: dt.datetime) -> float | None:
     return max((when - now).total_seconds(), 0.0)
 
 
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every wait ends by the deadline (ReadTimeout/WriteTimeout)."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def _left(self, timeout: float | None, error: type[Exception]) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise error("the attempt's deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: typing.Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = self._left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self._stream.start_tls(ssl_context, server_hostname, left), self._deadline
+        )
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._stream.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend, every wait of its streams cut at `deadline` (monotonic)."""
+
+    def __init__(self, deadline: float) -> None:
+        self._backend = SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ConnectTimeout("the attempt's deadline passed")
+        timeout = left if timeout is None else min(timeout, left)
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    def __init__(self, deadline: float) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=1,
+            network_backend=DeadlineBackend(deadline),
+        )
+
+
 def _host_header(target: Target) -> str:
     default = 443 if target.scheme == "https" else 80
     host = f"[{target.host}]" if ":" in target.host else target.host
     return host if target.port == default else f"{host}:{target.port}"
 
 
-def post(target: Target, *, body: str, headers: dict[str, str], timeout: float) -> Answer:
-    """POST `body` to the target's checked address. Never raises for the receiver's fault."""
+def post(
+    target: Target, *, body: str, headers: dict[str, str], timeout: float, deadline: float
+) -> Answer:
+    """POST `body` to the target's checked address, done by `deadline` (monotonic; `timeout`
+    is each wait's cap). Never raises for the receiver's fault."""
     url = httpx.URL(target.url).copy_with(host=target.address)
     started = time.monotonic()
-    deadline = started + timeout
     request_headers = {
         **headers,
         "host": _host_header(target),
@@ -71,7 +156,12 @@ def post(target: Target, *, body: str, headers: dict[str, str], timeout: float) 
 
     try:
         with (
-            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            httpx.Client(
+                timeout=timeout,
+                follow_redirects=False,
+                trust_env=False,
+                transport=_DeadlineTransport(deadline),
+            ) as client,
             client.stream(
                 "POST", url, content=body.encode(), headers=request_headers, extensions=extensions
             ) as response,
@@ -79,7 +169,7 @@ def post(target: Target, *, body: str, headers: dict[str, str], timeout: float) 
             excerpt = b""
             for chunk in response.iter_bytes():
                 excerpt += chunk
-                if len(excerpt) >= RESPONSE_EXCERPT_BYTES or time.monotonic() > deadline:
+                if len(excerpt) >= RESPONSE_EXCERPT_BYTES:
                     break
             # At most 1 KiB whatever the bytes (a cut character is dropped); no NULs, which a
             # PostgreSQL text column refuses.

@@ -271,6 +271,9 @@ CELERY_TASK_ROUTES = {
     "deliveries.release_due": {"queue": TIMERS_QUEUE},
     "deliveries.digests_close_due": {"queue": TIMERS_QUEUE},
     # Outbound webhooks: their own queue and worker (a slow receiver never delays a send).
+    # ...but their sweep runs on the timers queue: slow receivers holding every webhooks
+    # thread must not hold up the sweep that hands their stuck rows back.
+    "webhooks.dispatch_due": {"queue": TIMERS_QUEUE},
     "webhooks.*": {"queue": WEBHOOKS_QUEUE},
 }
 CELERY_TASK_DEFAULT_PRIORITY = 5
@@ -326,8 +329,11 @@ from .delivery import *  # noqa: E402, F403
 # http:// and loopback/private addresses for endpoints: development and tests only (dev.py and
 # test.py turn it on; production refuses to start with it, notifier.E005).
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
-# One attempt's whole budget (connect, send, read the answer), seconds.
+# One attempt's whole budget (DNS, connect, TLS, send, read the answer), seconds: a deadline
+# the transport enforces (a receiver dripping its answer is cut there).
 WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# Attempts at one endpoint under way at once, across the webhooks workers (0: no limit).
+WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT", default=4)
 # The delays before each retry (seconds; jittered +-20%): 8 attempts over about a day.
 WEBHOOKS_RETRY_SCHEDULE = [
     float(s)
