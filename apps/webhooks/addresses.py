@@ -10,8 +10,9 @@ import concurrent.futures
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
+import idna
 from django.conf import settings
 
 URL_MAX = 2000
@@ -29,13 +30,14 @@ class UnsafeUrl(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """Where one send goes: the URL as registered, and the checked address to connect to."""
+    """Where one send goes: the URL as registered, and the checked addresses to connect to (in
+    turn, until one answers)."""
 
     url: str
     scheme: str
     host: str
     port: int
-    address: str
+    addresses: tuple[str, ...]
 
 
 def _allow_private() -> bool:
@@ -65,10 +67,44 @@ def url_parts(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
+def url_normalized(url: str) -> str:
+    """The URL with its host name as IDNA A-labels (`bücher.example` -> `xn--bcher-kva.example`,
+    lower case), the form DNS, TLS and the Host header take; UnsafeUrl if it has none."""
+    url_parts(url)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return url
+    try:
+        ascii_host = idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise UnsafeUrl(f"Not a valid host name: {exc}.") from None
+    if ascii_host == host:
+        return url
+    netloc = ascii_host if parts.port is None else f"{ascii_host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
 def address_problem(address: IPAddress) -> str:
     """Why a webhook may not go to this address ('' when it may)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address_problem(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv4 address inside an IPv6 one is judged as itself (a 6to4 or Teredo relay
+        # would carry the packets to it), then the IPv6 address as one; site-local (fec0::/10)
+        # is private, though deprecated.
+        if address.ipv4_mapped is not None:
+            return address_problem(address.ipv4_mapped)
+        if address.sixtofour is not None and (problem := address_problem(address.sixtofour)):
+            return f"6to4 of {address.sixtofour}, {problem}"
+        if address.teredo is not None:
+            server, client = address.teredo
+            if problem := address_problem(client) or address_problem(server):
+                return f"Teredo of {client} via {server}, {problem}"
+        if address.is_site_local:
+            return "site-local"
     for test, what in (
         (address.is_loopback, "loopback"),
         (address.is_link_local, "link-local (cloud metadata)"),
@@ -119,17 +155,21 @@ def checked_addresses(
     return addresses
 
 
-def url_check_at_registration(url: str) -> None:
+def url_check_at_registration(url: str) -> str:
     """An endpoint's URL as it is saved: well formed, and (unless private addresses are
-    allowed) resolving to public addresses only. UnsafeUrl otherwise."""
+    allowed) resolving to public addresses only; returned with an IDNA host (url_normalized).
+    UnsafeUrl otherwise."""
+    url = url_normalized(url)
     _, host, port = url_parts(url)
     if not _allow_private():
         checked_addresses(host, port)
+    return url
 
 
 def target_for_send(url: str, *, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> Target:
-    """The URL checked again at send time (its lookup within `timeout`), with the one address
-    to connect to."""
+    """The URL checked again at send time (its lookup within `timeout`), with the addresses
+    to connect to. A host stored before URLs were normalized is taken as its A-labels."""
+    url = url_normalized(url)
     scheme, host, port = url_parts(url)
-    address = checked_addresses(host, port, timeout=timeout)[0]
-    return Target(url=url, scheme=scheme, host=host, port=port, address=str(address))
+    addresses = tuple(str(a) for a in checked_addresses(host, port, timeout=timeout))
+    return Target(url=url, scheme=scheme, host=host, port=port, addresses=addresses)

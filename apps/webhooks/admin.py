@@ -55,7 +55,7 @@ class EndpointForm(forms.ModelForm):  # type: ignore[type-arg]
         url = str(self.cleaned_data["url"])
         if "url" in self.changed_data:
             try:
-                url_validate(url)
+                url = url_validate(url)
             except InvalidInput as exc:
                 raise forms.ValidationError(exc.message) from None
         return url

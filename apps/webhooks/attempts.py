@@ -136,6 +136,10 @@ def message_attempt(*, message_id: int) -> str:
         return _wait(message, seconds=IN_FLIGHT_WAIT_SECONDS, now=now)
     try:
         answer = _send(endpoint, message, now=now)
+    except Exception as exc:  # a bug of ours or a library's: a failed attempt, never stuck
+        logger.exception("webhook attempt failed unexpectedly")
+        error = f"{type(exc).__name__}: {exc}"
+        answer = Answer(ok=False, status_code=None, duration_ms=0, error=error)
     finally:
         slot_give_back(str(endpoint.pk), slot)
     _tell_breaker(breaker, answer)

@@ -1,8 +1,9 @@
 """Getting due messages to the webhooks worker: the dispatch task fans a committed batch out
 into one deliver task per message, and the beat sweep (every WEBHOOKS_SWEEP_EVERY_SECONDS, on
-the timers queue: never behind slow receivers) finds in PostgreSQL what is due and not on its way: retries whose time has
-come, first attempts whose publish was lost, and messages whose attempt's worker died (their
-lease over). Claimed FOR UPDATE SKIP LOCKED, so two sweeps never take the same rows."""
+the timers queue: never behind slow receivers) finds in PostgreSQL what is due and not on its
+way: retries whose time has come, first attempts whose publish was lost, and messages whose
+attempt's worker died (their lease over; dead if that was the last attempt). Claimed FOR
+UPDATE SKIP LOCKED, so two sweeps never take the same rows."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.broker import queue_depths
+from apps.webhooks.attempts import max_attempts
 from apps.webhooks.models import MessageStatus, WebhookMessage
 from apps.webhooks.publish import deliveries_publish
 from notifier.queues import WEBHOOKS_QUEUE
@@ -53,9 +55,16 @@ def messages_dispatch_due(*, now: dt.datetime | None = None, batch: int = 500) -
         ids = [pk for pk, _ in rows]
         stale_ids = [pk for pk, state in rows if state == M.SENDING]
         if stale_ids:  # at least once: that attempt may or may not have reached the receiver
-            WebhookMessage.objects.filter(id__in=stale_ids, state=M.SENDING).update(
-                state=M.PENDING, next_attempt_at=now
+            held = WebhookMessage.objects.filter(id__in=stale_ids, state=M.SENDING)
+            # ...unless it was the last: dead (replayable), not a further attempt.
+            spent = list(held.filter(attempts__gte=max_attempts()).values_list("id", flat=True))
+            held.filter(id__in=spent).update(
+                state=M.DEAD, last_error="attempts exhausted; the last one's worker died"
             )
+            held.exclude(id__in=spent).update(state=M.PENDING, next_attempt_at=now)
+            ids = [pk for pk in ids if pk not in set(spent)]
+        if not ids:
+            return 0
         WebhookMessage.objects.filter(id__in=ids).update(dispatched_at=now)
         transaction.on_commit(lambda: deliveries_publish(ids))
     return len(ids)

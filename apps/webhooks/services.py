@@ -26,10 +26,11 @@ from apps.webhooks.signing import secret_new
 BULK_REPLAY_LIMIT = 1000
 
 
-def url_validate(url: str) -> None:
-    """InvalidInput naming `url` when it may not be sent to."""
+def url_validate(url: str) -> str:
+    """The URL as stored (its host as IDNA A-labels); InvalidInput naming `url` when it may
+    not be sent to."""
     try:
-        url_check_at_registration(url)
+        return url_check_at_registration(url)
     except UnsafeUrl as exc:
         raise InvalidInput(str(exc), fields={"url": [str(exc)]}) from None
 
@@ -39,7 +40,7 @@ def endpoint_create(
     *, client: ApiClient, url: str, events_: Sequence[str], description: str, include_content: bool
 ) -> WebhookEndpoint:
     """A new endpoint with a fresh secret (the caller shows it once)."""
-    url_validate(url)
+    url = url_validate(url)
     endpoints_changed()
     return WebhookEndpoint.objects.create(
         client=client,
@@ -57,8 +58,7 @@ def endpoint_update(*, endpoint: WebhookEndpoint, changes: dict[str, Any]) -> We
     clears a disable by the service, and its failing streak)."""
     locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     if "url" in changes:
-        url_validate(changes["url"])
-        locked.url = changes["url"]
+        locked.url = url_validate(changes["url"])
     if "events" in changes:
         locked.events = list(dict.fromkeys(changes["events"]))
     for name in ("description", "include_content"):

@@ -1,6 +1,6 @@
-"""One POST of a signed message to the checked address (addresses.Target), with the endpoint's
-host name kept in the Host header and in TLS (SNI and certificate check), within one overall
-deadline; redirects are not followed (a 3xx is a failure) and proxies from the environment
+"""One POST of a signed message to the checked addresses (addresses.Target, in turn), with the
+endpoint's host name kept in the Host header and in TLS (SNI and certificate check), within one
+overall deadline; redirects are not followed (a 3xx is a failure) and proxies from the environment
 are not used. Only the first RESPONSE_EXCERPT_BYTES of the answer are read.
 
 The deadline is real: httpx's timeouts are per socket operation, so a receiver that drips a
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import re
 import time
 import typing
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from apps.webhooks.addresses import Target
 # What the attempt log keeps of a response body.
 RESPONSE_EXCERPT_BYTES = 1024
 USER_AGENT = "notifier-webhooks/1"
+# Retry-After's delay-seconds: ASCII digits only ("²".isdigit() is true, float() refuses it).
+_SECONDS = re.compile(r"[0-9]{1,10}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class Answer:
     excerpt: str = ""
     error: str = ""
     retry_after: float | None = None
+    # No connection was made (the next checked address may be tried).
+    unconnected: bool = False
 
 
 def retry_after_seconds(value: str | None, *, now: dt.datetime) -> float | None:
@@ -46,7 +51,9 @@ def retry_after_seconds(value: str | None, *, now: dt.datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if not value.isascii():
+        return None
+    if _SECONDS.fullmatch(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -139,9 +146,9 @@ def _host_header(target: Target) -> str:
 def post(
     target: Target, *, body: str, headers: dict[str, str], timeout: float, deadline: float
 ) -> Answer:
-    """POST `body` to the target's checked address, done by `deadline` (monotonic; `timeout`
-    is each wait's cap). Never raises for the receiver's fault."""
-    url = httpx.URL(target.url).copy_with(host=target.address)
+    """POST `body` to the target's checked addresses in turn (the next one only when a
+    connection to this one could not be made), all done by `deadline` (monotonic; `timeout`
+    caps each wait). Never raises for the receiver's fault."""
     started = time.monotonic()
     request_headers = {
         **headers,
@@ -149,6 +156,36 @@ def post(
         "content-type": "application/json",
         "user-agent": USER_AGENT,
     }
+    answer = Answer(ok=False, status_code=None, duration_ms=0, error="no address")
+    for index, address in enumerate(target.addresses):
+        left = len(target.addresses) - index
+        # Each address may take its share of the time left to connect (the last, all of it).
+        connect = max((deadline - time.monotonic()) / left, 0.001)
+        answer = _post_one(
+            target,
+            address,
+            body=body,
+            headers=request_headers,
+            timeout=httpx.Timeout(timeout, connect=min(connect, timeout)),
+            deadline=deadline,
+            started=started,
+        )
+        if not answer.unconnected or time.monotonic() >= deadline:
+            break
+    return answer
+
+
+def _post_one(
+    target: Target,
+    address: str,
+    *,
+    body: str,
+    headers: dict[str, str],
+    timeout: httpx.Timeout,
+    deadline: float,
+    started: float,
+) -> Answer:
+    url = httpx.URL(target.url).copy_with(host=address)
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
 
     def took() -> int:
@@ -163,7 +200,7 @@ def post(
                 transport=_DeadlineTransport(deadline),
             ) as client,
             client.stream(
-                "POST", url, content=body.encode(), headers=request_headers, extensions=extensions
+                "POST", url, content=body.encode(), headers=headers, extensions=extensions
             ) as response,
         ):
             excerpt = b""
@@ -186,9 +223,17 @@ def post(
                     response.headers.get("retry-after"), now=dt.datetime.now(dt.UTC)
                 ),
             )
+    except httpx.ConnectTimeout:
+        return Answer(
+            ok=False, status_code=None, duration_ms=took(), error="timed out", unconnected=True
+        )
     except httpx.TimeoutException:
         return Answer(ok=False, status_code=None, duration_ms=took(), error="timed out")
     except httpx.HTTPError as exc:
         return Answer(
-            ok=False, status_code=None, duration_ms=took(), error=f"{type(exc).__name__}: {exc}"
+            ok=False,
+            status_code=None,
+            duration_ms=took(),
+            error=f"{type(exc).__name__}: {exc}",
+            unconnected=isinstance(exc, httpx.ConnectError),
         )

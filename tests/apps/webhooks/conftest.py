@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -40,13 +41,19 @@ def fresh_breakers(clean_redis: Any) -> Iterator[None]:
 
 @pytest.fixture
 def resolving_to(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    """Make every host name resolve to this address (as DNS would, through getaddrinfo)."""
+    """Make every host name resolve to this address (as DNS would, through getaddrinfo); an
+    address literal (Redis's, PostgreSQL's) still resolves to itself."""
+    real = socket.getaddrinfo
 
     def point(address: str) -> None:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
 
         def fake(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
-            return [(family, socket.SOCK_STREAM, 6, "", (address, port or 443))]
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                return [(family, socket.SOCK_STREAM, 6, "", (address, port or 443))]
+            return real(host, port, *args, **kwargs)
 
         monkeypatch.setattr(socket, "getaddrinfo", fake)
 

@@ -17,6 +17,7 @@ from apps.webhooks.addresses import UnsafeUrl, address_problem, target_for_send
 from apps.webhooks.attempts import message_attempt
 from apps.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint
 from apps.webhooks.services import endpoint_ping
+from apps.webhooks.signing import secret_new
 from tests.support.receiver import Receiver
 
 pytestmark = [pytest.mark.django_db]
@@ -35,6 +36,12 @@ PRIVATE = [
     "fd00::1",
     "fe80::1",
     "::ffff:10.0.0.1",
+    "2002:a00:1::1",  # 6to4 of 10.0.0.1
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo of 10.0.0.1
+    "fec0::1",  # site-local
+    "fec0:1:2::3",
 ]
 
 
@@ -49,7 +56,7 @@ def test_every_private_or_special_address_is_refused(address: str) -> None:
     assert address_problem(ipaddress.ip_address(address)) != ""
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111"])
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "2002:5db8:d822::1"])
 def test_a_public_address_is_fine(address: str) -> None:
     assert address_problem(ipaddress.ip_address(address)) == ""
 
@@ -128,10 +135,10 @@ def test_the_send_connects_to_the_address_it_checked_keeping_the_host_name(
 
     target = target_for_send("https://hooks.example.com:8443/x?y=1")
 
-    assert (target.host, target.port, target.address) == (
+    assert (target.host, target.port, target.addresses) == (
         "hooks.example.com",
         8443,
-        "93.184.216.34",
+        ("93.184.216.34",),
     )
 
 
@@ -161,3 +168,35 @@ def test_production_refuses_to_start_with_private_webhooks_allowed(settings: Any
     assert "notifier.E005" in ids
     settings.WEBHOOKS_ALLOW_PRIVATE = False
     assert "notifier.E005" not in {m.id for m in run_checks() if m.is_serious()}
+
+
+def test_each_checked_address_is_tried_in_turn(
+    demo: dict[str, Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first address refuses the connection (nothing listens on 127.0.0.2 there): the
+    attempt goes on to the next address, with the same host name, and is delivered."""
+    import socket
+
+    port = int(receiver.url.split(":")[2].split("/")[0])
+    real = socket.getaddrinfo
+
+    def two(host: str, port_: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != "hooks.example.com":  # Redis, PostgreSQL
+            return real(host, port_, *args, **kwargs)
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port_)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port_)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", two)
+    endpoint = WebhookEndpoint.objects.create(
+        client=demo["client"],
+        url=f"http://hooks.example.com:{port}/x",
+        events=["delivery.sent"],
+        secret=secret_new(),
+    )
+    message = endpoint_ping(endpoint=endpoint)
+
+    assert message_attempt(message_id=message.pk) == "delivered"
+    (got,) = receiver.received
+    assert got.headers["host"] == f"hooks.example.com:{port}"
