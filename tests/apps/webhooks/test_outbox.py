@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis as redis_lib
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -17,6 +18,7 @@ from apps.deliveries.lifecycle import deliveries_read, deliveries_sent, delivery
 from apps.deliveries.models import Delivery, DeliveryStatus
 from apps.recipients.models import Recipient
 from apps.recipients.services import preference_unsubscribe
+from apps.webhooks import presence
 from apps.webhooks.models import WebhookEndpoint, WebhookMessage
 from apps.webhooks.services import endpoint_create
 from notifier.providers.base import SendResult
@@ -297,3 +299,31 @@ def test_messages_not_written_are_counted_as_dropped_and_the_send_stands(
 
     assert counter._value.get() == before + 3
     assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
+
+
+def test_with_redis_failing_the_presence_check_backs_off_to_the_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Redis that does not answer costs one wait, then BACKOFF_SECONDS of database checks."""
+    client = ApiClientFactory()
+    hook = endpoint(client)
+    calls: list[float] = []
+    clock = [1000.0]
+
+    class BlackHole:
+        def get(self, key: str) -> None:
+            calls.append(clock[0])
+            raise redis_lib.ConnectionError("Timeout connecting to server")
+
+    monkeypatch.setattr(presence, "service_client", lambda **_: BlackHole())
+    monkeypatch.setattr(presence.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(presence, "_redis_skipped_until", 0.0)
+
+    assert presence.clients_with_endpoints() is None
+    sent(sending(client, 2))  # asks the database: the endpoint hears it
+    assert presence.clients_with_endpoints() is None
+    assert len(calls) == 1  # Redis tried once in the back-off
+    assert WebhookMessage.objects.filter(endpoint=hook).count() == 2
+    clock[0] += presence.BACKOFF_SECONDS + 0.1
+    assert presence.clients_with_endpoints() is None
+    assert len(calls) == 2  # tried again after it
