@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from templated_mail.mail import BaseEmailMessage
 
-from apps.webhooks.models import WebhookEndpoint
+from apps.webhooks.models import WebhookAttempt, WebhookEndpoint
 from apps.webhooks.presence import endpoints_changed
 
 logger = logging.getLogger(__name__)
@@ -29,15 +29,27 @@ def _days(seconds: float) -> str:
 
 
 def endpoint_disable_if_failing(*, endpoint_id: Any, now: dt.datetime) -> bool:
-    """Disable the endpoint if it is enabled and has failed every attempt since longer than
-    WEBHOOKS_DISABLE_AFTER_SECONDS (one guarded UPDATE: disabled and emailed once). True if
-    this call disabled it."""
+    """Disable the endpoint if it is enabled, has failed every attempt since longer than
+    WEBHOOKS_DISABLE_AFTER_SECONDS, and failed at least WEBHOOKS_DISABLE_MIN_RECENT_FAILURES
+    attempts in the last 24 hours (an endpoint that hears an event a week is not disabled on
+    two failures days apart). One guarded UPDATE: disabled and emailed once. True if this call
+    disabled it."""
     after = float(settings.WEBHOOKS_DISABLE_AFTER_SECONDS)
     cutoff = now - dt.timedelta(seconds=after)
     reason = f"every attempt failed for {_days(after)}"
-    disabled = WebhookEndpoint.objects.filter(
+    failing = WebhookEndpoint.objects.filter(
         pk=endpoint_id, enabled=True, failing_since__lte=cutoff
-    ).update(enabled=False, disabled_reason=reason, disabled_at=now, updated_at=now)
+    )
+    if not failing.exists():
+        return False
+    recent = WebhookAttempt.objects.filter(
+        endpoint_id=endpoint_id, ok=False, started_at__gte=now - dt.timedelta(days=1)
+    )
+    if recent.count() < settings.WEBHOOKS_DISABLE_MIN_RECENT_FAILURES:
+        return False
+    disabled = failing.update(
+        enabled=False, disabled_reason=reason, disabled_at=now, updated_at=now
+    )
     if disabled:
         try:
             endpoints_changed()

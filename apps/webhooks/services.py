@@ -58,7 +58,10 @@ def endpoint_update(*, endpoint: WebhookEndpoint, changes: dict[str, Any]) -> We
     clears a disable by the service, and its failing streak)."""
     locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     if "url" in changes:
-        locked.url = url_validate(changes["url"])
+        url = url_validate(changes["url"])
+        if url != locked.url:  # a new receiver: the old one's failing streak is not its own
+            locked.failing_since = None
+        locked.url = url
     if "events" in changes:
         locked.events = list(dict.fromkeys(changes["events"]))
     for name in ("description", "include_content"):
@@ -84,7 +87,8 @@ def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
 @transaction.atomic
 def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, now: dt.datetime | None = None) -> str:
     """A new secret; the old one keeps signing beside it for WEBHOOKS_SECRET_OVERLAP_SECONDS.
-    Returns the new secret (shown once)."""
+    Returns the new secret (shown once). Only one old secret is kept: rotating twice within
+    the overlap drops the first one at once (docs/webhooks.md)."""
     now = now or timezone.now()
     locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     locked.previous_secret = locked.secret

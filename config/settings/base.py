@@ -343,6 +343,8 @@ WEBHOOKS_RETRY_SCHEDULE = [
 ]
 # An endpoint failing every attempt for this long is disabled and its client's operators told.
 WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=5 * 86400)
+# ...and failed at least this many attempts in the last 24 hours (sparse traffic).
+WEBHOOKS_DISABLE_MIN_RECENT_FAILURES = env.int("WEBHOOKS_DISABLE_MIN_RECENT_FAILURES", default=3)
 # Where that email goes when the client names no operators (ApiClient.operator_emails).
 WEBHOOKS_ALERT_EMAILS = env.list("WEBHOOKS_ALERT_EMAILS", default=[])
 # The endpoint's breaker: this many failures in a row open it for WEBHOOKS_BREAKER_OPEN_SECONDS.

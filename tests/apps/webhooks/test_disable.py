@@ -15,13 +15,22 @@ from django.utils import timezone
 
 from apps.webhooks.attempts import message_attempt
 from apps.webhooks.models import WebhookEndpoint
-from apps.webhooks.services import endpoint_create, endpoint_ping
+from apps.webhooks.services import (
+    endpoint_create,
+    endpoint_ping,
+    endpoint_rotate_secret,
+    endpoint_update,
+)
+from tests.factories import WebhookAttemptFactory, WebhookMessageFactory
 from tests.support.receiver import Receiver, Reply
 
 pytestmark = [pytest.mark.django_db]
 
 
-def failing_endpoint(client: Any, receiver: Receiver, *, days: float) -> WebhookEndpoint:
+def failing_endpoint(
+    client: Any, receiver: Receiver, *, days: float, recent_failures: int = 2
+) -> WebhookEndpoint:
+    """Failing for `days`, with `recent_failures` failed attempts in the last hours."""
     receiver.script(Reply(500))
     endpoint = endpoint_create(
         client=client,
@@ -33,6 +42,11 @@ def failing_endpoint(client: Any, receiver: Receiver, *, days: float) -> Webhook
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         failing_since=timezone.now() - dt.timedelta(days=days)
     )
+    for hours in range(recent_failures):
+        WebhookAttemptFactory(
+            message=WebhookMessageFactory(endpoint=endpoint),
+            started_at=timezone.now() - dt.timedelta(hours=hours + 1),
+        )
     return endpoint
 
 
@@ -121,3 +135,48 @@ def admin_index() -> str:
     )
     admin.force_login(user)
     return admin.get("/admin/").content.decode()
+
+
+def test_sparse_failures_do_not_disable_it(
+    demo: dict[str, Any], receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Failing for 6 days, but this is only the second failed attempt in 24 hours."""
+    endpoint = failing_endpoint(demo["client"], receiver, days=6, recent_failures=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message_attempt(message_id=endpoint_ping(endpoint=endpoint).pk)
+
+    endpoint.refresh_from_db()
+    assert endpoint.enabled is True
+    assert mail.outbox == []
+
+
+def test_a_new_url_starts_the_failing_streak_afresh(
+    demo: dict[str, Any], receiver: Receiver
+) -> None:
+    endpoint = failing_endpoint(demo["client"], receiver, days=4.9)
+    other = Receiver(Reply(500))
+    try:
+        endpoint_update(endpoint=endpoint, changes={"url": other.url})
+    finally:
+        other.stop()
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is None
+
+
+def test_rotating_twice_keeps_only_the_one_before(demo: dict[str, Any]) -> None:
+    """Documented: one old secret is kept; a second rotation in the overlap drops the first."""
+    endpoint = endpoint_create(
+        client=demo["client"],
+        url="https://hooks.example.com/x",
+        events_=["delivery.sent"],
+        description="",
+        include_content=False,
+    )
+    first = endpoint.secret
+    second = endpoint_rotate_secret(endpoint=endpoint)
+    third = endpoint_rotate_secret(endpoint=endpoint)
+
+    endpoint.refresh_from_db()
+    assert (endpoint.secret, endpoint.previous_secret) == (third, second)
+    assert first not in (endpoint.secret, endpoint.previous_secret)
