@@ -1,6 +1,6 @@
 """A real webhook receiver for tests: an HTTP server on 127.0.0.1 in a thread, answering from a
-script (status, headers, body, delay per request; the last answer repeats), recording what it
-received (headers lower-cased, raw body)."""
+script (status, headers, body, delay or gate per request; the last answer repeats), recording
+what it received (headers lower-cased, raw body)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
     delay: float = 0.0
+    # Held until this is set (at most a minute), after the delay.
+    gate: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Receiver:
                     reply = receiver.replies[index]
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.gate is not None:
+                    reply.gate.wait(timeout=60)
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
