@@ -25,6 +25,7 @@ from apps.webhooks.addresses import UnsafeUrl, target_for_send
 from apps.webhooks.alerts import endpoint_disable_if_failing
 from apps.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from apps.webhooks.publish import deliveries_publish
+from apps.webhooks.redis_guard import guarded
 from apps.webhooks.signing import signed_headers, signing_secrets
 from apps.webhooks.slots import slot_give_back, slot_take
 from apps.webhooks.transport import Answer, post
@@ -43,8 +44,8 @@ LEASE_MARGIN_SECONDS = 30.0
 COUNTDOWN_MAX_SECONDS = 60.0
 # A message may be claimed this early (a countdown's timer firing a little ahead).
 CLAIM_EARLY_SECONDS = 1.0
-# An attempt refused a slot (the endpoint's attempts under way at their limit) waits this long.
-IN_FLIGHT_WAIT_SECONDS = 2.0
+# An attempt deferred because Redis (breaker, slots) failed waits between this and twice it.
+REDIS_WAIT_SECONDS = 10.0
 # Retry-After is honoured up to the schedule's longest delay.
 JITTER = 0.2
 
@@ -64,6 +65,22 @@ def retry_delay(attempt: int, *, retry_after: float | None) -> float:
     return delay
 
 
+def _jittered(seconds: float) -> float:
+    """Between `seconds` and twice it: deferred messages of one backlog do not come back
+    together."""
+    return seconds * random.uniform(1.0, 2.0)  # noqa: S311 - jitter, not crypto
+
+
+def _probe_unused(breaker: CircuitBreaker, permit: Permit) -> None:
+    if not permit.probe:
+        return
+    try:
+        with guarded():
+            breaker.release_probe()
+    except redis.RedisError:  # it runs out with its hold
+        logger.warning("webhook breaker probe not given back", exc_info=True)
+
+
 def lease_seconds() -> float:
     return 2 * float(settings.WEBHOOKS_TIMEOUT_SECONDS) + LEASE_MARGIN_SECONDS
 
@@ -72,7 +89,7 @@ def lease_seconds() -> float:
 def endpoint_breaker(endpoint_id: str) -> CircuitBreaker:
     """The endpoint's own breaker, shared by every webhook worker (notifier.breaker, Redis)."""
     return CircuitBreaker(
-        service_client(),
+        service_client(fail_fast=True),
         f"webhook:{endpoint_id}",
         failure_threshold=settings.WEBHOOKS_BREAKER_FAILURES,
         open_seconds=settings.WEBHOOKS_BREAKER_OPEN_SECONDS,
@@ -80,22 +97,15 @@ def endpoint_breaker(endpoint_id: str) -> CircuitBreaker:
     )
 
 
-def _permit(breaker: CircuitBreaker) -> Permit:
-    try:
-        return breaker.allow()
-    except redis.RedisError:  # no breaker state: send rather than hold every webhook
-        logger.warning("webhook breaker unavailable; attempt allowed", exc_info=True)
-        return Permit(allowed=True)
-
-
 def _tell_breaker(breaker: CircuitBreaker, answer: Answer) -> None:
     try:
-        if answer.ok:
-            breaker.record_success()
-        elif breaker.record_failure():
-            logger.warning("webhook endpoint breaker opened", extra={"breaker": breaker.name})
+        with guarded():
+            if answer.ok:
+                breaker.record_success()
+            elif breaker.record_failure():
+                logger.warning("webhook endpoint breaker opened", extra={"breaker": breaker.name})
     except redis.RedisError:
-        logger.warning("webhook breaker unavailable", exc_info=True)
+        logger.warning("webhook breaker unavailable; this answer not told", exc_info=True)
 
 
 def message_claim(*, message_id: int, now: dt.datetime) -> WebhookMessage | None:
@@ -127,13 +137,19 @@ def message_attempt(*, message_id: int) -> str:
     if not endpoint.enabled:
         return _settle(message, M.DEAD, error="endpoint disabled", now=now)
     breaker = endpoint_breaker(str(endpoint.pk))
-    permit = _permit(breaker)
-    if not permit.allowed:
-        return _wait(message, seconds=max(permit.wait, 1.0), now=now)
-    slot = slot_take(str(endpoint.pk), hold_seconds=lease_seconds())
-    if slot is None:  # the endpoint has its limit of attempts under way: a little later
-        metrics.webhook_attempt_throttled()
-        return _wait(message, seconds=IN_FLIGHT_WAIT_SECONDS, now=now)
+    try:
+        with guarded():
+            permit = breaker.allow()
+        if not permit.allowed:
+            return _wait(message, seconds=max(permit.wait, 1.0), now=now)
+        slot = slot_take(str(endpoint.pk), hold_seconds=lease_seconds())
+    except redis.RedisError:  # no breaker or slots: later, rather than past the lease
+        logger.warning("webhook attempt deferred: Redis unavailable", exc_info=True)
+        return _wait(message, seconds=_jittered(REDIS_WAIT_SECONDS), now=now)
+    if slot is None:  # the endpoint has its limit of attempts under way: a slot frees within
+        metrics.webhook_attempt_throttled()  # an attempt's deadline, so about that much later
+        _probe_unused(breaker, permit)
+        return _wait(message, seconds=_jittered(float(settings.WEBHOOKS_TIMEOUT_SECONDS)), now=now)
     try:
         answer = _send(endpoint, message, now=now)
     except Exception as exc:  # a bug of ours or a library's: a failed attempt, never stuck
@@ -197,7 +213,8 @@ def attempt_record(message: WebhookMessage, answer: Answer, *, started: dt.datet
 
 
 def _wait(message: WebhookMessage, *, seconds: float, now: dt.datetime) -> str:
-    """Not attempted (the breaker is open): back to `pending` after `seconds`, uncounted."""
+    """Not attempted (the breaker open, the endpoint's slots taken, Redis failing): back to
+    `pending` after `seconds`, uncounted."""
     return _settle(message, M.PENDING, error="", now=now, delay=seconds, uncount=True)
 
 

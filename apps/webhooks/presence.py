@@ -6,15 +6,14 @@ the outbox nothing in the database (one Redis GET); otherwise one SELECT (outbox
 The token is replaced before the change commits and again after: a process that re-read the
 set in between (and saw the old rows) reads it again once the second token is there (a batch
 sent in that moment, a millisecond or so, misses the new endpoint). Redis unreachable: the set
-is unknown and the outbox asks the database (and for BACKOFF_SECONDS this process does not try
-Redis again); its key gone: a new token, the set read afresh."""
+is unknown and the outbox asks the database (and for redis_guard.BACKOFF_SECONDS this process
+does not try Redis again); its key gone: a new token, the set read afresh."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import threading
-import time
 import uuid
 
 import redis
@@ -22,32 +21,27 @@ from django.db import transaction
 
 from apps.core.broker import service_client
 from apps.webhooks.models import WebhookEndpoint
+from apps.webhooks.redis_guard import RedisSkipped, guarded
 
 logger = logging.getLogger(__name__)
 
 VERSION_KEY = "notifier:webhooks:endpoints-version"
-# After a Redis error this process asks the database (not Redis) for this long: a Redis that
-# does not answer would otherwise cost its connect wait inside every status transaction.
-BACKOFF_SECONDS = 5.0
-_redis_skipped_until = 0.0
 _lock = threading.Lock()
 _cached: tuple[bytes, frozenset[int]] | None = None
 
 
 def _version() -> bytes | None:
     """The current version token (one GET; a new one when none is set); None when unknown
-    (Redis failed now, or less than BACKOFF_SECONDS ago)."""
-    global _redis_skipped_until
-    if time.monotonic() < _redis_skipped_until:
-        return None
-    client = service_client(fail_fast=True)
+    (Redis failed now, or less than redis_guard.BACKOFF_SECONDS ago)."""
     try:
-        version = client.get(VERSION_KEY)
-        if version is None:  # never set, or Redis lost it: a new one (the set is read afresh)
-            client.set(VERSION_KEY, uuid.uuid4().hex, nx=True)
+        with guarded() as client:
             version = client.get(VERSION_KEY)
+            if version is None:  # never set, or Redis lost it: a new one (the set is read afresh)
+                client.set(VERSION_KEY, uuid.uuid4().hex, nx=True)
+                version = client.get(VERSION_KEY)
+    except RedisSkipped:
+        return None
     except redis.RedisError:
-        _redis_skipped_until = time.monotonic() + BACKOFF_SECONDS
         logger.warning("webhook presence: Redis failed; the database is asked for a while")
         return None
     return version if isinstance(version, bytes) else None

@@ -2,7 +2,9 @@
 across every webhooks worker: one hostile or slow receiver holds that many threads at most,
 never the whole pool. A Redis sorted set per endpoint whose members are the attempts under way,
 each scored by when its hold runs out (the lease), so a worker that died frees its slot then.
-Redis unreachable: the attempt goes ahead (as with the breaker; the deadline still bounds it)."""
+Redis unreachable: the attempt is deferred, unsent and uncounted (attempts.py), asking it no more
+than redis_guard allows (a fail-fast client, then a back-off): a Redis that does not answer
+must not stretch an attempt past its lease."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import uuid
 import redis
 from django.conf import settings
 
-from apps.core.broker import service_client
+from apps.webhooks.redis_guard import guarded
 
 logger = logging.getLogger(__name__)
 
@@ -23,25 +25,23 @@ def _key(endpoint_id: str) -> str:
 
 
 def slot_take(endpoint_id: str, *, hold_seconds: float) -> str | None:
-    """A slot's token, or None when the endpoint has its limit under way ('' when Redis is
-    down: no slot to give back). Two attempts racing for the last slot may both be refused."""
+    """A slot's token ('' when there is no limit), or None when the endpoint has its limit
+    under way. Two attempts racing for the last slot may both be refused. Raises RedisError
+    when Redis fails (or failed moments ago)."""
     limit = int(settings.WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT)
     if limit <= 0:
         return ""
     token, now, key = uuid.uuid4().hex, time.time(), _key(endpoint_id)
-    try:
-        pipe = service_client().pipeline()
+    with guarded() as client:
+        pipe = client.pipeline()
         pipe.zremrangebyscore(key, "-inf", now)
         pipe.zadd(key, {token: now + hold_seconds})
         pipe.zcard(key)
         pipe.expire(key, int(hold_seconds) + 1)
         _, _, count, _ = pipe.execute()
         if count > limit:
-            service_client().zrem(key, token)
+            client.zrem(key, token)
             return None
-    except redis.RedisError:
-        logger.warning("webhook in-flight slots unavailable; attempt allowed", exc_info=True)
-        return ""
     return token
 
 
@@ -49,6 +49,7 @@ def slot_give_back(endpoint_id: str, token: str) -> None:
     if not token:
         return
     try:
-        service_client().zrem(_key(endpoint_id), token)
+        with guarded() as client:
+            client.zrem(_key(endpoint_id), token)
     except redis.RedisError:  # it runs out with its hold
         logger.warning("webhook in-flight slot not given back", exc_info=True)

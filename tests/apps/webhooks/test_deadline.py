@@ -107,11 +107,15 @@ def test_an_endpoint_with_its_limit_under_way_gets_no_further_attempt(
     busy = slot_take(str(message.endpoint_id), hold_seconds=60)  # an attempt under way
     assert busy
 
+    before = timezone.now()
     assert message_attempt(message_id=message.pk) == "pending"
     assert message_attempt(message_id=other.pk) == "delivered"  # another endpoint: its own
 
     message.refresh_from_db()
     assert (message.state, message.attempts) == (MessageStatus.PENDING, 0)  # uncounted
+    # Back when an attempt under way has surely ended (its deadline), jittered: not every 2 s.
+    wait = (message.next_attempt_at - before).total_seconds()
+    assert settings.WEBHOOKS_TIMEOUT_SECONDS <= wait <= 2 * settings.WEBHOOKS_TIMEOUT_SECONDS + 1
     assert not WebhookAttempt.objects.filter(message=message).exists()
     assert len(receiver.received) == 1
     slot_give_back(str(message.endpoint_id), busy)

@@ -18,7 +18,7 @@ from apps.deliveries.lifecycle import deliveries_read, deliveries_sent, delivery
 from apps.deliveries.models import Delivery, DeliveryStatus
 from apps.recipients.models import Recipient
 from apps.recipients.services import preference_unsubscribe
-from apps.webhooks import presence
+from apps.webhooks import presence, redis_guard
 from apps.webhooks.models import WebhookEndpoint, WebhookMessage
 from apps.webhooks.services import endpoint_create
 from notifier.providers.base import SendResult
@@ -315,15 +315,15 @@ def test_with_redis_failing_the_presence_check_backs_off_to_the_database(
             calls.append(clock[0])
             raise redis_lib.ConnectionError("Timeout connecting to server")
 
-    monkeypatch.setattr(presence, "service_client", lambda **_: BlackHole())
-    monkeypatch.setattr(presence.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(presence, "_redis_skipped_until", 0.0)
+    monkeypatch.setattr(redis_guard, "service_client", lambda **_: BlackHole())
+    monkeypatch.setattr(redis_guard.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(redis_guard, "_skipped_until", 0.0)
 
     assert presence.clients_with_endpoints() is None
     sent(sending(client, 2))  # asks the database: the endpoint hears it
     assert presence.clients_with_endpoints() is None
     assert len(calls) == 1  # Redis tried once in the back-off
     assert WebhookMessage.objects.filter(endpoint=hook).count() == 2
-    clock[0] += presence.BACKOFF_SECONDS + 0.1
+    clock[0] += redis_guard.BACKOFF_SECONDS + 0.1
     assert presence.clients_with_endpoints() is None
     assert len(calls) == 2  # tried again after it
