@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import ipaddress
 import socket
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,14 +19,33 @@ from django.conf import settings
 URL_MAX = 2000
 # A lookup at registration waits this long (a send waits what its deadline leaves).
 RESOLVE_TIMEOUT_SECONDS = 5.0
-# getaddrinfo cannot be interrupted: it runs in these threads and the caller stops waiting at
-# its timeout (a lookup that hangs holds one of them until the resolver gives up; more wait).
-_resolver = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook-dns")
+# getaddrinfo cannot be interrupted: it runs in a pool of WEBHOOKS_CONCURRENCY threads (one per
+# worker thread; at least MIN_LOOKUP_THREADS) and the caller stops waiting at its timeout (a
+# lookup that hangs holds one of them until the resolver gives up; more wait: ResolverBusy).
+MIN_LOOKUP_THREADS = 8
+_resolver: concurrent.futures.ThreadPoolExecutor | None = None
+_resolver_lock = threading.Lock()
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UnsafeUrl(Exception):
     """The URL may not be sent to (its message says why, for the API and the attempt log)."""
+
+
+class ResolverBusy(UnsafeUrl):
+    """The lookup could not even start within its time (every lookup thread held by hung
+    lookups): nothing is known of the host; an attempt is deferred, not failed."""
+
+
+def _lookup_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _resolver
+    with _resolver_lock:
+        if _resolver is None:
+            threads = max(int(settings.WEBHOOKS_CONCURRENCY), MIN_LOOKUP_THREADS)
+            _resolver = concurrent.futures.ThreadPoolExecutor(
+                max_workers=threads, thread_name_prefix="webhook-dns"
+            )
+        return _resolver
 
 
 @dataclass(frozen=True)
@@ -125,11 +145,14 @@ def resolve(host: str, port: int, *, timeout: float = RESOLVE_TIMEOUT_SECONDS) -
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
-    lookup = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    lookup = _lookup_pool().submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
         found = lookup.result(timeout=max(timeout, 0.0))
     except concurrent.futures.TimeoutError:
-        lookup.cancel()
+        if lookup.cancel():  # still queued: it never ran
+            raise ResolverBusy(
+                f"The lookup of {host!r} could not start within {timeout:.1f} s (busy)."
+            ) from None
         raise UnsafeUrl(f"The host {host!r} did not resolve within {timeout:.1f} s.") from None
     except (OSError, UnicodeError) as exc:
         raise UnsafeUrl(f"The host {host!r} does not resolve ({exc}).") from None

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from apps.core import metrics
 from apps.core.broker import service_client
-from apps.webhooks.addresses import UnsafeUrl, target_for_send
+from apps.webhooks.addresses import ResolverBusy, UnsafeUrl, target_for_send
 from apps.webhooks.alerts import endpoint_disable_if_failing
 from apps.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from apps.webhooks.publish import deliveries_publish
@@ -152,6 +152,10 @@ def message_attempt(*, message_id: int) -> str:
         return _wait(message, seconds=_jittered(float(settings.WEBHOOKS_TIMEOUT_SECONDS)), now=now)
     try:
         answer = _send(endpoint, message, now=now)
+    except ResolverBusy:  # nothing learnt of the receiver: not its failure
+        logger.warning("webhook attempt deferred: every DNS lookup thread busy")
+        _probe_unused(breaker, permit)
+        return _wait(message, seconds=_jittered(float(settings.WEBHOOKS_TIMEOUT_SECONDS)), now=now)
     except Exception as exc:  # a bug of ours or a library's: a failed attempt, never stuck
         logger.exception("webhook attempt failed unexpectedly")
         error = f"{type(exc).__name__}: {exc}"
@@ -169,6 +173,8 @@ def _send(endpoint: WebhookEndpoint, message: WebhookMessage, *, now: dt.datetim
     deadline = started + timeout
     try:
         target = target_for_send(endpoint.url, timeout=timeout)
+    except ResolverBusy:
+        raise
     except UnsafeUrl as exc:
         took = int((time.monotonic() - started) * 1000)
         return Answer(ok=False, status_code=None, duration_ms=took, error=f"refused: {exc}")

@@ -332,6 +332,9 @@ WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
 # One attempt's whole budget (DNS, connect, TLS, send, read the answer), seconds: a deadline
 # the transport enforces (a receiver dripping its answer is cut there).
 WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# The webhooks worker's threads (Procfile, compose: `-c`); each process's DNS lookup pool for
+# webhook sends has as many threads, so no attempt waits for another's lookup.
+WEBHOOKS_CONCURRENCY = env.int("WEBHOOKS_CONCURRENCY", default=16)
 # Attempts at one endpoint under way at once, across the webhooks workers (0: no limit).
 WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT", default=4)
 # The delays before each retry (seconds; jittered +-20%): 8 attempts over about a day.

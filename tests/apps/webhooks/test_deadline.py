@@ -6,7 +6,9 @@ does not queue behind slow receivers."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +17,9 @@ import pytest
 from celery import current_app
 from django.utils import timezone
 
+from apps.webhooks import addresses
 from apps.webhooks.attempts import lease_seconds, message_attempt, message_claim
-from apps.webhooks.models import MessageStatus, WebhookAttempt, WebhookMessage
+from apps.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from apps.webhooks.services import endpoint_create, endpoint_ping
 from apps.webhooks.slots import slot_give_back, slot_take
 from notifier.queues import TIMERS_QUEUE, WEBHOOKS_QUEUE
@@ -82,6 +85,38 @@ def test_a_hanging_dns_lookup_is_cut_at_the_deadline(
     assert took <= DEADLINE + MARGIN
     (attempt,) = WebhookAttempt.objects.filter(message=message)
     assert "did not resolve within" in attempt.error
+
+
+def test_a_lookup_that_cannot_start_for_busy_threads_defers_the_attempt_uncounted(
+    demo: dict[str, Any], short_deadline: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = ping_to(demo["client"], "http://busy.example.com/hook")
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    monkeypatch.setattr(addresses, "_resolver", pool)
+    release = threading.Event()
+    pool.submit(release.wait, 30)  # a hung lookup holding the only thread
+    try:
+        assert message_attempt(message_id=message.pk) == "pending"
+    finally:
+        release.set()
+        pool.shutdown()
+
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == (MessageStatus.PENDING, 0)  # uncounted
+    assert not WebhookAttempt.objects.filter(message=message).exists()
+    assert WebhookEndpoint.objects.get(pk=message.endpoint_id).failing_since is None
+
+
+def test_the_lookup_pool_has_a_thread_per_worker_thread(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WEBHOOKS_CONCURRENCY = 24
+    monkeypatch.setattr(addresses, "_resolver", None)
+    pool = addresses._lookup_pool()
+    try:
+        assert pool._max_workers == 24
+    finally:
+        pool.shutdown()
 
 
 def test_the_lease_outlasts_the_deadline_comfortably(
