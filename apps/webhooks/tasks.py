@@ -1,5 +1,5 @@
 """Webhook tasks: thin adapters on the `webhooks` queue (routed by name, `webhooks.*`), but for
-the sweep, routed to `timers` (config/settings/base.py)."""
+the sweep, routed to `maintenance` (config/settings/base.py)."""
 
 from __future__ import annotations
 

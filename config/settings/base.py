@@ -271,9 +271,11 @@ CELERY_TASK_ROUTES = {
     "deliveries.release_due": {"queue": TIMERS_QUEUE},
     "deliveries.digests_close_due": {"queue": TIMERS_QUEUE},
     # Outbound webhooks: their own queue and worker (a slow receiver never delays a send).
-    # ...but their sweep runs on the timers queue: slow receivers holding every webhooks
-    # thread must not hold up the sweep that hands their stuck rows back.
-    "webhooks.dispatch_due": {"queue": TIMERS_QUEUE},
+    # ...but their sweep runs on the maintenance queue: slow receivers holding every webhooks
+    # thread must not hold up the sweep that hands their stuck rows back, and a slow sweep (a
+    # slow broker, a full batch of publishes) must not delay the digests' closes on `timers`
+    # (webhook retries are minutes apart; first attempts are published on commit anyway).
+    "webhooks.dispatch_due": {"queue": MAINTENANCE_QUEUE},
     "webhooks.*": {"queue": WEBHOOKS_QUEUE},
 }
 CELERY_TASK_DEFAULT_PRIORITY = 5

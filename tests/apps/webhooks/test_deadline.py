@@ -22,7 +22,7 @@ from apps.webhooks.attempts import lease_seconds, message_attempt, message_claim
 from apps.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from apps.webhooks.services import endpoint_create, endpoint_ping
 from apps.webhooks.slots import slot_give_back, slot_take
-from notifier.queues import TIMERS_QUEUE, WEBHOOKS_QUEUE
+from notifier.queues import MAINTENANCE_QUEUE, WEBHOOKS_QUEUE
 from tests.support.drip import DripReceiver
 from tests.support.receiver import Receiver
 
@@ -158,8 +158,8 @@ def test_an_endpoint_with_its_limit_under_way_gets_no_further_attempt(
     assert message_attempt(message_id=message.pk) == "delivered"
 
 
-def test_the_sweep_runs_on_the_timers_queue_not_behind_slow_receivers() -> None:
+def test_the_sweep_runs_on_maintenance_not_behind_slow_receivers_nor_before_digests() -> None:
     router = current_app.amqp.router
-    assert router.route({}, "webhooks.dispatch_due")["queue"].name == TIMERS_QUEUE
+    assert router.route({}, "webhooks.dispatch_due")["queue"].name == MAINTENANCE_QUEUE
     assert router.route({}, "webhooks.deliver")["queue"].name == WEBHOOKS_QUEUE
     assert router.route({}, "webhooks.dispatch")["queue"].name == WEBHOOKS_QUEUE
