@@ -10,18 +10,25 @@ takes no savepoint, so this class runs each receiver in its own savepoint (trans
 and logs, counts (notifier_events_dropped) and swallows what it raises.
 
 A receiver may be connected with `idle`, a cheap check (no query) that it has nothing to do
-now: then it is not called and no savepoint is taken (two round trips saved per send).
+now: then it is not called and no savepoint is taken (two round trips saved per send). The
+check is kept by the receiver's id, beside a weak reference to it (a weakly connected receiver
+is not kept alive by it), and dropped by disconnect.
+
+Only `send` runs receivers: `send_robust` is `send` (already robust), and the async sends raise
+NotImplementedError, as an async receiver would run outside the sender's transaction.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Hashable
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction
 from django.db import transaction
 from django.dispatch import Signal
+from django.dispatch.dispatcher import _make_id
 
 from apps.core import metrics
 
@@ -40,7 +47,9 @@ class GuardedSignal(Signal):
 
     def __init__(self) -> None:
         super().__init__()
-        self._idle: dict[Receiver, Callable[[], bool]] = {}
+        # The receiver's id -> (a reference to it, its idle check); dispatch_uid -> that id.
+        self._idle: dict[Hashable, tuple[Callable[[], Any], Callable[[], bool]]] = {}
+        self._idle_uids: dict[Hashable, Hashable] = {}
 
     def connect(
         self,
@@ -51,11 +60,34 @@ class GuardedSignal(Signal):
         *,
         idle: Callable[[], bool] | None = None,
     ) -> None:
-        if inspect.iscoroutinefunction(receiver):
+        if iscoroutinefunction(receiver):
             raise TypeError("A GuardedSignal runs its receivers in the sender's transaction: sync.")
         super().connect(receiver, sender=sender, weak=weak, dispatch_uid=dispatch_uid)
         if idle is not None:
-            self._idle[receiver] = idle
+            key = _make_id(receiver)
+            self._idle[key] = (_reference(receiver, weak=weak), idle)
+            if dispatch_uid is not None:
+                self._idle_uids[dispatch_uid] = key
+
+    def disconnect(
+        self, receiver: Receiver | None = None, sender: Any = None, dispatch_uid: Any = None
+    ) -> bool:
+        key = self._idle_uids.pop(dispatch_uid, None) if dispatch_uid is not None else None
+        if key is None and receiver is not None:
+            key = _make_id(receiver)
+        if key is not None:
+            self._idle.pop(key, None)
+        return super().disconnect(receiver, sender=sender, dispatch_uid=dispatch_uid)
+
+    def send_robust(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
+        """`send`: it is robust already, and each receiver has its savepoint."""
+        return self.send(sender, **named)
+
+    async def asend(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
+        raise NotImplementedError("A GuardedSignal runs in the sender's transaction: use send.")
+
+    async def asend_robust(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
+        raise NotImplementedError("A GuardedSignal runs in the sender's transaction: use send.")
 
     def send(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
         if not self.receivers:
@@ -79,11 +111,21 @@ class GuardedSignal(Signal):
         return responses
 
     def _is_idle(self, receiver: Receiver) -> bool:
-        idle = self._idle.get(receiver)
-        if idle is None:
+        entry = self._idle.get(_make_id(receiver))
+        if entry is None or entry[0]() != receiver:  # none, or an id reused by another
             return False
+        idle = entry[1]
         try:
             return idle()
         except Exception:  # unknown: call the receiver (in its savepoint)
             logger.warning("signal receiver's idle check failed", exc_info=True)
             return False
+
+
+def _reference(receiver: Receiver, *, weak: bool) -> Callable[[], Any]:
+    """A weak reference to a weakly connected receiver (a bound method's: WeakMethod)."""
+    if not weak:
+        return lambda: receiver
+    if hasattr(receiver, "__self__") and hasattr(receiver, "__func__"):
+        return weakref.WeakMethod(receiver)  # type: ignore[arg-type]
+    return weakref.ref(receiver)

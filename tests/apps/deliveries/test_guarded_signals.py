@@ -4,16 +4,21 @@ inside the send's transaction costs its own work only: the send the provider acc
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import gc
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
-from django.db import connection
+from asgiref.sync import markcoroutinefunction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core import metrics
+from apps.core.signals import GuardedSignal
 from apps.deliveries.guards import provider_breaker, provider_bucket
 from apps.deliveries.maintenance import deliveries_reconcile
 from apps.deliveries.models import Attempt, Delivery, DeliveryStatus
@@ -122,3 +127,43 @@ def test_an_unsubscribe_never_fails_because_of_a_listener(listening: Any) -> Non
     assert RecipientEvent.objects.filter(
         recipient=recipient, kind=RecipientEvent.Kind.UNSUBSCRIBED
     ).exists()
+
+
+def test_the_idle_check_holds_no_weak_receiver_alive_and_goes_with_disconnect() -> None:
+    signal = GuardedSignal()
+    calls: list[str] = []
+
+    def receiver(**_: Any) -> None:
+        calls.append("called")
+
+    signal.connect(receiver, idle=lambda: True)
+    signal.send(sender=None)
+    assert calls == []  # idle: not called
+    signal.disconnect(receiver)
+    signal.connect(receiver)  # again, without an idle check: the old one is gone
+    signal.send(sender=None)
+    assert calls == ["called"]
+
+    def gone(**_: Any) -> None:
+        pass
+
+    signal.connect(gone, idle=lambda: True)
+    reference = weakref.ref(gone)
+    del gone
+    gc.collect()
+    assert reference() is None
+
+
+def test_only_send_runs_receivers_each_in_its_savepoint() -> None:
+    signal = GuardedSignal()
+    with pytest.raises(TypeError):
+        signal.connect(markcoroutinefunction(lambda **_: None))
+    signal.connect(failing_sql, weak=False)
+    with transaction.atomic():
+        (_, error), = signal.send_robust(sender=None)
+        assert isinstance(error, Exception)
+        assert RecipientEvent.objects.count() >= 0  # the transaction is still usable
+    with pytest.raises(NotImplementedError):
+        asyncio.run(signal.asend(sender=None))
+    with pytest.raises(NotImplementedError):
+        asyncio.run(signal.asend_robust(sender=None))
