@@ -42,10 +42,12 @@ def endpoint_disable_if_failing(*, endpoint_id: Any, now: dt.datetime) -> bool:
     )
     if not failing.exists():
         return False
+    needed = int(settings.WEBHOOKS_DISABLE_MIN_RECENT_FAILURES)
     recent = WebhookAttempt.objects.filter(
         endpoint_id=endpoint_id, ok=False, started_at__gte=now - dt.timedelta(days=1)
     )
-    if recent.count() < settings.WEBHOOKS_DISABLE_MIN_RECENT_FAILURES:
+    # Counted up to the threshold only (a LIMIT), not every failure of a busy endpoint's day.
+    if recent[:needed].count() < needed:
         return False
     disabled = failing.update(
         enabled=False, disabled_reason=reason, disabled_at=now, updated_at=now

@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.webhooks.alerts import endpoint_disable_if_failing
 from apps.webhooks.attempts import message_attempt
 from apps.webhooks.models import WebhookEndpoint
 from apps.webhooks.services import (
@@ -180,3 +183,18 @@ def test_rotating_twice_keeps_only_the_one_before(demo: dict[str, Any]) -> None:
     endpoint.refresh_from_db()
     assert (endpoint.secret, endpoint.previous_secret) == (third, second)
     assert first not in (endpoint.secret, endpoint.previous_secret)
+
+
+def test_the_recent_failures_are_counted_up_to_the_threshold_only(
+    demo: dict[str, Any], receiver: Receiver, settings: Any
+) -> None:
+    """A busy endpoint's day of failures is not counted in full: a LIMIT at the threshold."""
+    settings.WEBHOOKS_DISABLE_MIN_RECENT_FAILURES = 3
+    endpoint = failing_endpoint(demo["client"], receiver, days=6, recent_failures=10)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert endpoint_disable_if_failing(endpoint_id=endpoint.pk, now=timezone.now())
+
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1
+    assert "LIMIT 3" in counts[0]
