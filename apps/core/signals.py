@@ -21,6 +21,7 @@ NotImplementedError, as an async receiver would run outside the sender's transac
 from __future__ import annotations
 
 import logging
+import types
 import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -28,7 +29,6 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction
 from django.db import transaction
 from django.dispatch import Signal
-from django.dispatch.dispatcher import _make_id
 
 from apps.core import metrics
 
@@ -64,7 +64,7 @@ class GuardedSignal(Signal):
             raise TypeError("A GuardedSignal runs its receivers in the sender's transaction: sync.")
         super().connect(receiver, sender=sender, weak=weak, dispatch_uid=dispatch_uid)
         if idle is not None:
-            key = _make_id(receiver)
+            key = _receiver_id(receiver)
             self._idle[key] = (_reference(receiver, weak=weak), idle)
             if dispatch_uid is not None:
                 self._idle_uids[dispatch_uid] = key
@@ -74,7 +74,7 @@ class GuardedSignal(Signal):
     ) -> bool:
         key = self._idle_uids.pop(dispatch_uid, None) if dispatch_uid is not None else None
         if key is None and receiver is not None:
-            key = _make_id(receiver)
+            key = _receiver_id(receiver)
         if key is not None:
             self._idle.pop(key, None)
         return super().disconnect(receiver, sender=sender, dispatch_uid=dispatch_uid)
@@ -111,7 +111,7 @@ class GuardedSignal(Signal):
         return responses
 
     def _is_idle(self, receiver: Receiver) -> bool:
-        entry = self._idle.get(_make_id(receiver))
+        entry = self._idle.get(_receiver_id(receiver))
         if entry is None or entry[0]() != receiver:  # none, or an id reused by another
             return False
         idle = entry[1]
@@ -122,10 +122,18 @@ class GuardedSignal(Signal):
             return False
 
 
+def _receiver_id(receiver: Receiver) -> Hashable:
+    """A receiver's identity as Django's dispatcher takes it (its private _make_id, untyped): a
+    bound method by its object and function, since each access makes a new method object."""
+    if isinstance(receiver, types.MethodType):
+        return (id(receiver.__self__), id(receiver.__func__))
+    return id(receiver)
+
+
 def _reference(receiver: Receiver, *, weak: bool) -> Callable[[], Any]:
     """A weak reference to a weakly connected receiver (a bound method's: WeakMethod)."""
     if not weak:
         return lambda: receiver
-    if hasattr(receiver, "__self__") and hasattr(receiver, "__func__"):
-        return weakref.WeakMethod(receiver)  # type: ignore[arg-type]
+    if isinstance(receiver, types.MethodType):
+        return weakref.WeakMethod(receiver)
     return weakref.ref(receiver)

@@ -1,9 +1,9 @@
 """Getting due messages to the webhooks worker: the dispatch task fans a committed batch out
 into one deliver task per message, and the beat sweep (every WEBHOOKS_SWEEP_EVERY_SECONDS, on
-the maintenance queue: never behind slow receivers, never delaying the digests' closes) finds in PostgreSQL what is due and not on its
-way: retries whose time has come, first attempts whose publish was lost, and messages whose
-attempt's worker died (their lease over; dead if that was the last attempt). Claimed FOR
-UPDATE SKIP LOCKED, so two sweeps never take the same rows."""
+the maintenance queue: never behind slow receivers, never delaying the digests' closes) finds
+in PostgreSQL what is due and not on its way: retries whose time has come, first attempts whose
+publish was lost, and messages whose attempt's worker died (their lease over; dead if that was
+the last attempt). Claimed FOR UPDATE SKIP LOCKED, so two sweeps never take the same rows."""
 
 from __future__ import annotations
 

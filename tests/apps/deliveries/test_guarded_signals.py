@@ -160,7 +160,7 @@ def test_only_send_runs_receivers_each_in_its_savepoint() -> None:
         signal.connect(markcoroutinefunction(lambda **_: None))
     signal.connect(failing_sql, weak=False)
     with transaction.atomic():
-        (_, error), = signal.send_robust(sender=None)
+        ((_, error),) = signal.send_robust(sender=None)
         assert isinstance(error, Exception)
         assert RecipientEvent.objects.count() >= 0  # the transaction is still usable
     with pytest.raises(NotImplementedError):
