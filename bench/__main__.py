@@ -2,6 +2,7 @@
 
 python -m bench [--only ingestion,bulk,pipeline,inapp] [--repeats 3] [--seconds 10]
 python -m bench --only fanout [--fanout-subscribers 100000]   (not in the default set: slow)
+python -m bench --only pipeline --webhook-receiver-sleep 5   (a webhook receiver sleeping 5 s)
 """
 
 from __future__ import annotations
@@ -52,9 +53,20 @@ def main() -> int:
     )
     parser.add_argument("--provider-jitter-ms", type=float, default=50.0)
     parser.add_argument("--fanout-subscribers", type=int, default=100_000)
+    parser.add_argument(
+        "--webhook-receiver-sleep",
+        type=float,
+        default=0.0,
+        help="pipeline: with a webhook endpoint (delivery.sent) whose receiver on 127.0.0.1 "
+        "sleeps this many seconds per request, and a webhooks worker (0: none)",
+    )
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     only = set(args.only.split(","))
+    if args.webhook_receiver_sleep > 0:
+        # The receiver listens on 127.0.0.1: allowed beside BENCH_ENDPOINTS only (notifier.W003),
+        # in this process (registration) and in those it starts (process_env copies it).
+        os.environ["WEBHOOKS_ALLOW_PRIVATE"] = "1"
 
     setup_django()
     install_signal_handlers()
@@ -105,9 +117,26 @@ def main() -> int:
                 provider_jitter_ms=args.provider_jitter_ms,
                 pace_fraction=args.pace_fraction,
             )
-            found = run_pipeline(web, data, pcfg, sim)
+            receiver = None
+            if args.webhook_receiver_sleep > 0:
+                from bench.webhooks import SlowReceiver, endpoint_register
+
+                receiver = SlowReceiver(args.webhook_receiver_sleep)
+                endpoint_register(data, receiver.url)
+                pcfg.webhooks = True
+            try:
+                found = run_pipeline(web, data, pcfg, sim)
+            finally:
+                if receiver is not None:
+                    receiver.stop()
             figures += found
             print(table(found), flush=True)
+            if receiver is not None:
+                print(
+                    f"webhook receiver (sleeping {args.webhook_receiver_sleep:g} s per request) "
+                    f"received {receiver.received} delivery.sent webhooks",
+                    flush=True,
+                )
         if "inapp" in only:
             if importlib.util.find_spec("apps.inbox.realtime") is None:
                 print("in-app benchmark skipped: the /ws/inbox consumer is not in this tree")

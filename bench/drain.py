@@ -26,9 +26,12 @@ class WorkerConfig:
     workers: int = 2
     pool: str = "threads"
     concurrency: int = 8
+    # With a webhook endpoint (bench/webhooks.py): a webhooks worker runs beside the channel's.
+    webhooks: bool = False
 
     def describe(self) -> str:
-        return f"{self.workers} worker processes, -P {self.pool} -c {self.concurrency}"
+        text = f"{self.workers} worker processes, -P {self.pool} -c {self.concurrency}"
+        return text + (" + a webhooks worker (-c 16)" if self.webhooks else "")
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,29 @@ NO_LATENCY = Latency()
 
 
 def queue_remaining(r: redis.Redis, channel: str) -> int:
-    """Messages waiting in the channel's queues (every priority step) plus those unacked."""
+    """Messages waiting in the channel's queues (every priority step) plus those unacked,
+    except the webhooks worker's (`--webhook-receiver-sleep`: they are not the channel's, and a
+    slow receiver keeps some unacked long after the sends are done)."""
     from apps.core import broker
     from notifier.queues import channel_queues
 
-    return sum(broker.queue_depths(channel_queues(channel), client=r).values()) + (
-        broker.unacked_count(client=r)
-    )
+    waiting = sum(broker.queue_depths(channel_queues(channel), client=r).values())
+    return waiting + broker.unacked_count(client=r) - unacked_webhooks(r)
+
+
+def unacked_webhooks(r: redis.Redis) -> int:
+    """Unacknowledged messages of the webhooks queue (kombu keeps [message, exchange, routing
+    key] per delivery tag in the `unacked` hash)."""
+    from notifier.queues import WEBHOOKS_QUEUE
+
+    count = 0
+    for value in r.hvals("unacked"):
+        try:
+            routing_key = json.loads(value)[2]
+        except (ValueError, IndexError, TypeError):
+            continue
+        count += routing_key == WEBHOOKS_QUEUE
+    return count
 
 
 def drain_rate(r: redis.Redis, channel: str, total: int, timeout: float) -> tuple[float, float]:
@@ -84,9 +103,9 @@ def drain_rate(r: redis.Redis, channel: str, total: int, timeout: float) -> tupl
 
 
 def start_workers(env: dict[str, str], cfg: WorkerConfig, tag: str) -> list[Worker]:
-    from notifier.queues import channel_queues
+    from notifier.queues import WEBHOOKS_QUEUE, channel_queues
 
-    return [
+    workers = [
         Worker(
             env,
             queues=channel_queues(CHANNEL),
@@ -96,6 +115,11 @@ def start_workers(env: dict[str, str], cfg: WorkerConfig, tag: str) -> list[Work
         )
         for i in range(cfg.workers)
     ]
+    if cfg.webhooks:  # as the Procfile's worker_webhooks
+        workers.append(
+            Worker(env, queues=[WEBHOOKS_QUEUE], pool="threads", concurrency=16, name=f"{tag}-wh")
+        )
+    return workers
 
 
 def queue_backlog(web: Web, seed: Seed, count: int) -> list[str]:

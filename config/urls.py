@@ -21,6 +21,7 @@ api_v1 = [
     path("", include("apps.recipients.api.urls")),
     path("", include("apps.templates.api.urls")),
     path("", include("apps.topics.api.urls")),
+    path("", include("apps.webhooks.api.urls")),
 ]
 
 urlpatterns = [

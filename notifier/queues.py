@@ -2,7 +2,8 @@
 then the two queues of periodic work: `timers` (short sweeps that must run on time: due
 scheduled and deferred deliveries, due digest windows) and `maintenance` (the rest, some long:
 the reconciler, fan-outs, the retention purge). Each has its own worker, so that a long
-maintenance job never holds up a release or a digest's close."""
+maintenance job never holds up a release or a digest's close. Outbound webhooks have a queue
+of their own too, `webhooks`, and their own worker: a slow receiver never holds up a send."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from notifier.types import PRIORITY_ORDER, Channel, Priority
 
 MAINTENANCE_QUEUE = "maintenance"
 TIMERS_QUEUE = "timers"
+WEBHOOKS_QUEUE = "webhooks"
 
 
 def queue_name(channel: Channel | str, priority: Priority | str) -> str:
@@ -23,4 +25,4 @@ def channel_queues(channel: Channel | str) -> list[str]:
 
 # Priority first across channels: the order one worker serving every queue (`make run`) uses.
 DELIVERY_QUEUES: list[str] = [queue_name(c, p) for p in PRIORITY_ORDER for c in Channel]
-ALL_QUEUES: list[str] = [*DELIVERY_QUEUES, TIMERS_QUEUE, MAINTENANCE_QUEUE]
+ALL_QUEUES: list[str] = [*DELIVERY_QUEUES, TIMERS_QUEUE, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE]

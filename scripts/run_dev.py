@@ -277,12 +277,13 @@ def main() -> int:
     env = launch_env(dict(os.environ))
     VAR.mkdir(parents=True, exist_ok=True)
     from apps.core.secret_key import secret_key_file
-    from notifier.queues import ALL_QUEUES
+    from notifier.queues import ALL_QUEUES, WEBHOOKS_QUEUE
     from scripts.dev_processes import run_procfile
 
     if not env.get("DJANGO_SECRET_KEY"):
         env["DJANGO_SECRET_KEY"] = secret_key_file(SECRET_KEY_FILE)
-    env["WORKER_QUEUES"] = ",".join(ALL_QUEUES)
+    # Webhooks have their own worker (Procfile.dev): a slow receiver never holds up a send.
+    env["WORKER_QUEUES"] = ",".join(q for q in ALL_QUEUES if q != WEBHOOKS_QUEUE)
     sockets: dict[str, socket.socket] = {}
     redis_proc = None
     try:

@@ -28,6 +28,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from apps.recipients.tokens import recipient_token_mint
+from apps.webhooks.services import endpoint_create, endpoint_ping
 from config.wsgi import application
 from tests.factories import (
     ApiKeyFactory,
@@ -77,7 +78,8 @@ def in_test_transaction(db: None) -> Iterator[None]:
 @pytest.fixture
 def world(in_test_transaction: None) -> dict[str, Any]:
     """An ops key (sees every client's data), a recipient token, and real resources that
-    generated requests can name: recipients, a template, a notification, a dead letter."""
+    generated requests can name: recipients, a template, a notification, a dead letter, a
+    webhook endpoint and its message."""
     key, raw = ApiKeyFactory.create_with_raw(is_ops=True)
     recipient = RecipientFactory(client=key.client, external_id="user-1", name="Ada")
     RecipientFactory(client=key.client, external_id="user-2")
@@ -90,6 +92,14 @@ def world(in_test_transaction: None) -> dict[str, Any]:
     )
     dead = DeadLetterFactory(delivery=dead_delivery)
     token = recipient_token_mint(recipient=recipient).token
+    endpoint = endpoint_create(
+        client=key.client,
+        url="https://hooks.example.com/x",
+        events_=["delivery.sent"],
+        description="",
+        include_content=False,
+    )
+    ping = endpoint_ping(endpoint=endpoint)
     return {
         "auth": {"Bearer": f"Bearer {raw}", "Recipient": f"Recipient {token}"},
         "ids": {
@@ -98,6 +108,8 @@ def world(in_test_transaction: None) -> dict[str, Any]:
             "external_id": "user-1",
             "key": "order_shipped",
             "number": 1,
+            "endpoint_id": str(endpoint.pk),
+            "message_id": ping.event_id,
         },
     }
 

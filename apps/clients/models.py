@@ -8,6 +8,10 @@ class ApiClient(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     is_ops = models.BooleanField(default=False)
+    # Who hears about the client's integration trouble (a webhook endpoint disabled): addresses
+    # separated by commas, set in the admin. Empty: WEBHOOKS_ALERT_EMAILS.
+    # db_default too: a process still running the previous release inserts without the column.
+    operator_emails = models.CharField(max_length=500, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -137,6 +137,16 @@ DIGEST_ITEMS = Counter(
 RETENTION_PURGED = Counter(
     "notifier_retention_purged", "Rows deleted by the retention purge.", ["table"]
 )
+EVENTS_DROPPED = Counter(
+    "notifier_events_dropped",
+    "Announcements of a change that a listener failed to record (the change itself stands): "
+    "a signal receiver that raised (1 per call), webhook messages not written (1 per message).",
+    ["receiver"],
+)
+WEBHOOK_ATTEMPTS_THROTTLED = Counter(
+    "notifier_webhook_attempts_throttled",
+    "Webhook attempts put back because their endpoint had WEBHOOKS_MAX_IN_FLIGHT under way.",
+)
 
 
 def _record(callback: Callable[[], None]) -> None:
@@ -299,6 +309,15 @@ def inbox_stream_closed() -> None:
 def retention_purged(*, table: str, count: int) -> None:
     if count:
         RETENTION_PURGED.labels(table=table).inc(count)
+
+
+def events_dropped(*, receiver: str, count: int = 1) -> None:
+    """A listener dropped the announcement of a change (apps.core.signals, the webhooks' outbox)."""
+    EVENTS_DROPPED.labels(receiver=receiver).inc(count)
+
+
+def webhook_attempt_throttled() -> None:
+    WEBHOOK_ATTEMPTS_THROTTLED.inc()
 
 
 class Digest(Protocol):

@@ -21,6 +21,7 @@ from apps.deliveries.lifecycle import deliveries_cancel, notification_insert
 from apps.deliveries.models import CANCELLABLE, Delivery, Notification
 from apps.deliveries.request_checks import recipients_check, request_check
 from apps.deliveries.selectors import notification_skipped_deliveries
+from apps.deliveries.signals import notification_cancelled
 from apps.deliveries.throttles import Slots, throttle_slots
 from apps.deliveries.workflows import RequestThrottle, throttle_for
 from apps.recipients.models import Recipient
@@ -245,4 +246,7 @@ def notification_cancel(*, notification: Notification) -> list[Delivery]:
     )
     cancelled = deliveries_cancel(deliveries, reason="cancelled by client")
     # Digest items leave their open window (an empty one is not sent).
-    return cancelled + digest_items_cancel(notification=notification, reason="cancelled by client")
+    cancelled += digest_items_cancel(notification=notification, reason="cancelled by client")
+    # In this transaction: the outbound webhooks' `notification.cancelled` commits with it.
+    notification_cancelled.send(sender=Notification, notification=notification, cancelled=cancelled)
+    return cancelled

@@ -32,6 +32,8 @@ from apps.templates.cache import templates_cache_invalidate
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.services import template_version_create
 from apps.topics.models import Subscription, Topic
+from apps.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from apps.webhooks.signing import secret_new
 
 DEFAULT_VARIANTS: list[dict[str, str]] = [
     {
@@ -324,3 +326,41 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
 
     topic = factory.SubFactory(TopicFactory)
     recipient = factory.SubFactory(RecipientFactory, client=factory.SelfAttribute("..topic.client"))
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookEndpoint
+
+    client = factory.SubFactory(ApiClientFactory)
+    url = "https://hooks.example.com/notifier"
+    events = factory.LazyFunction(lambda: ["delivery.sent", "delivery.dead"])
+    secret = factory.LazyFunction(secret_new)
+
+
+class WebhookMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookMessage
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    event_id = factory.Sequence(lambda n: f"msg_{n:032x}")
+    type = "ping"
+    payload = factory.LazyAttribute(
+        lambda o: {"id": o.event_id, "type": "ping", "created_at": "", "data": {}}
+    )
+    next_attempt_at = factory.LazyFunction(timezone.now)
+
+
+class WebhookAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookAttempt
+
+    message = factory.SubFactory(WebhookMessageFactory)
+    endpoint = factory.SelfAttribute("message.endpoint")
+    number = 1
+    started_at = factory.LazyFunction(timezone.now)
+    duration_ms = 40
+    status_code = 500
+    ok = False
+    error = "HTTP 500"
+    response_excerpt = "boom"

@@ -244,12 +244,9 @@ def recipient_event_record(
 
 def recipient_event_emit(*, event: RecipientEvent) -> None:
     """The hook for the outbound webhooks' `recipient.unsubscribed` and
-    `recipient.preferences_updated` (issue #16): once the transaction that recorded `event`
-    commits, `recipient_event_recorded` is sent with it. No app listens yet; the webhooks app
-    connects its receiver there and queues its deliveries."""
-    transaction.on_commit(
-        lambda: recipient_event_recorded.send(sender=RecipientEvent, event=event), robust=True
-    )
+    `recipient.preferences_updated`: `recipient_event_recorded` is sent with `event` inside the
+    transaction that recorded it, so the webhooks' outbox rows commit (or roll back) with it."""
+    recipient_event_recorded.send(sender=RecipientEvent, event=event)
 
 
 @transaction.atomic

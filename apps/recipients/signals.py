@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
+from apps.core.signals import GuardedSignal
+
 # Sent by recipient_erase inside its transaction, with `recipient`, `alias` (its new external
 # id) and `personal` (the PersonalData to strip). apps.deliveries erases what the apps above
 # this one keep about the recipient (its inbox, its delivery history): apps/deliveries/erasure.
@@ -13,6 +15,7 @@ recipient_erasing = Signal()
 # fields to add to the representation (apps.topics adds the keys of the topics it follows).
 recipient_describing = Signal()
 
-# Sent after the transaction that recorded a RecipientEvent commits, with `event`: the hook the
-# outbound webhooks (`recipient.unsubscribed`, `recipient.preferences_updated`) listen on.
-recipient_event_recorded = Signal()
+# Sent inside the transaction that records a RecipientEvent, with `event`: the hook the outbound
+# webhooks (`recipient.unsubscribed`, `recipient.preferences_updated`) write their outbox on.
+# Guarded (apps.core.signals): a receiver that fails never fails the unsubscribe.
+recipient_event_recorded = GuardedSignal()

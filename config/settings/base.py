@@ -6,7 +6,7 @@ from pathlib import Path
 
 import environ
 
-from notifier.queues import MAINTENANCE_QUEUE, TIMERS_QUEUE
+from notifier.queues import MAINTENANCE_QUEUE, TIMERS_QUEUE, WEBHOOKS_QUEUE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.inbox",
     "apps.topics",
     "apps.preferences",
+    "apps.webhooks",
     "apps.core",
     "apps.ops",
 ]
@@ -278,6 +279,13 @@ CELERY_TASK_DEFAULT_QUEUE = MAINTENANCE_QUEUE
 CELERY_TASK_ROUTES = {
     "deliveries.release_due": {"queue": TIMERS_QUEUE},
     "deliveries.digests_close_due": {"queue": TIMERS_QUEUE},
+    # Outbound webhooks: their own queue and worker (a slow receiver never delays a send).
+    # ...but their sweep runs on the maintenance queue: slow receivers holding every webhooks
+    # thread must not hold up the sweep that hands their stuck rows back, and a slow sweep (a
+    # slow broker, a full batch of publishes) must not delay the digests' closes on `timers`
+    # (webhook retries are minutes apart; first attempts are published on commit anyway).
+    "webhooks.dispatch_due": {"queue": MAINTENANCE_QUEUE},
+    "webhooks.*": {"queue": WEBHOOKS_QUEUE},
 }
 CELERY_TASK_DEFAULT_PRIORITY = 5
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -320,11 +328,49 @@ CELERY_BEAT_SCHEDULE = {
         "deliveries.fan_outs_resume", "FANOUT_RESUME_EVERY_SECONDS", 15.0
     ),
     "deliveries-purge-history": _every("deliveries.purge_history", "PURGE_EVERY_SECONDS", 3600.0),
+    # Outbound webhooks due (retries, and first attempts whose publish was lost), from the DB.
+    "webhooks-dispatch-due": _every("webhooks.dispatch_due", "WEBHOOKS_SWEEP_EVERY_SECONDS", 2.0),
 }
 
 # The delivery pipeline's policy: attempts, retries, batches, providers, their protection,
 # backpressure and broken dependencies.
 from .delivery import *  # noqa: E402, F403
+
+# --- Outbound webhooks (apps/webhooks, docs/webhooks.md) -----------------------------------
+# http:// and loopback/private addresses for endpoints: development and tests only (dev.py and
+# test.py turn it on; production refuses to start with it, notifier.E005).
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+# One attempt's whole budget (DNS, connect, TLS, send, read the answer), seconds: a deadline
+# the transport enforces (a receiver dripping its answer is cut there).
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# The webhooks worker's threads (Procfile, compose: `-c`); each process's DNS lookup pool for
+# webhook sends has as many threads, so no attempt waits for another's lookup.
+WEBHOOKS_CONCURRENCY = env.int("WEBHOOKS_CONCURRENCY", default=16)
+# Attempts at one endpoint under way at once, across the webhooks workers (0: no limit).
+WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT", default=4)
+# The delays before each retry (seconds; jittered +-20%): 8 attempts over about a day.
+WEBHOOKS_RETRY_SCHEDULE = [
+    float(s)
+    for s in env.list(
+        "WEBHOOKS_RETRY_SCHEDULE", default=["5", "300", "1800", "7200", "18000", "36000", "36000"]
+    )
+]
+# An endpoint failing every attempt for this long is disabled and its client's operators told.
+WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=5 * 86400)
+# ...and failed at least this many attempts in the last 24 hours (sparse traffic).
+WEBHOOKS_DISABLE_MIN_RECENT_FAILURES = env.int("WEBHOOKS_DISABLE_MIN_RECENT_FAILURES", default=3)
+# Where that email goes when the client names no operators (ApiClient.operator_emails).
+WEBHOOKS_ALERT_EMAILS = env.list("WEBHOOKS_ALERT_EMAILS", default=[])
+# The endpoint's breaker: this many failures in a row open it for WEBHOOKS_BREAKER_OPEN_SECONDS.
+WEBHOOKS_BREAKER_FAILURES = env.int("WEBHOOKS_BREAKER_FAILURES", default=5)
+WEBHOOKS_BREAKER_OPEN_SECONDS = env.float("WEBHOOKS_BREAKER_OPEN_SECONDS", default=60.0)
+# The old secret keeps signing (beside the new one) this long after a rotation.
+WEBHOOKS_SECRET_OVERLAP_SECONDS = env.float("WEBHOOKS_SECRET_OVERLAP_SECONDS", default=86400.0)
+# Messages the beat sweep dispatches per run.
+WEBHOOKS_SWEEP_BATCH = env.int("WEBHOOKS_SWEEP_BATCH", default=500)
+# System emails (a webhook endpoint disabled): django-environ's EMAIL_URL (smtp://, consolemail://).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="notifier@localhost")
 
 # --- Channels (WebSocket) -------------------------------------------------------------------
 # redis-py 8 times out idle reads after 5 s and caps pools at 100: both are wrong for sockets.

@@ -56,3 +56,5 @@ ALLOWED_HOSTS = ["*"]
 # A random key made once per checkout (scripts/run_dev.py passes the same one to every process
 # it starts): a key printed in a settings file would let anyone forge this instance's tokens.
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or secret_key_file(VAR_DIR / "secret_key")
+# `make run`: webhook receivers on this machine (http://127.0.0.1:...) are fine.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=True)

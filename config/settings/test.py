@@ -20,3 +20,6 @@ DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
 # BENCH_ENDPOINTS, as everywhere, and its tests route them themselves.
 if "apps.benchmarks" not in INSTALLED_APPS:
     INSTALLED_APPS = [*INSTALLED_APPS, "apps.benchmarks"]
+
+# Test receivers listen on 127.0.0.1 over plain http.
+WEBHOOKS_ALLOW_PRIVATE = True

@@ -26,6 +26,7 @@ AFTER_RELEASE = {
     "worker_push",
     "worker_inapp",
     "worker_timers",
+    "worker_webhooks",
     "worker_maintenance",
     "beat",
 }

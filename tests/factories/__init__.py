@@ -29,6 +29,9 @@ from apps.ops.factories import (
     TemplateVariantFactory,
     TemplateVersionFactory,
     TopicFactory,
+    WebhookAttemptFactory,
+    WebhookEndpointFactory,
+    WebhookMessageFactory,
 )
 
 
@@ -69,6 +72,9 @@ __all__ = [
     "TemplateVariantFactory",
     "TemplateVersionFactory",
     "TopicFactory",
+    "WebhookAttemptFactory",
+    "WebhookEndpointFactory",
+    "WebhookMessageFactory",
     "comment_template",
 ]
 

@@ -22,6 +22,7 @@ from apps.deliveries.models import (
 )
 from apps.deliveries.queueing import publish_sends_after_commit, request_path
 from apps.deliveries.rules import delivery_decide
+from apps.deliveries.signals import changes_announce
 from apps.recipients.models import Recipient
 from notifier.routing import Action
 
@@ -162,6 +163,7 @@ def _insert(notification: Notification | None, deliveries: Sequence[Delivery]) -
         rows = [*deliveries] if notification is None else [notification, *deliveries]
         for row in rows:
             row._state.adding, row._state.db = False, connection.alias
+    changes_announce(deliveries)  # those skipped at creation
     enqueue_on_commit(d for d in deliveries if d.status == DeliveryStatus.QUEUED)
 
 

@@ -136,5 +136,5 @@ def digest_deliver(
     )
     deliveries_create([delivery], detail_prefix=f"digest {digest.pk} of {len(item_ids)}: ")
     items = Delivery.objects.filter(id__in=item_ids).only("id", "status")
-    events_add(items, None, f"sent in digest {digest.pk} as delivery {delivery.pk}")
+    events_add(items, None, f"sent in digest {digest.pk} as delivery {delivery.pk}", announce=False)
     return delivery

@@ -40,7 +40,6 @@ from apps.deliveries.lifecycle.table import (
 from apps.deliveries.models import (
     DeadLetter,
     Delivery,
-    DeliveryEvent,
     DeliveryStatus,
     default_max_attempts,
 )
@@ -209,6 +208,7 @@ def _overtaken(delivery: Delivery, result: SendResult | None) -> str:
         [current],
         None,
         f"attempt {delivery.attempts} finished after {current.provider} reported {current.status}",
+        announce=False,  # the report announced its status
     )
     if result is not None:
         metrics.delivery_sent(delivery=current)
@@ -242,18 +242,17 @@ def deliveries_read(*, delivery_ids: Sequence[UUID | str]) -> int:
     if not delivery_ids:
         return 0
     with transaction.atomic():
-        ids = list(
+        rows = list(
             Delivery.objects.select_for_update()
             .filter(id__in=delivery_ids, status__in=READ.sources)
             .order_by("id")
-            .values_list("id", flat=True)
+            # What the `read` event's announcement needs, no more.
+            .only(
+                "id", "notification_id", "recipient_id", "channel", "reason", "provider", "attempts"
+            )
         )
-        moved = move(READ, ids)
-        DeliveryEvent.objects.bulk_create(
-            DeliveryEvent(delivery_id=pk, status=READ.target, detail="read by recipient")
-            for pk in ids
-            if pk in moved
-        )
+        moved = move(READ, [d.id for d in rows])
+        events_add([d for d in rows if d.id in moved], READ.target, "read by recipient")
         # Every delivery read, moved or not: one read while `sending` (the worker has not
         # marked it sent yet) is a read all the same, and its steps must not go out.
         pairs = set(

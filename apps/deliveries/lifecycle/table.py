@@ -30,6 +30,7 @@ from apps.deliveries.models import (
     DeliveryEvent,
     DeliveryStatus,
 )
+from apps.deliveries.signals import changes_announce
 
 S = DeliveryStatus
 
@@ -182,9 +183,16 @@ def move(
 
 
 def events_add(
-    deliveries: Iterable[Delivery], status: str | None, detail: str | Callable[[Delivery], str]
+    deliveries: Iterable[Delivery],
+    status: str | None,
+    detail: str | Callable[[Delivery], str],
+    *,
+    announce: bool = True,
 ) -> None:
-    """One timeline row per delivery (in `status`, else the delivery's own), in one INSERT."""
+    """One timeline row per delivery (in `status`, else the delivery's own), in one INSERT; the
+    change announced (`deliveries_changed`, in this transaction) unless `announce` is off (a
+    row that only records, not a new status)."""
+    deliveries = list(deliveries)
     DeliveryEvent.objects.bulk_create(
         DeliveryEvent(
             delivery=d,
@@ -193,6 +201,8 @@ def events_add(
         )
         for d in deliveries
     )
+    if announce:
+        changes_announce(deliveries, status)
 
 
 def apply(
