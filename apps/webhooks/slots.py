@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Collection
 
 import redis
 from django.conf import settings
@@ -18,6 +19,8 @@ from django.conf import settings
 from apps.webhooks.redis_guard import guarded
 
 logger = logging.getLogger(__name__)
+# slots_free's answer for an endpoint when WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT is 0 (no limit).
+NO_LIMIT = 1_000_000
 
 
 def _key(endpoint_id: str) -> str:
@@ -53,3 +56,20 @@ def slot_give_back(endpoint_id: str, token: str) -> None:
             client.zrem(_key(endpoint_id), token)
     except redis.RedisError:  # it runs out with its hold
         logger.warning("webhook in-flight slot not given back", exc_info=True)
+
+
+def slots_free(endpoint_ids: Collection[str]) -> dict[str, int]:
+    """Each endpoint's slots not taken now (one Redis round trip for them all; a large number
+    when there is no limit). Raises RedisError when Redis fails (or failed moments ago)."""
+    limit = int(settings.WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT)
+    ids = list(endpoint_ids)
+    if limit <= 0:
+        return dict.fromkeys(ids, NO_LIMIT)
+    now = time.time()
+    with guarded() as client:
+        pipe = client.pipeline(transaction=False)
+        for endpoint_id in ids:
+            pipe.zremrangebyscore(_key(endpoint_id), "-inf", now)
+            pipe.zcard(_key(endpoint_id))
+        taken = pipe.execute()[1::2]
+    return {e: max(limit - int(n), 0) for e, n in zip(ids, taken, strict=True)}
