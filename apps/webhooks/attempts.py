@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from functools import lru_cache
 
 import redis
@@ -163,7 +164,32 @@ def message_attempt(*, message_id: int) -> str:
     finally:
         slot_give_back(str(endpoint.pk), slot)
     _tell_breaker(breaker, answer)
-    return attempt_record(message, answer, started=now)
+    outcome = attempt_record(message, answer, started=now)
+    if slot:
+        next_in_line_dispatch(endpoint_id=endpoint.pk)
+    return outcome
+
+
+def next_in_line_dispatch(*, endpoint_id: uuid.UUID) -> None:
+    """The slot just given back goes to the endpoint's oldest due message left undispatched
+    (dispatch.py publishes no more than an endpoint's free slots): a busy endpoint's slots stay
+    in use between the sweeps. Claimed FOR UPDATE SKIP LOCKED: two workers never take one row."""
+    now = timezone.now()
+    with transaction.atomic():
+        nxt = list(
+            WebhookMessage.objects.select_for_update(skip_locked=True)
+            .filter(
+                endpoint_id=endpoint_id,
+                state=M.PENDING,
+                dispatched_at__isnull=True,
+                next_attempt_at__lte=now,
+            )
+            .order_by("next_attempt_at")
+            .values_list("id", flat=True)[:1]
+        )
+        if nxt:
+            WebhookMessage.objects.filter(pk=nxt[0]).update(dispatched_at=now)
+            transaction.on_commit(lambda: deliveries_publish(nxt))
 
 
 def _send(endpoint: WebhookEndpoint, message: WebhookMessage, *, now: dt.datetime) -> Answer:

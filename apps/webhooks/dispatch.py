@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import redis
 from django.db import connection, transaction
@@ -112,7 +113,7 @@ def _claim(*, now: dt.datetime, batch: int) -> list[tuple[int, str]]:
             room -= limits[endpoint_id]
     if not limits:
         return []
-    params = {
+    params: dict[str, Any] = {
         "endpoints": [uuid.UUID(e) for e in limits],
         "free": list(limits.values()),
         "now": now,
