@@ -12,7 +12,8 @@ from apps.webhooks.dispatch import messages_dispatch, messages_dispatch_due
 
 @shared_task(name="webhooks.dispatch", ignore_result=True, soft_time_limit=30)
 def dispatch(message_ids: list[int]) -> int:
-    """Fan a committed batch of messages out into one deliver task each."""
+    """Fan a committed batch out into one deliver task per message, within each endpoint's free
+    in-flight slots (the rest left to the sweep)."""
     return messages_dispatch(message_ids=message_ids)
 
 
