@@ -34,6 +34,8 @@ from tests.factories import (
     RecipientFactory,
     TemplateFactory,
     TopicFactory,
+    WebhookEndpointFactory,
+    WebhookMessageFactory,
 )
 
 # A body each operation accepts (2xx), keyed by (route as in the URLconf, method).
@@ -84,6 +86,15 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("api/v1/topics/<str:key>", "put"): {"name": "Order watchers", "description": "Who follows"},
     ("api/v1/topics/<str:key>/subscribers", "post"): {"recipients": ["user-1"]},
+    ("api/v1/webhook-endpoints", "post"): {
+        "url": "http://127.0.0.1:9/hook",  # test settings allow loopback (WEBHOOKS_ALLOW_PRIVATE)
+        "events": ["delivery.sent"],
+        "description": "Orders",
+    },
+    ("api/v1/webhook-endpoints/<str:endpoint_id>", "patch"): {"description": "Orders, all"},
+    ("api/v1/webhook-endpoints/<str:endpoint_id>/rotate-secret", "post"): {},
+    ("api/v1/webhook-endpoints/<str:endpoint_id>/test", "post"): {},
+    ("api/v1/webhook-endpoints/<str:endpoint_id>/messages/<str:message_id>/replay", "post"): {},
 }
 # The operations that read a recipient token rather than an API key.
 RECIPIENT_AUTH = {route for route, _ in VALID_BODIES if route.startswith("api/v1/inbox")}
@@ -103,6 +114,9 @@ def world(db: None) -> dict[str, Any]:
     dead = DeadLetterFactory(delivery=dead_delivery)
     message = InboxMessageFactory(recipient=recipient)
     TopicFactory(client=key.client, key="order_shipped")  # the `key` parameter's topic
+    endpoint = WebhookEndpointFactory(client=key.client)
+    # A dead webhook message whose event id is the inbox message's `message_id` (one parameter)
+    WebhookMessageFactory(endpoint=endpoint, event_id=str(message.pk), state="dead")
     return {
         "service": f"Bearer {raw}",
         "recipient": f"Recipient {recipient_token_mint(recipient=recipient).token}",
@@ -110,6 +124,7 @@ def world(db: None) -> dict[str, Any]:
             "notification_id": str(notification.id),
             "dead_letter_id": str(dead.pk),
             "message_id": str(message.pk),
+            "endpoint_id": str(endpoint.pk),
             "external_id": "user-1",
             "key": "order_shipped",
             "number": "1",
