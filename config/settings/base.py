@@ -336,41 +336,8 @@ CELERY_BEAT_SCHEDULE = {
 # backpressure and broken dependencies.
 from .delivery import *  # noqa: E402, F403
 
-# --- Outbound webhooks (apps/webhooks, docs/webhooks.md) -----------------------------------
-# http:// and loopback/private addresses for endpoints: development and tests only (dev.py and
-# test.py turn it on; production refuses to start with it, notifier.E005).
-WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
-# One attempt's whole budget (DNS, connect, TLS, send, read the answer), seconds: a deadline
-# the transport enforces (a receiver dripping its answer is cut there).
-WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
-# The webhooks worker's threads (Procfile, compose: `-c`); each process's DNS lookup pool for
-# webhook sends has as many threads, so no attempt waits for another's lookup.
-WEBHOOKS_CONCURRENCY = env.int("WEBHOOKS_CONCURRENCY", default=16)
-# Attempts at one endpoint under way at once, across the webhooks workers (0: no limit).
-WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT", default=4)
-# The delays before each retry (seconds; jittered +-20%): 8 attempts over about a day.
-WEBHOOKS_RETRY_SCHEDULE = [
-    float(s)
-    for s in env.list(
-        "WEBHOOKS_RETRY_SCHEDULE", default=["5", "300", "1800", "7200", "18000", "36000", "36000"]
-    )
-]
-# An endpoint failing every attempt for this long is disabled and its client's operators told.
-WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=5 * 86400)
-# ...and failed at least this many attempts in the last 24 hours (sparse traffic).
-WEBHOOKS_DISABLE_MIN_RECENT_FAILURES = env.int("WEBHOOKS_DISABLE_MIN_RECENT_FAILURES", default=3)
-# Where that email goes when the client names no operators (ApiClient.operator_emails).
-WEBHOOKS_ALERT_EMAILS = env.list("WEBHOOKS_ALERT_EMAILS", default=[])
-# The endpoint's breaker: this many failures in a row open it for WEBHOOKS_BREAKER_OPEN_SECONDS.
-WEBHOOKS_BREAKER_FAILURES = env.int("WEBHOOKS_BREAKER_FAILURES", default=5)
-WEBHOOKS_BREAKER_OPEN_SECONDS = env.float("WEBHOOKS_BREAKER_OPEN_SECONDS", default=60.0)
-# The old secret keeps signing (beside the new one) this long after a rotation.
-WEBHOOKS_SECRET_OVERLAP_SECONDS = env.float("WEBHOOKS_SECRET_OVERLAP_SECONDS", default=86400.0)
-# Messages the beat sweep dispatches per run.
-WEBHOOKS_SWEEP_BATCH = env.int("WEBHOOKS_SWEEP_BATCH", default=500)
-# System emails (a webhook endpoint disabled): django-environ's EMAIL_URL (smtp://, consolemail://).
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
-DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="notifier@localhost")
+# Outbound webhooks and the service's own system emails.
+from .webhooks import *  # noqa: E402, F403
 
 # --- Channels (WebSocket) -------------------------------------------------------------------
 # redis-py 8 times out idle reads after 5 s and caps pools at 100: both are wrong for sockets.
@@ -397,49 +364,8 @@ INBOX_STREAM_HEARTBEAT_SECONDS = env.float("INBOX_STREAM_HEARTBEAT_SECONDS", def
 # Open streams one recipient may hold on one ASGI process (beyond: 429 with Retry-After).
 INBOX_STREAMS_PER_RECIPIENT = env.int("INBOX_STREAMS_PER_RECIPIENT", default=5)
 
-# --- Logging --------------------------------------------------------------------------------
-LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-# One JSON object per line; every record gets the bound delivery context and is masked
-# (emails, phone numbers) on the root handler, whoever logged it.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "context": {"()": "notifier.logcontext.ContextFilter"},
-        "mask": {"()": "notifier.logcontext.MaskingFilter"},
-    },
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        },
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "filters": ["context", "mask"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # Django's and uvicorn's own handlers would print unmasked plain text: route every
-        # one of their records to the root handler instead.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
-        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
-        "uvicorn": {"handlers": [], "level": "INFO", "propagate": True},
-        "uvicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
-        # Access lines are off unless asked for (ACCESS_LOG_LEVEL=INFO), and masked then too.
-        "uvicorn.access": {
-            "handlers": [],
-            "level": env("ACCESS_LOG_LEVEL", default="WARNING"),
-            "propagate": True,
-        },
-        # The Twilio SDK logs every request and response header at INFO.
-        "twilio.http_client": {"level": "WARNING"},
-    },
-}
+# Logging.
+from .logs import *  # noqa: E402, F403
 
 # --- Observability --------------------------------------------------------------------------
 # Each Celery worker serves its metrics on this port (0: off); the web serves /metrics.
