@@ -134,6 +134,10 @@ class Delivery(models.Model):
     # Push only: {device token: provider message id} for the devices that already have it, so
     # a retry after a partial fan-out goes to the remaining devices only.
     push_accepted = models.JSONField(default=dict, blank=True)
+    # An A/B test's label (TemplateVariant.label) of the copy this delivery was rendered with,
+    # set when it is sent; "" outside a test. db_default: a process still running the previous
+    # release inserts without the column.
+    variant = models.CharField(max_length=20, blank=True, default="", db_default="")
     # A `digested` delivery: the digest window it joined.
     digest = models.ForeignKey(
         "Digest", on_delete=models.SET_NULL, null=True, blank=True, related_name="items"
@@ -228,9 +232,17 @@ class DeliveryEvent(models.Model):
     status = models.CharField(max_length=12, choices=DeliveryStatus.choices)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     detail = models.CharField(max_length=500, blank=True, default="")
+    # Folded into the analytics rollup (apps/analytics): the aggregator takes uncounted rows,
+    # adds them up and sets this in the same transaction, so a row is counted exactly once.
+    counted = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["at", "id"]
+        indexes = [
+            models.Index(
+                fields=["id"], condition=models.Q(counted=False), name="deliveryevent_uncounted"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
@@ -253,9 +265,17 @@ class Attempt(models.Model):
     response_code = models.IntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField()
     error = models.CharField(max_length=500, blank=True, default="")
+    # What the provider charges for this attempt, in millionths of the currency of
+    # ANALYTICS_COSTS; 0 unless the provider accepted it (an SMS counts its segments).
+    cost_micros = models.BigIntegerField(default=0, db_default=0)
+    # Folded into the analytics rollup's cost (apps/analytics), as DeliveryEvent.counted.
+    counted = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["number"]
+        indexes = [
+            models.Index(fields=["id"], condition=models.Q(counted=False), name="attempt_uncounted")
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.outcome}"
@@ -328,3 +348,24 @@ class FanOut(models.Model):
 
     def __str__(self) -> str:
         return f"fan-out of {self.notification_id} to {self.topic_key}"
+
+
+class VariantAssignment(models.Model):
+    """An A/B test's sticky choice: the label a recipient was given for a template's channel,
+    kept so that weights edited during the test move new recipients only."""
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="+")
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=10, choices=CHANNEL_CHOICES)
+    label = models.CharField(max_length=20)
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "channel", "recipient"], name="variant_assignment_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} for {self.recipient_id}"

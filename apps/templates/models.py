@@ -63,11 +63,15 @@ class TemplateVariant(models.Model):
     title = models.CharField(max_length=500, blank=True, default="")
     body = models.TextField()
     html = models.TextField(blank=True, default="")
+    # An A/B test: siblings for the same channel and locale, each with a label ("A", "B", ...)
+    # and a relative weight; "" (and weight 1) for a variant that is not in a test.
+    label = models.CharField(max_length=20, blank=True, default="", db_default="")
+    weight = models.PositiveIntegerField(default=1, db_default=1)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["version", "channel", "locale"], name="template_variant_unique"
+                fields=["version", "channel", "locale", "label"], name="template_variant_unique"
             )
         ]
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "apps.topics",
     "apps.preferences",
     "apps.webhooks",
+    "apps.analytics",
     "apps.core",
     "apps.ops",
 ]
