@@ -6,6 +6,11 @@ dozen messages a second whatever its CPU could do. Each provider with an in-flig
 per process, shared by every batch of the process: at most that many calls to it are in
 flight from this process, over the SDK's keep-alive connections (sized to the same limit).
 
+A pool starts all its threads when it is made (the process's first batch for that provider),
+so that a worker's memory is the same at any backlog: threads made as calls needed them took a
+process from a few to its limit's worth (about 0.4 MiB each) only under a deep backlog, and
+its memory grew with the load. Bounded either way, by the setting; flat this way.
+
 The pool's threads run the provider call only (calls.call_run), never the database: database
 connections stay one per worker thread, whatever the limit. Providers without a limit (the
 in-app inbox, which writes to the database; SMTP, whose connection is not thread-safe; the
@@ -20,6 +25,7 @@ unattempted: past the opening failure, only the calls already in flight reach th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -44,8 +50,32 @@ MIN_WAIT_SECONDS = 0.01
 Finished = tuple[Prepared, Sent | None]
 
 
+# How long a new pool waits for its threads to start (a loaded machine is slow to make 128).
+PRESTART_TIMEOUT_SECONDS = 10.0
+
 _pools: dict[str, ThreadPoolExecutor | None] = {}
 _pools_lock = threading.Lock()
+
+
+def _prestart(pool: ThreadPoolExecutor, count: int) -> None:
+    """Make the pool start `count` threads now. ThreadPoolExecutor adds a thread per submit
+    only while none is idle, so each placeholder task holds its thread until all have
+    started. A timeout (a machine too loaded to start them in time) leaves the rest to be
+    made on demand, as without this."""
+    started = threading.Barrier(count + 1, timeout=PRESTART_TIMEOUT_SECONDS)
+
+    def hold() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            started.wait()
+
+    for _ in range(count):
+        pool.submit(hold)
+    try:
+        started.wait()
+    except threading.BrokenBarrierError:
+        logger.warning(
+            "provider pool: not every thread started within %ss", PRESTART_TIMEOUT_SECONDS
+        )
 
 
 def provider_pool(name: str) -> ThreadPoolExecutor | None:
@@ -54,11 +84,11 @@ def provider_pool(name: str) -> ThreadPoolExecutor | None:
     with _pools_lock:
         if name not in _pools:
             limit = provider_max_in_flight(name)
-            _pools[name] = (
-                ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"send-{name}")
-                if limit > 1
-                else None
-            )
+            pool = None
+            if limit > 1:
+                pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"send-{name}")
+                _prestart(pool, limit)
+            _pools[name] = pool
         return _pools[name]
 
 
