@@ -114,6 +114,12 @@ class WebhookMessage(models.Model):
                 condition=models.Q(state__in=["pending", "sending"]),
                 name="webhook_message_due",
             ),
+            # ...and per endpoint, oldest due first (the claim's lateral join, _CLAIM_SQL).
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                condition=models.Q(state__in=["pending", "sending"]),
+                name="webhook_message_endpoint_due",
+            ),
             models.Index(fields=["endpoint", "state", "-created_at"], name="webhook_message_list"),
         ]
 
