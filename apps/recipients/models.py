@@ -119,7 +119,8 @@ class RecipientEvent(models.Model):
     kind = models.CharField(max_length=30, choices=Kind.choices)
     category = models.CharField(max_length=50, blank=True, default="")
     channel = models.CharField(max_length=10, blank=True, default="")
-    # Where it came from: `one-click` (RFC 8058 POST), `link` (the confirm page), `preferences`.
+    # Where it came from: `one-click` (RFC 8058 POST), `link` (the confirm page), `preferences`
+    # (the hosted preference centre), `api` (PUT /recipients/{id}/preferences).
     source = models.CharField(max_length=20)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -209,6 +209,20 @@ def preference_update(*, recipient: Recipient, changes: Mapping[str, Any]) -> Pr
 
 
 @transaction.atomic
+def preference_update_announced(
+    *, recipient: Recipient, changes: Mapping[str, Any], source: str
+) -> Preference:
+    """preference_update, recorded in the recipient's timeline and announced
+    (`recipient.preferences_updated`) in the same transaction: PUT .../preferences (`api`)."""
+    pref = preference_update(recipient=recipient, changes=changes)
+    event = recipient_event_record(
+        recipient=recipient, kind=RecipientEvent.Kind.PREFERENCES_UPDATED, source=source
+    )
+    recipient_event_emit(event=event)
+    return pref
+
+
+@transaction.atomic
 def preference_unsubscribe(
     *, recipient: Recipient, category: str, channel: str, source: str
 ) -> RecipientEvent | None:

@@ -33,7 +33,7 @@ from apps.recipients.selectors import (
 from apps.recipients.services import (
     device_register,
     device_remove,
-    preference_update,
+    preference_update_announced,
     recipient_erase,
     recipient_upsert,
 )
@@ -138,7 +138,9 @@ class PreferencesView(APIView):
             recipient_preference(recipient=recipient), data=_body(request)
         )
         serializer.is_valid(raise_exception=True)
-        pref = preference_update(recipient=recipient, changes=serializer.validated_data)
+        pref = preference_update_announced(
+            recipient=recipient, changes=serializer.validated_data, source="api"
+        )
         return Response(PreferenceSerializer.data_for(pref))
 
 

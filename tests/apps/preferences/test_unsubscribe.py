@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -128,7 +129,14 @@ def test_get_shows_a_confirm_form_and_the_preference_link_and_changes_nothing() 
     assert response.status_code == 200
     page = response.content.decode()
     assert '<form method="post">' in page
-    assert preferences_url(recipient=recipient) in page
+    # The link (dated by the unsubscribe link, so compared by what it opens, not by its text:
+    # its signature's timestamp is the unsubscribe token's second, not this one's)
+    base = preferences_url(recipient=recipient).rsplit("/", 2)[0] + "/"
+    (link,) = re.findall(re.escape(base) + r'[^"]+', page)
+    centre = Client().get(_path(link))
+    assert centre.status_code == 200
+    assert recipient.external_id not in link
+    assert 'name="version"' in centre.content.decode()
     assert not Preference.objects.filter(recipient=recipient).exists()
     assert not RecipientEvent.objects.exists()
 

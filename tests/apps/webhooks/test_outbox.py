@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from apps.core import metrics
 from apps.deliveries.lifecycle import deliveries_read, deliveries_sent, delivery_report
 from apps.deliveries.models import Delivery, DeliveryStatus
-from apps.recipients.models import Recipient
+from apps.recipients.models import Recipient, RecipientEvent
 from apps.recipients.services import preference_unsubscribe
 from apps.webhooks import presence, redis_guard
 from apps.webhooks.models import WebhookEndpoint, WebhookMessage
@@ -327,3 +327,41 @@ def test_with_redis_failing_the_presence_check_backs_off_to_the_database(
     clock[0] += redis_guard.BACKOFF_SECONDS + 0.1
     assert presence.clients_with_endpoints() is None
     assert len(calls) == 2  # tried again after it
+
+
+def test_a_preferences_put_is_announced_and_in_the_timeline(
+    api: APIClient, demo: dict[str, Any]
+) -> None:
+    hook = endpoint(demo["client"], events=["recipient.preferences_updated"])
+    RecipientFactory(client=demo["client"], external_id="user-7")
+
+    response = api.put(
+        "/api/v1/recipients/user-7/preferences",
+        {"categories": {"marketing": {"email": False}}},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    (message,) = WebhookMessage.objects.filter(endpoint=hook)
+    assert message.type == "recipient.preferences_updated"
+    assert message.payload["data"] == {
+        "recipient": "user-7",
+        "category": "",
+        "channel": "",
+        "source": "api",
+    }
+    (event,) = RecipientEvent.objects.filter(recipient__external_id="user-7")
+    assert (event.kind, event.source) == ("preferences_updated", "api")
+
+
+def test_a_refused_preferences_put_announces_nothing(api: APIClient, demo: dict[str, Any]) -> None:
+    hook = endpoint(demo["client"], events=["recipient.preferences_updated"])
+    RecipientFactory(client=demo["client"], external_id="user-8")
+
+    response = api.put(
+        "/api/v1/recipients/user-8/preferences", {"daily_limit": "many"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert not WebhookMessage.objects.filter(endpoint=hook).exists()
+    assert not RecipientEvent.objects.filter(recipient__external_id="user-8").exists()
