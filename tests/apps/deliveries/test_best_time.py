@@ -417,3 +417,29 @@ def test_the_idempotency_hash_tells_best_time_from_now(
     )
 
     assert response.status_code == 409
+
+
+@pytest.mark.django_db
+def test_a_fallback_made_at_creation_waits_for_the_best_time_too(
+    api: APIClient, demo: dict[str, Any]
+) -> None:
+    # Given a recipient without an email address, most engaged two hours from now
+    recipient = demo["recipient"]
+    recipient.email = ""
+    recipient.save()
+    now = timezone.now()
+    seed(recipient, local_days_ago("UTC", (now + dt.timedelta(hours=2)).hour, list(range(1, 6))))
+
+    body = post(api, recipient="user-1", send_at="best_time", fallback=["sms"])
+
+    at = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=2)
+    got = {
+        (d["channel"], d["status"], d["not_before"] and dt.datetime.fromisoformat(d["not_before"]))
+        for d in body["deliveries"]
+    }
+    assert got == {("email", "skipped", None), ("sms", "scheduled", at)}
+    sms = Delivery.objects.get(notification_id=body["id"], channel="sms")
+    assert sms.events.get().detail == (
+        f"best time: {at:%H}:00 UTC (5 engagements in 90 days); "
+        "fallback: every requested channel failed; accepted"
+    )
