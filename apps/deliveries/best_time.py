@@ -109,7 +109,8 @@ def send_times_plan(
         if at is None:
             note = f"best time: too little history ({_engagements(total)}), sending now"
         else:
-            local = at.astimezone(ZoneInfo(zone))
+            # The hour's start (`at` is now when the hour is under way; a zone may be :30 off)
+            local = at.astimezone(ZoneInfo(zone)).replace(minute=0, second=0, microsecond=0)
             note = f"best time: {local:%H:%M} {zone} ({_engagements(total)} in 90 days)"
             if at <= now:  # the hour is under way
                 note += ", sending now"

@@ -78,7 +78,7 @@ def test_best_time_sends_now_in_the_best_hour_and_releases_a_later_one_at_its_ti
         timeout=30,
     )
     assert first.events.order_by("at", "id").first().detail == (  # type: ignore[union-attr]
-        f"best time: {local:%H:%M} {ZONE} (7 engagements in 90 days), sending now"
+        f"best time: {local:%H}:00 {ZONE} (7 engagements in 90 days), sending now"
     )
     # ...and the second waits, scheduled at the start of its best hour
     later = rows["later"]
