@@ -73,6 +73,11 @@ class Notification(models.Model):
     priority = models.CharField(max_length=10, choices=PRIORITY_CHOICES)
     category = models.CharField(max_length=50)
     send_at = models.DateTimeField(null=True, blank=True)
+    # "best_time": `"send_at": "best_time"`, each recipient's deliveries scheduled at their most
+    # engaged local hour (apps/deliveries/best_time.py); "" otherwise. With it, the percentage
+    # of recipients sent at once instead, for an A/B test of the send time (null: none).
+    send_time = models.CharField(max_length=20, blank=True, default="", db_default="")
+    best_time_holdout = models.PositiveSmallIntegerField(null=True, blank=True)
     # NULL, not "", when absent: the unique constraint applies only to given keys.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # SHA-256 of the canonical request body, to tell a replay from a conflicting reuse.
@@ -241,7 +246,14 @@ class DeliveryEvent(models.Model):
         indexes = [
             models.Index(
                 fields=["id"], condition=models.Q(counted=False), name="deliveryevent_uncounted"
-            )
+            ),
+            # Send-time optimisation reads a recipient's engagement (opens, clicks, reads) by
+            # delivery and time: only those rows, a small part of the table.
+            models.Index(
+                fields=["delivery", "at"],
+                condition=models.Q(status__in=["opened", "clicked", "read"]),
+                name="deliveryevent_engagement",
+            ),
         ]
 
     def __str__(self) -> str:

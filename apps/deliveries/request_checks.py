@@ -20,7 +20,7 @@ from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_context, recipients_for_sending
 from apps.templates.cache import template_versions
 from apps.templates.models import Template
-from apps.templates.selectors import version_channels
+from apps.templates.selectors import version_channels, version_labelled_channels
 from apps.templates.validation import version_render_check
 from notifier.digests import DigestSpec
 from notifier.rendering import DIGEST_VARIABLES
@@ -70,6 +70,25 @@ def _channels_check(request: NotificationRequest, version: Any) -> tuple[list[st
     return channels, fallback
 
 
+def _holdout_check(request: NotificationRequest, version: Any, channels: list[str]) -> None:
+    """A send-time A/B test (`best_time_holdout`) and a copy A/B test would both set each
+    delivery's `variant`: one test at a time."""
+    if request.best_time_holdout is None:
+        return
+    tested = [c for c in version_labelled_channels(version=version) if c in channels]
+    if tested:
+        raise InvalidInput(
+            f"Template {version.template.key!r} has an A/B test of its copy on: "
+            f"{', '.join(tested)}; a send-time holdout cannot run beside it.",
+            fields={
+                "best_time_holdout": [
+                    f"not with the labelled variants on {c} (one A/B test at a time)"
+                    for c in tested
+                ]
+            },
+        )
+
+
 def request_check(client: ApiClient, request: NotificationRequest) -> Checked:
     """The checks that need no recipient: the template, its variables and channels. Run before
     the inline upsert, so that their 400 writes nothing and takes no row lock."""
@@ -104,6 +123,7 @@ def request_check(client: ApiClient, request: NotificationRequest) -> Checked:
             fields={"variables": [f"missing variable {name!r}" for name in missing]},
         )
     channels, fallback = _channels_check(request, version)
+    _holdout_check(request, version, channels)
     escalation_check(
         steps=request.escalation,
         template=version.template,

@@ -14,11 +14,12 @@ from django.utils import timezone
 
 from apps.clients.models import ApiClient
 from apps.core.errors import Conflict
+from apps.deliveries.best_time import BEST_TIME, send_times_apply, send_times_plan
 from apps.deliveries.building import Workflows, deliveries_build, deliveries_counted
 from apps.deliveries.digests import digest_items_cancel
 from apps.deliveries.fanout import fan_out_accept, fan_out_stop
 from apps.deliveries.lifecycle import deliveries_cancel, notification_insert
-from apps.deliveries.models import CANCELLABLE, Delivery, Notification
+from apps.deliveries.models import CANCELLABLE, Delivery, DeliveryStatus, Notification
 from apps.deliveries.request_checks import recipients_check, request_check
 from apps.deliveries.selectors import notification_skipped_deliveries
 from apps.deliveries.signals import notification_cancelled
@@ -54,6 +55,9 @@ class NotificationRequest:
     escalation: list[EscalationStep] = field(default_factory=list)
     # A digest declaration overriding the template's, or False for none (None: the template's).
     digest: dict[str, Any] | bool | None = None
+    # `"send_at": "best_time"` (then `send_at` is None), and the percentage sent at once.
+    best_time: bool = False
+    best_time_holdout: int | None = None
 
     def fingerprint(self) -> str:
         body: dict[str, Any] = {
@@ -79,6 +83,10 @@ class NotificationRequest:
             body["escalation"] = [step.as_json() for step in self.escalation]
         if self.digest is not None:  # absent: the hash of bodies from before digests
             body["digest"] = self.digest
+        if self.best_time:
+            body["send_at"] = BEST_TIME
+        if self.best_time_holdout is not None:
+            body["best_time_holdout"] = self.best_time_holdout
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -142,14 +150,19 @@ def notification_create(
         raise
 
 
-def delivery_summary(delivery: Delivery) -> dict[str, Any]:
-    return {
+def delivery_summary(delivery: Delivery, *, best_time: bool = False) -> dict[str, Any]:
+    summary: dict[str, Any] = {
         "id": str(delivery.id),
         "recipient": delivery.recipient.external_id,
         "channel": delivery.channel,
         "status": delivery.status,
         "reason": delivery.reason,
     }
+    if best_time:  # when it is scheduled (null: sent at once), and the A/B arm with a holdout
+        at = delivery.not_before if delivery.status == DeliveryStatus.SCHEDULED else None
+        summary["not_before"] = at.isoformat() if at else None
+        summary["variant"] = delivery.variant
+    return summary
 
 
 def _notification_create(
@@ -171,7 +184,7 @@ def _notification_create(
         digest=checked.digest,
         digest_off=checked.digest_off,
         escalation=request.escalation,
-        scheduled=bool(request.send_at and request.send_at > now),
+        scheduled=request.best_time or bool(request.send_at and request.send_at > now),
     )
     # Built first and inserted with its response: its id (a UUID) is known before the INSERT.
     notification = Notification(
@@ -184,6 +197,8 @@ def _notification_create(
         priority=priority,
         category=request.category or template.category,
         send_at=request.send_at,
+        send_time=BEST_TIME if request.best_time else "",
+        best_time_holdout=request.best_time_holdout,
         idempotency_key=request.idempotency_key,
         request_hash=request.fingerprint(),
         recipient_count=len(recipients),
@@ -212,8 +227,17 @@ def _notification_create(
         slots=slots,
         now=now,
     )
+    notes = None
+    if request.best_time:  # one more statement: the recipients' engagement by hour
+        plan = send_times_plan(
+            recipients=recipients,
+            template_key=template.key,
+            holdout=request.best_time_holdout,
+            now=now,
+        )
+        notes = send_times_apply(deliveries=built.deliveries, plan=plan, now=now)
     notification.response = _accepted_body(notification, recipients, built.deliveries)
-    notification_insert(notification=notification, deliveries=built.deliveries)
+    notification_insert(notification=notification, deliveries=built.deliveries, notes=notes)
     deliveries_counted(notification=notification, built=built)
     return dict(notification.response)
 
@@ -222,9 +246,12 @@ def _accepted_body(
     notification: Notification, recipients: Sequence[Recipient], deliveries: Sequence[Delivery]
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"id": str(notification.id), "status": "accepted"}
+    best_time = notification.send_time == BEST_TIME
+    if best_time:
+        body["send_at"] = BEST_TIME
     if len(recipients) == 1:
         body["deliveries"] = [
-            *(delivery_summary(d) for d in deliveries),
+            *(delivery_summary(d, best_time=best_time) for d in deliveries),
             *notification_skipped_deliveries(notification=notification),
         ]
     if notification.skipped:

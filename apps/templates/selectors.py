@@ -48,6 +48,11 @@ def version_channels(*, version: TemplateVersion) -> list[str]:
     return sorted({v.channel for v in _version_variants(version.pk)})
 
 
+def version_labelled_channels(*, version: TemplateVersion) -> list[str]:
+    """The channels on which the version has labelled variants (an A/B test of the copy)."""
+    return sorted({v.channel for v in _version_variants(version.pk) if v.label})
+
+
 def templates_visible_to(*, client: ApiClient) -> QuerySet[Template]:
     """What a key may see: its client's templates, or every client's for ops keys."""
     qs = Template.objects.all()

@@ -135,3 +135,7 @@ FANOUT_CHUNK_SIZE = env.int("FANOUT_CHUNK_SIZE", default=1000)
 FANOUT_SLICE_SECONDS = env.float("FANOUT_SLICE_SECONDS", default=5.0)
 FANOUT_BACKPRESSURE_DELAY = env.float("FANOUT_BACKPRESSURE_DELAY", default=2.0)
 FANOUT_STALL_SECONDS = env.float("FANOUT_STALL_SECONDS", default=60.0)
+
+# `"send_at": "best_time"`: a recipient with fewer opens, clicks and reads than this in the last
+# 90 days is sent at once (too little history to choose an hour from).
+ANALYTICS_BEST_TIME_MIN_EVENTS = env.int("ANALYTICS_BEST_TIME_MIN_EVENTS", default=5)

@@ -7,6 +7,18 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from apps.core.fields import CategoryField, DigestField, StrictBooleanField, StrictCharField
+from apps.deliveries.api.accepted import (
+    CHANNELS,
+    SkippedDeliverySerializer,
+    SkippedRecipientSerializer,
+)
+from apps.deliveries.api.send_time_fields import (
+    BEST_TIME,
+    HoldoutField,
+    NotificationSendAtField,
+    SendAtField,
+    send_time_errors,
+)
 from apps.deliveries.api.workflow_fields import (
     ESCALATION_SCHEMA,
     THROTTLE_SCHEMA,
@@ -25,10 +37,9 @@ from apps.deliveries.models import (
 from apps.deliveries.selectors import notification_skipped_deliveries
 from apps.recipients.api.refs import RecipientRefField, errors_named, recipients_split
 from apps.topics.api.serializers import TopicKeyField
-from notifier.types import Channel, Priority
+from notifier.types import Priority
 
 MAX_RECIPIENTS = 1000
-CHANNELS = [c.value for c in Channel]
 PRIORITIES = [p.value for p in Priority]
 
 
@@ -49,7 +60,8 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
     category = CategoryField(
         required=False, help_text="Letters, digits and `_ . : -`, 1 to 50; default: the template's."
     )
-    send_at = serializers.DateTimeField(required=False)
+    send_at = SendAtField(required=False)
+    best_time_holdout = HoldoutField(required=False)
     fallback = serializers.ListField(
         child=serializers.ChoiceField(choices=CHANNELS), required=False, default=list
     )
@@ -110,8 +122,13 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
                 )
             if "exclude" in data and "topic" not in data:
                 errors.setdefault("exclude", ["only with 'topic'"])
+            for name, messages in send_time_errors(attrs, data).items():
+                errors.setdefault(name, messages)
         if errors:
             raise serializers.ValidationError(errors_named(errors))
+        attrs["best_time"] = attrs.get("send_at") == BEST_TIME
+        if attrs["best_time"]:
+            attrs["send_at"] = None
         if "topic" in attrs:
             attrs["recipients"], attrs["profiles"] = [], {}
             return attrs
@@ -120,68 +137,6 @@ class NotificationCreateSerializer(serializers.Serializer[Any]):
         name = "recipient" if single else "recipients"
         attrs["recipients"], attrs["profiles"] = recipients_split(refs, name=name)
         return attrs
-
-
-class DeliverySummarySerializer(serializers.Serializer[Any]):
-    id = serializers.UUIDField(
-        allow_null=True,
-        help_text="null for an unknown recipient id (status `skipped`, reason "
-        "`unknown_recipient`): there is no delivery row.",
-    )
-    recipient = serializers.CharField()
-    channel = serializers.ChoiceField(choices=CHANNELS)
-    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
-    reason = serializers.CharField(allow_blank=True)
-
-
-class SkippedRecipientSerializer(serializers.Serializer[Any]):
-    """A requested recipient that got no delivery (no recipient row to hang one on)."""
-
-    recipient = serializers.CharField(help_text="The external id as given.")
-    reason = serializers.CharField(help_text="`unknown_recipient`: the client has no such id.")
-
-
-# Always null. `maxLength: 0` rather than `enum: [null]` (which drf-spectacular turns into an
-# empty enum): a delivery row's UUID never fits, so `oneOf` tells the two kinds of entry apart.
-@extend_schema_field(
-    {"type": "string", "nullable": True, "maxLength": 0, "description": "Always null: no row."}
-)
-class NoRowIdField(serializers.Field[Any, Any, Any, Any]):
-    def to_representation(self, value: Any) -> None:
-        return None
-
-
-class SkippedDeliverySerializer(serializers.Serializer[Any]):
-    """A requested channel of an unknown recipient id: listed with the deliveries, but not a
-    delivery row (no id, no attempts; never found by a delivery filter)."""
-
-    id = NoRowIdField()
-    recipient = serializers.CharField(help_text="The external id as given.")
-    channel = serializers.ChoiceField(choices=CHANNELS)
-    status = serializers.CharField(help_text="Always `skipped`.")
-    reason = serializers.CharField(help_text="`unknown_recipient`.")
-
-
-class NotificationAcceptedSerializer(serializers.Serializer[Any]):
-    """The 202 body (for more than one known recipient, without `deliveries`; for a topic,
-    with `recipients`, `topic` and `expected` instead). `deliveries` ends with one `skipped`
-    entry (id null) per requested channel of each unknown id."""
-
-    id = serializers.UUIDField()
-    status = serializers.CharField(help_text="Always `accepted`.")
-    deliveries = DeliverySummarySerializer(many=True, required=False)
-    skipped = SkippedRecipientSerializer(
-        many=True,
-        required=False,
-        help_text="Only when some requested recipient ids are unknown (and `strict` is not set).",
-    )
-    recipients = serializers.CharField(
-        required=False, help_text="`fan-out` for a topic: a worker creates the deliveries."
-    )
-    topic = serializers.CharField(required=False)
-    expected = serializers.IntegerField(
-        required=False, help_text="Deliveries to create: subscribers times channels."
-    )
 
 
 class FanOutSerializer(serializers.ModelSerializer[FanOut]):
@@ -285,6 +240,7 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
     fan_out = serializers.SerializerMethodField()
     throttle = serializers.SerializerMethodField()
     escalation = serializers.SerializerMethodField()
+    send_at = NotificationSendAtField(source="*", read_only=True)
     delivery_counts = serializers.DictField(
         child=serializers.IntegerField(),
         required=False,
@@ -312,6 +268,7 @@ class NotificationSerializer(serializers.ModelSerializer[Any]):
             "channels",
             "fallback",
             "send_at",
+            "best_time_holdout",
             "idempotency_key",
             "recipient_count",
             "created_at",
@@ -372,6 +329,7 @@ class NotificationListItemSerializer(serializers.ModelSerializer[Any]):
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS))
     fallback = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS))
     deliveries_by_status = serializers.SerializerMethodField()
+    send_at = NotificationSendAtField(source="*", read_only=True)
 
     class Meta:
         model = Notification
@@ -384,6 +342,7 @@ class NotificationListItemSerializer(serializers.ModelSerializer[Any]):
             "channels",
             "fallback",
             "send_at",
+            "best_time_holdout",
             "idempotency_key",
             "recipient_count",
             "created_at",

@@ -19,9 +19,9 @@ from apps.clients.auth import request_client, throttle_read
 from apps.core.errors import InvalidInput, NotFound
 from apps.core.pagination import KeysetPagination
 from apps.core.schema import ErrorSerializer
+from apps.deliveries.api.accepted import NotificationAcceptedSerializer
 from apps.deliveries.api.serializers import (
     DeliverySerializer,
-    NotificationAcceptedSerializer,
     NotificationCreateSerializer,
     NotificationFilterSerializer,
     NotificationListItemSerializer,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -84,6 +85,19 @@ def delivery_new(
     )
 
 
+def delivery_best_time(delivery: Delivery, *, at: dt.datetime | None, now: dt.datetime) -> None:
+    """An unsaved delivery from `delivery_new` under `"send_at": "best_time"`: `scheduled` until
+    `at` (its recipient's best time), as a `send_at` makes it, unless it was skipped at creation
+    (a skip stands; quiet hours and the daily cap apply again when it is sent). `at` None or not
+    later than `now`: as it is, sent at once."""
+    if (
+        at is not None
+        and at > now
+        and delivery.status in (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
+    ):
+        delivery.status, delivery.reason, delivery.not_before = DeliveryStatus.SCHEDULED, "", at
+
+
 # The reason a digest item shows (its timeline says which digest and when it closes).
 DIGESTED_REASON = "joined a digest"
 # What a new delivery may become instead: sendable now, or waiting on quiet hours or a cap
@@ -121,25 +135,42 @@ def _first_detail(delivery: Delivery) -> str:
     return f"{prefix}{delivery.reason or 'accepted'}"
 
 
-def notification_insert(*, notification: Notification, deliveries: Sequence[Delivery]) -> None:
+def _noted(delivery: Delivery, note: str | None) -> str:
+    detail = _first_detail(delivery)
+    if note is None:
+        return detail
+    return note if detail == "accepted" else f"{note}; {detail}"
+
+
+def notification_insert(
+    *,
+    notification: Notification,
+    deliveries: Sequence[Delivery],
+    notes: Mapping[uuid.UUID, str] | None = None,
+) -> None:
     """Insert a new notification with its deliveries (from `delivery_new`, fallback ones
     included) and each delivery's first event, and publish the queued ones after commit.
+    `notes`: by delivery id, what its first event's detail says first (the best time chosen).
 
     On PostgreSQL one statement: three INSERTs chained as data-modifying CTEs (the ids are
     UUIDs made here, so no INSERT waits for another's RETURNING; the foreign keys are checked
     at commit). Elsewhere (SQLite under `make run`) the three INSERTs one after another."""
-    _insert(notification, deliveries)
+    _insert(notification, deliveries, notes or {})
 
 
 def deliveries_insert(*, deliveries: Sequence[Delivery]) -> None:
     """`notification_insert` for deliveries of a notification already saved (a topic fan-out's
     chunk, a digest): the deliveries and their first events in one statement."""
-    _insert(None, deliveries)
+    _insert(None, deliveries, {})
 
 
-def _insert(notification: Notification | None, deliveries: Sequence[Delivery]) -> None:
+def _insert(
+    notification: Notification | None,
+    deliveries: Sequence[Delivery],
+    notes: Mapping[uuid.UUID, str],
+) -> None:
     events = [
-        DeliveryEvent(delivery=d, status=d.status, detail=_first_detail(d)[:500])
+        DeliveryEvent(delivery=d, status=d.status, detail=_noted(d, notes.get(d.id))[:500])
         for d in deliveries
     ]
     if connection.vendor != "postgresql":

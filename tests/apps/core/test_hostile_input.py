@@ -541,6 +541,18 @@ def test_a_very_long_header_value_is_never_a_500(world: dict[str, Any]) -> None:
         ("send_at", "+275760-09-13T00:00:00Z"),
         ("send_at", 1e30),
         ("send_at", 10**100),
+        # send-time optimisation: "best_time" is the one word accepted, never beside escalation
+        # (which the valid body has), and its holdout a percentage, only with it
+        ("send_at", "best_time"),
+        ("send_at", "BEST_TIME"),
+        ("send_at", "best_time\u0000"),
+        ("send_at", ["best_time"]),
+        ("send_at", {"best_time": True}),
+        ("best_time_holdout", 101),
+        ("best_time_holdout", -1),
+        ("best_time_holdout", 10**100),
+        ("best_time_holdout", "50"),
+        ("best_time_holdout", 50),
         ("priority", 10**100),
         ("priority", 1e30),
         ("recipient", "u" * 201),
