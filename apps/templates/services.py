@@ -23,20 +23,25 @@ VARIANT_FIELDS = ("subject", "title", "body", "html")
 
 @transaction.atomic
 def template_version_create(
-    *, template: Template, variants: Iterable[Mapping[str, Any]]
+    *, template: Template, variants: Iterable[Mapping[str, Any]], note: str = ""
 ) -> TemplateVersion:
-    """Freeze `variants` as the template's next version (required variables computed now)."""
+    """Freeze `variants` as the template's next version (required variables computed now);
+    `note` says what made it when it was not an ordinary save."""
     templates_cache_invalidate()  # first: Redis down fails the write before anything is kept
     variants = list(variants)
     sources = [str(v.get(f) or "") for v in variants for f in VARIANT_FIELDS]
     required = list(template.variables) or required_variables(sources)
     last = template.versions.order_by("-number").values_list("number", flat=True).first() or 0
-    version = TemplateVersion.objects.create(template=template, number=last + 1, variables=required)
+    version = TemplateVersion.objects.create(
+        template=template, number=last + 1, variables=required, note=note[:200]
+    )
     TemplateVariant.objects.bulk_create(
         TemplateVariant(
             version=version,
             channel=v["channel"],
             locale=v.get("locale") or "en",
+            label=v.get("label") or "",
+            weight=v.get("weight", 1),
             **{f: v.get(f) or "" for f in VARIANT_FIELDS},
         )
         for v in variants
