@@ -61,6 +61,7 @@ def variants_preview(
     """Each variant (saved, or unsaved from the admin form) rendered as a worker would, in the
     channel's limits; one that fails shows its error instead."""
     previews = []
+
     def order(v: Mapping[str, Any]) -> tuple[str, str, str]:
         return (v["channel"], v.get("locale") or "en", v.get("label") or "")
 

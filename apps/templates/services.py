@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from apps.clients.models import ApiClient
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, InvalidInput
 from apps.templates.cache import templates_cache_invalidate
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.validation import template_variants_check
@@ -132,3 +132,47 @@ def templates_delete(*, templates: QuerySet[Template]) -> int:
     templates_cache_invalidate()
     _, deleted = templates.delete()
     return deleted.get(Template._meta.label, 0)
+
+
+def _variant_data(variant: TemplateVariant) -> dict[str, Any]:
+    return {
+        "channel": variant.channel,
+        "locale": variant.locale,
+        "label": variant.label,
+        "weight": variant.weight,
+        **{f: getattr(variant, f) for f in VARIANT_FIELDS},
+    }
+
+
+@transaction.atomic
+def template_variant_promote(
+    *, template: Template, channel: str, locale: str, label: str, actor: str
+) -> TemplateVersion:
+    """End the A/B test of `channel`/`locale`: a new version in which `label`'s copy is that
+    channel and locale's only variant (label cleared, weight 1), everything else unchanged,
+    noted "promoted B of email/en (by alice)". InvalidInput when the current version has no
+    such labelled variant."""
+    template = Template.objects.select_for_update().get(pk=template.pk)  # orders the versions
+    current = template.versions.order_by("-number").first()
+    variants = list(current.variants.order_by("channel", "locale", "label")) if current else []
+    winner = next(
+        (
+            v
+            for v in variants
+            if (v.channel, v.locale, v.label) == (channel, locale, label) and label
+        ),
+        None,
+    )
+    if winner is None:
+        problem = f"no variant labelled {label!r} for {channel}/{locale} in the current version"
+        raise InvalidInput(f"Cannot promote: {problem}.", fields={"label": [problem]})
+    kept = [
+        _variant_data(v)
+        for v in variants
+        if (v.channel, v.locale) != (channel, locale) or v.pk == winner.pk
+    ]
+    for data in kept:
+        if (data["channel"], data["locale"]) == (channel, locale):
+            data.update(label="", weight=1)
+    note = f"promoted {label} of {channel}/{locale} (by {actor})"
+    return template_version_create(template=template, variants=kept, note=note)

@@ -78,9 +78,8 @@ def variant_labels_check(*, variants: Sequence[Mapping[str, Any]]) -> None:
             weight = variant.get("weight", 1)
             problem = field = ""
             if len(indexes) > 1 and not label:
-                field, problem = "label", (
-                    f"needs a label: {channel}/{locale} has {len(indexes)} variants (an A/B test)"
-                )
+                siblings = f"{channel}/{locale} has {len(indexes)} variants (an A/B test)"
+                field, problem = "label", f"needs a label: {siblings}"
             elif label and label in seen:
                 field, problem = "label", f"repeats label {label!r} within {channel}/{locale}"
             elif isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:

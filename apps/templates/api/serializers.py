@@ -9,6 +9,7 @@ from django.core.validators import validate_slug
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.errors import InvalidInput
 from apps.core.fields import (
     THROTTLE_SCHEMA,
     CategoryField,
@@ -16,7 +17,6 @@ from apps.core.fields import (
     StrictCharField,
     StrictIntegerField,
 )
-from apps.core.errors import InvalidInput
 from apps.core.validation import validate_locale
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.validation import variant_labels_check
@@ -48,7 +48,8 @@ class VariantSerializer(serializers.Serializer[Any]):
     title = StrictCharField(max_length=500, required=False, allow_blank=True)
     body = StrictCharField(max_length=100_000, required=False, allow_blank=True)
     html = StrictCharField(max_length=500_000, required=False, allow_blank=True)
-    label = StrictCharField(
+    # The metaclass takes declared fields off the class: this never replaces Field.label.
+    label = StrictCharField(  # type: ignore[assignment]
         max_length=20,
         required=False,
         allow_blank=True,
