@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.analytics.experiments import experiment_summary
 from apps.core.errors import InvalidInput
+from apps.deliveries.models import VariantAssignment
 from apps.templates.admin import TemplateAdmin
 from apps.templates.models import Template
 from apps.templates.services import template_variant_promote
@@ -87,8 +88,29 @@ class TemplateExperimentsAdmin(TemplateAdmin):
         return HttpResponseRedirect(url)
 
 
+class VariantAssignmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The sticky A/B assignments, read-only: the send path writes them (assignments.py)."""
+
+    list_display = ("recipient", "template", "channel", "label", "assigned_at")
+    list_filter = ("channel", "label", "template__client")
+    search_fields = ("template__key", "recipient__external_id")
+    list_select_related = ("recipient", "template")
+    readonly_fields = ("template", "recipient", "channel", "label", "assigned_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def register(site: admin.AdminSite) -> None:
-    """Put the A/B tests on the template admin (replacing apps.templates' registration)."""
+    """Put the A/B tests on the template admin (replacing apps.templates' registration) and
+    show the stored assignments."""
     if site.is_registered(Template):
         site.unregister(Template)
     site.register(Template, TemplateExperimentsAdmin)
+    site.register(VariantAssignment, VariantAssignmentAdmin)
