@@ -30,8 +30,10 @@ def version_variants_json(version: TemplateVersion | None) -> str:
         {
             "channel": v.channel,
             "locale": v.locale,
-            # An A/B test's label and weight, shown only for a variant in a test.
-            **({"label": v.label, "weight": v.weight} if v.label else {}),
+            # An A/B test's label and weight, shown only for a variant in a test (or a weight
+            # other than the default, so that saving the form unchanged adds no version).
+            **({"label": v.label} if v.label else {}),
+            **({"weight": v.weight} if v.label or v.weight != 1 else {}),
             **{p: getattr(v, p) for p in PARTS if getattr(v, p)},
         }
         for v in version.variants.order_by("channel", "locale", "label")

@@ -4,6 +4,7 @@ buttons (POST with CSRF, staff with the change permission only, a message after)
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from apps.analytics.models import Rollup
 from apps.templates.models import Template
+from tests.admin.test_template_admin import _template_form
 from tests.factories import TemplateFactory
 
 
@@ -118,3 +120,30 @@ def test_promote_wants_post_and_the_change_permission_and_reports_a_bad_label(
         "Cannot promote: no variant labelled 'Z' for email/en in the current version."
     ]
     assert template.versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_variant_editor_shows_labels_and_weights_and_saves_a_version_only_on_change(
+    staff: Client,
+) -> None:
+    template = ab_template()
+    url = f"/admin/templates/template/{template.pk}/change/"
+    shown = json.loads(staff.get(url).context["adminform"].form["variants"].value())
+    assert [(v["channel"], v.get("label"), v.get("weight")) for v in shown] == [
+        ("email", "A", 70),
+        ("email", "B", 30),
+        ("sms", None, None),
+    ]
+
+    unchanged = staff.post(url, _template_form(template.client_id, "welcome", shown))
+    reweighted = [{**shown[0], "weight": 50}, {**shown[1], "weight": 50}, shown[2]]
+    changed = staff.post(url, _template_form(template.client_id, "welcome", reweighted))
+    unlabelled = [{**shown[0], "label": ""}, shown[1], shown[2]]
+    refused = staff.post(url, _template_form(template.client_id, "welcome", unlabelled))
+
+    assert (unchanged.status_code, changed.status_code, refused.status_code) == (302, 302, 200)
+    assert "variant 0 (email/en) label needs a label" in refused.content.decode()
+    latest = template.versions.order_by("-number")
+    assert [v.number for v in latest] == [2, 1]
+    weights = latest[0].variants.order_by("channel", "label").values_list("label", "weight")
+    assert list(weights) == [("A", 50), ("B", 50), ("", 1)]
