@@ -88,6 +88,8 @@ def test_each_recipient_keeps_its_label_over_repeated_sends_then_promotion_sends
     ):
         recorded[delivery.recipient.external_id].add(delivery.variant)
     assert recorded == {p: {labels[p]} for p in PEOPLE}
+    detail = api.get(f"/api/v1/notifications/{sent[0].notification_id}").json()
+    assert {d["recipient"]: d["variant"] for d in detail["deliveries"]} == labels
 
     template = Template.objects.get(client=client, key="welcome")
     template_variant_promote(template=template, channel="email", locale="en", label="B", actor="t")
