@@ -13,7 +13,7 @@ from apps.preferences.tokens import list_unsubscribe_headers, preferences_url, u
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_contact, recipient_context
 from apps.templates.limits import render_limits
-from apps.templates.selectors import variant_pick
+from apps.templates.selectors import variant_group, variant_pick
 from notifier.channels import spec
 from notifier.errors import PermanentFailure
 from notifier.providers.base import OutboundMessage
@@ -48,23 +48,22 @@ def digest_render_fits(
 ) -> bool:
     """Whether a digest rendered from `variables` stays within the channel's render limits (a
     template that fails for another reason is left to the send, which marks it)."""
-    variant = variant_pick(version=version, channel=channel, locale=recipient.locale)
-    if variant is None:
-        return True
-    try:
-        render(
-            subject=variant.subject,
-            title=variant.title,
-            body=variant.body,
-            html=variant.html if spec(channel).html else "",
-            variables=variables,
-            recipient=recipient_context(recipient=recipient),
-            limits=render_limits(channel=channel),
-        )
-    except RenderLimitExceeded:
-        return False
-    except RenderError:
-        return True
+    # Every sibling of an A/B test: the recipient may be given any of them.
+    for variant in variant_group(version=version, channel=channel, locale=recipient.locale):
+        try:
+            render(
+                subject=variant.subject,
+                title=variant.title,
+                body=variant.body,
+                html=variant.html if spec(channel).html else "",
+                variables=variables,
+                recipient=recipient_context(recipient=recipient),
+                limits=render_limits(channel=channel),
+            )
+        except RenderLimitExceeded:
+            return False
+        except RenderError:
+            continue
     return True
 
 
@@ -95,7 +94,10 @@ def delivery_message(*, delivery: Delivery) -> OutboundMessage:
     notification = delivery.notification
     recipient = delivery.recipient
     variant = variant_pick(
-        version=notification.template_version, channel=delivery.channel, locale=recipient.locale
+        version=notification.template_version,
+        channel=delivery.channel,
+        locale=recipient.locale,
+        label=delivery.variant,  # an A/B test's label, set by the batch (assignments.py)
     )
     if variant is None:
         raise PermanentFailure(f"template has no {delivery.channel} variant")

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.deliveries.assignments import deliveries_variants_assign
 from apps.deliveries.calls import (
     Call,
     Prepared,
@@ -134,6 +135,7 @@ def _attempt_group(ids: list[str], *, channel: str, priority: str) -> dict[str, 
     outcomes.update({pk: AttemptOutcome("not_claimed") for pk in now_ids if pk not in claimed})
     try:
         to_send = _prepare(now_ids, claimed, channel=channel, outcomes=outcomes)
+        deliveries_variants_assign(to_send)  # A/B tests: no statement for a batch without one
         prepared = [call_prepare(provider, delivery) for delivery in to_send]
     except Exception:
         # Redis or the database failed before any provider call: give back what this batch

@@ -25,6 +25,7 @@ from apps.deliveries.models import (
     DeliveryStatus,
     Digest,
     Notification,
+    VariantAssignment,
 )
 from apps.inbox.models import InboxMessage
 from apps.recipients.models import Device, Preference, Recipient, RecipientEvent, Suppression
@@ -238,6 +239,20 @@ class DeliveryFactory(factory.django.DjangoModelFactory):
     channel = "email"
     priority = "normal"
     status = DeliveryStatus.QUEUED
+
+
+class VariantAssignmentFactory(factory.django.DjangoModelFactory):
+    """A recipient's stored A/B label for a template's channel."""
+
+    class Meta:
+        model = VariantAssignment
+
+    template = factory.SubFactory(TemplateFactory)
+    recipient = factory.SubFactory(
+        RecipientFactory, client=factory.SelfAttribute("..template.client")
+    )
+    channel = "email"
+    label = "A"
 
 
 class DigestFactory(factory.django.DjangoModelFactory):

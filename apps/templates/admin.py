@@ -55,7 +55,7 @@ class ReadOnlyMixin:
 
 class VersionInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = TemplateVersion
-    fields = ("number", "variables", "variant_list", "created_at")
+    fields = ("number", "note", "variables", "variant_list", "created_at")
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -63,12 +63,13 @@ class VersionInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-ar
 
     @admin.display(description="variants")
     def variant_list(self, obj: TemplateVersion) -> str:
-        return ", ".join(str(v) for v in obj.variants.order_by("channel", "locale"))
+        variants = obj.variants.order_by("channel", "locale", "label")
+        return ", ".join(f"{v} {v.label} ({v.weight})" if v.label else str(v) for v in variants)
 
 
 class VariantInline(ReadOnlyMixin, admin.StackedInline):  # type: ignore[type-arg]
     model = TemplateVariant
-    fields = ("channel", "locale", "subject", "title", "body", "html")
+    fields = ("channel", "locale", "label", "weight", "subject", "title", "body", "html")
     readonly_fields = fields
     extra = 0
 
@@ -282,10 +283,10 @@ class TemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(TemplateVersion)
 class TemplateVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("__str__", "template", "number", "created_at")
+    list_display = ("__str__", "template", "number", "note", "created_at")
     list_filter = ("template__client", "template__category", "created_at")
     search_fields = ("template__key",)
-    readonly_fields = ("template", "number", "variables", "created_at", "preview_link")
+    readonly_fields = ("template", "number", "note", "variables", "created_at", "preview_link")
     list_select_related = ("template",)
     inlines = [VariantInline]
 
@@ -297,8 +298,18 @@ class TemplateVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[typ
 
 @admin.register(TemplateVariant)
 class TemplateVariantAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("__str__", "version", "channel", "locale", "subject", "title")
+    list_display = ("__str__", "version", "channel", "locale", "label", "weight", "subject")
     list_filter = ("channel", "locale", "version__template__client")
     search_fields = ("version__template__key", "subject", "title", "body")
-    readonly_fields = ("version", "channel", "locale", "subject", "title", "body", "html")
+    readonly_fields = (
+        "version",
+        "channel",
+        "locale",
+        "label",
+        "weight",
+        "subject",
+        "title",
+        "body",
+        "html",
+    )
     list_select_related = ("version__template",)

@@ -30,9 +30,13 @@ def version_variants_json(version: TemplateVersion | None) -> str:
         {
             "channel": v.channel,
             "locale": v.locale,
+            # An A/B test's label and weight, shown only for a variant in a test (or a weight
+            # other than the default, so that saving the form unchanged adds no version).
+            **({"label": v.label} if v.label else {}),
+            **({"weight": v.weight} if v.label or v.weight != 1 else {}),
             **{p: getattr(v, p) for p in PARTS if getattr(v, p)},
         }
-        for v in version.variants.order_by("channel", "locale")
+        for v in version.variants.order_by("channel", "locale", "label")
     ]
     return json.dumps(variants, indent=2, ensure_ascii=False)
 
@@ -41,10 +45,11 @@ def _normalised(variants: list[dict[str, Any]]) -> list[dict[str, str]]:
     return sorted(
         (
             {"channel": v["channel"], "locale": v.get("locale") or "en"}
+            | {"label": v.get("label") or "", "weight": v.get("weight", 1)}
             | {p: v.get(p) or "" for p in PARTS}
             for v in variants
         ),
-        key=lambda v: (v["channel"], v["locale"]),
+        key=lambda v: (v["channel"], v["locale"], v["label"]),
     )
 
 
@@ -88,12 +93,10 @@ def variants_parse(raw: str) -> list[dict[str, Any]]:
     except serializers.ValidationError as exc:
         raise forms.ValidationError(json.dumps(exc.detail)) from exc
     try:
+        # The A/B rules too: siblings of one channel and locale need distinct labels.
         template_variants_check(variants=variants)
     except InvalidInput as exc:
         raise forms.ValidationError(exc.message) from exc
-    pairs = [(v["channel"], v["locale"]) for v in variants]
-    if len(set(pairs)) != len(pairs):
-        raise forms.ValidationError("More than one variant for the same channel and locale.")
     return variants
 
 
@@ -113,6 +116,8 @@ class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
         widget=forms.Textarea(attrs={"rows": 16, "cols": 90, "style": "font-family: monospace"}),
         help_text="JSON list of variants, e.g. "
         '[{"channel": "sms", "locale": "en", "body": "Order {{ order_id }} shipped."}]. '
+        'An A/B test: several variants of one channel and locale, each with a "label" '
+        '("A", "B", ...) and a "weight" (its share of new recipients, default 1). '
         "Changing them saves a new version; earlier versions never change.",
     )
 

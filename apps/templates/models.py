@@ -41,6 +41,9 @@ class TemplateVersion(models.Model):
     number = models.PositiveIntegerField()
     # Variables the bodies need (declared or inferred at save time).
     variables = models.JSONField(default=list)
+    # What made this version when it was not an edit of the content (e.g. "promoted B of
+    # email/en (by alice)"); "" for an ordinary save.
+    note = models.CharField(max_length=200, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

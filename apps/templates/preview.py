@@ -24,6 +24,7 @@ class VariantPreview:
     channel: str
     locale: str
     subject: str = ""
+    label: str = ""  # an A/B test's label: every sibling is previewed
     title: str = ""
     body: str = ""
     html: str = ""
@@ -39,8 +40,8 @@ def version_preview(
     *, version: TemplateVersion, variables: dict[str, Any], recipient: dict[str, Any]
 ) -> list[VariantPreview]:
     """Each variant of `version` rendered as a worker would, channel then locale."""
-    variants = version.variants.order_by("channel", "locale").values(
-        "channel", "locale", "subject", "title", "body", "html"
+    variants = version.variants.order_by("channel", "locale", "label").values(
+        "channel", "locale", "label", "subject", "title", "body", "html"
     )
     return variants_preview(variants=list(variants), variables=variables, recipient=recipient)
 
@@ -60,8 +61,13 @@ def variants_preview(
     """Each variant (saved, or unsaved from the admin form) rendered as a worker would, in the
     channel's limits; one that fails shows its error instead."""
     previews = []
-    for variant in sorted(variants, key=lambda v: (v["channel"], v.get("locale") or "en")):
+
+    def order(v: Mapping[str, Any]) -> tuple[str, str, str]:
+        return (v["channel"], v.get("locale") or "en", v.get("label") or "")
+
+    for variant in sorted(variants, key=order):
         channel, locale = variant["channel"], variant.get("locale") or "en"
+        label = str(variant.get("label") or "")
         try:
             rendered = render(
                 **{part: str(variant.get(part) or "") for part in PARTS},
@@ -70,12 +76,14 @@ def variants_preview(
                 limits=render_limits(channel=channel),
             )
         except Exception as exc:  # a broken variant must still show on the page
-            previews.append(VariantPreview(channel, locale, error=f"{type(exc).__name__}: {exc}"))
+            error = f"{type(exc).__name__}: {exc}"
+            previews.append(VariantPreview(channel, locale, label=label, error=error))
             continue
         previews.append(
             VariantPreview(
                 channel=channel,
                 locale=locale,
+                label=label,
                 subject=_plain(rendered.subject),
                 title=_plain(rendered.title),
                 body=_plain(rendered.body),

@@ -32,16 +32,36 @@ def _version_variants(version_id: int) -> tuple[TemplateVariant, ...]:
     return tuple(TemplateVariant.objects.filter(version_id=version_id))
 
 
-def variant_pick(*, version: TemplateVersion, channel: str, locale: str) -> TemplateVariant | None:
-    """The variant for `locale`, else its language (`pt` for `pt-BR`), else `en`, else any."""
-    variants = {v.locale: v for v in _version_variants(version.pk) if v.channel == channel}
-    if not variants:
-        return None
+def variant_group(*, version: TemplateVersion, channel: str, locale: str) -> list[TemplateVariant]:
+    """The variants a recipient of `locale` may get on `channel`: those of `locale`, else of its
+    language (`pt` for `pt-BR`), else `en`, else of the first locale; several when that locale
+    runs an A/B test (siblings with labels, in label order), else one; empty without any."""
+    by_locale: dict[str, list[TemplateVariant]] = {}
+    for variant in _version_variants(version.pk):
+        if variant.channel == channel:
+            by_locale.setdefault(variant.locale, []).append(variant)
+    if not by_locale:
+        return []
     language = locale.split("-")[0]
-    for candidate in (locale, language, "en"):
-        if candidate in variants:
-            return variants[candidate]
-    return next(iter(sorted(variants.items())))[1]
+    found = next((by_locale[c] for c in (locale, language, "en") if c in by_locale), None)
+    group = found if found is not None else by_locale[min(by_locale)]
+    return sorted(group, key=lambda v: v.label)
+
+
+def variant_weights(group: list[TemplateVariant]) -> list[tuple[str, int]]:
+    """A test's (label, weight) list for notifier.experiments.assign; empty outside a test."""
+    if not any(v.label for v in group):
+        return []
+    return [(v.label, v.weight) for v in group]
+
+
+def variant_pick(
+    *, version: TemplateVersion, channel: str, locale: str, label: str = ""
+) -> TemplateVariant | None:
+    """The variant for `locale` (variant_group's fallbacks) with `label` (the first label of a
+    test when `label` is not among them)."""
+    group = variant_group(version=version, channel=channel, locale=locale)
+    return next((v for v in group if v.label == label), group[0] if group else None)
 
 
 def version_channels(*, version: TemplateVersion) -> list[str]:

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from apps.clients.models import ApiClient
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, InvalidInput
 from apps.templates.cache import templates_cache_invalidate
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.validation import template_variants_check
@@ -23,20 +23,25 @@ VARIANT_FIELDS = ("subject", "title", "body", "html")
 
 @transaction.atomic
 def template_version_create(
-    *, template: Template, variants: Iterable[Mapping[str, Any]]
+    *, template: Template, variants: Iterable[Mapping[str, Any]], note: str = ""
 ) -> TemplateVersion:
-    """Freeze `variants` as the template's next version (required variables computed now)."""
+    """Freeze `variants` as the template's next version (required variables computed now);
+    `note` says what made it when it was not an ordinary save."""
     templates_cache_invalidate()  # first: Redis down fails the write before anything is kept
     variants = list(variants)
     sources = [str(v.get(f) or "") for v in variants for f in VARIANT_FIELDS]
     required = list(template.variables) or required_variables(sources)
     last = template.versions.order_by("-number").values_list("number", flat=True).first() or 0
-    version = TemplateVersion.objects.create(template=template, number=last + 1, variables=required)
+    version = TemplateVersion.objects.create(
+        template=template, number=last + 1, variables=required, note=note[:200]
+    )
     TemplateVariant.objects.bulk_create(
         TemplateVariant(
             version=version,
             channel=v["channel"],
             locale=v.get("locale") or "en",
+            label=v.get("label") or "",
+            weight=v.get("weight", 1),
             **{f: v.get(f) or "" for f in VARIANT_FIELDS},
         )
         for v in variants
@@ -127,3 +132,47 @@ def templates_delete(*, templates: QuerySet[Template]) -> int:
     templates_cache_invalidate()
     _, deleted = templates.delete()
     return deleted.get(Template._meta.label, 0)
+
+
+def _variant_data(variant: TemplateVariant) -> dict[str, Any]:
+    return {
+        "channel": variant.channel,
+        "locale": variant.locale,
+        "label": variant.label,
+        "weight": variant.weight,
+        **{f: getattr(variant, f) for f in VARIANT_FIELDS},
+    }
+
+
+@transaction.atomic
+def template_variant_promote(
+    *, template: Template, channel: str, locale: str, label: str, actor: str
+) -> TemplateVersion:
+    """End the A/B test of `channel`/`locale`: a new version in which `label`'s copy is that
+    channel and locale's only variant (label cleared, weight 1), everything else unchanged,
+    noted "promoted B of email/en (by alice)". InvalidInput when the current version has no
+    such labelled variant."""
+    template = Template.objects.select_for_update().get(pk=template.pk)  # orders the versions
+    current = template.versions.order_by("-number").first()
+    variants = list(current.variants.order_by("channel", "locale", "label")) if current else []
+    winner = next(
+        (
+            v
+            for v in variants
+            if (v.channel, v.locale, v.label) == (channel, locale, label) and label
+        ),
+        None,
+    )
+    if winner is None:
+        problem = f"no variant labelled {label!r} for {channel}/{locale} in the current version"
+        raise InvalidInput(f"Cannot promote: {problem}.", fields={"label": [problem]})
+    kept = [
+        _variant_data(v)
+        for v in variants
+        if (v.channel, v.locale) != (channel, locale) or v.pk == winner.pk
+    ]
+    for data in kept:
+        if (data["channel"], data["locale"]) == (channel, locale):
+            data.update(label="", weight=1)
+    note = f"promoted {label} of {channel}/{locale} (by {actor})"
+    return template_version_create(template=template, variants=kept, note=note)

@@ -13,8 +13,8 @@ from typing import Any
 
 from apps.core.errors import InvalidInput
 from apps.templates.limits import render_limits
-from apps.templates.models import TemplateVersion
-from apps.templates.selectors import variant_pick
+from apps.templates.models import TemplateVariant, TemplateVersion
+from apps.templates.selectors import variant_group
 from notifier.channels import spec
 from notifier.rendering import (
     Rendered,
@@ -58,11 +58,50 @@ def _sample_render(field: str, source: str, *, channel: str) -> Rendered:
 
 
 def _label(index: int, variant: Mapping[str, Any]) -> str:
-    return f"variant {index} ({variant.get('channel')}/{variant.get('locale') or 'en'})"
+    tag = f" {variant['label']}" if variant.get("label") else ""
+    return f"variant {index} ({variant.get('channel')}/{variant.get('locale') or 'en'}{tag})"
+
+
+def variant_labels_check(*, variants: Sequence[Mapping[str, Any]]) -> None:
+    """The A/B rules: siblings (same channel and locale) each carry a distinct non-empty label
+    (a variant without siblings may have none); weights are integers >= 0 with at least one > 0
+    per channel and locale. Raise InvalidInput naming the variant and field."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, variant in enumerate(variants):
+        pair = (str(variant.get("channel")), str(variant.get("locale") or "en"))
+        groups.setdefault(pair, []).append(index)
+    for (channel, locale), indexes in groups.items():
+        seen: set[str] = set()
+        for index in indexes:
+            variant = variants[index]
+            label = str(variant.get("label") or "")
+            weight = variant.get("weight", 1)
+            problem = field = ""
+            if len(indexes) > 1 and not label:
+                siblings = f"{channel}/{locale} has {len(indexes)} variants (an A/B test)"
+                field, problem = "label", f"needs a label: {siblings}"
+            elif label and label in seen:
+                field, problem = "label", f"repeats label {label!r} within {channel}/{locale}"
+            elif isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+                field, problem = "weight", "must be an integer >= 0"
+            if problem:
+                raise InvalidInput(
+                    f"{_label(index, variant)} {field} {problem}.",
+                    fields={"variants": {str(index): {field: [problem]}}},
+                )
+            seen.add(label)
+        if not any(variants[i].get("weight", 1) > 0 for i in indexes):
+            problem = f"at least one {channel}/{locale} variant needs a weight above 0"
+            raise InvalidInput(
+                f"{problem.capitalize()}.",
+                fields={"variants": {str(indexes[0]): {"weight": [problem]}}},
+            )
 
 
 def template_variants_check(*, variants: Sequence[Mapping[str, Any]]) -> None:
-    """Raise InvalidInput naming the variant and field whose source does not parse or render."""
+    """Raise InvalidInput naming the variant and field whose source does not parse or render,
+    or whose A/B label or weight breaks the rules (variant_labels_check)."""
+    variant_labels_check(variants=variants)
     errors: dict[str, dict[str, list[str]]] = {}
     messages: list[str] = []
     for index, variant in enumerate(variants):
@@ -99,27 +138,42 @@ def version_render_check(
     seen: set[int] = set()
     for channel in channels:
         for locale, recipient in recipients.items():
-            variant = variant_pick(version=version, channel=channel, locale=locale)
-            if variant is None or variant.pk in seen:
-                continue
-            seen.add(variant.pk)
-            label = f"the {channel}/{variant.locale} variant of template {version.template.key!r}"
-            try:
-                rendered = render(
-                    subject=variant.subject,
-                    title=variant.title,
-                    body=variant.body,
-                    html=variant.html if spec(channel).html else "",
-                    variables=variables,
-                    recipient=recipient,
-                    limits=render_limits(channel=channel),
-                )
-            except RenderLimitExceeded as exc:
-                problem = f"{label} exceeds the render limits with these variables: {exc}"
-            except Exception as exc:  # the variables' values broke a filter or tag
-                problem = f"{label} does not render with these variables: {exc}"
-            else:
-                if not has_line_break(rendered.subject):
+            # Every sibling of an A/B test: any of them may be the one a recipient gets.
+            for variant in variant_group(version=version, channel=channel, locale=locale):
+                if variant.pk in seen:
                     continue
-                problem = f"{label} renders its subject with a line break (CR or LF)"
-            raise InvalidInput(problem[:1000], fields={"variables": [problem[:1000]]})
+                seen.add(variant.pk)
+                _variant_render_check(
+                    version=version, variant=variant, variables=variables, recipient=recipient
+                )
+
+
+def _variant_render_check(
+    *,
+    version: TemplateVersion,
+    variant: TemplateVariant,
+    variables: Mapping[str, Any],
+    recipient: Mapping[str, Any],
+) -> None:
+    channel = variant.channel
+    tag = f" {variant.label}" if variant.label else ""
+    label = f"the {channel}/{variant.locale}{tag} variant of template {version.template.key!r}"
+    try:
+        rendered = render(
+            subject=variant.subject,
+            title=variant.title,
+            body=variant.body,
+            html=variant.html if spec(channel).html else "",
+            variables=variables,
+            recipient=recipient,
+            limits=render_limits(channel=channel),
+        )
+    except RenderLimitExceeded as exc:
+        problem = f"{label} exceeds the render limits with these variables: {exc}"
+    except Exception as exc:  # the variables' values broke a filter or tag
+        problem = f"{label} does not render with these variables: {exc}"
+    else:
+        if not has_line_break(rendered.subject):
+            return
+        problem = f"{label} renders its subject with a line break (CR or LF)"
+    raise InvalidInput(problem[:1000], fields={"variables": [problem[:1000]]})

@@ -337,6 +337,9 @@ CELERY_BEAT_SCHEDULE = {
 # backpressure and broken dependencies.
 from .delivery import *  # noqa: E402, F403
 
+# A/B tests (the verdict's minimum sample).
+from .experiments import *  # noqa: E402, F403
+
 # Outbound webhooks and the service's own system emails.
 from .webhooks import *  # noqa: E402, F403
 

@@ -205,6 +205,10 @@ class DeliverySerializer(serializers.ModelSerializer[Any]):
     )
     timeline = EventSerializer(source="events", many=True)
     attempt_log = AttemptSerializer(source="attempt_rows", many=True)
+    variant = serializers.CharField(
+        help_text="The A/B label its copy was rendered with, set when sent (docs/analytics.md); "
+        '"" outside a test.'
+    )
 
     class Meta:
         model = Delivery
@@ -220,6 +224,7 @@ class DeliverySerializer(serializers.ModelSerializer[Any]):
             "not_before",
             "provider",
             "provider_message_id",
+            "variant",
             "is_fallback",
             "escalation_step",
             "digest",

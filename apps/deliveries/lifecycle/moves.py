@@ -128,7 +128,8 @@ def delivery_hold(delivery: Delivery, decision: Decision) -> str:
 
 def deliveries_sent(sent: Sequence[tuple[Delivery, SendResult]]) -> dict[str, str]:
     """`sent` for those still `sending` (one UPDATE, one INSERT for the events, whatever the
-    batch's size); a row a provider report overtook keeps the reported status. Status by id."""
+    batch's size), with the A/B label each was rendered with (`variant`, in the same UPDATE);
+    a row a provider report overtook keeps the reported status. Status by id."""
     now = timezone.now()
     deliveries = [d for d, _ in sent]
     per_row: dict[str, list[Any]] = {
@@ -136,6 +137,8 @@ def deliveries_sent(sent: Sequence[tuple[Delivery, SendResult]]) -> dict[str, st
     }
     if spec(deliveries[0].channel).per_device:  # which devices have it
         per_row["push_accepted"] = [d.push_accepted for d in deliveries]
+    if any(d.variant for d in deliveries):  # an A/B test's label (sending.py assigned it)
+        per_row["variant"] = [d.variant for d in deliveries]
     values = {"sent_at": now, "provider": deliveries[0].provider, "reason": ""}
     values["next_attempt_at"] = None
     written = move(SENT, [d.id for d in deliveries], values=values, per_row=per_row, now=now)
@@ -199,6 +202,9 @@ def _overtaken(delivery: Delivery, result: SendResult | None) -> str:
     current = Delivery.objects.select_for_update().get(pk=delivery.pk)
     current.provider = delivery.provider
     fields = ["provider", "updated_at"]
+    if delivery.variant:  # the A/B label it was rendered with
+        current.variant = delivery.variant
+        fields.append("variant")
     if result is not None:
         current.sent_at = timezone.now()
         current.provider_message_id = result.provider_message_id[:200]

@@ -9,9 +9,17 @@ from django.core.validators import validate_slug
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import THROTTLE_SCHEMA, CategoryField, DigestField, StrictCharField
+from apps.core.errors import InvalidInput
+from apps.core.fields import (
+    THROTTLE_SCHEMA,
+    CategoryField,
+    DigestField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from apps.core.validation import validate_locale
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
+from apps.templates.validation import variant_labels_check
 from notifier.rendering import DIGEST_VARIABLES, SERVICE_VARIABLES
 from notifier.types import Channel, Priority
 from notifier.workflows import SpecError, throttle_parse
@@ -19,6 +27,8 @@ from notifier.workflows import SpecError, throttle_parse
 CHANNELS = [c.value for c in Channel]
 PRIORITIES = [p.value for p in Priority]
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,19}$")
+MAX_WEIGHT = 1_000_000
 MAX_VARIANTS = 200
 
 # Which parts each channel's variant has: (required, optional).
@@ -38,6 +48,30 @@ class VariantSerializer(serializers.Serializer[Any]):
     title = StrictCharField(max_length=500, required=False, allow_blank=True)
     body = StrictCharField(max_length=100_000, required=False, allow_blank=True)
     html = StrictCharField(max_length=500_000, required=False, allow_blank=True)
+    # The metaclass takes declared fields off the class: this never replaces Field.label.
+    label = StrictCharField(  # type: ignore[assignment]
+        max_length=20,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="An A/B test's label (`A`, `B`, ...): required and distinct among the variants "
+        "of one channel and locale when there are several (siblings); optional for a lone one.",
+    )
+    weight = StrictIntegerField(
+        min_value=0,
+        max_value=MAX_WEIGHT,
+        required=False,
+        default=1,
+        help_text="The label's relative share of new recipients (integer >= 0; at least one "
+        "sibling above 0). Editing weights moves new recipients only (docs/analytics.md).",
+    )
+
+    def validate_label(self, value: str) -> str:
+        if value and not LABEL_RE.match(value):
+            raise serializers.ValidationError(
+                "Letters, digits, `_`, `.` or `-` (at most 20), starting with a letter or digit."
+            )
+        return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         required, optional = CHANNEL_FIELDS[attrs["channel"]]
@@ -109,14 +143,10 @@ class TemplateWriteSerializer(serializers.Serializer[Any]):
         return list(dict.fromkeys(value))
 
     def validate_variants(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        seen: set[tuple[str, str]] = set()
-        for variant in value:
-            pair = (variant["channel"], variant["locale"])
-            if pair in seen:
-                raise serializers.ValidationError(
-                    f"More than one {pair[0]} variant for locale {pair[1]!r}."
-                )
-            seen.add(pair)
+        try:
+            variant_labels_check(variants=value)
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.message) from exc
         return value
 
 
@@ -127,7 +157,7 @@ class TemplateCreateSerializer(TemplateWriteSerializer):
 class VariantOutSerializer(serializers.ModelSerializer[TemplateVariant]):
     class Meta:
         model = TemplateVariant
-        fields = ["channel", "locale", "subject", "title", "body", "html"]
+        fields = ["channel", "locale", "label", "weight", "subject", "title", "body", "html"]
 
 
 class VersionSerializer(serializers.ModelSerializer[TemplateVersion]):
@@ -136,7 +166,7 @@ class VersionSerializer(serializers.ModelSerializer[TemplateVersion]):
 
     class Meta:
         model = TemplateVersion
-        fields = ["number", "required_variables", "created_at", "variants"]
+        fields = ["number", "required_variables", "note", "created_at", "variants"]
 
 
 def _required(template: Template, version: TemplateVersion | None) -> list[str]:
@@ -165,7 +195,8 @@ class TemplateSerializer(serializers.Serializer[Any]):
 
     @staticmethod
     def data_for(template: Template, version: TemplateVersion | None) -> dict[str, Any]:
-        variants = list(version.variants.order_by("channel", "locale")) if version else []
+        order = ("channel", "locale", "label")
+        variants = list(version.variants.order_by(*order)) if version else []
         return {
             "key": template.key,
             "category": template.category,

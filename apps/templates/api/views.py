@@ -79,6 +79,32 @@ DIGEST_TEMPLATE_EXAMPLE = OpenApiExample(
 )
 
 
+AB_TEMPLATE_EXAMPLE = OpenApiExample(
+    "An A/B test of the email subject (docs/analytics.md)",
+    request_only=True,
+    value={
+        "category": "onboarding",
+        "variants": [
+            {
+                "channel": "email",
+                "label": "A",
+                "weight": 70,
+                "subject": "Welcome, {{ recipient.name }}",
+                "body": "Your account is ready.",
+            },
+            {
+                "channel": "email",
+                "label": "B",
+                "weight": 30,
+                "subject": "{{ recipient.name }}, your account is ready",
+                "body": "Your account is ready.",
+            },
+            {"channel": "sms", "body": "Welcome! Your account is ready."},
+        ],
+    },
+)
+
+
 def _content(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "variants": data["variants"],
@@ -130,8 +156,10 @@ class TemplateDetailView(APIView):
     @extend_schema(
         request=TemplateWriteSerializer,
         responses={200: TemplateSerializer, 201: TemplateSerializer},
-        description="Create the template or save a new version of it.",
-        examples=[DIGEST_TEMPLATE_EXAMPLE],
+        description="Create the template or save a new version of it. Several variants of "
+        "one channel and locale are an A/B test: each needs a distinct `label`; `weight` is "
+        "its share of new recipients (docs/analytics.md).",
+        examples=[DIGEST_TEMPLATE_EXAMPLE, AB_TEMPLATE_EXAMPLE],
     )
     def put(self, request: Request, key: str) -> Response:
         if len(key) > KEY_MAX:

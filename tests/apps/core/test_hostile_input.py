@@ -82,7 +82,11 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "variants": [{"channel": "sms", "body": "Welcome to {{ plan }}"}],
     },
     ("api/v1/templates/<slug:key>", "put"): {
-        "variants": [{"channel": "push", "title": "Hi", "body": "New version"}],
+        # An A/B test: the label and weight fields get the hostile values too.
+        "variants": [
+            {"channel": "push", "title": "Hi", "body": "New version", "label": "A", "weight": 3},
+            {"channel": "push", "title": "Hey", "body": "New version", "label": "B", "weight": 1},
+        ],
     },
     ("api/v1/topics/<str:key>", "put"): {"name": "Order watchers", "description": "Who follows"},
     ("api/v1/topics/<str:key>/subscribers", "post"): {"recipients": ["user-1"]},

@@ -86,6 +86,8 @@ def test_put_creates_then_adds_immutable_versions(api: APIClient) -> None:
         {
             "channel": "sms",
             "locale": "en",
+            "label": "",
+            "weight": 1,
             "subject": "",
             "title": "",
             "body": "New {{ code }}",

@@ -1,0 +1,180 @@
+"""A/B test results: per label of each test of a template, what the rollup counted, and each
+challenger against the first label with the two-proportion test (notifier.experiments).
+
+`experiment_summary` returns a JSON-serialisable list, one dict per test (a channel and locale
+of the template's current version whose variants carry labels), in channel then locale order:
+
+    {
+      "channel": "email", "locale": "en", "test_key": "welcome:email", "version": 3,
+      "start": "2026-11-01T00:00:00+00:00", "end": "2026-12-01T00:00:00+00:00",
+      "minimum_sample": 100,            # ANALYTICS_AB_MIN_SAMPLE
+      "ready": true,                    # every label has at least minimum_sample sent
+      "labels": [                       # in label order; the first is the control
+        {"label": "A", "weight": 70, "sent": 1000, "delivered": 990, "opened": 200,
+         "clicked": 50, "open_rate": 0.2, "click_rate": 0.05},
+        ...
+      ],
+      "comparisons": [                  # each other label against the first
+        {"label": "B", "against": "A",
+         "open": {"rate_a": 0.2, "rate_b": 0.25, "difference": 0.05, "z": 2.69,
+                  "p_value": 0.0071, "low": 0.0136, "high": 0.0864, "verdict": "b"},
+         "click": {...}},
+        ...
+      ]
+    }
+
+Rates are per sent delivery (opened / sent, clicked / sent; null before anything was sent).
+`difference` is the challenger's rate minus the control's, `low`..`high` its 95% interval, and
+`verdict` "a" (the control wins), "b" (the challenger wins), "none" (no significant difference
+at 5%) or null while any label of the test has fewer than `minimum_sample` sent. A comparison
+is null when either arm has nothing sent. The rollup counts by channel and label, not locale:
+two locales of one channel running tests with the same labels show the same counts. A counter
+counts first events in the range's hours, so an open in the range of a delivery sent before it
+may count where its send did not: successes are capped at `sent` for the test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Sum
+
+from apps.analytics.models import Rollup
+from apps.clients.models import ApiClient
+from apps.templates.models import Template, TemplateVariant
+from apps.templates.selectors import template_current_version
+from notifier.experiments import compare, verdict
+
+MEASURES = ("sent", "delivered", "opened", "clicked")
+
+
+def _tests(
+    variants: list[TemplateVariant], channel: str | None
+) -> dict[tuple[str, str], list[TemplateVariant]]:
+    groups: dict[tuple[str, str], list[TemplateVariant]] = {}
+    for variant in variants:
+        if channel is None or variant.channel == channel:
+            groups.setdefault((variant.channel, variant.locale), []).append(variant)
+    return {
+        key: sorted(group, key=lambda v: v.label)
+        for key, group in sorted(groups.items())
+        if any(v.label for v in group)
+    }
+
+
+def _counts(
+    *,
+    client: ApiClient,
+    template: Template,
+    start: dt.datetime,
+    end: dt.datetime,
+    channels: set[str],
+) -> dict[tuple[str, str], dict[str, int]]:
+    rows = Rollup.objects.filter(
+        template=template, channel__in=channels, hour__gte=start, hour__lt=end
+    ).exclude(variant="")
+    if not client.is_ops:
+        rows = rows.filter(client=client)
+    totals = rows.values("channel", "variant").annotate(**{m: Sum(m) for m in MEASURES})
+    return {(r["channel"], r["variant"]): {m: int(r[m] or 0) for m in MEASURES} for r in totals}
+
+
+def _comparison(
+    successes: tuple[int, int], trials: tuple[int, int], *, ready: bool, minimum: int
+) -> dict[str, Any] | None:
+    if min(trials) <= 0:
+        return None
+    a, b = (min(s, t) for s, t in zip(successes, trials, strict=True))
+    result = compare(a, trials[0], b, trials[1])
+    return {
+        "rate_a": result.rate_a,
+        "rate_b": result.rate_b,
+        "difference": result.difference,
+        "z": result.z,
+        "p_value": result.p_value,
+        "low": result.low,
+        "high": result.high,
+        "verdict": verdict(result, trials=trials, minimum=minimum) if ready else None,
+    }
+
+
+def _rate(successes: int, trials: int) -> float | None:
+    return min(successes, trials) / trials if trials else None
+
+
+def experiment_summary(
+    *,
+    client: ApiClient,
+    template: Template,
+    start: dt.datetime,
+    end: dt.datetime,
+    channel: str | None = None,
+) -> list[dict[str, Any]]:
+    """Each A/B test of `template`'s current version (of `channel` only, if given) over the
+    hours in [start, end): the module's docstring gives the shape. A client sees its own
+    counts; an ops key every client's."""
+    version = template_current_version(template=template)
+    if version is None:
+        return []
+    tests = _tests(list(version.variants.all()), channel)
+    if not tests:
+        return []
+    minimum: int = settings.ANALYTICS_AB_MIN_SAMPLE
+    counts = _counts(
+        client=client,
+        template=template,
+        start=start,
+        end=end,
+        channels={c for c, _ in tests},
+    )
+    summary = []
+    for (test_channel, locale), group in tests.items():
+        arms: list[dict[str, Any]] = []
+        totals: list[dict[str, int]] = []
+        for variant in group:
+            c = counts.get((test_channel, variant.label), dict.fromkeys(MEASURES, 0))
+            totals.append(c)
+            arms.append(
+                {
+                    "label": variant.label,
+                    "weight": variant.weight,
+                    **c,
+                    "open_rate": _rate(c["opened"], c["sent"]),
+                    "click_rate": _rate(c["clicked"], c["sent"]),
+                }
+            )
+        ready = all(c["sent"] >= minimum for c in totals)
+        control = totals[0]
+        comparisons = [
+            {
+                "label": variant.label,
+                "against": group[0].label,
+                **{
+                    name: _comparison(
+                        (control[measure], c[measure]),
+                        (control["sent"], c["sent"]),
+                        ready=ready,
+                        minimum=minimum,
+                    )
+                    for name, measure in (("open", "opened"), ("click", "clicked"))
+                },
+            }
+            for variant, c in zip(group[1:], totals[1:], strict=True)
+        ]
+        summary.append(
+            {
+                "channel": test_channel,
+                "locale": locale,
+                "test_key": f"{template.key}:{test_channel}",
+                "version": version.number,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "minimum_sample": minimum,
+                "ready": ready,
+                "labels": arms,
+                "comparisons": comparisons,
+            }
+        )
+    return summary
