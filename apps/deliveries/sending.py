@@ -320,6 +320,7 @@ def _record(calls: Sequence[Call], *, provider: str) -> dict[str, AttemptOutcome
                 else None,
                 latency_ms=c.latency_ms,
                 error=(f"{c.failure.reason}: {c.failure.detail}" if c.failure else "")[:500],
+                cost_micros=c.cost_micros,
             )
             for c in calls
         )
