@@ -4,6 +4,7 @@ python -m bench [--only ingestion,bulk,pipeline,inapp] [--repeats 3] [--seconds 
 python -m bench --only fanout [--fanout-subscribers 100000]   (not in the default set: slow)
 python -m bench --only pipeline --webhook-receiver-sleep 5   (a webhook receiver sleeping 5 s)
 python -m bench --only pipeline --analytics-overhead   (also: the analytics fold on vs off)
+python -m bench --only analytics --backlog 2000   (the analytics fold on vs off alone)
 """
 
 from __future__ import annotations
@@ -145,6 +146,26 @@ def main() -> int:
                     f"received {receiver.received} delivery.sent webhooks",
                     flush=True,
                 )
+        if "analytics" in only:  # the fold on vs off alone (bench/analytics.py)
+            from bench.analytics import fold_comparison
+
+            wcfg = PipelineConfig(
+                workers=args.workers, pool=args.pool, concurrency=args.concurrency
+            )
+            found = [
+                fold_comparison(
+                    web,
+                    data,
+                    wcfg,
+                    process_env(SENDGRID_API_URL=sim.url, SENDGRID_API_KEY="SG.bench"),
+                    r,
+                    backlog=args.backlog,
+                    repeats=args.repeats,
+                    sim=sim,
+                )
+            ]
+            figures += found
+            print(table(found), flush=True)
         if "inapp" in only:
             if importlib.util.find_spec("apps.inbox.realtime") is None:
                 print("in-app benchmark skipped: the /ws/inbox consumer is not in this tree")

@@ -25,6 +25,18 @@ from bench.seed import Seed
 
 # The rate with the fold beside the workers, as a share of the rate without: at least this.
 OVERHEAD_TARGET = 0.95
+# Beat's interval for the fold in these drains (seconds): short, so that it folds all through
+# a drain of a few seconds (the default, 5 s, could fit one run in it).
+FOLD_INTERVAL = 1.0
+BEAT_ENTRY = "analytics-fold"
+
+
+def beat_entry_reset() -> None:
+    """Forget beat's stored row for the fold: the next beat seeds it from its environment
+    (apps/ops/beat.py keeps an existing row whatever the settings say)."""
+    from django_celery_beat.models import PeriodicTask
+
+    PeriodicTask.objects.filter(name=BEAT_ENTRY).delete()
 
 
 def fold_to_empty(timeout: float = 600.0) -> float:
@@ -51,13 +63,20 @@ def fold_comparison(
     """`repeats` pairs of drains (off, then on), each from an empty aggregator queue."""
     runs: dict[bool, list[DrainResult]] = {False: [], True: []}
     left_after_on: list[int] = []
-    for _ in range(max(1, repeats)):
-        for enabled in (False, True):
-            fold_to_empty()
-            with_fold = dataclasses.replace(cfg, fold=enabled)
-            runs[enabled].append(drain_deliveries(web, seed, with_fold, env, r, backlog, sim=sim))
-            if enabled:
-                left_after_on.append(uncounted())
+    fold_env = {**env, "ANALYTICS_FOLD_INTERVAL": str(FOLD_INTERVAL)}
+    beat_entry_reset()
+    try:
+        for _ in range(max(1, repeats)):
+            for enabled in (False, True):
+                fold_to_empty()
+                with_fold = dataclasses.replace(cfg, fold=enabled)
+                runs[enabled].append(
+                    drain_deliveries(web, seed, with_fold, fold_env, r, backlog, sim=sim)
+                )
+                if enabled:
+                    left_after_on.append(uncounted())
+    finally:
+        beat_entry_reset()
     folded_after = fold_to_empty()
     on = load.median([d.rate for d in runs[True]])
     off = load.median([d.rate for d in runs[False]])
@@ -74,8 +93,8 @@ def fold_comparison(
         load=load_average(),
         note=(
             f"on/off {ratio:.3f}; {cfg.describe()}, plus beat and a maintenance worker (-P solo) "
-            f"in both; on (ANALYTICS_ENABLED, every ANALYTICS_FOLD_INTERVAL as beat's row "
-            f"says) runs {[round(d.rate) for d in runs[True]]}/s, off "
+            f"in both; on (ANALYTICS_ENABLED, beat every {FOLD_INTERVAL:g} s) runs "
+            f"{[round(d.rate) for d in runs[True]]}/s, off "
             f"(ANALYTICS_ENABLED=false) runs {[round(d.rate) for d in runs[False]]}/s, "
             f"alternating off then on; rows still uncounted when each 'on' drain ended "
             f"{left_after_on} (folded after, untimed: {folded_after:.1f}s)"

@@ -8,6 +8,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from apps.analytics.selectors import SENT_GROUP, AttemptRow, EventRow
 from apps.deliveries.models import DeliveryStatus
@@ -17,9 +18,9 @@ from notifier.routing import Reason
 S = DeliveryStatus
 # Counted where the delivery was before any send: variant "" and provider "" (whatever the fold
 # timing, the send may not have chosen them yet).
-PRE_SEND = {S.SKIPPED: "skipped", S.DIGESTED: "digested", S.CANCELLED: "cancelled"}
+PRE_SEND: dict[str, str] = {S.SKIPPED: "skipped", S.DIGESTED: "digested", S.CANCELLED: "cancelled"}
 # Counted under the delivery's variant and provider (set at send).
-POST_SEND = {
+POST_SEND: dict[str, str] = {
     S.DELIVERED: "delivered",
     S.OPENED: "opened",
     S.CLICKED: "clicked",
@@ -31,8 +32,7 @@ POST_SEND = {
 OTHER_REASON = "other"
 
 
-@dataclass(frozen=True, order=True)
-class Key:
+class Key(NamedTuple):
     hour: dt.datetime
     client_id: int
     template_id: int
@@ -54,7 +54,9 @@ class Increment:
 
 def hour_of(at: dt.datetime) -> dt.datetime:
     """The start of `at`'s UTC hour."""
-    return at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    if at.utcoffset() != dt.timedelta(0):
+        at = at.astimezone(dt.UTC)
+    return at.replace(minute=0, second=0, microsecond=0)
 
 
 def _ms(later: dt.datetime, earlier: dt.datetime) -> int:
@@ -68,45 +70,47 @@ def skip_reason(reason: str) -> str:
     return code.value if code is not None else OTHER_REASON
 
 
+def _at(out: dict[Key, Increment], key: Key) -> Increment:
+    inc = out.get(key)
+    if inc is None:
+        inc = out[key] = Increment()
+    return inc
+
+
+def _post_key(row: EventRow, hour: dt.datetime) -> Key:
+    return Key(hour, row.client_id, row.template_id, row.channel, row.variant, row.provider)
+
+
 def increments_of(
     events: Iterable[EventRow], attempts: Iterable[AttemptRow]
 ) -> dict[Key, Increment]:
     """The batch's additions, by rollup key."""
     out: dict[Key, Increment] = {}
-
-    def at(row: EventRow, *, sent: bool) -> Increment:
-        key = Key(
-            hour_of(row.at),
-            row.client_id,
-            row.template_id,
-            row.channel,
-            row.variant if sent else "",
-            row.provider if sent else "",
-        )
-        return out.setdefault(key, Increment())
-
     for row in events:
-        status = S(row.status)
+        status = row.status
+        hour = hour_of(row.at)
+        pre = post = None
         if row.first_event:
-            at(row, sent=False).counters["accepted"] += 1
+            pre = _at(out, Key(hour, row.client_id, row.template_id, row.channel, "", ""))
+            pre.counters["accepted"] += 1
         if status in PRE_SEND and row.first_status:
-            inc = at(row, sent=False)
-            inc.counters[PRE_SEND[status]] += 1
+            pre = pre or _at(out, Key(hour, row.client_id, row.template_id, row.channel, "", ""))
+            pre.counters[PRE_SEND[status]] += 1
             if status == S.SKIPPED:
-                inc.skipped_reasons[skip_reason(row.reason)] += 1
-        if status in SENT_GROUP and row.first_sent:
-            inc = at(row, sent=True)
-            inc.counters["sent"] += 1
+                pre.skipped_reasons[skip_reason(row.reason)] += 1
+        if status in SENT_GROUP and row.first_sent and row.created_at is not None:
+            post = _at(out, _post_key(row, hour))
+            post.counters["sent"] += 1
             ms = _ms(row.at, row.created_at)
-            inc.accept_to_sent_ms_sum += ms
-            inc.accept_to_sent_ms_hist[histograms.bucket(ms)] += 1
+            post.accept_to_sent_ms_sum += ms
+            post.accept_to_sent_ms_hist[histograms.bucket(ms)] += 1
         if status in POST_SEND and row.first_status:
-            inc = at(row, sent=True)
-            inc.counters[POST_SEND[status]] += 1
+            post = post or _at(out, _post_key(row, hour))
+            post.counters[POST_SEND[status]] += 1
             if status == S.DELIVERED and row.sent_at is not None:
                 ms = _ms(row.at, row.sent_at)
-                inc.sent_to_delivered_ms_sum += ms
-                inc.sent_to_delivered_ms_hist[histograms.bucket(ms)] += 1
+                post.sent_to_delivered_ms_sum += ms
+                post.sent_to_delivered_ms_hist[histograms.bucket(ms)] += 1
     for attempt in attempts:
         if attempt.cost_micros:
             key = Key(

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from apps.deliveries.calls import Prepared, Sent, call_finish
+from apps.deliveries.calls import Call, Prepared, Sent, call_finish
+from apps.deliveries.models import Attempt
+from apps.deliveries.sending import _record
 from notifier.errors import PermanentFailure, TransientFailure
 from notifier.providers.base import OutboundMessage, SendResult
 from tests.factories import DeliveryFactory, DeviceFactory
@@ -72,3 +74,24 @@ def test_push_costs_the_devices_that_took_it_in_this_call_even_when_others_retry
 
     assert isinstance(call.failure, TransientFailure)  # retried for the third device only
     assert call.cost_micros == 2 * 1000
+
+
+def test_the_batch_writes_the_cost_and_leaves_free_attempts_out_of_the_fold_queue() -> None:
+    now = timezone.now()
+    priced = DeliveryFactory(channel="email", status="sending", attempts=1, provider="sendgrid")
+    refused = DeliveryFactory(channel="email", status="sending", attempts=1, provider="sendgrid")
+    calls = [
+        Call(priced, now, now, 5, SendResult("m-1", 202), None, cost_micros=400),
+        Call(refused, now, now, 5, None, TransientFailure("503")),
+    ]
+
+    outcomes = _record(calls, provider="sendgrid")
+
+    assert {pk: o.result for pk, o in outcomes.items()} == {
+        str(priced.id): "sent",
+        str(refused.id): "retrying",
+    }
+    rows = Attempt.objects.order_by("delivery__status").values_list(
+        "delivery__status", "outcome", "cost_micros", "counted"
+    )
+    assert list(rows) == [("retrying", "transient", 0, True), ("sent", "sent", 400, False)]
