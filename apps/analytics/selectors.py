@@ -1,21 +1,18 @@
-"""The aggregator's reads: the next uncounted timeline and attempt rows, locked for this fold
-(FOR UPDATE SKIP LOCKED on PostgreSQL: a second fold running at once takes the rows after
-them; SQLite's IMMEDIATE transactions run one fold at a time), with what the rollup key and the
-"first" decisions need (docs/analytics.md)."""
+"""The rows a fold works on (taken from the aggregator's queue by apps/deliveries/counting.py),
+and the totals that check the rollup against the timeline (docs/analytics.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Case, Count, Exists, F, OuterRef, Sum, When
+from django.db.models import Count, Sum
 
 from apps.analytics.models import COUNTERS, Rollup
-from apps.deliveries.models import Attempt, DeliveryEvent, DeliveryStatus
+from apps.deliveries.models import ACCEPTED, Attempt, DeliveryEvent
 
-S = DeliveryStatus
 # Any of these is the delivery's `sent` (a provider report can overtake the worker's `sent`).
-SENT_GROUP = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.READ)
+SENT_GROUP = ACCEPTED
 
 
 @dataclass(frozen=True)
@@ -46,66 +43,6 @@ class AttemptRow:
     variant: str
     client_id: int
     template_id: int
-
-
-def events_to_fold(*, limit: int) -> list[EventRow]:
-    """Up to `limit` uncounted timeline rows, oldest first, locked until the caller's
-    transaction ends. Each "first" is a NOT EXISTS probe on the delivery's earlier events
-    (lower id: a delivery's events are written under its row lock, so ids follow its order),
-    on the delivery_id index; whether those were counted does not matter."""
-    earlier = DeliveryEvent.objects.filter(
-        delivery_id=OuterRef("delivery_id"), id__lt=OuterRef("id")
-    )
-    rows = (
-        DeliveryEvent.objects.filter(counted=False)
-        .order_by("id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .annotate(
-            first_event=~Exists(earlier),
-            first_status=~Exists(earlier.filter(status=OuterRef("status"))),
-            first_sent=~Exists(earlier.filter(status__in=SENT_GROUP)),
-            # Only the rows that measure a delay read its times (half the datetimes parsed).
-            created=Case(When(status__in=SENT_GROUP, then=F("delivery__created_at"))),
-            delivered_after=Case(When(status=S.DELIVERED, then=F("delivery__sent_at"))),
-        )
-        .values_list(
-            "id",
-            "status",
-            "at",
-            "delivery__channel",
-            "delivery__variant",
-            "delivery__provider",
-            "created",
-            "delivered_after",
-            "delivery__reason",
-            "delivery__notification__client_id",
-            "delivery__notification__template_id",
-            "first_event",
-            "first_status",
-            "first_sent",
-        )[:limit]
-    )
-    return [EventRow(*row) for row in rows]
-
-
-def attempts_to_fold(*, limit: int) -> list[AttemptRow]:
-    """Up to `limit` uncounted attempt rows, oldest first, locked as `events_to_fold`'s."""
-    rows = (
-        Attempt.objects.filter(counted=False)
-        .order_by("id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .values_list(
-            "id",
-            "provider",
-            "finished_at",
-            "cost_micros",
-            "delivery__channel",
-            "delivery__variant",
-            "delivery__notification__client_id",
-            "delivery__notification__template_id",
-        )[:limit]
-    )
-    return [AttemptRow(*row) for row in rows]
 
 
 def rollup_totals(**filters: object) -> dict[str, int]:

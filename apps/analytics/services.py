@@ -1,8 +1,8 @@
 """The aggregator: folds the delivery timeline (and the attempts' costs) into the hourly
 Rollup rows, exactly once (docs/analytics.md, "How the numbers are kept").
 
-One fold is one transaction: take the next uncounted rows (locked: a second fold running at
-once takes others), add what they count into the rollup rows, mark them counted. Killed or
+One fold is one transaction: take the next uncounted rows, marking them counted (locked: a
+second fold running at once takes others), add what they count into the rollup rows. Killed or
 failing anywhere before the commit, the fold leaves nothing: the rows stay uncounted and the
 next fold takes them. Whether a row is a "first" is a fact of the timeline (the delivery's
 earlier rows), not of what was folded before, so the order folds run in never matters."""
@@ -21,8 +21,8 @@ from django.db.models import Q
 
 from apps.analytics.increments import Increment, Key, increments_of
 from apps.analytics.models import COUNTERS, Rollup
-from apps.analytics.selectors import attempts_to_fold, events_to_fold
-from apps.deliveries.services import timeline_rows_counted
+from apps.analytics.selectors import AttemptRow, EventRow
+from apps.deliveries.counting import attempts_take, events_take
 from notifier import histograms
 
 logger = logging.getLogger(__name__)
@@ -48,13 +48,11 @@ def rollup_fold(*, limit: int | None = None) -> Folded:
     into the rollup, in one transaction. What it took."""
     limit = limit or settings.ANALYTICS_FOLD_BATCH
     with transaction.atomic():
-        events = events_to_fold(limit=limit)
-        attempts = attempts_to_fold(limit=limit)
+        # Taken and marked counted in this transaction (apps/deliveries/counting.py).
+        events = [EventRow(*row) for row in events_take(limit=limit)]
+        attempts = [AttemptRow(*row) for row in attempts_take(limit=limit)]
         increments = increments_of(events, attempts)
         _rollups_add(increments)
-        timeline_rows_counted(
-            event_ids=[e.id for e in events], attempt_ids=[a.id for a in attempts]
-        )
     return Folded(len(events), len(attempts), len(increments))
 
 

@@ -18,7 +18,7 @@ from apps.deliveries.building import Workflows, deliveries_build, deliveries_cou
 from apps.deliveries.digests import digest_items_cancel
 from apps.deliveries.fanout import fan_out_accept, fan_out_stop
 from apps.deliveries.lifecycle import deliveries_cancel, notification_insert
-from apps.deliveries.models import CANCELLABLE, Attempt, Delivery, DeliveryEvent, Notification
+from apps.deliveries.models import CANCELLABLE, Delivery, Notification
 from apps.deliveries.request_checks import recipients_check, request_check
 from apps.deliveries.selectors import notification_skipped_deliveries
 from apps.deliveries.signals import notification_cancelled
@@ -250,12 +250,3 @@ def notification_cancel(*, notification: Notification) -> list[Delivery]:
     # In this transaction: the outbound webhooks' `notification.cancelled` commits with it.
     notification_cancelled.send(sender=Notification, notification=notification, cancelled=cancelled)
     return cancelled
-
-
-def timeline_rows_counted(*, event_ids: Sequence[int], attempt_ids: Sequence[int]) -> None:
-    """Mark timeline and attempt rows as folded into the analytics rollup (apps/analytics), in
-    the caller's transaction, which also adds them to the rollup: counted exactly once."""
-    if event_ids:
-        DeliveryEvent.objects.filter(id__in=event_ids).update(counted=True)
-    if attempt_ids:
-        Attempt.objects.filter(id__in=attempt_ids).update(counted=True)
