@@ -3,6 +3,8 @@
 python -m bench [--only ingestion,bulk,pipeline,inapp] [--repeats 3] [--seconds 10]
 python -m bench --only fanout [--fanout-subscribers 100000]   (not in the default set: slow)
 python -m bench --only pipeline --webhook-receiver-sleep 5   (a webhook receiver sleeping 5 s)
+python -m bench --only pipeline --analytics-overhead   (also: the analytics fold on vs off)
+python -m bench --only analytics --backlog 2000   (the analytics fold on vs off alone)
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ def main() -> int:
         help="pipeline: with a webhook endpoint (delivery.sent) whose receiver on 127.0.0.1 "
         "sleeps this many seconds per request, and a webhooks worker (0: none)",
     )
+    parser.add_argument(
+        "--analytics-overhead",
+        action="store_true",
+        help="pipeline: also drain the backlog with the analytics fold running beside the "
+        "workers and with ANALYTICS_ENABLED off, alternating; the ratio of the rates",
+    )
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -116,6 +124,7 @@ def main() -> int:
                 provider_ms=args.provider_ms,
                 provider_jitter_ms=args.provider_jitter_ms,
                 pace_fraction=args.pace_fraction,
+                analytics_overhead=args.analytics_overhead,
             )
             receiver = None
             if args.webhook_receiver_sleep > 0:
@@ -137,6 +146,26 @@ def main() -> int:
                     f"received {receiver.received} delivery.sent webhooks",
                     flush=True,
                 )
+        if "analytics" in only:  # the fold on vs off alone (bench/analytics.py)
+            from bench.analytics import fold_comparison
+
+            wcfg = PipelineConfig(
+                workers=args.workers, pool=args.pool, concurrency=args.concurrency
+            )
+            found = [
+                fold_comparison(
+                    web,
+                    data,
+                    wcfg,
+                    process_env(SENDGRID_API_URL=sim.url, SENDGRID_API_KEY="SG.bench"),
+                    r,
+                    backlog=args.backlog,
+                    repeats=args.repeats,
+                    sim=sim,
+                )
+            ]
+            figures += found
+            print(table(found), flush=True)
         if "inapp" in only:
             if importlib.util.find_spec("apps.inbox.realtime") is None:
                 print("in-app benchmark skipped: the /ws/inbox consumer is not in this tree")

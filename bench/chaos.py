@@ -12,7 +12,9 @@ Faults (times from the start of the burst, scaled by --fault-scale):
   (d) the SMS simulator answers 429 with Retry-After for a share of requests, all run long;
 and every simulator answers after a provider latency (--latency-ms 200 --jitter-ms 100: 100-300
 ms, as real providers do; 0 for none).
-Exit status 1 if anything is lost (or the run does not settle).
+The analytics fold runs (beat) through it all; at the end the rollup, folded to empty, must
+equal a direct count over the run's timeline (bench/rollup_check.py).
+Exit status 1 if anything is lost (or the run does not settle, or the rollup differs).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from bench.env import load_average, process_env, stamp, uptime
 from bench.faults import Faults
 from bench.procs import Beat, Proc, Simulator, Web, Worker, install_signal_handlers, stop_all
 from bench.progress import status_counts, unfinished, workflow_progress, workflow_timeline
+from bench.rollup_check import RollupCheck, rollup_check
 
 # The simulator serving each channel, when the project has it (else the console provider).
 SIMULATED = {"email": "sendgrid", "sms": "twilio", "push": "fcm"}
@@ -140,6 +143,8 @@ class ChaosResult:
     drain_seconds: float
     settled: bool
     timeline: list[str]
+    # The analytics rollup folded to empty, against a direct count (None: not checked).
+    rollup: RollupCheck | None = None
 
     @property
     def ok(self) -> bool:
@@ -148,6 +153,7 @@ class ChaosResult:
             and self.account.lost == 0
             and self.account.unexpected == 0
             and self.burst.failed == 0
+            and (self.rollup is None or self.rollup.ok)
         )
 
 
@@ -245,12 +251,15 @@ def run(cfg: ChaosConfig, base_env: dict[str, str]) -> ChaosResult:
         time.sleep(2)
         records = {channel: sim.requests() for channel, sim in sims.items()}
         timeline = cfg.timeline + workflow_timeline(ids, start=wall0)
+        # Beat's folds ran through the faults; this process folds what is left beside them.
+        rollup = rollup_check(client_id=data.client_id)
         result = ChaosResult(
             account(burst.accepted, records, burst.fan_outs),
             burst,
             drain,
             settled,
             sorted(timeline, key=lambda line: float(line.split("s", 1)[0].removeprefix("t+"))),
+            rollup,
         )
         return result
     finally:
@@ -317,6 +326,8 @@ def report(result: ChaosResult, cfg: ChaosConfig) -> str:
         ),
         f"final statuses in db: {dict(a.db_status)}",
     ]
+    if result.rollup is not None:
+        lines.append(result.rollup.describe())
     if a.lost_examples:
         lines.append(f"lost examples: {a.lost_examples}")
     lines.append("timeline:")

@@ -14,7 +14,7 @@ import redis
 
 from bench import load
 from bench.ingestion import API_PATH, bulk_body, post
-from bench.procs import RssSampler, Simulator, Web, Worker
+from bench.procs import Beat, RssSampler, Simulator, Web, Worker
 from bench.seed import Seed
 
 CHANNEL = "email"
@@ -28,6 +28,9 @@ class WorkerConfig:
     concurrency: int = 8
     # With a webhook endpoint (bench/webhooks.py): a webhooks worker runs beside the channel's.
     webhooks: bool = False
+    # The analytics fold (bench/analytics.py): None, no beat nor maintenance worker (as
+    # before); True or False, both run beside the workers with ANALYTICS_ENABLED so.
+    fold: bool | None = None
 
     def describe(self) -> str:
         text = f"{self.workers} worker processes, -P {self.pool} -c {self.concurrency}"
@@ -102,8 +105,8 @@ def drain_rate(r: redis.Redis, channel: str, total: int, timeout: float) -> tupl
     return 0.9 * total / (t_lo - t_hi), time.monotonic() - start
 
 
-def start_workers(env: dict[str, str], cfg: WorkerConfig, tag: str) -> list[Worker]:
-    from notifier.queues import WEBHOOKS_QUEUE, channel_queues
+def start_workers(env: dict[str, str], cfg: WorkerConfig, tag: str) -> list[Worker | Beat]:
+    from notifier.queues import MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, channel_queues
 
     workers = [
         Worker(
@@ -119,6 +122,15 @@ def start_workers(env: dict[str, str], cfg: WorkerConfig, tag: str) -> list[Work
         workers.append(
             Worker(env, queues=[WEBHOOKS_QUEUE], pool="threads", concurrency=16, name=f"{tag}-wh")
         )
+    if cfg.fold is not None:  # as the Procfile's worker_maintenance and beat
+        fold_env = {**env, "ANALYTICS_ENABLED": "true" if cfg.fold else "false"}
+        return [
+            *workers,
+            Worker(
+                fold_env, queues=[MAINTENANCE_QUEUE], pool="solo", concurrency=1, name=f"{tag}-mt"
+            ),
+            Beat(fold_env),
+        ]
     return workers
 
 

@@ -42,6 +42,8 @@ class PipelineConfig(WorkerConfig):
     provider_ms: float = 200.0
     provider_jitter_ms: float = 50.0
     pace_fraction: float = PACE_FRACTION
+    # Also drain with the analytics fold on and off, alternating (bench/analytics.py).
+    analytics_overhead: bool = False
 
     @property
     def slow(self) -> Latency:
@@ -113,7 +115,16 @@ def run_pipeline(web: Web, seed: Seed, cfg: PipelineConfig, sim: Simulator) -> l
     figures = [drain_figure(cfg, fast, noops, fast_rate, noop_rate, load_drains)]
     if slow:
         figures += slow_figures(cfg, fast_rate, slow, load_drains)
-    return figures + latency_figures + memory_figures(cfg, small, fast[0], slow)
+    figures += latency_figures + memory_figures(cfg, small, fast[0], slow)
+    if cfg.analytics_overhead:
+        from bench.analytics import fold_comparison
+
+        figures.append(
+            fold_comparison(
+                web, seed, cfg, env, r, backlog=cfg.backlog, repeats=cfg.repeats, sim=sim
+            )
+        )
+    return figures
 
 
 def drain_figure(

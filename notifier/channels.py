@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from notifier.types import Channel
 
-__all__ = ["CHANNELS", "Channel", "ChannelSpec", "Reach", "spec"]
+__all__ = ["CHANNELS", "Channel", "ChannelSpec", "CostUnit", "Reach", "spec"]
 
 
 class Reach(StrEnum):
@@ -29,6 +29,15 @@ def _email(address: str) -> str:
 
 def _verbatim(address: str) -> str:
     return address.strip()
+
+
+class CostUnit(StrEnum):
+    """What a provider charges for on a channel (notifier/costs.py counts them)."""
+
+    MESSAGE = "message"  # each message accepted (an email)
+    SEGMENT = "segment"  # each SMS segment of the rendered body (notifier/sms_segments.py)
+    DEVICE = "device"  # each device the message was accepted for (push)
+    FREE = "free"  # nothing (the in-app inbox is ours)
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,8 @@ class ChannelSpec:
     # Provider names in order of preference: the first one configured is the primary, the
     # configured ones after it take over while its breaker is open; `console` when none is.
     providers: tuple[str, ...] = ("console",)
+    # What the providers charge per (ANALYTICS_COSTS prices one unit).
+    cost_unit: CostUnit = CostUnit.MESSAGE
 
     def contact(self, recipient: object) -> str:
         """Where a message on this channel goes for `recipient` (any object with the profile's
@@ -80,10 +91,18 @@ CHANNELS: dict[Channel, ChannelSpec] = {
         providers=("sendgrid", "smtp", "console"),
     ),
     Channel.SMS: ChannelSpec(
-        Channel.SMS, Reach.PROFILE, address_field="phone", providers=("twilio", "console")
+        Channel.SMS,
+        Reach.PROFILE,
+        address_field="phone",
+        providers=("twilio", "console"),
+        cost_unit=CostUnit.SEGMENT,
     ),
-    Channel.PUSH: ChannelSpec(Channel.PUSH, Reach.DEVICE, providers=("fcm", "console")),
-    Channel.INAPP: ChannelSpec(Channel.INAPP, Reach.INBOX, providers=("inbox",)),
+    Channel.PUSH: ChannelSpec(
+        Channel.PUSH, Reach.DEVICE, providers=("fcm", "console"), cost_unit=CostUnit.DEVICE
+    ),
+    Channel.INAPP: ChannelSpec(
+        Channel.INAPP, Reach.INBOX, providers=("inbox",), cost_unit=CostUnit.FREE
+    ),
 }
 
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.utils import timezone
 
 from apps.core import metrics
@@ -22,6 +23,7 @@ from apps.deliveries.models import Attempt, Delivery
 from apps.deliveries.push import DeviceResults, push_send, push_settle, push_targets
 from apps.recipients.models import Device
 from notifier.channels import spec
+from notifier.costs import cost_micros, cost_units
 from notifier.errors import DeliveryFailure, TransientFailure
 from notifier.logcontext import log_context_scope
 from notifier.providers.base import OutboundMessage, Provider, SendResult
@@ -41,6 +43,8 @@ class Call:
     failure: DeliveryFailure | None
     stop: bool = False  # the task's time is up: send no more in this batch
     worker_error: bool = False  # failed on our side, not the provider's: not the breaker's
+    # What the provider charges for what it accepted in this call (Attempt.cost_micros).
+    cost_micros: int = 0
 
 
 @dataclass
@@ -157,8 +161,28 @@ def call_finish(provider: Provider, prepared: Prepared, sent: Sent) -> Call:
         provider=provider.name, outcome=attempt_outcome(failure), seconds=sent.latency_ms / 1000
     )
     delivery.provider = provider.name
-    return Call(
+    call = Call(
         delivery, sent.started, sent.finished, sent.latency_ms, result, failure, False, worker_error
+    )
+    call.cost_micros = _cost(provider, prepared, outcome)
+    return call
+
+
+def _cost(
+    provider: Provider, prepared: Prepared, outcome: SendResult | DeliveryFailure | DeviceResults
+) -> int:
+    """What the provider accepted in this call, priced (ANALYTICS_COSTS; notifier/costs.py):
+    nothing for a refusal; push counts the devices that took it in this call, which a partial
+    send (retried for the others) charges too, since a retry never sends to them again."""
+    if isinstance(outcome, DeliveryFailure) or prepared.message is None:
+        return 0
+    devices = sum(isinstance(r, SendResult) for _, r in outcome) if isinstance(outcome, list) else 1
+    units = cost_units(prepared.delivery.channel, body=prepared.message.body, devices=devices)
+    return cost_micros(
+        settings.ANALYTICS_COSTS,
+        channel=prepared.delivery.channel,
+        provider=provider.name,
+        units=units,
     )
 
 

@@ -322,6 +322,9 @@ def _record(calls: Sequence[Call], *, provider: str) -> dict[str, AttemptOutcome
                 else None,
                 latency_ms=c.latency_ms,
                 error=(f"{c.failure.reason}: {c.failure.detail}" if c.failure else "")[:500],
+                cost_micros=c.cost_micros,
+                # Nothing to add to the rollup's cost: out of the aggregator's queue at once.
+                counted=c.cost_micros == 0,
             )
             for c in calls
         )

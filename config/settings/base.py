@@ -287,6 +287,9 @@ CELERY_TASK_ROUTES = {
     # (webhook retries are minutes apart; first attempts are published on commit anyway).
     "webhooks.dispatch_due": {"queue": MAINTENANCE_QUEUE},
     "webhooks.*": {"queue": WEBHOOKS_QUEUE},
+    # The analytics fold: short runs (a time budget), behind nothing urgent; a late run is
+    # superseded by the next (its message expires), the rows wait for it uncounted.
+    "analytics.*": {"queue": MAINTENANCE_QUEUE},
 }
 CELERY_TASK_DEFAULT_PRIORITY = 5
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -331,7 +334,12 @@ CELERY_BEAT_SCHEDULE = {
     "deliveries-purge-history": _every("deliveries.purge_history", "PURGE_EVERY_SECONDS", 3600.0),
     # Outbound webhooks due (retries, and first attempts whose publish was lost), from the DB.
     "webhooks-dispatch-due": _every("webhooks.dispatch_due", "WEBHOOKS_SWEEP_EVERY_SECONDS", 2.0),
+    # The timeline's new rows into the analytics rollup (apps/analytics).
+    "analytics-fold": _every("analytics.fold", "ANALYTICS_FOLD_INTERVAL", 5.0),
 }
+
+# The analytics rollup's aggregator and the prices of accepted attempts.
+from .analytics import *  # noqa: E402, F403
 
 # The delivery pipeline's policy: attempts, retries, batches, providers, their protection,
 # backpressure and broken dependencies.

@@ -1,0 +1,151 @@
+"""The aggregator: folds the delivery timeline (and the attempts' costs) into the hourly
+Rollup rows, exactly once (docs/analytics.md, "How the numbers are kept").
+
+One fold is one transaction: take the next uncounted rows, marking them counted (locked: a
+second fold running at once takes others), add what they count into the rollup rows. Killed or
+failing anywhere before the commit, the fold leaves nothing: the rows stay uncounted and the
+next fold takes them. Whether a row is a "first" is a fact of the timeline (the delivery's
+earlier rows), not of what was folded before, so the order folds run in never matters."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+
+from django.conf import settings
+from django.db import OperationalError, transaction
+from django.db.models import Q
+
+from apps.analytics.increments import Increment, Key, increments_of
+from apps.analytics.models import COUNTERS, Rollup
+from apps.analytics.selectors import AttemptRow, EventRow
+from apps.deliveries.counting import attempts_take, events_take
+from notifier import histograms
+
+logger = logging.getLogger(__name__)
+
+# Two folds adding to the same new rollup rows can deadlock (PostgreSQL then aborts one): its
+# transaction is rolled back whole, so it is simply run again, this many times.
+FOLD_TRIES = 3
+
+
+@dataclass(frozen=True)
+class Folded:
+    events: int
+    attempts: int
+    rollups: int
+
+    @property
+    def rows(self) -> int:
+        return self.events + self.attempts
+
+
+def rollup_fold(*, limit: int | None = None) -> Folded:
+    """One fold: up to `limit` (ANALYTICS_FOLD_BATCH) timeline rows and as many attempt rows
+    into the rollup, in one transaction. What it took."""
+    limit = limit or settings.ANALYTICS_FOLD_BATCH
+    with transaction.atomic():
+        # Taken and marked counted in this transaction (apps/deliveries/counting.py).
+        events = [EventRow(*row) for row in events_take(limit=limit)]
+        attempts = [AttemptRow(*row) for row in attempts_take(limit=limit)]
+        increments = increments_of(events, attempts)
+        _rollups_add(increments)
+    return Folded(len(events), len(attempts), len(increments))
+
+
+def rollups_fold_pending(
+    *, budget_seconds: float | None = None, limit: int | None = None
+) -> Folded:
+    """Fold batches until none is full (nothing left) or `budget_seconds`
+    (ANALYTICS_FOLD_BUDGET_SECONDS) have passed. Totals folded."""
+    limit = limit or settings.ANALYTICS_FOLD_BATCH
+    budget = settings.ANALYTICS_FOLD_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    deadline = time.monotonic() + budget
+    events = attempts = rollups = 0
+    tries = 0
+    while True:
+        try:
+            folded = rollup_fold(limit=limit)
+        except OperationalError:
+            tries += 1
+            if tries >= FOLD_TRIES:
+                raise
+            logger.warning("analytics fold rolled back; trying again", exc_info=True)
+            continue
+        tries = 0
+        events, attempts = events + folded.events, attempts + folded.attempts
+        rollups += folded.rollups
+        if max(folded.events, folded.attempts) < limit or time.monotonic() >= deadline:
+            return Folded(events, attempts, rollups)
+
+
+def _rollups_add(increments: dict[Key, Increment]) -> None:
+    """Add the increments into their rollup rows: create the missing ones (a conflict with a
+    row another fold just created is ignored), lock all of them, add, write back. Keys are
+    taken in one order by every fold, so that two folds wait on each other instead of
+    deadlocking, as far as the database's order agrees with Python's."""
+    if not increments:
+        return
+    keys = sorted(increments)
+    Rollup.objects.bulk_create([_new(key) for key in keys], ignore_conflicts=True)
+    match = reduce(or_, (Q(**_fields(key)) for key in keys))
+    rows = list(
+        Rollup.objects.select_for_update()
+        .filter(match)
+        .order_by("hour", "client_id", "template_id", "channel", "variant", "provider")
+    )
+    by_key = {_key_of(row): row for row in rows}
+    for key in keys:
+        _add(by_key[key], increments[key])
+    Rollup.objects.bulk_update(rows, UPDATED)
+
+
+UPDATED = [
+    *COUNTERS,
+    "skipped_reasons",
+    "accept_to_sent_ms_sum",
+    "accept_to_sent_ms_hist",
+    "sent_to_delivered_ms_sum",
+    "sent_to_delivered_ms_hist",
+    "cost_micros",
+]
+
+
+def _fields(key: Key) -> dict[str, object]:
+    return {
+        "hour": key.hour,
+        "client_id": key.client_id,
+        "template_id": key.template_id,
+        "channel": key.channel,
+        "variant": key.variant,
+        "provider": key.provider,
+    }
+
+
+def _new(key: Key) -> Rollup:
+    return Rollup(**_fields(key))
+
+
+def _key_of(row: Rollup) -> Key:
+    return Key(row.hour, row.client_id, row.template_id, row.channel, row.variant, row.provider)
+
+
+def _add(row: Rollup, inc: Increment) -> None:
+    for name, n in inc.counters.items():
+        setattr(row, name, getattr(row, name) + n)
+    reasons = dict(row.skipped_reasons or {})
+    for reason, n in inc.skipped_reasons.items():
+        reasons[reason] = int(reasons.get(reason, 0)) + n
+    row.skipped_reasons = reasons
+    row.accept_to_sent_ms_sum += inc.accept_to_sent_ms_sum
+    row.accept_to_sent_ms_hist = histograms.add(
+        list(row.accept_to_sent_ms_hist or []), inc.accept_to_sent_ms_hist
+    )
+    row.sent_to_delivered_ms_sum += inc.sent_to_delivered_ms_sum
+    row.sent_to_delivered_ms_hist = histograms.add(
+        list(row.sent_to_delivered_ms_hist or []), inc.sent_to_delivered_ms_hist
+    )
+    row.cost_micros += inc.cost_micros
