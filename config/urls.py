@@ -15,6 +15,7 @@ from apps.ops.health import healthz, readyz
 from apps.ops.views import metrics_view
 
 api_v1 = [
+    path("", include("apps.analytics.api.urls")),
     path("", include("apps.deliveries.api.urls")),
     path("", include("apps.inbox.api.urls")),
     path("", include("apps.preferences.api.urls")),
