@@ -23,22 +23,26 @@ BOUND_HELP = (
 )
 
 
+BAD_INSTANT = "Expected an ISO date (2026-11-01) or date-time (2026-11-01T09:00:00Z)."
+
+
 def _instant(value: str) -> dt.datetime:
-    """An ISO date or date-time as an aware UTC datetime (ValueError when it is neither)."""
+    """An ISO date or date-time as an aware UTC datetime."""
     try:
         moment = parse_datetime(value)
-        if moment is None:
-            day = parse_date(value)
-            if day is None:
-                raise ValueError(value)
-            moment = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        if timezone.is_naive(moment):
-            moment = moment.replace(tzinfo=dt.UTC)
+        day = parse_date(value) if moment is None else None
+    except ValueError as exc:  # well-formed but impossible: 2026-13-01
+        raise serializers.ValidationError(BAD_INSTANT) from exc
+    if moment is None:
+        if day is None:
+            raise serializers.ValidationError(BAD_INSTANT)
+        moment = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=dt.UTC)
+    try:
         return moment.astimezone(dt.UTC)
-    except (ValueError, OverflowError) as exc:  # 10000-01-01, 0001-01-01T00:00+05:00
-        raise serializers.ValidationError(
-            "Expected an ISO date (2026-11-01) or date-time (2026-11-01T09:00:00Z)."
-        ) from exc
+    except OverflowError as exc:  # 0001-01-01T00:00+05:00 is in the year 0 in UTC
+        raise serializers.ValidationError(BAD_INSTANT) from exc
 
 
 def _next_hour(now: dt.datetime) -> dt.datetime:
@@ -60,16 +64,25 @@ class AnalyticsQuerySerializer(serializers.Serializer[Any]):
         fields["from"] = serializers.CharField(required=False, max_length=40, help_text=BOUND_HELP)
         return fields
 
+    def validate_from(self, value: str) -> dt.datetime:
+        return _instant(value)
+
     def validate_to(self, value: str) -> dt.datetime:
         return _instant(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        start = _instant(attrs["from"]) if "from" in attrs else None
+        start: dt.datetime | None = attrs.get("from")
         end: dt.datetime | None = attrs.get("to")
-        if end is None:
-            end = _next_hour(timezone.now()) if start is None else start + DEFAULT_RANGE
-        if start is None:
-            start = end - DEFAULT_RANGE
+        try:
+            if end is None:
+                end = _next_hour(timezone.now()) if start is None else start + DEFAULT_RANGE
+        except OverflowError as exc:
+            raise serializers.ValidationError({"to": ["Past the year 9999: give `to`."]}) from exc
+        try:
+            if start is None:
+                start = end - DEFAULT_RANGE
+        except OverflowError as exc:
+            raise serializers.ValidationError({"to": ["Too early: give `from` too."]}) from exc
         if start >= end:
             raise serializers.ValidationError({"to": ["Must be after `from`."]})
         if end - start > MAX_RANGE:
@@ -132,5 +145,4 @@ class AnalyticsReportSerializer(serializers.Serializer[Any]):
 
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         fields = super().get_fields()
-        fields = {"from": serializers.DateTimeField(), **fields}
-        return fields
+        return {"from": serializers.DateTimeField(), **fields}

@@ -81,8 +81,9 @@ class AnalyticsView(APIView):
         return Response(data)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        # Errors keep the one JSON error shape, whatever the Accept header asked for.
-        if getattr(response, "status_code", 200) >= 400:
+        # Only the report has a CSV form: errors keep the one JSON error shape (and OPTIONS its
+        # JSON description), whatever the Accept header asked for.
+        if request.method != "GET" or getattr(response, "status_code", 200) >= 400:
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
