@@ -1,6 +1,6 @@
 """`make bench`: start what is needed, measure, stop it, print figures beside ceilings.
 
-python -m bench [--only ingestion,bulk,pipeline,inapp] [--repeats 3] [--seconds 10]
+python -m bench [--only ingestion,bulk,pipeline,inapp,analytics] [--repeats 3] [--seconds 10]
 python -m bench --only fanout [--fanout-subscribers 100000]   (not in the default set: slow)
 python -m bench --only pipeline --webhook-receiver-sleep 5   (a webhook receiver sleeping 5 s)
 """
@@ -22,7 +22,7 @@ from bench.procs import install_signal_handlers
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="ingestion,bulk,pipeline,inapp")
+    parser.add_argument("--only", default="ingestion,bulk,pipeline,inapp,analytics")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
@@ -59,6 +59,12 @@ def main() -> int:
         default=0.0,
         help="pipeline: with a webhook endpoint (delivery.sent) whose receiver on 127.0.0.1 "
         "sleeps this many seconds per request, and a webhooks worker (0: none)",
+    )
+    parser.add_argument(
+        "--analytics-templates",
+        type=int,
+        default=4,
+        help="analytics: templates in the seeded month of rollups (each x 4 channels x A/B)",
     )
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
@@ -156,6 +162,12 @@ def main() -> int:
             from bench.fanout import run_fanout
 
             found = run_fanout(web, args.fanout_subscribers, r.flushdb)
+            figures += found
+            print(table(found), flush=True)
+        if "analytics" in only:
+            from bench.analytics import run_analytics
+
+            found = run_analytics(web.url, data, templates=args.analytics_templates)
             figures += found
             print(table(found), flush=True)
     finally:
