@@ -10,6 +10,7 @@ from drf_spectacular.views import (
 )
 
 from apps.deliveries import webhooks
+from apps.ops.analytics_page import analytics_view
 from apps.ops.dashboard import dashboard_view
 from apps.ops.health import healthz, readyz
 from apps.ops.views import metrics_view
@@ -38,6 +39,7 @@ urlpatterns = [
         name="redoc",
     ),
     path("admin/dashboard/", dashboard_view, name="ops-dashboard"),
+    path("admin/analytics/", analytics_view, name="ops-analytics"),
     path("admin/", admin.site.urls),
     path("demo/", include("apps.ops.demo_urls")),
     path("", include("apps.preferences.urls")),
