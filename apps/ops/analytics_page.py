@@ -35,9 +35,13 @@ def default_filters() -> dict[str, Any]:
 
 
 class AnalyticsFilterForm(forms.Form):
-    start = forms.DateField(label="From", required=False, widget=forms.DateInput({"type": "date"}))
+    start = forms.DateField(
+        label="From", required=False, widget=forms.DateInput({"type": "date"}, format="%Y-%m-%d")
+    )
     end = forms.DateField(
-        label="To (inclusive)", required=False, widget=forms.DateInput({"type": "date"})
+        label="To (inclusive)",
+        required=False,
+        widget=forms.DateInput({"type": "date"}, format="%Y-%m-%d"),
     )
     channel = forms.ChoiceField(
         choices=[("", "all channels"), *[(c, c) for c in CHANNELS]], required=False
@@ -164,7 +168,8 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
     )
     context |= {
         **admin.site.each_context(request),
-        "form": form if form.is_bound else AnalyticsFilterForm(initial=filters),
+        # Invalid: as typed, with its errors; else the range shown (defaults filled in).
+        "form": form if form.errors else AnalyticsFilterForm(initial=filters),
         "title": f"Analytics: {template.key}" if template else "Analytics",
     }
     return render(request, "admin/analytics.html", context)

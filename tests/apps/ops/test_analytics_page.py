@@ -66,6 +66,8 @@ def test_staff_see_every_client_per_day_and_per_channel(staff: Client, welcome: 
     ]
     assert "Every client and template, every channel, 2026-11-01 to 2026-11-03" in page
     assert "cost 0.016600 USD" in page
+    assert 'name="start" value="2026-11-01"' in page
+    assert 'name="end" value="2026-11-03"' in page
     assert context["experiment"] is None
 
 
