@@ -108,7 +108,9 @@ class Seeded:
     end: dt.datetime
 
 
-def seed_rollups(seed_: Seed, *, templates: int = 4, deliveries: int = DELIVERIES) -> Seeded:
+def seed_rollups(
+    seed_: Seed, *, templates: int = 4, deliveries: int = DELIVERIES, days: int = DAYS
+) -> Seeded:
     """The month of rollups for the seed's client: `templates` templates (created here)."""
     from django.db import connection, transaction
 
@@ -119,8 +121,8 @@ def seed_rollups(seed_: Seed, *, templates: int = 4, deliveries: int = DELIVERIE
     client = ApiClient.objects.get(pk=seed_.client_id)
     ids = [TemplateFactory(client=client, key=f"bench_analytics_{i}").pk for i in range(templates)]
     end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-    start = end - dt.timedelta(days=DAYS)
-    hours = DAYS * 24
+    start = end - dt.timedelta(days=days)
+    hours = days * 24
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             SEED_SQL,
