@@ -92,7 +92,7 @@ class AnalyticsQuerySerializer(serializers.Serializer[Any]):
         return {**attrs, "from": start, "to": end}
 
 
-class LatencySerializer(serializers.Serializer[Any]):
+class AnalyticsLatencyStatsSerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField(help_text="Samples in the histogram.")
     p50 = serializers.IntegerField(allow_null=True, help_text="Upper bound (ms) of the bucket.")
     p95 = serializers.IntegerField(allow_null=True, help_text="Upper bound (ms) of the bucket.")
@@ -112,7 +112,7 @@ def _rates_serializer() -> serializers.Serializer[Any]:
 
 
 def _latency_serializer() -> serializers.Serializer[Any]:
-    fields = {name: LatencySerializer() for name in LATENCIES}
+    fields = {name: AnalyticsLatencyStatsSerializer() for name in LATENCIES}
     cls = type("AnalyticsLatencySerializer", (serializers.Serializer,), fields)
     return cls()  # type: ignore[no-any-return]
 

@@ -212,3 +212,10 @@ def test_options_and_other_methods_answer_json_even_when_csv_is_asked_for(
     assert options.json()["name"] == "Analytics"
     assert post.status_code == 405
     assert post.json()["code"] == "method_not_allowed"
+
+
+def test_format_csv_in_the_query_is_the_csv_too(two_clients: dict[str, Any]) -> None:
+    response = two_clients["mine"].get(f"{URL}?{RANGE}&format=csv")
+
+    assert response.status_code == 200
+    assert response.content.decode().splitlines()[-1].startswith("total,")
