@@ -1,10 +1,10 @@
 """`make bench`: start what is needed, measure, stop it, print figures beside ceilings.
 
-python -m bench [--only ingestion,bulk,pipeline,inapp] [--repeats 3] [--seconds 10]
+python -m bench [--only ingestion,bulk,pipeline,inapp,analytics] [--repeats 3] [--seconds 10]
 python -m bench --only fanout [--fanout-subscribers 100000]   (not in the default set: slow)
 python -m bench --only pipeline --webhook-receiver-sleep 5   (a webhook receiver sleeping 5 s)
 python -m bench --only pipeline --analytics-overhead   (also: the analytics fold on vs off)
-python -m bench --only analytics --backlog 2000   (the analytics fold on vs off alone)
+python -m bench --only analytics-fold --backlog 2000   (the analytics fold on vs off alone)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bench.procs import install_signal_handlers
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="ingestion,bulk,pipeline,inapp")
+    parser.add_argument("--only", default="ingestion,bulk,pipeline,inapp,analytics")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
@@ -67,6 +67,12 @@ def main() -> int:
         action="store_true",
         help="pipeline: also drain the backlog with the analytics fold running beside the "
         "workers and with ANALYTICS_ENABLED off, alternating; the ratio of the rates",
+    )
+    parser.add_argument(
+        "--analytics-templates",
+        type=int,
+        default=4,
+        help="analytics: templates in the seeded month of rollups (each x 4 channels x A/B)",
     )
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
@@ -146,8 +152,8 @@ def main() -> int:
                     f"received {receiver.received} delivery.sent webhooks",
                     flush=True,
                 )
-        if "analytics" in only:  # the fold on vs off alone (bench/analytics.py)
-            from bench.analytics import fold_comparison
+        if "analytics-fold" in only:  # the fold on vs off alone (bench/analytics_fold.py)
+            from bench.analytics_fold import fold_comparison
 
             wcfg = PipelineConfig(
                 workers=args.workers, pool=args.pool, concurrency=args.concurrency
@@ -185,6 +191,12 @@ def main() -> int:
             from bench.fanout import run_fanout
 
             found = run_fanout(web, args.fanout_subscribers, r.flushdb)
+            figures += found
+            print(table(found), flush=True)
+        if "analytics" in only:
+            from bench.analytics import run_analytics
+
+            found = run_analytics(web.url, data, templates=args.analytics_templates)
             figures += found
             print(table(found), flush=True)
     finally:

@@ -10,11 +10,13 @@ from drf_spectacular.views import (
 )
 
 from apps.deliveries import webhooks
+from apps.ops.analytics_page import analytics_view
 from apps.ops.dashboard import dashboard_view
 from apps.ops.health import healthz, readyz
 from apps.ops.views import metrics_view
 
 api_v1 = [
+    path("", include("apps.analytics.api.urls")),
     path("", include("apps.deliveries.api.urls")),
     path("", include("apps.inbox.api.urls")),
     path("", include("apps.preferences.api.urls")),
@@ -37,6 +39,7 @@ urlpatterns = [
         name="redoc",
     ),
     path("admin/dashboard/", dashboard_view, name="ops-dashboard"),
+    path("admin/analytics/", analytics_view, name="ops-analytics"),
     path("admin/", admin.site.urls),
     path("demo/", include("apps.ops.demo_urls")),
     path("", include("apps.preferences.urls")),

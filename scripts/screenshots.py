@@ -1,7 +1,8 @@
 """Retake the README's screenshots from the real pages: start `make run` (SQLite and the
 embedded Redis in a scratch directory), send some traffic through it, and photograph the pages
 in Debian's headless Chromium. `python -m scripts.screenshots` writes docs/dashboard.png,
-docs/template-preview.png and docs/api-docs.png.
+docs/template-preview.png, docs/api-docs.png and docs/analytics-admin.png (from a month of
+rollups `manage.py seed_analytics_demo` writes for the demo template).
 """
 
 from __future__ import annotations
@@ -24,9 +25,16 @@ CHROMIUM = "/usr/bin/chromium"
 UNSET = ("DATABASE_URL", "REDIS_URL", "PORT", "DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY")
 
 
-def start(var_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+def run_env(var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in UNSET and not k.endswith("_SIM_PORT")}
-    env |= {"NOTIFIER_VAR_DIR": str(var_dir), "DATABASE_URL": f"sqlite:///{var_dir}/db.sqlite3"}
+    return env | {
+        "NOTIFIER_VAR_DIR": str(var_dir),
+        "DATABASE_URL": f"sqlite:///{var_dir}/db.sqlite3",
+    }
+
+
+def start(var_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    env = run_env(var_dir)
     log = var_dir / "make-run.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scripts.run_dev"],
@@ -76,6 +84,15 @@ def traffic(run: dict[str, str]) -> None:
     time.sleep(8)
 
 
+def seed_analytics(var_dir: Path) -> None:
+    """A month of rollups for the demo template (the run's own traffic is minutes old)."""
+    env = run_env(var_dir) | {"DJANGO_SETTINGS_MODULE": "config.settings.dev"}
+    env["NOTIFIER_IGNORE_RUN_ENV"] = "1"
+    subprocess.run(
+        [sys.executable, "manage.py", "seed_analytics_demo"], cwd=ROOT, env=env, check=True
+    )
+
+
 def photograph(run: dict[str, str]) -> None:
     from playwright.sync_api import Route, expect, sync_playwright
 
@@ -119,6 +136,10 @@ def photograph(run: dict[str, str]) -> None:
         expect(html).to_contain_text("A-1001")
         page.locator("#template-preview").screenshot(path=str(DOCS / "template-preview.png"))
 
+        page.goto(f"{base}/admin/analytics/")
+        expect(page.locator("#analytics-charts svg")).to_have_count(4)
+        page.screenshot(path=str(DOCS / "analytics-admin.png"), full_page=True)
+
         page.goto(f"{base}/api/docs/")
         expect(page.locator(".opblock-summary").first).to_be_visible(timeout=15000)
         page.screenshot(path=str(DOCS / "api-docs.png"))
@@ -130,11 +151,15 @@ def main() -> int:
         proc, run = start(Path(scratch))
         try:
             traffic(run)
+            seed_analytics(Path(scratch))
             photograph(run)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=60)
-    print("wrote docs/dashboard.png, docs/template-preview.png, docs/api-docs.png")
+    print(
+        "wrote docs/dashboard.png, docs/template-preview.png, docs/api-docs.png, "
+        "docs/analytics-admin.png"
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Small server-side SVG charts for the operator dashboard: no JavaScript, no build step."""
+"""Small server-side SVG charts for the operator dashboard and the analytics page: no
+JavaScript, no build step."""
 
 from __future__ import annotations
 
@@ -16,7 +17,20 @@ COLORS = {
     "dead": "#c62828",
     "p50": "#1565c0",
     "p95": "#8e24aa",
+    "delivered": "#1565c0",
+    "opened": "#f9a825",
+    "clicked": "#6a1b9a",
+    "delivery": "#1565c0",
+    "open": "#f9a825",
+    "click": "#6a1b9a",
+    "email": "#1565c0",
+    "sms": "#2e7d32",
+    "push": "#ef6c00",
+    "inapp": "#8e24aa",
 }
+# The x axis: hours by default (`09h`, a label every 3rd), or days (`11-30`, `every` 5th, ...).
+HOURS = ("%Hh", "%H:00", 3)
+DAYS = ("%m-%d", "%Y-%m-%d", 5)
 
 
 def _nice_max(value: float) -> float:
@@ -38,7 +52,9 @@ def _fmt(value: float) -> str:
     return f"{value:g}" if value < 1000 else f"{value / 1000:g}k"
 
 
-def _frame(title: str, hours: Sequence[dt.datetime], top: float, unit: str) -> list[str]:
+def _frame(
+    title: str, hours: Sequence[dt.datetime], top: float, unit: str, axis: tuple[str, str, int]
+) -> list[str]:
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -58,12 +74,13 @@ def _frame(title: str, hours: Sequence[dt.datetime], top: float, unit: str) -> l
             f"{_fmt(top * fraction)}{escape(unit)}</text>"
         )
     slot = plot_w / max(len(hours), 1)
+    label, _, every = axis
     for i, hour in enumerate(hours):
-        if i % 3 == 0:
+        if i % every == 0:
             x = LEFT + slot * (i + 0.5)
             parts.append(
                 f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle" fill="#555">'
-                f"{hour:%H}h</text>"
+                f"{hour.strftime(label)}</text>"
             )
     return parts
 
@@ -80,14 +97,19 @@ def _legend(names: Sequence[str]) -> list[str]:
 
 
 def stacked_bars(
-    title: str, hours: Sequence[dt.datetime], series: Mapping[str, Sequence[int]]
+    title: str,
+    hours: Sequence[dt.datetime],
+    series: Mapping[str, Sequence[float]],
+    *,
+    axis: tuple[str, str, int] = HOURS,
 ) -> SafeString:
-    """One bar per hour, the series stacked (e.g. sent / failed / dead)."""
+    """One bar per hour (or day: `axis=DAYS`), the series stacked (e.g. sent / failed / dead)."""
     totals = [sum(values[i] for values in series.values()) for i in range(len(hours))]
     top = _nice_max(max(totals, default=0))
-    parts = _frame(title, hours, top, "")
+    parts = _frame(title, hours, top, "", axis)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(hours), 1)
+    tip = axis[1]
     for i, hour in enumerate(hours):
         base = 0.0
         for name, values in series.items():
@@ -99,7 +121,7 @@ def stacked_bars(
             parts.append(
                 f'<rect x="{LEFT + slot * i + 1:.1f}" y="{y:.1f}" width="{slot - 2:.1f}" '
                 f'height="{h:.1f}" fill="{COLORS.get(name, "#777")}">'
-                f"<title>{hour:%H}:00 {escape(name)}: {count}</title></rect>"
+                f"<title>{hour.strftime(tip)} {escape(name)}: {count:g}</title></rect>"
             )
             base += h
     parts += _legend(list(series))
@@ -112,11 +134,14 @@ def lines(
     hours: Sequence[dt.datetime],
     series: Mapping[str, Sequence[float | None]],
     unit: str,
+    *,
+    axis: tuple[str, str, int] = HOURS,
 ) -> SafeString:
-    """One line per series, a point per hour; hours without data are gaps."""
+    """One line per series, a point per hour (or day); hours without data are gaps."""
     values = [v for s in series.values() for v in s if v is not None]
     top = _nice_max(max(values, default=0))
-    parts = _frame(title, hours, top, unit)
+    parts = _frame(title, hours, top, unit, axis)
+    tip = axis[1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(hours), 1)
     for name, points in series.items():
@@ -135,7 +160,8 @@ def lines(
             segment.append(f"{x:.1f},{y:.1f}")
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}">'
-                f"<title>{hours[i]:%H}:00 {escape(name)}: {value:.2f}{escape(unit)}</title>"
+                f"<title>{hours[i].strftime(tip)} {escape(name)}: {value:.2f}{escape(unit)}"
+                "</title>"
                 "</circle>"
             )
     parts += _legend(list(series))

@@ -15,6 +15,7 @@ from typing import Any
 import factory
 from django.utils import timezone
 
+from apps.analytics.models import Rollup
 from apps.clients.models import ApiClient, ApiKey
 from apps.clients.services import api_key_create, api_key_rotate
 from apps.deliveries.models import (
@@ -379,3 +380,18 @@ class WebhookAttemptFactory(factory.django.DjangoModelFactory):
     ok = False
     error = "HTTP 500"
     response_excerpt = "boom"
+
+
+class RollupFactory(factory.django.DjangoModelFactory):
+    """One hour of one template on one channel (the aggregator writes the real ones)."""
+
+    class Meta:
+        model = Rollup
+
+    hour = factory.LazyFunction(lambda: timezone.now().replace(minute=0, second=0, microsecond=0))
+    client = factory.SubFactory(ApiClientFactory)
+    template = factory.SubFactory(TemplateFactory, client=factory.SelfAttribute("..client"))
+    channel = "email"
+    accepted = 3
+    sent = 2
+    delivered = 1

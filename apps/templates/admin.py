@@ -173,7 +173,7 @@ class TemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("client", "category", "default_priority", "updated_at")
     search_fields = ("key", "category", "client__name")
     # The digest declaration is checked by the API (PUT /api/v1/templates/{key}): shown here.
-    readonly_fields = ("digest", "created_at", "updated_at", "preview_link")
+    readonly_fields = ("digest", "created_at", "updated_at", "preview_link", "analytics_link")
     list_select_related = ("client",)
     inlines = [VersionInline]
 
@@ -210,6 +210,19 @@ class TemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return "-"
         url = reverse("admin:templates_template_preview", args=[obj.pk])
         return format_html('<a href="{}">Open the preview on its own page</a>', url)
+
+    @admin.display(description="analytics")
+    def analytics_link(self, obj: Template) -> str:
+        if obj.pk is None:
+            return "-"
+        # The page lives in apps.ops (above this app): named by its URL only.
+        url = reverse("ops-analytics")
+        return format_html(
+            '<a href="{}?template={}" id="template-analytics">Sent, opened, cost: this '
+            "template's analytics</a>",
+            url,
+            obj.pk,
+        )
 
     def get_urls(self) -> list[URLPattern]:
         preview = path(

@@ -473,6 +473,49 @@ def test_nul_in_a_query_parameter_is_a_400_naming_it(
     assert body["fields"] == {param: ["Must not contain NUL characters (%00)."]}
 
 
+# Query strings a GET operation reads (route -> [(query, the field the 400 names)]): values
+# out of range, dates past the year 9999 or before year 1 once converted to UTC, garbage.
+HOSTILE_QUERIES: dict[str, list[tuple[str, str]]] = {
+    "api/v1/analytics": [
+        ("group_by=week", "group_by"),
+        ("channel=fax", "channel"),
+        ("from=2026-11-03&to=2026-11-01", "to"),
+        ("from=2000-01-01&to=2026-11-01", "to"),
+        ("from=9999-12-31", "to"),
+        ("to=0001-01-01", "to"),
+        ("from=10000-01-01", "from"),
+        ("from=%2B275760-09-13T00:00:00Z", "from"),
+        ("from=0001-01-01T00:00:00%2B05:00", "from"),
+        ("to=9999-12-31T23:59:59-05:00", "to"),
+        ("from=1e30", "from"),
+        ("from=" + "9" * 5000, "from"),
+        ("template=" + "t" * 101, "template"),
+        ("client=" + "c" * 101, "client"),
+        ("group_by=%F0%9F%92%A5", "group_by"),
+    ],
+}
+
+
+def test_every_get_operation_with_query_parameters_has_hostile_queries() -> None:
+    assert "api/v1/analytics" in GET_OPERATIONS
+    assert set(HOSTILE_QUERIES) <= set(GET_OPERATIONS)
+
+
+@pytest.mark.parametrize(
+    ("route", "query", "field"),
+    [(route, q, f) for route, cases in HOSTILE_QUERIES.items() for q, f in cases],
+)
+def test_a_hostile_query_is_a_400_naming_the_parameter(
+    route: str, query: str, field: str, world: dict[str, Any]
+) -> None:
+    client = client_for(route, world)
+
+    response = client.get(f"{url_for(route, world)}?{query}")
+
+    body = assert_error_shape(response, allowed={400})
+    assert list(body["fields"]) == [field], body
+
+
 @pytest.mark.parametrize(("route", "schema_path", "method"), OPERATIONS)
 def test_nul_in_the_path_is_a_400(
     route: str, schema_path: str, method: str, world: dict[str, Any]

@@ -1,0 +1,148 @@
+"""The analytics API's query parameters and its answer, as OpenAPI components."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+from apps.analytics.models import COUNTERS
+from apps.analytics.selectors import GROUP_BY, LATENCIES, RATES
+from notifier.types import Channel
+
+CHANNELS = [c.value for c in Channel]
+DEFAULT_RANGE = dt.timedelta(days=30)
+# The longest range one request may ask for (a year and a margin).
+MAX_RANGE = dt.timedelta(days=400)
+BOUND_HELP = (
+    "An ISO date (`2026-11-01`, midnight UTC) or date-time (`2026-11-01T09:00:00Z`; without "
+    "an offset, UTC). An hour counts when its start is in [from, to): `to` is exclusive."
+)
+
+
+BAD_INSTANT = "Expected an ISO date (2026-11-01) or date-time (2026-11-01T09:00:00Z)."
+
+
+def _instant(value: str) -> dt.datetime:
+    """An ISO date or date-time as an aware UTC datetime."""
+    try:
+        moment = parse_datetime(value)
+        day = parse_date(value) if moment is None else None
+    except ValueError as exc:  # well-formed but impossible: 2026-13-01
+        raise serializers.ValidationError(BAD_INSTANT) from exc
+    if moment is None:
+        if day is None:
+            raise serializers.ValidationError(BAD_INSTANT)
+        moment = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+05:00 is in the year 0 in UTC
+        raise serializers.ValidationError(BAD_INSTANT) from exc
+
+
+def _next_hour(now: dt.datetime) -> dt.datetime:
+    return now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+
+
+class AnalyticsQuerySerializer(serializers.Serializer[Any]):
+    # `from` is a Python keyword: the field is declared below under its query name.
+    to = serializers.CharField(required=False, max_length=40, help_text=BOUND_HELP)
+    template = serializers.SlugField(required=False, max_length=100)
+    channel = serializers.ChoiceField(choices=CHANNELS, required=False)
+    group_by = serializers.ChoiceField(choices=list(GROUP_BY), required=False, default="day")
+    client = serializers.CharField(
+        required=False, max_length=100, help_text="Ops keys only: one client's rows (its name)."
+    )
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(required=False, max_length=40, help_text=BOUND_HELP)
+        return fields
+
+    def validate_from(self, value: str) -> dt.datetime:
+        return _instant(value)
+
+    def validate_to(self, value: str) -> dt.datetime:
+        return _instant(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start: dt.datetime | None = attrs.get("from")
+        end: dt.datetime | None = attrs.get("to")
+        try:
+            if end is None:
+                end = _next_hour(timezone.now()) if start is None else start + DEFAULT_RANGE
+        except OverflowError as exc:
+            raise serializers.ValidationError({"to": ["Past the year 9999: give `to`."]}) from exc
+        try:
+            if start is None:
+                start = end - DEFAULT_RANGE
+        except OverflowError as exc:
+            raise serializers.ValidationError({"to": ["Too early: give `from` too."]}) from exc
+        if start >= end:
+            raise serializers.ValidationError({"to": ["Must be after `from`."]})
+        if end - start > MAX_RANGE:
+            raise serializers.ValidationError(
+                {"to": [f"At most {MAX_RANGE.days} days after `from`."]}
+            )
+        return {**attrs, "from": start, "to": end}
+
+
+class AnalyticsLatencyStatsSerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField(help_text="Samples in the histogram.")
+    p50 = serializers.IntegerField(allow_null=True, help_text="Upper bound (ms) of the bucket.")
+    p95 = serializers.IntegerField(allow_null=True, help_text="Upper bound (ms) of the bucket.")
+    mean = serializers.IntegerField(allow_null=True)
+
+
+def _counts_serializer() -> serializers.Serializer[Any]:
+    fields = {name: serializers.IntegerField() for name in COUNTERS}
+    cls = type("AnalyticsCountsSerializer", (serializers.Serializer,), fields)
+    return cls()  # type: ignore[no-any-return]
+
+
+def _rates_serializer() -> serializers.Serializer[Any]:
+    fields = {name: serializers.FloatField(allow_null=True) for name in RATES}
+    cls = type("AnalyticsRatesSerializer", (serializers.Serializer,), fields)
+    return cls()  # type: ignore[no-any-return]
+
+
+def _latency_serializer() -> serializers.Serializer[Any]:
+    fields = {name: AnalyticsLatencyStatsSerializer() for name in LATENCIES}
+    cls = type("AnalyticsLatencySerializer", (serializers.Serializer,), fields)
+    return cls()  # type: ignore[no-any-return]
+
+
+class AnalyticsGroupSerializer(serializers.Serializer[Any]):
+    key = serializers.CharField(
+        help_text=(
+            "The group: a UTC day (2026-11-01), an hour (2026-11-01T09:00:00Z), a channel, a "
+            'template key, an A/B label ("" outside a test and before the send) or a provider '
+            '("" before a send).'
+        )
+    )
+    counts = _counts_serializer()
+    skipped_reasons = serializers.DictField(child=serializers.IntegerField())
+    rates = _rates_serializer()
+    latency_ms = _latency_serializer()
+    cost = serializers.CharField(help_text="Decimal, in `currency`.")
+
+
+class AnalyticsReportSerializer(serializers.Serializer[Any]):
+    # `from` is a keyword: declared in get_fields.
+    to = serializers.DateTimeField()
+    group_by = serializers.ChoiceField(choices=list(GROUP_BY))
+    currency = serializers.CharField()
+    rows = AnalyticsGroupSerializer(many=True)
+    totals = AnalyticsGroupSerializer()
+    experiment = serializers.JSONField(
+        allow_null=True, help_text="The A/B test's comparison when one is asked for (null)."
+    )
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields = super().get_fields()
+        return {"from": serializers.DateTimeField(), **fields}
