@@ -2,7 +2,8 @@
 
 python -m bench [--only ingestion,bulk,pipeline,inapp,analytics] [--repeats 3] [--seconds 10]
 python -m bench --only fanout [--fanout-subscribers 100000]   (not in the default set: slow)
-python -m bench --only pipeline --webhook-receiver-sleep 5   (a webhook receiver sleeping 5 s)
+python -m bench --only pipeline --webhook-receiver-sleep 5   (a webhook receiver sleeping 5 s;
+                                                              0: one answering at once)
 python -m bench --only pipeline --analytics-overhead   (also: the analytics fold on vs off)
 python -m bench --only analytics-fold --backlog 2000   (the analytics fold on vs off alone)
 """
@@ -58,9 +59,10 @@ def main() -> int:
     parser.add_argument(
         "--webhook-receiver-sleep",
         type=float,
-        default=0.0,
+        default=None,
         help="pipeline: with a webhook endpoint (delivery.sent) whose receiver on 127.0.0.1 "
-        "sleeps this many seconds per request, and a webhooks worker (0: none)",
+        "sleeps this many seconds per request (0: answers at once), and a webhooks worker "
+        "(not given: no endpoint)",
     )
     parser.add_argument(
         "--analytics-overhead",
@@ -77,7 +79,7 @@ def main() -> int:
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     only = set(args.only.split(","))
-    if args.webhook_receiver_sleep > 0:
+    if args.webhook_receiver_sleep is not None:
         # The receiver listens on 127.0.0.1: allowed beside BENCH_ENDPOINTS only (notifier.W003),
         # in this process (registration) and in those it starts (process_env copies it).
         os.environ["WEBHOOKS_ALLOW_PRIVATE"] = "1"
@@ -133,7 +135,7 @@ def main() -> int:
                 analytics_overhead=args.analytics_overhead,
             )
             receiver = None
-            if args.webhook_receiver_sleep > 0:
+            if args.webhook_receiver_sleep is not None:
                 from bench.webhooks import SlowReceiver, endpoint_register
 
                 receiver = SlowReceiver(args.webhook_receiver_sleep)
