@@ -28,7 +28,7 @@ class WorkerConfig:
     concurrency: int = 8
     # With a webhook endpoint (bench/webhooks.py): a webhooks worker runs beside the channel's.
     webhooks: bool = False
-    # The analytics fold (bench/analytics.py): None, no beat nor maintenance worker (as
+    # The analytics fold (bench/analytics_fold.py): None, no beat nor maintenance worker (as
     # before); True or False, both run beside the workers with ANALYTICS_ENABLED so.
     fold: bool | None = None
 

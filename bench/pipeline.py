@@ -42,7 +42,7 @@ class PipelineConfig(WorkerConfig):
     provider_ms: float = 200.0
     provider_jitter_ms: float = 50.0
     pace_fraction: float = PACE_FRACTION
-    # Also drain with the analytics fold on and off, alternating (bench/analytics.py).
+    # Also drain with the analytics fold on and off, alternating (bench/analytics_fold.py).
     analytics_overhead: bool = False
 
     @property
@@ -117,7 +117,7 @@ def run_pipeline(web: Web, seed: Seed, cfg: PipelineConfig, sim: Simulator) -> l
         figures += slow_figures(cfg, fast_rate, slow, load_drains)
     figures += latency_figures + memory_figures(cfg, small, fast[0], slow)
     if cfg.analytics_overhead:
-        from bench.analytics import fold_comparison
+        from bench.analytics_fold import fold_comparison
 
         figures.append(
             fold_comparison(

@@ -43,7 +43,7 @@ def uncounted() -> int:
 
 def rollup_check(*, client_id: int, timeout: float = 600.0) -> RollupCheck:
     """Fold to empty (at most `timeout` seconds), then compare the client's totals."""
-    from apps.analytics.selectors import rollup_totals, timeline_totals
+    from apps.analytics.fold_selectors import rollup_totals, timeline_totals
     from apps.analytics.services import rollups_fold_pending
 
     t0 = time.monotonic()

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from apps.analytics.selectors import SENT_GROUP, AttemptRow, EventRow
+from apps.analytics.fold_selectors import SENT_GROUP, AttemptRow, EventRow
 from apps.deliveries.models import DeliveryStatus
 from notifier import histograms
 from notifier.routing import Reason

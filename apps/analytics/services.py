@@ -19,9 +19,9 @@ from django.conf import settings
 from django.db import OperationalError, transaction
 from django.db.models import Q
 
+from apps.analytics.fold_selectors import AttemptRow, EventRow
 from apps.analytics.increments import Increment, Key, increments_of
 from apps.analytics.models import COUNTERS, Rollup
-from apps.analytics.selectors import AttemptRow, EventRow
 from apps.deliveries.counting import attempts_take, events_take
 from notifier import histograms
 

@@ -16,8 +16,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from apps.analytics.fold_selectors import rollup_totals, timeline_totals
 from apps.analytics.models import Rollup
-from apps.analytics.selectors import rollup_totals, timeline_totals
 from apps.analytics.services import rollup_fold, rollups_fold_pending
 from apps.deliveries.models import Attempt, Delivery, DeliveryEvent
 from notifier.sms_segments import sms_segments

@@ -7,8 +7,8 @@ import pytest
 from django.db.models import Sum
 
 from apps.analytics import tasks
+from apps.analytics.fold_selectors import rollup_totals, timeline_totals
 from apps.analytics.models import COUNTERS, Rollup
-from apps.analytics.selectors import rollup_totals, timeline_totals
 from apps.analytics.services import rollup_fold, rollups_fold_pending
 from apps.deliveries.models import Attempt, Delivery, DeliveryEvent
 from notifier import histograms

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
+from apps.analytics.fold_selectors import rollup_totals, timeline_totals
 from apps.analytics.models import Rollup
-from apps.analytics.selectors import rollup_totals, timeline_totals
 from apps.analytics.services import Folded, rollup_fold, rollups_fold_pending
 from apps.deliveries.models import DeliveryEvent
 from tests.apps.analytics.helpers import T0, delivery, event, seconds

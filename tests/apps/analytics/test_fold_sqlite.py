@@ -15,7 +15,7 @@ import json, sys, threading
 from django.db import connection
 from rest_framework.test import APIClient
 from apps.analytics.models import Rollup
-from apps.analytics.selectors import rollup_totals, timeline_totals
+from apps.analytics.fold_selectors import rollup_totals, timeline_totals
 from apps.analytics.services import rollups_fold_pending
 from apps.deliveries.models import Delivery
 from apps.deliveries.sending import deliveries_attempt
