@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from apps.analytics.experiments import experiment_summary
 from apps.analytics.selectors import Group, Report, analytics_report, currency
 from apps.ops import charts
 from apps.templates.models import Template
@@ -146,8 +147,18 @@ def analytics_page_context(
         "day_rows": [row.as_dict() for row in by_day.rows],
         "channel_rows": [row.as_dict() for row in by_channel.rows],
         "totals": by_day.totals.as_dict(),
-        # The A/B comparison for the template's test joins here (rendered when not None).
-        "experiment": None,
+        # The template's A/B tests over the same days (none for the overall page).
+        "experiments": (
+            experiment_summary(
+                client=template.client,
+                template=template,
+                start=scope["start"],
+                end=scope["end"],
+                channel=channel,
+            )
+            if template
+            else []
+        ),
     }
 
 

@@ -140,7 +140,11 @@ class AnalyticsReportSerializer(serializers.Serializer[Any]):
     rows = AnalyticsGroupSerializer(many=True)
     totals = AnalyticsGroupSerializer()
     experiment = serializers.JSONField(
-        allow_null=True, help_text="The A/B test's comparison when one is asked for (null)."
+        allow_null=True,
+        help_text="With `group_by=variant` and `template`: the template's A/B tests over the "
+        "range, one object per test (channel, locale, per label counts and open/click rates, each "
+        "challenger against the first label: difference, 95% interval, p-value, verdict once "
+        "every label has ANALYTICS_AB_MIN_SAMPLE sent; docs/analytics.md). Null otherwise.",
     )
 
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:

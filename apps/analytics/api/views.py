@@ -17,15 +17,38 @@ from apps.analytics.api.serializers import (
     AnalyticsQuerySerializer,
     AnalyticsReportSerializer,
 )
+from apps.analytics.experiments import experiment_summary
 from apps.analytics.selectors import GROUP_BY, analytics_report
 from apps.clients.auth import request_client
 from apps.clients.models import ApiClient
 from apps.core.errors import ServiceError
+from apps.templates.models import Template
 
 
 class ClientFilterForbidden(ServiceError):
     status_code = 403
     code = "permission_denied"
+
+
+def _experiment(
+    *, caller: ApiClient, client: ApiClient | None, key: str, params: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """The template's A/B tests over the range (apps.analytics.experiments), or None when no
+    single template has that key in scope (an ops key's key shared by several clients)."""
+    templates = Template.objects.filter(key=key)
+    if client is not None:
+        templates = templates.filter(client=client)
+    found = list(templates[:2])
+    if len(found) != 1:
+        return None
+    return experiment_summary(
+        # An ops key without `client=` sees every client's counts (its own is_ops says so).
+        client=client or caller,
+        template=found[0],
+        start=params["from"],
+        end=params["to"],
+        channel=params.get("channel"),
+    )
 
 
 class AnalyticsView(APIView):
@@ -77,7 +100,12 @@ class AnalyticsView(APIView):
             template_key=params.get("template"),
             channel=params.get("channel"),
         )
-        data = AnalyticsReportSerializer(report.as_dict()).data
+        body = report.as_dict()
+        if params["group_by"] == "variant" and params.get("template"):
+            body["experiment"] = _experiment(
+                caller=caller, client=client, key=params["template"], params=params
+            )
+        data = AnalyticsReportSerializer(body).data
         return Response(data)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:

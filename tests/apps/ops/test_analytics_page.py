@@ -68,7 +68,7 @@ def test_staff_see_every_client_per_day_and_per_channel(staff: Client, welcome: 
     assert "cost 0.016600 USD" in page
     assert 'name="start" value="2026-11-01"' in page
     assert 'name="end" value="2026-11-03"' in page
-    assert context["experiment"] is None
+    assert context["experiments"] == []
 
 
 def test_one_template_and_one_channel(staff: Client, welcome: Template) -> None:
@@ -124,3 +124,31 @@ def test_only_staff_may_see_it() -> None:
     assert anonymous.status_code == 302
     assert anonymous["Location"] == "/admin/login/?next=/admin/analytics/"
     assert not_staff.status_code == 302
+
+
+def test_a_templates_page_shows_its_ab_test_without_promote_buttons(staff: Client) -> None:
+    from tests.apps.analytics.test_experiments import textbook, variants
+
+    template = TemplateFactory(key="welcome", variants=variants(("A", 50), ("B", 50)))
+    textbook(template)
+
+    response = staff.get(
+        f"/admin/analytics/?start=2026-11-01&end=2026-11-07&template={template.pk}"
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="experiment"' in page
+    assert 'class="experiment-label-B"' in page
+    assert "verdict: b" in page
+    assert "Promote B" not in page  # promoting is the template page's, linked from here
+    assert f"/admin/templates/template/{template.pk}/change/#template-experiments" in page
+    (test,) = response.context["experiments"]
+    assert [arm["sent"] for arm in test["labels"]] == [1000, 1000]
+
+
+def test_the_overall_page_has_no_ab_block(staff: Client, welcome: Template) -> None:
+    response = staff.get(f"/admin/analytics/?{RANGE}")
+
+    assert 'id="experiment"' not in response.content.decode()
+    assert response.context["experiments"] == []
