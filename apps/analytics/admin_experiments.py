@@ -1,6 +1,6 @@
 """The template admin's A/B tests: each running test's results on the template's change page
 (experiment_summary over the last 30 days) and a button per label that promotes its copy
-(apps.templates.services.template_variant_promote). The analytics app sits above templates,
+(apps.analytics.services.experiment_promote). The analytics app sits above templates,
 so it extends the template admin (apps/analytics/admin.py registers this class in its place)."""
 
 from __future__ import annotations
@@ -9,17 +9,22 @@ import datetime as dt
 from typing import Any
 
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
 from apps.analytics.experiments import experiment_summary
+from apps.analytics.experiment_services import experiment_promote
 from apps.core.errors import InvalidInput
 from apps.deliveries.models import VariantAssignment
 from apps.templates.admin import TemplateAdmin
 from apps.templates.models import Template
-from apps.templates.services import template_variant_promote
 
 SUMMARY_DAYS = 30
 
@@ -42,10 +47,15 @@ class TemplateExperimentsAdmin(TemplateAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        template = Template.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        if template is not None and self.has_view_permission(request, template):
+        # get_object: None for an id that is no template's (or no number at all, "²" or "abc").
+        template = self.get_object(request, object_id)
+        if template is None:
+            raise Http404("No such template.")
+        if self.has_view_permission(request, template):
             end = timezone.now()
-            start = end - dt.timedelta(days=SUMMARY_DAYS)
+            start = (end - dt.timedelta(days=SUMMARY_DAYS)).replace(
+                minute=0, second=0, microsecond=0
+            )  # the rollup's hours: whole hours only
             extra_context = {
                 **(extra_context or {}),
                 "experiments": experiment_summary(
@@ -62,14 +72,16 @@ class TemplateExperimentsAdmin(TemplateAdmin):
         its channel and locale in a new version; back to the change page with a message."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        template = get_object_or_404(Template, pk=object_id)
+        template = self.get_object(request, object_id)
+        if template is None:
+            raise Http404("No such template.")
         if not self.has_change_permission(request, template):
             return HttpResponse(status=403)
         channel, locale, label = (
             str(request.POST.get(name) or "")[:40] for name in ("channel", "locale", "label")
         )
         try:
-            version = template_variant_promote(
+            version = experiment_promote(
                 template=template,
                 channel=channel,
                 locale=locale,

@@ -6,9 +6,10 @@ of the template's current version whose variants carry labels), in channel then 
 
     {
       "channel": "email", "locale": "en", "test_key": "welcome:email", "version": 3,
-      "start": "2026-11-01T00:00:00+00:00", "end": "2026-12-01T00:00:00+00:00",
+      "start": "2026-11-01T00:00:00+00:00",  # start, or the label set's first hour if later
+      "end": "2026-12-01T00:00:00+00:00",
       "minimum_sample": 100,            # ANALYTICS_AB_MIN_SAMPLE
-      "ready": true,                    # every label has at least minimum_sample sent
+      "ready": true,                    # every label weighted > 0 has minimum_sample sent
       "labels": [                       # in label order; the first is the control
         {"label": "A", "weight": 70, "sent": 1000, "delivered": 990, "opened": 200,
          "clicked": 50, "open_rate": 0.2, "click_rate": 0.05},
@@ -26,7 +27,11 @@ of the template's current version whose variants carry labels), in channel then 
 Rates are per sent delivery (opened / sent, clicked / sent; null before anything was sent).
 `difference` is the challenger's rate minus the control's, `low`..`high` its 95% interval, and
 `verdict` "a" (the control wins), "b" (the challenger wins), "none" (no significant difference
-at 5%) or null while any label of the test has fewer than `minimum_sample` sent. A comparison
+at 5%) or null while any label of the test weighted above 0 has fewer than `minimum_sample`
+sent. Counting starts no earlier than the UTC hour in which the test's current label set was
+introduced (the oldest of the unbroken run of versions with these labels for that channel and
+locale; a weights-only edit keeps the run going), so an earlier test's counts under the same
+labels stay out (but for what it sent in that very hour). A comparison
 is null when either arm has nothing sent. The rollup counts by channel and label, not locale:
 two locales of one channel running tests with the same labels show the same counts. A counter
 counts first events in the range's hours, so an open in the range of a delivery sent before it
@@ -43,8 +48,8 @@ from django.db.models import Sum
 
 from apps.analytics.models import Rollup
 from apps.clients.models import ApiClient
-from apps.templates.models import Template, TemplateVariant
-from apps.templates.selectors import template_current_version
+from apps.templates.models import Template, TemplateVariant, TemplateVersion
+from apps.templates.selectors import template_versions, variant_weights
 from notifier.experiments import compare, verdict
 
 MEASURES = ("sent", "delivered", "opened", "clicked")
@@ -60,8 +65,29 @@ def _tests(
     return {
         key: sorted(group, key=lambda v: v.label)
         for key, group in sorted(groups.items())
-        if any(v.label for v in group)
+        if variant_weights(group)
     }
+
+
+def _hour(at: dt.datetime) -> dt.datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _since(versions: list[TemplateVersion], channel: str, locale: str) -> dt.datetime:
+    """When the current label set of `channel`/`locale` was introduced: the creation of the
+    oldest version in the unbroken run of versions (newest first) that have those labels."""
+
+    def labels(version: TemplateVersion) -> set[str]:
+        return {v.label for v in version.variants.all() if (v.channel, v.locale) == key}
+
+    key = (channel, locale)
+    current = labels(versions[0])
+    since = versions[0].created_at
+    for version in versions[1:]:
+        if labels(version) != current:
+            break
+        since = version.created_at
+    return since
 
 
 def _counts(
@@ -70,15 +96,15 @@ def _counts(
     template: Template,
     start: dt.datetime,
     end: dt.datetime,
-    channels: set[str],
-) -> dict[tuple[str, str], dict[str, int]]:
+    channel: str,
+) -> dict[str, dict[str, int]]:
     rows = Rollup.objects.filter(
-        template=template, channel__in=channels, hour__gte=start, hour__lt=end
+        template=template, channel=channel, hour__gte=start, hour__lt=end
     ).exclude(variant="")
     if not client.is_ops:
         rows = rows.filter(client=client)
-    totals = rows.values("channel", "variant").annotate(**{m: Sum(m) for m in MEASURES})
-    return {(r["channel"], r["variant"]): {m: int(r[m] or 0) for m in MEASURES} for r in totals}
+    totals = rows.values("variant").annotate(**{m: Sum(m) for m in MEASURES})
+    return {r["variant"]: {m: int(r[m] or 0) for m in MEASURES} for r in totals}
 
 
 def _comparison(
@@ -115,26 +141,24 @@ def experiment_summary(
     """Each A/B test of `template`'s current version (of `channel` only, if given) over the
     hours in [start, end): the module's docstring gives the shape. A client sees its own
     counts; an ops key every client's."""
-    version = template_current_version(template=template)
-    if version is None:
+    versions = list(template_versions(template=template))
+    if not versions:
         return []
+    version = versions[0]
     tests = _tests(list(version.variants.all()), channel)
     if not tests:
         return []
     minimum: int = settings.ANALYTICS_AB_MIN_SAMPLE
-    counts = _counts(
-        client=client,
-        template=template,
-        start=start,
-        end=end,
-        channels={c for c, _ in tests},
-    )
     summary = []
     for (test_channel, locale), group in tests.items():
+        since = max(start, _hour(_since(versions, test_channel, locale)))
+        counts = _counts(
+            client=client, template=template, start=since, end=end, channel=test_channel
+        )
         arms: list[dict[str, Any]] = []
         totals: list[dict[str, int]] = []
         for variant in group:
-            c = counts.get((test_channel, variant.label), dict.fromkeys(MEASURES, 0))
+            c = counts.get(variant.label, dict.fromkeys(MEASURES, 0))
             totals.append(c)
             arms.append(
                 {
@@ -145,7 +169,10 @@ def experiment_summary(
                     "click_rate": _rate(c["clicked"], c["sent"]),
                 }
             )
-        ready = all(c["sent"] >= minimum for c in totals)
+        # A label weighted 0 takes no new recipients: the verdict does not wait for it.
+        ready = all(
+            c["sent"] >= minimum for v, c in zip(group, totals, strict=True) if v.weight > 0
+        )
         control = totals[0]
         comparisons = [
             {
@@ -169,7 +196,7 @@ def experiment_summary(
                 "locale": locale,
                 "test_key": f"{template.key}:{test_channel}",
                 "version": version.number,
-                "start": start.isoformat(),
+                "start": since.isoformat(),
                 "end": end.isoformat(),
                 "minimum_sample": minimum,
                 "ready": ready,

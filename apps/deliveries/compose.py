@@ -13,7 +13,7 @@ from apps.preferences.tokens import list_unsubscribe_headers, preferences_url, u
 from apps.recipients.models import Recipient
 from apps.recipients.selectors import recipient_contact, recipient_context
 from apps.templates.limits import render_limits
-from apps.templates.selectors import variant_group, variant_pick
+from apps.templates.selectors import variant_group, variant_weights
 from notifier.channels import spec
 from notifier.errors import PermanentFailure
 from notifier.providers.base import OutboundMessage
@@ -93,14 +93,15 @@ def delivery_message(*, delivery: Delivery) -> OutboundMessage:
     """Render the delivery's template version for its recipient and channel."""
     notification = delivery.notification
     recipient = delivery.recipient
-    variant = variant_pick(
-        version=notification.template_version,
-        channel=delivery.channel,
-        locale=recipient.locale,
-        label=delivery.variant,  # an A/B test's label, set by the batch (assignments.py)
+    group = variant_group(
+        version=notification.template_version, channel=delivery.channel, locale=recipient.locale
     )
+    # An A/B test's label, set by the batch (assignments.py); the first sibling without one.
+    variant = next((v for v in group if v.label == delivery.variant), group[0] if group else None)
     if variant is None:
         raise PermanentFailure(f"template has no {delivery.channel} variant")
+    # What is recorded is the label of the copy rendered, whatever was asked ("" outside a test).
+    delivery.variant = variant.label if variant_weights(group) else ""
     try:
         rendered = render(
             subject=variant.subject,

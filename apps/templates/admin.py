@@ -281,7 +281,8 @@ class TemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        template = Template.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        # get_object: None for an id that is no template's ("²" or "abc" too, never a 500).
+        template = self.get_object(request, object_id)
         # The live preview POSTs to the draft endpoint, which wants the change (or add)
         # permission: view-only staff get the saved version's page (the preview link) instead.
         if template is not None and self.has_change_permission(request, template):

@@ -49,8 +49,9 @@ def variant_group(*, version: TemplateVersion, channel: str, locale: str) -> lis
 
 
 def variant_weights(group: list[TemplateVariant]) -> list[tuple[str, int]]:
-    """A test's (label, weight) list for notifier.experiments.assign; empty outside a test."""
-    if not any(v.label for v in group):
+    """A test's (label, weight) list for notifier.experiments.assign; empty outside a test. A
+    test is two or more labelled siblings: a lone variant is not one, labelled or not."""
+    if len(group) < 2 or not any(v.label for v in group):
         return []
     return [(v.label, v.weight) for v in group]
 

@@ -13,13 +13,14 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.analytics.models import Rollup
+from apps.deliveries.models import VariantAssignment
 from apps.templates.models import Template
 from tests.admin.test_template_admin import _template_form
-from tests.factories import TemplateFactory
+from tests.factories import RecipientFactory, TemplateFactory
 
 
 def ab_template() -> Template:
-    return TemplateFactory(
+    template = TemplateFactory(
         key="welcome",
         variants=[
             {"channel": "email", "label": "A", "weight": 70, "subject": "Old", "body": "a"},
@@ -27,6 +28,9 @@ def ab_template() -> Template:
             {"channel": "sms", "body": "Hi"},
         ],
     )
+    # The test has run for 40 days: the admin's last 30 days count from their first hour.
+    template.versions.update(created_at=timezone.now() - dt.timedelta(days=40))
+    return template
 
 
 def csrf_browser(user: User) -> Client:
@@ -147,3 +151,53 @@ def test_the_variant_editor_shows_labels_and_weights_and_saves_a_version_only_on
     assert [v.number for v in latest] == [2, 1]
     weights = latest[0].variants.order_by("channel", "label").values_list("label", "weight")
     assert list(weights) == [("A", 50), ("B", 50), ("", 1)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("object_id", ["²", "abc", "0", "99999999", "1.5", "%C2%B2x"])
+def test_a_hostile_template_id_is_a_404_on_the_change_page_and_promote(
+    staff: Client, object_id: str
+) -> None:
+    ab_template()
+
+    change = staff.get(f"/admin/templates/template/{object_id}/change/")
+    promote = staff.post(
+        f"/admin/templates/template/{object_id}/promote/",
+        {"channel": "email", "locale": "en", "label": "B"},
+    )
+
+    assert (change.status_code, promote.status_code) == (404, 404)
+    assert Template.objects.get().versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_30_days_start_at_an_hour_and_promote_forgets_the_channels_assignments(
+    staff: Client,
+) -> None:
+    template = ab_template()
+    oldest = (timezone.now() - dt.timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+    Rollup.objects.create(
+        hour=oldest, client=template.client, template=template, channel="email",
+        variant="B", provider="sendgrid", sent=7,
+    )  # fmt: skip
+    people = RecipientFactory.create_batch(3, client=template.client)
+    for person in people:
+        VariantAssignment.objects.create(
+            template=template, channel="email", recipient=person, label="B"
+        )
+    VariantAssignment.objects.create(
+        template=template, channel="sms", recipient=people[0], label="A"
+    )  # another channel's: kept
+    url = f"/admin/templates/template/{template.pk}/change/"
+
+    html = staff.get(url).content.decode()
+    row_b = html[html.index('class="experiment-label-B"') :]
+    cells = re.findall(r"<td>([^<]*)</td>", row_b[: row_b.index("</tr>")])
+    staff.post(
+        f"/admin/templates/template/{template.pk}/promote/",
+        {"channel": "email", "locale": "en", "label": "B"},
+    )
+
+    assert cells[:3] == ["B", "30", "7"]  # the first hour of the 30 days counts
+    assert template.versions.count() == 2
+    assert list(VariantAssignment.objects.values_list("channel", "label")) == [("sms", "A")]

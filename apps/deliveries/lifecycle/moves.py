@@ -165,6 +165,8 @@ def delivery_retrying(delivery: Delivery, failure: DeliveryFailure, *, delay: fl
         "reason": failure.reason[:200],
         "provider": delivery.provider,
     }
+    if delivery.variant:  # the A/B label it was rendered with: counted under it (rollup)
+        values["variant"] = delivery.variant
     detail = f"attempt {delivery.attempts} failed ({failure.reason}); next in {delay:.1f}s"
     if not _move_rows(RETRY, [delivery], values, detail):
         return _overtaken(delivery, None)
@@ -179,6 +181,8 @@ def delivery_dead(delivery: Delivery, failure: DeliveryFailure) -> str:
     perhaps the notification's fallback."""
     values = {"reason": failure.reason[:200], "next_attempt_at": None}
     values["provider"] = delivery.provider
+    if delivery.variant:  # the A/B label it was rendered with: counted under it (rollup)
+        values["variant"] = delivery.variant
     kind = "permanent failure" if isinstance(failure, PermanentFailure) else "retries exhausted"
     if not _move_rows(DIE, [delivery], values, f"{kind}: {failure.reason}"):
         return _overtaken(delivery, None)

@@ -11,10 +11,12 @@ from django.test import override_settings
 
 from apps.analytics.experiments import experiment_summary
 from apps.analytics.models import Rollup
+from apps.analytics.experiment_services import experiment_promote
 from apps.clients.models import ApiClient
+from apps.deliveries.models import VariantAssignment
 from apps.templates.models import Template
-from apps.templates.services import template_variant_promote
-from tests.factories import ApiClientFactory, TemplateFactory
+from apps.templates.services import template_variant_promote, template_version_create
+from tests.factories import ApiClientFactory, RecipientFactory, TemplateFactory
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 END = dt.datetime(2026, 11, 8, tzinfo=dt.UTC)
@@ -28,6 +30,13 @@ def variants(*labels: tuple[str, int]) -> list[dict[str, Any]]:
         ),
         {"channel": "sms", "body": "not in a test"},
     ]
+
+
+def ab_template(*labels: tuple[str, int]) -> Template:
+    """A template whose test started long before START (its version backdated)."""
+    template = TemplateFactory(key="welcome", variants=variants(*labels))
+    template.versions.update(created_at=START - dt.timedelta(days=30))
+    return template
 
 
 def seed(template: Template, variant: str, hour: dt.datetime, **counts: int) -> None:
@@ -64,7 +73,7 @@ def textbook(template: Template) -> None:
 
 @pytest.mark.django_db
 def test_two_labels_hand_computed_two_proportion_test_and_verdicts() -> None:
-    template = TemplateFactory(key="welcome", variants=variants(("A", 50), ("B", 50)))
+    template = ab_template(("A", 50), ("B", 50))
     textbook(template)
 
     (test,) = experiment_summary(client=template.client, template=template, start=START, end=END)
@@ -114,7 +123,7 @@ def test_two_labels_hand_computed_two_proportion_test_and_verdicts() -> None:
 
 @pytest.mark.django_db
 def test_no_verdict_until_every_label_reaches_the_minimum_sample() -> None:
-    template = TemplateFactory(key="welcome", variants=variants(("A", 1), ("B", 1), ("C", 1)))
+    template = ab_template(("A", 1), ("B", 1), ("C", 1))
     textbook(template)
     seed(template, "C", START, sent=99, opened=40, clicked=1)
 
@@ -141,7 +150,7 @@ def test_no_verdict_until_every_label_reaches_the_minimum_sample() -> None:
 
 @pytest.mark.django_db
 def test_a_label_with_nothing_sent_has_no_rates_or_comparison() -> None:
-    template = TemplateFactory(key="welcome", variants=variants(("A", 1), ("B", 1)))
+    template = ab_template(("A", 1), ("B", 1))
     seed(template, "A", START, sent=10, opened=3)
 
     (test,) = experiment_summary(client=template.client, template=template, start=START, end=END)
@@ -155,7 +164,7 @@ def test_a_label_with_nothing_sent_has_no_rates_or_comparison() -> None:
 
 @pytest.mark.django_db
 def test_ops_sees_every_client_a_channel_filter_and_no_test_no_summary() -> None:
-    template = TemplateFactory(key="welcome", variants=variants(("A", 1), ("B", 1)))
+    template = ab_template(("A", 1), ("B", 1))
     textbook(template)
     ops = ApiClient.objects.create(name="ops", is_ops=True)
 
@@ -170,3 +179,91 @@ def test_ops_sees_every_client_a_channel_filter_and_no_test_no_summary() -> None
     )
     template_variant_promote(template=template, channel="email", locale="en", label="B", actor="x")
     assert experiment_summary(client=template.client, template=template, start=START, end=END) == []
+
+
+def set_created(template: Template, number: int, at: dt.datetime) -> None:
+    template.versions.filter(number=number).update(created_at=at)
+
+
+@pytest.mark.django_db
+def test_counting_starts_at_the_hour_the_current_label_set_was_introduced() -> None:
+    """v1 (A, B) long before; v2 (A, B, C) created 3 days and 30 minutes into the range; v3
+    only reweights v2 (the same labels). The counts start at v2's hour: the earlier A/B test's
+    rows stay out, a weights-only edit does not restart the count."""
+    template = ab_template(("A", 1), ("B", 1))
+    introduced = START + dt.timedelta(days=3, minutes=30)
+    template_version_create(template=template, variants=variants(("A", 1), ("B", 1), ("C", 1)))
+    set_created(template, 2, introduced)
+    template_version_create(template=template, variants=variants(("A", 2), ("B", 1), ("C", 1)))
+    set_created(template, 3, introduced + dt.timedelta(days=1))
+    seed(template, "A", START + dt.timedelta(days=1), sent=999, opened=999)  # the old test
+    seed(template, "B", introduced - dt.timedelta(minutes=90), sent=999)  # the hour before
+    seed(template, "A", introduced - dt.timedelta(minutes=30), sent=10, opened=2)  # its hour
+    seed(template, "C", introduced + dt.timedelta(hours=2), sent=5)
+    seed(template, "B", introduced + dt.timedelta(days=2), sent=8)  # after the reweighting
+
+    (test,) = experiment_summary(client=template.client, template=template, start=START, end=END)
+
+    assert test["start"] == "2026-11-04T00:00:00+00:00"
+    assert test["version"] == 3
+    assert [(arm["label"], arm["sent"], arm["opened"]) for arm in test["labels"]] == [
+        ("A", 10, 2),
+        ("B", 8, 0),
+        ("C", 5, 0),
+    ]
+    # A later `start` than the label set's is kept as given.
+    late = START + dt.timedelta(days=5)
+    (test,) = experiment_summary(client=template.client, template=template, start=late, end=END)
+    assert test["start"] == late.isoformat()
+    assert [arm["sent"] for arm in test["labels"]] == [0, 8, 0]
+
+
+@pytest.mark.django_db
+def test_a_label_weighted_0_does_not_hold_the_verdict_back() -> None:
+    template = ab_template(("A", 1), ("B", 1), ("C", 0))
+    textbook(template)
+
+    (test,) = experiment_summary(client=template.client, template=template, start=START, end=END)
+
+    assert [(arm["label"], arm["sent"]) for arm in test["labels"]] == [
+        ("A", 1000),
+        ("B", 1000),
+        ("C", 0),
+    ]
+    assert test["ready"] is True
+    b, c = test["comparisons"]
+    assert b["open"]["verdict"] == "b"
+    assert c["open"] is None
+
+
+@pytest.mark.django_db
+def test_a_lone_labelled_variant_is_not_a_test() -> None:
+    template = ab_template(("A", 1))
+    seed(template, "A", START, sent=10)
+
+    assert experiment_summary(client=template.client, template=template, start=START, end=END) == []
+
+
+@pytest.mark.django_db
+def test_promote_forgets_the_channels_assignments_once_no_locale_of_it_runs_a_test() -> None:
+    template = TemplateFactory(
+        key="welcome",
+        variants=[
+            *variants(("A", 1), ("B", 1)),
+            {"channel": "email", "locale": "de", "label": "A", "subject": "a", "body": "b"},
+            {"channel": "email", "locale": "de", "label": "B", "subject": "b", "body": "b"},
+        ],
+    )
+    people = RecipientFactory.create_batch(2, client=template.client)
+    for person, channel in zip(people, ("email", "sms"), strict=True):
+        VariantAssignment.objects.create(
+            template=template, channel=channel, recipient=person, label="A"
+        )
+
+    experiment_promote(template=template, channel="email", locale="en", label="B", actor="x")
+    kept = sorted(VariantAssignment.objects.values_list("channel", flat=True))
+    experiment_promote(template=template, channel="email", locale="de", label="A", actor="x")
+
+    assert kept == ["email", "sms"]  # email/de still runs its test: the email rows stay
+    assert list(VariantAssignment.objects.values_list("channel", flat=True)) == ["sms"]
+    assert template.versions.count() == 3

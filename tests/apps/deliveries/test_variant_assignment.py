@@ -131,27 +131,21 @@ def test_a_stored_label_the_version_no_longer_has_is_assigned_again_and_stored()
     assert stored(template) == now
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_batches_racing_for_the_same_recipients_agree() -> None:
-    """Two versions whose weights send everyone new to A (the first) and to B (the second):
-    two batches for the same 30 recipients, one per version, at once. Whichever stores a
-    recipient's label first decides it for both."""
-    template = TemplateFactory(key="welcome", variants=ab(1, 0))
-    to_a = template.versions.get()
-    to_b = template_version_create(template=template, variants=ab(0, 1))
-    people = recipients(template.client, 30)
-    notifications = [notification_for(template, to_a), notification_for(template, to_b)]
+def race(notifications: list[Notification], orders: list[list[Recipient]]) -> list[list[Delivery]]:
+    """Assign two batches at once, batch i for notifications[i] and recipients orders[i] (each
+    thread on its own connection, started together); errors (a deadlock) fail the test."""
     barrier = threading.Barrier(2)
     results: list[list[Delivery]] = [[], []]
     errors: list[BaseException] = []
 
     def run(index: int) -> None:
         try:
+            by_pk = Recipient.objects.in_bulk([p.pk for p in orders[index]])
             deliveries = batch(
                 Notification.objects.select_related("template_version").get(
                     pk=notifications[index].pk
                 ),
-                list(Recipient.objects.filter(pk__in=[p.pk for p in people]).order_by("pk")),
+                [by_pk[p.pk] for p in orders[index]],
             )
             barrier.wait(timeout=30)
             deliveries_variants_assign(deliveries)
@@ -166,14 +160,51 @@ def test_two_batches_racing_for_the_same_recipients_agree() -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-
     assert errors == []
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("reverse", [False, True], ids=["same-order", "reversed-order"])
+def test_two_batches_racing_for_the_same_recipients_agree(reverse: bool) -> None:
+    """Two versions whose weights send everyone new to A (the first) and to B (the second):
+    two batches for the same recipients at once, one per version, in the same or in opposite
+    order (rows written in batch order would deadlock). Whichever stores a recipient's label
+    first decides it for both."""
+    template = TemplateFactory(key="welcome", variants=ab(1, 0))
+    to_a = template.versions.get()
+    to_b = template_version_create(template=template, variants=ab(0, 1))
+    people = recipients(template.client, 400)
+    notifications = [notification_for(template, to_a), notification_for(template, to_b)]
+
+    results = race(notifications, [people, people[::-1] if reverse else people])
+
     first, second = ({d.recipient_id: d.variant for d in r} for r in results)
-    assert len(first) == 30
+    assert len(first) == 400
     assert first == second
     assert set(first.values()) <= {"A", "B"}
     rows = dict(VariantAssignment.objects.values_list("recipient_id", "label"))
     assert rows == first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_replacing_the_same_stale_labels_in_opposite_order_agree() -> None:
+    """Everyone stored on B, then the current version drops B: two batches of it replace the
+    same stale rows at once, in opposite order, and agree on the new labels."""
+    template = TemplateFactory(key="welcome", variants=ab(0, 1))
+    people = recipients(template.client, 400)
+    deliveries_variants_assign(batch(notification_for(template, template.versions.get()), people))
+    assert set(stored(template).values()) == {"B"}
+    renamed = template_version_create(template=template, variants=ab(1, 0, c=1))
+    notifications = [notification_for(template, renamed), notification_for(template, renamed)]
+
+    results = race(notifications, [people, people[::-1]])
+
+    first, second = ({d.recipient_id: d.variant for d in r} for r in results)
+    assert len(first) == 400
+    assert first == second
+    assert set(first.values()) == {"A", "C"}
+    assert dict(VariantAssignment.objects.values_list("recipient_id", "label")) == first
 
 
 @pytest.mark.django_db
@@ -200,3 +231,68 @@ def test_a_batch_without_a_test_costs_no_statement_and_one_with_stored_labels_co
     assert [d.variant for d in plain_batch + sms_batch] == [""] * 40
     assert len(one.captured_queries) == 1
     assert [d.variant for d in again] == [d.variant for d in email]
+
+
+@pytest.mark.django_db
+def test_stale_labels_are_replaced_in_one_delete_and_one_insert() -> None:
+    template = TemplateFactory(key="welcome", variants=ab(0, 1))
+    people = recipients(template.client, 30)
+    deliveries_variants_assign(batch(notification_for(template, template.versions.get()), people))
+    renamed = template_version_create(template=template, variants=ab(1, 0, c=1))
+    after = batch(notification_for(template, renamed), people)
+    variant_pick(version=renamed, channel="x", locale="en")  # the version cached, as a worker's
+
+    with CaptureQueriesContext(connection) as replaced:
+        deliveries_variants_assign(after)
+
+    verbs = [q["sql"].split()[0] for q in replaced.captured_queries]
+    # stored labels, current versions, template keys, the delete, the insert, the read back
+    assert verbs == ["SELECT", "SELECT", "SELECT", "DELETE", "INSERT", "SELECT"]
+    assert {d.variant for d in after} == {"A", "C"}
+    assert stored(template) == {d.recipient.external_id: d.variant for d in after}
+
+
+@pytest.mark.django_db
+def test_an_older_version_never_overwrites_a_stored_label_and_sends_one_it_offers() -> None:
+    """Stored labels B, then version 2 renames B to C (current), then a notification accepted
+    with version 1 (A and B) and one with version 2 go out alternately: version 2 replaces B by
+    C once; version 1 finds C, which it does not offer, picks A or B in memory for that send and
+    stores nothing, so the stored label stays C (no flip-flopping)."""
+    template = TemplateFactory(key="welcome", variants=ab(0, 1))
+    v1 = template.versions.get()
+    people = recipients(template.client, 20)
+    deliveries_variants_assign(batch(notification_for(template, v1), people))
+    v2 = template_version_create(template=template, variants=ab(1, 0, c=1))
+
+    for _ in range(2):
+        new = batch(notification_for(template, v2), people)
+        deliveries_variants_assign(new)
+        old = batch(notification_for(template, v1), people)
+        deliveries_variants_assign(old)
+
+        assert {d.variant for d in new} <= {"A", "C"}
+        assert {d.variant for d in old} <= {"A", "B"}
+        assert stored(template) == {d.recipient.external_id: d.variant for d in new}
+    # Version 1's weights (A 0, B 1) for the recipients version 2 moved to C.
+    moved = [d for d in new if d.variant == "C"]
+    assert moved
+    assert {o.variant for o, n in zip(old, new, strict=True) if n.variant == "C"} == {"B"}
+
+
+@pytest.mark.django_db
+def test_a_lone_labelled_variant_is_no_test() -> None:
+    template = TemplateFactory(
+        key="welcome",
+        variants=[{"channel": "email", "label": "A", "weight": 3, "subject": "s", "body": "b"}],
+    )
+    version = template.versions.get()
+    people = recipients(template.client, 10)
+    deliveries = batch(notification_for(template, version), people)
+    variant_pick(version=version, channel="x", locale="en")  # the version cached
+
+    with CaptureQueriesContext(connection) as queries:
+        deliveries_variants_assign(deliveries)
+
+    assert queries.captured_queries == []
+    assert [d.variant for d in deliveries] == [""] * 10
+    assert VariantAssignment.objects.count() == 0
