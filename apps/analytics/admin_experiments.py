@@ -19,8 +19,8 @@ from django.http import (
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
-from apps.analytics.experiments import experiment_summary
 from apps.analytics.experiment_services import experiment_promote
+from apps.analytics.experiments import experiment_summary
 from apps.core.errors import InvalidInput
 from apps.deliveries.models import VariantAssignment
 from apps.templates.admin import TemplateAdmin

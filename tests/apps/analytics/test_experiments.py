@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from apps.analytics.experiment_services import experiment_promote
 from apps.analytics.experiments import experiment_summary
 from apps.analytics.models import Rollup
-from apps.analytics.experiment_services import experiment_promote
 from apps.clients.models import ApiClient
 from apps.deliveries.models import VariantAssignment
 from apps.templates.models import Template
