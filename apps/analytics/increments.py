@@ -107,7 +107,9 @@ def increments_of(
         if status in POST_SEND and row.first_status:
             post = post or _at(out, _post_key(row, hour))
             post.counters[POST_SEND[status]] += 1
-            if status == S.DELIVERED and row.sent_at is not None:
+            # No sample when the report overtook the worker (its sent_at, written after the
+            # report, is later than the report): the delay is unknown, not 0.
+            if status == S.DELIVERED and row.sent_at is not None and row.sent_at <= row.at:
                 ms = _ms(row.at, row.sent_at)
                 post.sent_to_delivered_ms_sum += ms
                 post.sent_to_delivered_ms_hist[histograms.bucket(ms)] += 1

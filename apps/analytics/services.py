@@ -27,9 +27,12 @@ from notifier import histograms
 
 logger = logging.getLogger(__name__)
 
-# Two folds adding to the same new rollup rows can deadlock (PostgreSQL then aborts one): its
-# transaction is rolled back whole, so it is simply run again, this many times.
+# A fold that fails with an OperationalError (two folds adding to the same new rollup rows
+# deadlocking, which PostgreSQL breaks by aborting one; a lost connection; SQLite's "database is
+# locked") has its transaction rolled back whole, so it is simply run again, this many times.
 FOLD_TRIES = 3
+# Rollup keys looked up (and locked) per statement.
+LOOKUP_CHUNK = 200
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,16 @@ def _rollups_add(increments: dict[Key, Increment]) -> None:
         return
     keys = sorted(increments)
     Rollup.objects.bulk_create([_new(key) for key in keys], ignore_conflicts=True)
-    match = reduce(or_, (Q(**_fields(key)) for key in keys))
-    rows = list(
-        Rollup.objects.select_for_update()
-        .filter(match)
-        .order_by("hour", "client_id", "template_id", "channel", "variant", "provider")
-    )
+    rows: list[Rollup] = []
+    # In chunks: SQLite refuses an OR of much more than 1000 terms ("Expression tree is too
+    # large"), and a batch that always fails would stop the queue behind it.
+    for start in range(0, len(keys), LOOKUP_CHUNK):
+        match = reduce(or_, (Q(**_fields(key)) for key in keys[start : start + LOOKUP_CHUNK]))
+        rows += (
+            Rollup.objects.select_for_update()
+            .filter(match)
+            .order_by("hour", "client_id", "template_id", "channel", "variant", "provider")
+        )
     by_key = {_key_of(row): row for row in rows}
     for key in keys:
         _add(by_key[key], increments[key])

@@ -173,17 +173,25 @@ def _cost(
 ) -> int:
     """What the provider accepted in this call, priced (ANALYTICS_COSTS; notifier/costs.py):
     nothing for a refusal; push counts the devices that took it in this call, which a partial
-    send (retried for the others) charges too, since a retry never sends to them again."""
+    send (retried for the others) charges too, since a retry never sends to them again.
+    Never raises: the provider has the message, so its record must be written whatever the
+    price (checked at settings load; a price that still fails is logged and costs 0)."""
     if isinstance(outcome, DeliveryFailure) or prepared.message is None:
         return 0
-    devices = sum(isinstance(r, SendResult) for _, r in outcome) if isinstance(outcome, list) else 1
-    units = cost_units(prepared.delivery.channel, body=prepared.message.body, devices=devices)
-    return cost_micros(
-        settings.ANALYTICS_COSTS,
-        channel=prepared.delivery.channel,
-        provider=provider.name,
-        units=units,
-    )
+    try:
+        devices = (
+            sum(isinstance(r, SendResult) for _, r in outcome) if isinstance(outcome, list) else 1
+        )
+        units = cost_units(prepared.delivery.channel, body=prepared.message.body, devices=devices)
+        return cost_micros(
+            settings.ANALYTICS_COSTS,
+            channel=prepared.delivery.channel,
+            provider=provider.name,
+            units=units,
+        )
+    except Exception:
+        logger.exception("attempt cost not computed (ANALYTICS_COSTS?): recorded as 0")
+        return 0
 
 
 def attempt_outcome(failure: DeliveryFailure | None) -> str:

@@ -18,6 +18,31 @@ from django.db.models import Case, Exists, F, OuterRef, When
 
 from apps.deliveries.models import ACCEPTED, Attempt, DeliveryEvent, DeliveryStatus
 
+# The statuses a timeline row can count in (apps/analytics/increments.py: the pre-send
+# counters, the `sent` group, the later ones); a row in any other status counts only as its
+# delivery's creation (`accepted`).
+COUNTING_STATUSES = frozenset(
+    {
+        *ACCEPTED,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.DEAD,
+        DeliveryStatus.SKIPPED,
+        DeliveryStatus.CANCELLED,
+        DeliveryStatus.DIGESTED,
+    }
+)
+
+
+def event_counts(status: str, *, creation: bool, record_only: bool) -> bool:
+    """Whether a new timeline row can ever add to the rollup, so it must wait in the queue
+    (`counted` false): a delivery's creation always (it is `accepted`, whatever its status),
+    otherwise a row in COUNTING_STATUSES that is not written only to record (the "attempt N
+    finished after X reported Y" row, the digest item's "sent in digest": never a first). The
+    others (retrying, deferred, queued again, ...) are inserted counted: the fold never reads
+    them, and the "first" probes look at every earlier row, counted or not."""
+    return creation or (not record_only and status in COUNTING_STATUSES)
+
+
 # (id, status, at, channel, variant, provider, created_at if in ACCEPTED, sent_at if delivered,
 #  reason, client id, template id, first event?, first of its status?, first in ACCEPTED?)
 EventTuple = tuple[Any, ...]

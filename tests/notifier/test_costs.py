@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 import pytest
 
-from notifier.costs import cost_micros, cost_units, prices_problems
+from notifier.costs import (
+    MAX_COST_MICROS,
+    cost_micros,
+    cost_units,
+    prices_parse,
+    prices_problems,
+    unit_price,
+)
 
 PRICES = {"email": {"sendgrid": "0.0004"}, "sms": {"twilio": "0.0083"}, "push": {"fcm": "0.00001"}}
 
@@ -32,6 +42,13 @@ def test_cost_is_price_times_units_in_micros_rounded_half_up() -> None:
     [
         ({"sms": {"twilio": "cheap"}}, "price for sms/twilio is not a decimal: 'cheap'"),
         ({"sms": {"twilio": "-1"}}, "price for sms/twilio must be >= 0: '-1'"),
+        ({"sms": {"twilio": "abc"}}, "price for sms/twilio is not a decimal: 'abc'"),
+        ({"sms": {"twilio": "1e13"}}, "price for sms/twilio must be <= 1000 a unit: '1e13'"),
+        ({"sms": {"twilio": "1000.01"}}, "price for sms/twilio must be <= 1000 a unit: '1000.01'"),
+        ({"sms": {"twilio": "NaN"}}, "price for sms/twilio must be >= 0: 'NaN'"),
+        ({"sms": {"twilio": None}}, "price for sms/twilio is not a decimal: None"),
+        ({"sms": {"twilio": True}}, "price for sms/twilio is not a decimal: True"),
+        ({"sms": {"twilio": ["1"]}}, "price for sms/twilio is not a decimal: ['1']"),
         ({"fax": {"x": "1"}}, "unknown channel 'fax'"),
         ({"sms": "0.1"}, "sms: must be a mapping of provider to price"),
         (["sms"], "must be a mapping of channel to {provider: price}"),
@@ -45,3 +62,47 @@ def test_the_default_prices_are_sound() -> None:
     from django.conf import settings
 
     assert prices_problems(settings.ANALYTICS_COSTS) == []
+
+
+def test_prices_parse_once_into_decimals_up_to_1000_a_unit() -> None:
+    parsed = prices_parse({"sms": {"twilio": "0.0083", "other": 1000}, "email": {"smtp": 0.5}})
+
+    assert parsed == {
+        "sms": {"twilio": Decimal("0.0083"), "other": Decimal(1000)},
+        "email": {"smtp": Decimal("0.5")},
+    }
+    assert cost_micros(parsed, channel="sms", provider="twilio", units=2) == 16_600
+
+
+@pytest.mark.parametrize(
+    ("prices", "message"),
+    [
+        ({"sms": "0.01"}, "sms: must be a mapping of provider to price"),
+        ({"sms": {"twilio": "abc"}}, "price for sms/twilio is not a decimal: 'abc'"),
+        ({"sms": {"twilio": "1e13"}}, "price for sms/twilio must be <= 1000 a unit: '1e13'"),
+        (
+            {"fax": {"x": "1"}, "sms": {"twilio": "-2"}},
+            "unknown channel 'fax'; price for sms/twilio must be >= 0: '-2'",
+        ),
+    ],
+)
+def test_prices_parse_refuses_every_bad_shape_naming_it(prices: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as raised:
+        prices_parse(prices)
+    assert str(raised.value) == message
+
+
+def test_a_channel_entry_that_is_no_mapping_is_a_value_error_not_an_attribute_error() -> None:
+    with pytest.raises(ValueError, match="sms: must be a mapping of provider to price"):
+        unit_price({"sms": "0.01"}, channel="sms", provider="twilio")  # type: ignore[dict-item]
+
+
+def test_one_attempts_cost_is_capped_far_inside_bigint() -> None:
+    prices = {"push": {"fcm": Decimal(1000)}}
+
+    assert cost_micros(prices, channel="push", provider="fcm", units=1000) == 10**12
+    assert cost_micros(prices, channel="push", provider="fcm", units=10**9) == MAX_COST_MICROS
+    assert MAX_COST_MICROS == 10**12
+    # The bypassed check (a Decimal set straight into settings) is still refused, not priced.
+    with pytest.raises(ValueError, match="must be <= 1000"):
+        cost_micros({"sms": {"twilio": Decimal("1e13")}}, channel="sms", provider="twilio", units=1)

@@ -2,7 +2,8 @@
 signed event webhooks (delivered, open, click, bounce), beat's fold running beside them; the
 rollup then equals a direct count over the timeline, a replayed webhook counts once, a fold
 killed mid-transaction counts nothing and the next counts it all once; SMS cost by segments
-(GSM-7 and UCS-2 bodies through the Twilio simulator)."""
+(GSM-7 and UCS-2 bodies through the Twilio simulator); a delivery dead, replayed through the
+dead-letter API and dead again counts one `dead` and one `accepted`."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from rest_framework.test import APIClient
 from apps.analytics.fold_selectors import rollup_totals, timeline_totals
 from apps.analytics.models import Rollup
 from apps.analytics.services import rollup_fold, rollups_fold_pending
-from apps.deliveries.models import Attempt, Delivery, DeliveryEvent
+from apps.deliveries.models import Attempt, DeadLetter, Delivery, DeliveryEvent
 from notifier.sms_segments import sms_segments
-from tests.factories import RecipientFactory, TemplateFactory
+from tests.factories import ApiKeyFactory, RecipientFactory, TemplateFactory
 from tests.pipeline.helpers import notify, wait_status
 from tests.support.processes import BIN, Beat, LoggedProcess, Simulator, Worker, wait_until
 from tests.support.webhooks import SendGridSigner, sendgrid_event
@@ -129,6 +130,40 @@ def test_rollup_equals_the_timeline_after_retries_webhooks_and_replays(
     wait_until(_all_counted, timeout=30)
     rollups_fold_pending()
     assert rollup_totals() == totals == timeline_totals()
+
+
+def test_dead_replayed_and_dead_again_counts_one_dead_and_one_accepted(
+    worker: Worker, twilio: Simulator, api: APIClient, demo: dict[str, object], settings: Any
+) -> None:
+    # One attempt an SMS, every one refused (503): dead at once, and again after the replay.
+    settings.DELIVERY_MAX_ATTEMPTS = {**settings.DELIVERY_MAX_ATTEMPTS, "sms": 1}
+    twilio.fault(kind="status", status=503)
+    delivery_id = notify(api, channels=["sms"])["deliveries"][0]["id"]
+    wait_status(delivery_id, "dead", timeout=40)
+    letter = DeadLetter.objects.get(delivery_id=delivery_id)
+
+    _, raw = ApiKeyFactory.create_with_raw(is_ops=True, name="oncall")
+    ops = APIClient()
+    ops.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert ops.post(f"/api/v1/dead-letters/{letter.pk}/replay").status_code == 200
+    wait_until(
+        lambda: DeliveryEvent.objects.filter(delivery_id=delivery_id, status="dead").count() == 2,
+        timeout=40,
+    )
+
+    timeline = DeliveryEvent.objects.filter(delivery_id=delivery_id).order_by("id")
+    assert list(timeline.values_list("status", "counted")) == [
+        ("queued", False),  # the creation: accepted
+        ("dead", False),
+        ("queued", True),  # the replay: no counter, never in the fold's queue
+        ("dead", False),  # waits, and is no first
+    ]
+    assert rollups_fold_pending().events == 3
+    totals = rollup_totals()
+    assert totals == timeline_totals()
+    assert (totals["accepted"], totals["dead"], totals["sent"]) == (1, 1, 0)
+    assert sum(totals.values()) == 2
+    assert Rollup.objects.get(provider="twilio").dead == 1
 
 
 FOLD_AND_HOLD = """

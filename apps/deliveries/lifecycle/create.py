@@ -117,7 +117,7 @@ def deliveries_create(deliveries: Sequence[Delivery], *, detail_prefix: str = ""
     """Insert new deliveries (from `delivery_new`) with their first event, in two statements,
     and publish the queued ones after commit."""
     Delivery.objects.bulk_create(deliveries)
-    events_add(deliveries, None, lambda d: f"{detail_prefix}{_first_detail(d)}")
+    events_add(deliveries, None, lambda d: f"{detail_prefix}{_first_detail(d)}", creation=True)
     enqueue_on_commit(d for d in deliveries if d.status == DeliveryStatus.QUEUED)
 
 

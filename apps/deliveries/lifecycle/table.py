@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
 
+from apps.deliveries.counting import event_counts
 from apps.deliveries.models import (
     ACCEPTED,
     CANCELLABLE,
@@ -188,16 +189,19 @@ def events_add(
     detail: str | Callable[[Delivery], str],
     *,
     announce: bool = True,
+    creation: bool = False,
 ) -> None:
     """One timeline row per delivery (in `status`, else the delivery's own), in one INSERT; the
     change announced (`deliveries_changed`, in this transaction) unless `announce` is off (a
-    row that only records, not a new status)."""
+    row that only records, not a new status). `creation`: the deliveries' first rows. A row
+    that can never add to the analytics rollup is inserted counted (counting.event_counts)."""
     deliveries = list(deliveries)
     DeliveryEvent.objects.bulk_create(
         DeliveryEvent(
             delivery=d,
-            status=status or d.status,
+            status=(row_status := status or d.status),
             detail=(detail(d) if callable(detail) else detail)[:500],
+            counted=not event_counts(row_status, creation=creation, record_only=not announce),
         )
         for d in deliveries
     )

@@ -95,3 +95,44 @@ def test_the_batch_writes_the_cost_and_leaves_free_attempts_out_of_the_fold_queu
         "delivery__status", "outcome", "cost_micros", "counted"
     )
     assert list(rows) == [("retrying", "transient", 0, True), ("sent", "sent", 400, False)]
+
+
+def _boom(*args: Any, **kwargs: Any) -> int:
+    raise ArithmeticError("a price gone wrong")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"sms": "0.01"},  # set past the settings' parse: not a mapping (was AttributeError)
+        {"sms": {"twilio": "abc"}},  # not a decimal (was ValueError)
+        {"sms": {"twilio": "1e13"}},  # over the bound (was a bigint overflow in the INSERT)
+    ],
+)
+def test_a_bad_price_at_send_time_costs_0_and_the_send_is_recorded(
+    settings: Any, bad: dict[str, Any], caplog: Any
+) -> None:
+    settings.ANALYTICS_COSTS = bad
+
+    call = _finish("sms", "twilio", SendResult("SM9", 201))
+    outcomes = _record([call], provider="twilio")
+
+    assert call.cost_micros == 0
+    assert {o.result for o in outcomes.values()} == {"sent"}
+    assert list(Attempt.objects.values_list("outcome", "cost_micros", "counted")) == [
+        ("sent", 0, True)
+    ]
+    assert "attempt cost not computed" in caplog.text
+
+
+def test_a_cost_function_that_raises_costs_0_and_the_send_is_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("apps.deliveries.calls.cost_micros", _boom)
+
+    call = _finish("email", "sendgrid", SendResult("m-9", 202))
+    outcomes = _record([call], provider="sendgrid")
+
+    assert (call.cost_micros, call.result, call.failure) == (0, SendResult("m-9", 202), None)
+    assert {o.result for o in outcomes.values()} == {"sent"}
+    assert list(Attempt.objects.values_list("outcome", "cost_micros")) == [("sent", 0)]
