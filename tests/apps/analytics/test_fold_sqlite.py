@@ -76,7 +76,7 @@ import datetime as dt, json, sys, uuid
 from django.db import transaction
 from rest_framework.test import APIClient
 from apps.analytics.models import Rollup
-from apps.analytics.selectors import rollup_totals, timeline_totals
+from apps.analytics.fold_selectors import rollup_totals, timeline_totals
 from apps.analytics.services import rollup_fold
 from apps.deliveries.models import Delivery, DeliveryEvent, Notification
 api = APIClient()
