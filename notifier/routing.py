@@ -107,16 +107,26 @@ def quiet_hours_end(rules: RecipientRules, now: dt.datetime) -> dt.datetime | No
         return None
     local = now.astimezone(ZoneInfo(rules.timezone))
     t = local.time().replace(tzinfo=None)
-    if start < end:
-        inside = start <= t < end
-        end_date = local.date()
-    else:  # the window spans midnight, e.g. 22:00-07:00
-        inside = t >= start or t < end
-        end_date = local.date() + dt.timedelta(days=1) if t >= start else local.date()
-    if not inside:
+    if not _quiet_at(t, start, end):
         return None
+    # A window spanning midnight (22:00-07:00) entered before midnight ends the next day
+    end_date = local.date() + dt.timedelta(days=1) if start > end and t >= start else local.date()
     local_end = dt.datetime.combine(end_date, end, tzinfo=ZoneInfo(rules.timezone))
     return local_end.astimezone(dt.UTC)
+
+
+def _quiet_at(t: dt.time, start: dt.time, end: dt.time) -> bool:
+    if start < end:
+        return start <= t < end
+    return t >= start or t < end  # the window spans midnight, e.g. 22:00-07:00
+
+
+def quiet_hours(start: dt.time | None, end: dt.time | None) -> frozenset[int]:
+    """The hours (0-23) of the local day whose start falls in the quiet window `start`-`end`
+    (a send planned then would be deferred); none without a window."""
+    if start is None or end is None or start == end:
+        return frozenset()
+    return frozenset(hour for hour in range(24) if _quiet_at(dt.time(hour), start, end))
 
 
 def next_local_midnight(timezone: str, now: dt.datetime) -> dt.datetime:

@@ -3,11 +3,17 @@ within the next 24 hours (notifier/send_time.py), from their own opens, clicks a
 last 90 days, or at once with too little history.
 
 1. `engagement_by_hour`: the request's recipients' engagement events counted by hour of their
-   local day, in ONE grouped statement (the partial index deliveryevent_engagement).
-2. `send_times_plan`: per recipient, when to send and what the creation event says; with a
-   holdout (`best_time_holdout`, a percentage), a sticky share of recipients is sent at once
-   instead (notifier.experiments.assign, test key `best_time:<template key>`), each delivery's
-   `variant` saying which arm (`best_time` or `immediate`), so the analytics can compare them.
+   local day, from ONE grouped statement (portable ORM: PostgreSQL, and SQLite under `make
+   run`): counts by recipient and UTC quarter-hour, each turned into the recipient's local hour
+   here with zoneinfo (no database time-zone names: PostgreSQL reads CET, EET, WET and MET as
+   fixed offsets, and an unknown name is an error there).
+2. `send_times_plan`: per recipient, when to send (their most engaged hour outside their quiet
+   hours) and what the creation event says; with a holdout (`best_time_holdout`, a
+   percentage), a sticky share of recipients is sent at once instead
+   (notifier.experiments.assign on the recipient's external id, test key `best_time:<template
+   key>`), each delivery's `variant` saying which arm (`best_time` or `immediate`), so the
+   analytics can compare them. A stored timezone zoneinfo cannot load is read as UTC, and the
+   note says so.
 3. `send_times_apply`: the built deliveries scheduled at their recipient's time (the lifecycle's
    `delivery_best_time`), their variant set, and the notes for their first events.
 
@@ -21,52 +27,80 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.db import connection
+from django.db.models import Case, Count, IntegerField, Value, When
+from django.db.models.functions import ExtractMinute, TruncHour
 
 from apps.deliveries.lifecycle import delivery_best_time
 from apps.deliveries.models import Delivery, DeliveryEvent, DeliveryStatus
-from apps.recipients.models import Recipient
+from apps.recipients.models import Preference, Recipient
 from notifier.experiments import assign
+from notifier.routing import quiet_hours
 from notifier.send_time import best_time
 
 BEST_TIME = "best_time"
 IMMEDIATE = "immediate"
 HISTORY = dt.timedelta(days=90)
+# An engagement counts when its delivery was sent at most this long before the history's start
+# (the read walks the recipient's deliveries by send time: index delivery_recipient_sent).
+ENGAGEMENT_LAG = dt.timedelta(days=30)
 ENGAGED = (DeliveryStatus.OPENED, DeliveryStatus.CLICKED, DeliveryStatus.READ)
+UTC = "UTC"
 
 
-def _zone(recipient: Recipient) -> str:
-    return recipient.timezone or "UTC"
+def recipient_zone(recipient: Recipient) -> tuple[ZoneInfo, bool]:
+    """The recipient's zone, and whether it is the one stored: a value zoneinfo cannot load (an
+    unknown or malformed name written past the API's checks) is read as UTC."""
+    try:
+        return ZoneInfo(recipient.timezone or UTC), True
+    except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
+        return ZoneInfo(UTC), False
+
+
+# Every zone's offset today is a whole number of quarter-hours: the UTC quarter-hour of an event
+# tells its local hour anywhere.
+_QUARTER = Case(
+    When(minute__gte=45, then=Value(3)),
+    When(minute__gte=30, then=Value(2)),
+    When(minute__gte=15, then=Value(1)),
+    default=Value(0),
+    output_field=IntegerField(),
+)
 
 
 def engagement_by_hour(
     *, recipients: Sequence[Recipient], now: dt.datetime
 ) -> dict[int, dict[int, int]]:
     """By recipient id: their opened/clicked/read events since `now` - 90 days, counted by hour
-    (0-23) of their local day. One statement for all of them; recipients without any are
-    absent."""
+    (0-23) of their local day (`recipient_zone`). One statement for all of them; recipients
+    without any are absent."""
     if not recipients:
         return {}
-    events, deliveries = DeliveryEvent._meta.db_table, Delivery._meta.db_table
-    # Table names are the models'; every value is a parameter.
-    sql = f"""SELECT r.id, EXTRACT(HOUR FROM e.at AT TIME ZONE r.zone)::int, COUNT(*)
-        FROM unnest(%s::bigint[], %s::text[]) AS r(id, zone)
-        JOIN {deliveries} d ON d.recipient_id = r.id
-        JOIN {events} e ON e.delivery_id = d.id
-        WHERE e.status IN ('opened', 'clicked', 'read') AND e.at >= %s
-        GROUP BY 1, 2
-    """  # noqa: S608
-    params: list[Any] = [[r.pk for r in recipients], [_zone(r) for r in recipients], now - HISTORY]
-    counts: dict[int, dict[int, int]] = defaultdict(dict)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for recipient_id, hour, count in cursor.fetchall():
-            counts[recipient_id][hour] = count
-    return dict(counts)
+    since = now - HISTORY
+    rows = (
+        DeliveryEvent.objects.filter(
+            status__in=ENGAGED,
+            at__gte=since,
+            delivery__recipient_id__in=[r.pk for r in recipients],
+            delivery__sent_at__gte=since - ENGAGEMENT_LAG,
+        )
+        .annotate(
+            minute=ExtractMinute("at", tzinfo=dt.UTC),
+            hour=TruncHour("at", tzinfo=dt.UTC),
+            quarter=_QUARTER,
+        )
+        .values_list("delivery__recipient_id", "hour", "quarter")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    zones = {r.pk: recipient_zone(r)[0] for r in recipients}
+    counts: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for recipient_id, hour, quarter, n in rows:
+        at = hour + dt.timedelta(minutes=15 * quarter)
+        counts[recipient_id][at.astimezone(zones[recipient_id]).hour] += n
+    return {pk: dict(hours) for pk, hours in counts.items()}
 
 
 @dataclass(frozen=True)
@@ -80,6 +114,16 @@ def _engagements(count: int) -> str:
     return f"{count} engagement{'' if count == 1 else 's'}"
 
 
+def _quiet(recipient: Recipient) -> frozenset[int]:
+    """The local hours inside the recipient's quiet window (their preferences come with the
+    request's recipients: no query)."""
+    try:
+        preference = recipient.preference
+    except Preference.DoesNotExist:
+        return frozenset()
+    return quiet_hours(preference.quiet_start, preference.quiet_end)
+
+
 def send_times_plan(
     *,
     recipients: Sequence[Recipient],
@@ -87,7 +131,8 @@ def send_times_plan(
     holdout: int | None,
     now: dt.datetime,
 ) -> dict[int, SendTime]:
-    """When each recipient (by id) is sent, and why."""
+    """When each recipient (by id) is sent, and why: the start of their most engaged local hour
+    outside their quiet hours (notifier.send_time.best_time), or at once."""
     minimum = int(settings.ANALYTICS_BEST_TIME_MIN_EVENTS)
     history = engagement_by_hour(recipients=recipients, now=now)
     weights = None if holdout is None else [(IMMEDIATE, holdout), (BEST_TIME, 100 - holdout)]
@@ -96,7 +141,7 @@ def send_times_plan(
         variant = (
             ""
             if weights is None
-            else assign(f"best_time:{template_key}", str(recipient.pk), weights)
+            else assign(f"best_time:{template_key}", recipient.external_id, weights)
         )
         if variant == IMMEDIATE:
             plan[recipient.pk] = SendTime(
@@ -104,14 +149,20 @@ def send_times_plan(
             )
             continue
         counts = history.get(recipient.pk, {})
-        total, zone = sum(counts.values()), _zone(recipient)
-        at = best_time(counts, now=now, timezone=zone, minimum=minimum)
+        total = sum(counts.values())
+        zone, stored = recipient_zone(recipient)
+        at = best_time(
+            counts, now=now, timezone=zone.key, minimum=minimum, excluded=_quiet(recipient)
+        )
         if at is None:
             note = f"best time: too little history ({_engagements(total)}), sending now"
         else:
             # The hour's start (`at` is now when the hour is under way; a zone may be :30 off)
-            local = at.astimezone(ZoneInfo(zone)).replace(minute=0, second=0, microsecond=0)
-            note = f"best time: {local:%H:%M} {zone} ({_engagements(total)} in 90 days)"
+            local = at.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+            why = f"{_engagements(total)} in 90 days"
+            if not stored:
+                why += f"; unknown timezone {recipient.timezone!r}, UTC used"
+            note = f"best time: {local:%H:%M} {zone.key} ({why})"
             if at <= now:  # the hour is under way
                 note += ", sending now"
         plan[recipient.pk] = SendTime(at, note, variant)

@@ -72,7 +72,8 @@ def _channels_check(request: NotificationRequest, version: Any) -> tuple[list[st
 
 def _holdout_check(request: NotificationRequest, version: Any, channels: list[str]) -> None:
     """A send-time A/B test (`best_time_holdout`) and a copy A/B test would both set each
-    delivery's `variant`: one test at a time."""
+    delivery's `variant`: one test at a time, on every channel the request may send on (its
+    fallback channels too)."""
     if request.best_time_holdout is None:
         return
     tested = [c for c in version_labelled_channels(version=version) if c in channels]
@@ -123,7 +124,7 @@ def request_check(client: ApiClient, request: NotificationRequest) -> Checked:
             fields={"variables": [f"missing variable {name!r}" for name in missing]},
         )
     channels, fallback = _channels_check(request, version)
-    _holdout_check(request, version, channels)
+    _holdout_check(request, version, [*channels, *fallback])
     escalation_check(
         steps=request.escalation,
         template=version.template,

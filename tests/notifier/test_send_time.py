@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from notifier.routing import quiet_hours
 from notifier.send_time import best_hour, best_time
 
 UTC = dt.UTC
@@ -58,3 +59,39 @@ def test_across_a_dst_change_the_local_hour_holds() -> None:
     chosen = best_time(HISTORY, now=at("2026-10-24T20:00:00"), timezone="Europe/Berlin", minimum=10)
 
     assert chosen == at("2026-10-25T18:00:00")
+
+
+def test_excluded_hours_are_passed_over_for_the_next_most_engaged() -> None:
+    # 19:00 is inside quiet hours: 08:00 (3) is the most engaged hour left
+    chosen = best_time(
+        HISTORY,
+        now=at("2026-12-01T02:00:00"),
+        timezone="UTC",
+        minimum=10,
+        excluded=frozenset({22, 23, *range(0, 8), 19}),
+    )
+
+    assert chosen == at("2026-12-01T08:00:00")
+
+
+def test_with_every_engaged_hour_excluded_the_best_one_stands() -> None:
+    # Nothing outside the quiet hours to learn from: the best hour, deferred at send
+    ten_am = dt.datetime(2026, 12, 1, 10, tzinfo=UTC)
+
+    assert best_hour(HISTORY, minimum=10, local_now=ten_am, excluded=frozenset({19, 8, 12})) == 19
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "hours"),
+    [
+        (dt.time(22), dt.time(7), {22, 23, 0, 1, 2, 3, 4, 5, 6}),
+        (dt.time(13), dt.time(15), {13, 14}),
+        # A window that starts after an hour's start leaves that hour out; one that ends after
+        # an hour's start takes it in (its start is quiet)
+        (dt.time(13, 30), dt.time(15, 10), {14, 15}),
+        (dt.time(9), dt.time(9), set()),
+        (None, dt.time(7), set()),
+    ],
+)
+def test_quiet_hours_as_local_hours(start: dt.time | None, end: dt.time, hours: set[int]) -> None:
+    assert quiet_hours(start, end) == frozenset(hours)

@@ -24,11 +24,13 @@ ZONE = "Asia/Kolkata"
 
 
 def seed_opens(recipient: Recipient, local_hour: int, days: int) -> None:
-    """An open at `local_hour`:20 (the recipient's zone) on each of the last `days` days."""
+    """An open at `local_hour`:20 (the recipient's zone) on each of the last `days` days, of
+    one delivery sent before them."""
     delivery = DeliveryFactory(
         notification=NotificationFactory(client=recipient.client),
         recipient=recipient,
         status=DeliveryStatus.OPENED,
+        sent_at=timezone.now() - dt.timedelta(days=days + 1),
     )
     today = timezone.now().astimezone(ZoneInfo(ZONE)).date()
     for day in range(1, days + 1):
