@@ -39,13 +39,22 @@ def _hist(samples: int, centre_ms: float, rng: random.Random) -> tuple[list[int]
 
 def analytics_demo_seed(*, template: Template, days: int = 30, now: dt.datetime) -> int:
     """Hourly rollups of the `days` UTC days up to `now` (a daily curve, some noise, a weekly
-    dip) for `template`'s client. Returns the number of rows written."""
+    dip) for `template`'s client, except in the hours that already have rows for `template`
+    (a second run adds only the new hours). Returns the number of rows written."""
     rng = random.Random(17)  # noqa: S311 - demo numbers, repeatable
     end = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     start = end - dt.timedelta(days=days)
+    taken = set(
+        Rollup.objects.filter(template=template, hour__gte=start, hour__lte=end).values_list(
+            "hour", flat=True
+        )
+    )
     rows = []
-    hour = start
-    while hour <= end:
+    hour = start - dt.timedelta(hours=1)
+    while hour < end:
+        hour += dt.timedelta(hours=1)
+        if hour in taken:
+            continue
         daily = 0.25 + 0.75 * max(0.0, math.sin(math.pi * (hour.hour - 6) / 16))
         weekly = 0.6 if hour.weekday() >= 5 else 1.0
         for channel, (provider, peak, cost) in CHANNELS.items():
@@ -88,6 +97,5 @@ def analytics_demo_seed(*, template: Template, days: int = 30, now: dt.datetime)
                     cost_micros=sent * cost,
                 )
             )
-        hour += dt.timedelta(hours=1)
     Rollup.objects.bulk_create(rows, batch_size=500)
     return len(rows)

@@ -1,6 +1,8 @@
-"""The analytics page in the admin (`/admin/analytics/`, staff only): the rollups of a date
-range, overall or for one template (`?template=<id>`, linked from the template's admin page),
-optionally one channel: charts per day (server-side SVG) and tables per day and per channel."""
+"""The analytics page in the admin (`/admin/analytics/`, staff with the permission
+`analytics.view_rollup`): the rollups of a date range, overall or for one template
+(`?template=<id>`, linked from the template's admin page), optionally one channel: charts per
+day (server-side SVG) and tables per day and per channel, all from one query per (day, channel).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from apps.analytics.experiments import experiment_summary
-from apps.analytics.selectors import Group, Report, analytics_report, currency
+from apps.analytics.selectors import Group, analytics_day_channel, currency, groups_merged
 from apps.ops import charts
 from apps.templates.models import Template
 from notifier.types import Channel
@@ -72,8 +75,8 @@ def _days(start: dt.date, end: dt.date) -> list[dt.datetime]:
     ]
 
 
-def _per_day(report: Report, days: list[dt.datetime]) -> list[Group | None]:
-    found = {row.key: row for row in report.rows}
+def _per_day(rows: list[Group], days: list[dt.datetime]) -> list[Group | None]:
+    found = {row.key: row for row in rows}
     return [found.get(day.date().isoformat()) for day in days]
 
 
@@ -131,11 +134,15 @@ def analytics_page_context(
         "template_key": template.key if template else None,
     }
     days = _days(start, end)
-    by_day = analytics_report(**scope, channel=channel, group_by="day")
-    by_channel = analytics_report(**scope, channel=channel, group_by="channel")
+    cells = analytics_day_channel(**scope, channel=channel)
+    by_day = groups_merged(cells, by=0)
+    by_channel = groups_merged(cells, by=1)
+    totals = Group(key="total")
+    for group in by_day:
+        totals.add(group)
     cost_by_channel = {}
     for name in [channel] if channel else CHANNELS:
-        one = _per_day(analytics_report(**scope, channel=name, group_by="day"), days)
+        one = [cells.get((day.date().isoformat(), name)) for day in days]
         cost_by_channel[name] = [g.cost_micros / 1_000_000 if g else 0.0 for g in one]
     return {
         "start": start,
@@ -144,9 +151,10 @@ def analytics_page_context(
         "template": template,
         "currency": currency(),
         "charts": _charts(days, _per_day(by_day, days), cost_by_channel),
-        "day_rows": [row.as_dict() for row in by_day.rows],
-        "channel_rows": [row.as_dict() for row in by_channel.rows],
-        "totals": by_day.totals.as_dict(),
+        "cost_by_channel": cost_by_channel,
+        "day_rows": [row.as_dict() for row in by_day],
+        "channel_rows": [row.as_dict() for row in by_channel],
+        "totals": totals.as_dict(),
         # The template's A/B tests over the same days (none for the overall page).
         "experiments": (
             experiment_summary(
@@ -162,15 +170,24 @@ def analytics_page_context(
     }
 
 
+# Every client's numbers: staff alone is not enough (a superuser has every permission).
+PERMISSION = "analytics.view_rollup"
+
+
 @staff_member_required
 def analytics_view(request: HttpRequest) -> HttpResponse:
-    """Staff only: anyone else is sent to the admin login."""
+    """Staff only (anyone else is sent to the admin login), with PERMISSION (else a 403); an
+    unknown template id is a 404."""
+    if not request.user.has_perm(PERMISSION):
+        raise PermissionDenied
     form = AnalyticsFilterForm(request.GET or None)
     template: Template | None = None
     valid = form.is_bound and form.is_valid()
     filters = form.cleaned_data if valid else default_filters()
     if filters.get("template"):
         template = Template.objects.select_related("client").filter(pk=filters["template"]).first()
+        if template is None:
+            raise Http404("No such template.")
     context = analytics_page_context(
         start=filters["start"],
         end=filters["end"],

@@ -13,8 +13,9 @@ from rest_framework.renderers import BaseRenderer
 from apps.analytics.models import COUNTERS
 from apps.analytics.selectors import LATENCIES, RATES
 
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection), also after
+# leading blanks (" =1+2" is a formula to some).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def cell(value: Any) -> str:
@@ -22,7 +23,8 @@ def cell(value: Any) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    risky = text.startswith(FORMULA_START) or text.lstrip().startswith(FORMULA_START)
+    return "'" + text if risky else text
 
 
 def header() -> list[str]:

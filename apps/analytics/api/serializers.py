@@ -19,15 +19,27 @@ DEFAULT_RANGE = dt.timedelta(days=30)
 MAX_RANGE = dt.timedelta(days=400)
 BOUND_HELP = (
     "An ISO date (`2026-11-01`, midnight UTC) or date-time (`2026-11-01T09:00:00Z`; without "
-    "an offset, UTC). An hour counts when its start is in [from, to): `to` is exclusive."
+    "an offset, UTC), floored to the start of its UTC hour (the figures are hourly; the answer "
+    "echoes the floored value). An hour counts when its start is in [from, to): `to` is "
+    "exclusive."
 )
+# A template key, or (ops keys) "client name/template key".
+TEMPLATE_PATTERN = r"^(?:[^/\x00]{1,100}/)?[-a-zA-Z0-9_]{1,100}$"
+RATES_HELP = {
+    "delivery": "delivered / sent.",
+    "open": "opened / sent (event time: may exceed 1, see docs/analytics.md).",
+    "click": "clicked / sent (event time).",
+    "read": "read / sent (event time).",
+    "failure": "(failed + dead) / (sent + dead): a `failed` delivery was sent (the provider "
+    "reported it failed), a `dead` one never was.",
+}
 
 
 BAD_INSTANT = "Expected an ISO date (2026-11-01) or date-time (2026-11-01T09:00:00Z)."
 
 
 def _instant(value: str) -> dt.datetime:
-    """An ISO date or date-time as an aware UTC datetime."""
+    """An ISO date or date-time as an aware UTC datetime, floored to its hour."""
     try:
         moment = parse_datetime(value)
         day = parse_date(value) if moment is None else None
@@ -40,7 +52,7 @@ def _instant(value: str) -> dt.datetime:
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=dt.UTC)
     try:
-        return moment.astimezone(dt.UTC)
+        return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     except OverflowError as exc:  # 0001-01-01T00:00+05:00 is in the year 0 in UTC
         raise serializers.ValidationError(BAD_INSTANT) from exc
 
@@ -52,7 +64,12 @@ def _next_hour(now: dt.datetime) -> dt.datetime:
 class AnalyticsQuerySerializer(serializers.Serializer[Any]):
     # `from` is a Python keyword: the field is declared below under its query name.
     to = serializers.CharField(required=False, max_length=40, help_text=BOUND_HELP)
-    template = serializers.SlugField(required=False, max_length=100)
+    template = serializers.RegexField(
+        TEMPLATE_PATTERN,
+        required=False,
+        max_length=201,
+        help_text='A template key; an ops key may write "client name/template key".',
+    )
     channel = serializers.ChoiceField(choices=CHANNELS, required=False)
     group_by = serializers.ChoiceField(choices=list(GROUP_BY), required=False, default="day")
     client = serializers.CharField(
@@ -84,7 +101,9 @@ class AnalyticsQuerySerializer(serializers.Serializer[Any]):
         except OverflowError as exc:
             raise serializers.ValidationError({"to": ["Too early: give `from` too."]}) from exc
         if start >= end:
-            raise serializers.ValidationError({"to": ["Must be after `from`."]})
+            raise serializers.ValidationError(
+                {"to": ["Must be in a later UTC hour than `from` (both are floored to the hour)."]}
+            )
         if end - start > MAX_RANGE:
             raise serializers.ValidationError(
                 {"to": [f"At most {MAX_RANGE.days} days after `from`."]}
@@ -106,7 +125,9 @@ def _counts_serializer() -> serializers.Serializer[Any]:
 
 
 def _rates_serializer() -> serializers.Serializer[Any]:
-    fields = {name: serializers.FloatField(allow_null=True) for name in RATES}
+    fields = {
+        name: serializers.FloatField(allow_null=True, help_text=RATES_HELP[name]) for name in RATES
+    }
     cls = type("AnalyticsRatesSerializer", (serializers.Serializer,), fields)
     return cls()  # type: ignore[no-any-return]
 
@@ -121,8 +142,8 @@ class AnalyticsGroupSerializer(serializers.Serializer[Any]):
     key = serializers.CharField(
         help_text=(
             "The group: a UTC day (2026-11-01), an hour (2026-11-01T09:00:00Z), a channel, a "
-            'template key, an A/B label ("" outside a test and before the send) or a provider '
-            '("" before a send).'
+            'template key ("client name/template key" for an ops key without `client`), an A/B '
+            'label ("" outside a test and before the send) or a provider ("" before a send).'
         )
     )
     counts = _counts_serializer()

@@ -63,7 +63,12 @@ class AnalyticsView(APIView):
             OpenApiParameter(
                 "to", str, description=BOUND_HELP + " Default: the start of the next UTC hour."
             ),
-            OpenApiParameter("template", str, description="A template key."),
+            OpenApiParameter(
+                "template",
+                str,
+                description="A template key. An ops key may write `client name/template key` "
+                "(as `client=` plus the key); a bare key matches that key in every client.",
+            ),
             OpenApiParameter("channel", str, enum=CHANNELS),
             OpenApiParameter("group_by", str, enum=list(GROUP_BY), default="day"),
             OpenApiParameter(
@@ -84,6 +89,13 @@ class AnalyticsView(APIView):
         params = query.validated_data
         caller = request_client(request)
         client: ApiClient | None = caller
+        if "/" in params.get("template", ""):
+            name, params["template"] = params["template"].rsplit("/", 1)
+            if params.setdefault("client", name) != name:
+                raise ServiceError(
+                    "Two different clients.",
+                    fields={"template": ["Names another client than `client`."]},
+                )
         if "client" in params:
             if not caller.is_ops:
                 raise ClientFilterForbidden("Only an ops key may choose the client.")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from apps.analytics.api.csv import cell as csv_cell
 from apps.clients.models import ApiClient
 from tests.apps.analytics.seeding import T0, hist, rollup
 from tests.factories import ApiKeyFactory, TemplateFactory
@@ -89,18 +90,61 @@ def test_a_client_key_sees_its_own_rows(two_clients: dict[str, Any]) -> None:
     }
     assert body["totals"]["counts"]["sent"] == 12
     assert body["totals"]["cost"] == "0.028300"
-    assert body["totals"]["rates"]["failure"] == round(1 / 13, 6)
+    # (failed 1 + dead 0) / (sent 12 + dead 0): the failed one is among the sent
+    assert body["totals"]["rates"]["failure"] == round(1 / 12, 6)
 
 
 def test_an_ops_key_sees_every_client_and_may_pick_one(two_clients: dict[str, Any]) -> None:
     every = two_clients["ops"].get(f"{URL}?{RANGE}&group_by=template").json()
     one = two_clients["ops"].get(f"{URL}?{RANGE}&group_by=template&client=bank").json()
 
+    # Over every client a template's group is "client name/template key".
     assert [(r["key"], r["counts"]["sent"]) for r in every["rows"]] == [
-        ("=cmd", 100),
-        ("welcome", 12),
+        ("bank/=cmd", 100),
+        ("shop/welcome", 12),
     ]
     assert [(r["key"], r["counts"]["sent"]) for r in one["rows"]] == [("=cmd", 100)]
+
+
+@pytest.fixture
+def shared_key(two_clients: dict[str, Any]) -> dict[str, Any]:
+    """bank has a `welcome` template too."""
+    bank = ApiClient.objects.get(name="bank")
+    rollup(client=bank, template=TemplateFactory(client=bank, key="welcome"), hour=T0, sent=50)
+    return two_clients
+
+
+def test_an_ops_key_never_merges_two_clients_templates_of_one_key(
+    shared_key: dict[str, Any],
+) -> None:
+    every = shared_key["ops"].get(f"{URL}?{RANGE}&group_by=template").json()
+    bare = shared_key["ops"].get(f"{URL}?{RANGE}&group_by=template&template=welcome").json()
+    named = shared_key["ops"].get(f"{URL}?{RANGE}&group_by=day&template=bank/welcome").json()
+
+    assert [(r["key"], r["counts"]["sent"]) for r in every["rows"]] == [
+        ("bank/=cmd", 100),
+        ("bank/welcome", 50),
+        ("shop/welcome", 12),
+    ]
+    assert [(r["key"], r["counts"]["sent"]) for r in bare["rows"]] == [
+        ("bank/welcome", 50),
+        ("shop/welcome", 12),
+    ]
+    assert [(r["key"], r["counts"]["sent"]) for r in named["rows"]] == [("2026-11-01", 50)]
+
+
+def test_a_client_name_in_template_is_for_ops_keys_and_must_agree_with_client(
+    shared_key: dict[str, Any],
+) -> None:
+    as_client = shared_key["mine"].get(f"{URL}?{RANGE}&template=bank/welcome")
+    conflicting = shared_key["ops"].get(f"{URL}?{RANGE}&template=bank/welcome&client=shop")
+    agreeing = shared_key["ops"].get(f"{URL}?{RANGE}&template=shop/welcome&client=shop")
+
+    assert as_client.status_code == 403
+    assert as_client.json()["code"] == "permission_denied"
+    assert conflicting.status_code == 400
+    assert conflicting.json()["fields"] == {"template": ["Names another client than `client`."]}
+    assert agreeing.json()["totals"]["counts"]["sent"] == 12
 
 
 def test_a_client_key_may_not_pick_a_client(two_clients: dict[str, Any]) -> None:
@@ -122,9 +166,18 @@ def test_an_unknown_client_is_a_400(two_clients: dict[str, Any]) -> None:
 
 
 def test_filters_by_template_and_channel(two_clients: dict[str, Any]) -> None:
+    shop = ApiClient.objects.get(name="shop")
+    promo = TemplateFactory(client=shop, key="promo")  # the same client's other template
+    rollup(client=shop, template=promo, hour=T0 + H, channel="sms", sent=7)
+    rollup(client=shop, template=promo, hour=T0 + H, sent=30)
+
     body = two_clients["mine"].get(f"{URL}?{RANGE}&template=welcome&channel=sms").json()
+    welcome = two_clients["mine"].get(f"{URL}?{RANGE}&template=welcome").json()
+    sms = two_clients["mine"].get(f"{URL}?{RANGE}&channel=sms").json()
 
     assert body["totals"]["counts"]["sent"] == 2
+    assert welcome["totals"]["counts"]["sent"] == 12
+    assert sms["totals"]["counts"]["sent"] == 9
 
 
 def test_csv_has_a_header_a_line_per_group_and_the_totals(two_clients: dict[str, Any]) -> None:
@@ -135,13 +188,31 @@ def test_csv_has_a_header_a_line_per_group_and_the_totals(two_clients: dict[str,
     lines = list(csv.reader(io.StringIO(response.content.decode())))
     assert lines[0][:6] == ["group", "accepted", "skipped", "digested", "cancelled", "sent"]
     assert lines[0][-2:] == ["cost", "currency"]
-    # A template key a spreadsheet would run as a formula is quoted with '.
     assert [(line[0], line[5], line[-2]) for line in lines[1:]] == [
-        ("'=cmd", "100", "0.000000"),
-        ("welcome", "12", "0.028300"),
+        ("bank/=cmd", "100", "0.000000"),
+        ("shop/welcome", "12", "0.028300"),
         ("total", "112", "0.028300"),
     ]
     assert len({len(line) for line in lines}) == 1
+
+
+def test_csv_quotes_a_label_a_spreadsheet_would_run_as_a_formula(
+    two_clients: dict[str, Any],
+) -> None:
+    shop = ApiClient.objects.get(name="shop")
+    for key in (" =1+2", "\n=1+2", "-2"):
+        rollup(client=shop, template=TemplateFactory(client=shop, key=key), hour=T0, sent=1)
+
+    response = two_clients["mine"].get(f"{URL}?{RANGE}&group_by=template", HTTP_ACCEPT="text/csv")
+    bank = two_clients["ops"].get(
+        f"{URL}?{RANGE}&group_by=template&client=bank", HTTP_ACCEPT="text/csv"
+    )
+
+    lines = list(csv.reader(io.StringIO(response.content.decode(), newline="")))
+    # (the database's collation orders these keys)
+    assert sorted(line[0] for line in lines[1:-1]) == ["'\n=1+2", "' =1+2", "'-2", "welcome"]
+    assert lines[-1][0] == "total"
+    assert list(csv.reader(io.StringIO(bank.content.decode())))[1][0] == "'=cmd"
 
 
 @pytest.mark.parametrize(
@@ -153,7 +224,9 @@ def test_csv_has_a_header_a_line_per_group_and_the_totals(two_clients: dict[str,
         ("from=2026-11-01&to=2026-11-01", "to"),
         ("from=2025-01-01&to=2026-11-01", "to"),
         ("from=9999-12-31", "to"),  # `to` would be past year 9999
-        ("from=9999-12-31T23:00:00Z&to=9999-12-31T23:59:59Z", None),
+        ("from=9999-12-30T23:00:00Z&to=9999-12-31T23:59:59Z", None),
+        # both floored to 09:00: no whole hour between them
+        ("from=2026-11-01T09:10:00Z&to=2026-11-01T09:50:00Z", "to"),
         ("to=0001-01-02", "to"),
         ("from=10000-01-01", "from"),
         ("from=0001-01-01T00:00:00%2B05:00", "from"),
@@ -202,6 +275,19 @@ def test_a_datetime_without_offset_is_utc_and_an_offset_is_converted(
     assert [r["key"] for r in body["rows"]] == ["2026-11-01T09:00:00Z"]
 
 
+def test_from_and_to_are_floored_to_the_hour_and_echoed_so(two_clients: dict[str, Any]) -> None:
+    body = (
+        two_clients["mine"]
+        .get(f"{URL}?from=2026-11-01T09:30:00Z&to=2026-11-02T01:59:59.5Z&group_by=hour")
+        .json()
+    )
+
+    assert body["from"] == "2026-11-01T09:00:00Z"
+    assert body["to"] == "2026-11-02T01:00:00Z"
+    # the 09:00 hour (it holds 09:30) counts; the 01:00 hour of the 2nd (it holds `to`) does not
+    assert [(r["key"], r["counts"]["sent"]) for r in body["rows"]] == [("2026-11-01T09:00:00Z", 10)]
+
+
 def test_options_and_other_methods_answer_json_even_when_csv_is_asked_for(
     two_clients: dict[str, Any],
 ) -> None:
@@ -219,3 +305,23 @@ def test_format_csv_in_the_query_is_the_csv_too(two_clients: dict[str, Any]) -> 
 
     assert response.status_code == 200
     assert response.content.decode().splitlines()[-1].startswith("total,")
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        (" =1+2", "' =1+2"),
+        ("  @SUM(A1)", "'  @SUM(A1)"),
+        ("\n=1+2", "'\n=1+2"),
+        ("\r+1", "'\r+1"),
+        ("\t-1", "'\t-1"),
+        ("\n", "'\n"),
+        ("welcome", "welcome"),
+        (" welcome", " welcome"),
+        ("", ""),
+        (None, ""),
+        (0.5, "0.5"),
+    ],
+)
+def test_a_csv_cell_guards_formulas_after_leading_blanks(text: object, cell: str) -> None:
+    assert csv_cell(text) == cell

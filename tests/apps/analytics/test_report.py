@@ -83,7 +83,7 @@ def test_a_day_sums_its_hours_with_rates_latency_and_cost() -> None:
         "open": 0.25,
         "click": 0.125,
         "read": 0.125,
-        "failure": 0.2,
+        "failure": round(2 / 9, 6),  # (failed 1 + dead 1) / (sent 8 + dead 1)
     }
     # 4 samples <= 50 ms and 4 <= 1000 ms: p50 is the 4th (50), p95 the 8th (1000).
     assert day["latency_ms"]["accept_to_sent"] == {"count": 8, "p50": 50, "p95": 1000, "mean": 370}
@@ -97,6 +97,27 @@ def test_a_day_sums_its_hours_with_rates_latency_and_cost() -> None:
     assert report["currency"] == "USD"
     assert report["totals"]["counts"] == day["counts"]
     assert report["totals"]["cost"] == "1.001001"
+
+
+@pytest.mark.parametrize(
+    ("counts", "failure"),
+    [
+        ({"sent": 10, "failed": 10}, 1.0),  # ten sent, all bounced: `failed` follows a send
+        ({"sent": 10, "dead": 10}, 0.5),  # ten sent, ten never sent (dead)
+        ({"sent": 4, "failed": 1, "dead": 1}, 0.4),
+        ({"dead": 3}, 1.0),
+        ({"accepted": 3}, None),
+    ],
+)
+def test_the_failure_rate_counts_a_failed_delivery_once(
+    counts: dict[str, int], failure: float | None
+) -> None:
+    client = ApiClientFactory()
+    rollup(client=client, template=TemplateFactory(client=client), hour=T0, **counts)
+
+    report = analytics_report(client=client, start=T0, end=T0 + H, group_by="hour")
+
+    assert report.totals.rates()["failure"] == failure
 
 
 def test_no_samples_give_null_rates_and_percentiles() -> None:
@@ -147,6 +168,21 @@ def test_grouping_by_each_dimension(group_by: str, expected: list[tuple[str, int
     report = analytics_report(client=client, start=T0, end=T0 + D, group_by=group_by)
 
     assert [(r.key, r.counts["sent"]) for r in report.rows] == expected
+
+
+def test_over_every_client_a_template_group_is_client_and_key() -> None:
+    shop, bank = ApiClientFactory(name="shop"), ApiClientFactory(name="bank")
+    rollup(client=shop, template=TemplateFactory(client=shop, key="welcome"), hour=T0, sent=1)
+    rollup(client=bank, template=TemplateFactory(client=bank, key="welcome"), hour=T0, sent=10)
+
+    every = analytics_report(client=None, start=T0, end=T0 + D, group_by="template")
+    own = analytics_report(client=shop, start=T0, end=T0 + D, group_by="template")
+
+    assert [(r.key, r.counts["sent"]) for r in every.rows] == [
+        ("bank/welcome", 10),
+        ("shop/welcome", 1),
+    ]
+    assert [(r.key, r.counts["sent"]) for r in own.rows] == [("welcome", 1)]
 
 
 def test_a_client_sees_its_own_rows_and_none_means_every_client() -> None:
