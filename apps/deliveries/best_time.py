@@ -42,6 +42,9 @@ from notifier.send_time import best_time
 
 BEST_TIME = "best_time"
 IMMEDIATE = "immediate"
+# A send-time test's arms, as Delivery.variant (a copy test may not use them as labels:
+# apps/templates/validation.py RESERVED_LABELS).
+SEND_TIME_ARMS = frozenset({BEST_TIME, IMMEDIATE})
 HISTORY = dt.timedelta(days=90)
 # An engagement counts when its delivery was sent at most this long before the history's start
 # (the read walks the recipient's deliveries by send time: index delivery_recipient_sent).
@@ -180,6 +183,7 @@ def send_times_apply(
         if chosen is None:
             continue
         delivery_best_time(delivery, at=chosen.at, now=now)
-        delivery.variant = chosen.variant
+        if delivery.status != DeliveryStatus.SKIPPED:  # never sent: in no arm
+            delivery.variant = chosen.variant
         notes[delivery.id] = chosen.note
     return notes

@@ -7,6 +7,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 
 from apps.core.errors import DEPENDENCY_ERRORS
+from apps.deliveries.best_time import SEND_TIME_ARMS
 from apps.deliveries.models import Delivery
 from apps.preferences.selectors import send_is_unsubscribable
 from apps.preferences.tokens import list_unsubscribe_headers, preferences_url, unsubscribe_url
@@ -100,8 +101,12 @@ def delivery_message(*, delivery: Delivery) -> OutboundMessage:
     variant = next((v for v in group if v.label == delivery.variant), group[0] if group else None)
     if variant is None:
         raise PermanentFailure(f"template has no {delivery.channel} variant")
-    # What is recorded is the label of the copy rendered, whatever was asked ("" outside a test).
-    delivery.variant = variant.label if variant_weights(group) else ""
+    # What is recorded is the label of the copy rendered, whatever was asked ("" outside a
+    # test); a send-time test's arm, set at creation (best_time.py), stays when no copy test runs.
+    if variant_weights(group):
+        delivery.variant = variant.label
+    elif delivery.variant not in SEND_TIME_ARMS:
+        delivery.variant = ""
     try:
         rendered = render(
             subject=variant.subject,

@@ -70,8 +70,12 @@ def version_channels(*, version: TemplateVersion) -> list[str]:
 
 
 def version_labelled_channels(*, version: TemplateVersion) -> list[str]:
-    """The channels on which the version has labelled variants (an A/B test of the copy)."""
-    return sorted({v.channel for v in _version_variants(version.pk) if v.label})
+    """The channels on which the version runs an A/B test of the copy (two or more labelled
+    siblings of a locale: variant_weights)."""
+    groups: dict[tuple[str, str], list[TemplateVariant]] = {}
+    for variant in _version_variants(version.pk):
+        groups.setdefault((variant.channel, variant.locale), []).append(variant)
+    return sorted({channel for (channel, _), group in groups.items() if variant_weights(group)})
 
 
 def templates_visible_to(*, client: ApiClient) -> QuerySet[Template]:

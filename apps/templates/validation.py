@@ -62,6 +62,11 @@ def _label(index: int, variant: Mapping[str, Any]) -> str:
     return f"variant {index} ({variant.get('channel')}/{variant.get('locale') or 'en'}{tag})"
 
 
+# Delivery.variant of a send-time test's arms (apps/deliveries/best_time.py SEND_TIME_ARMS):
+# a copy label of the same name would merge the two tests in the analytics.
+RESERVED_LABELS = frozenset({"best_time", "immediate"})
+
+
 def variant_labels_check(*, variants: Sequence[Mapping[str, Any]]) -> None:
     """The A/B rules: siblings (same channel and locale) each carry a distinct non-empty label
     (a variant without siblings may have none); weights are integers >= 0 with at least one > 0
@@ -80,6 +85,8 @@ def variant_labels_check(*, variants: Sequence[Mapping[str, Any]]) -> None:
             if len(indexes) > 1 and not label:
                 siblings = f"{channel}/{locale} has {len(indexes)} variants (an A/B test)"
                 field, problem = "label", f"needs a label: {siblings}"
+            elif label in RESERVED_LABELS:
+                field, problem = "label", f"{label!r} is reserved (a send-time test's arm)"
             elif label and label in seen:
                 field, problem = "label", f"repeats label {label!r} within {channel}/{locale}"
             elif isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
