@@ -3,22 +3,32 @@ tests (experiment_summary) in `experiment`, scoped like the rows."""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import pytest
 
 from apps.analytics.models import Rollup
 from tests.apps.analytics.test_api import api
-from tests.apps.analytics.test_experiments import textbook, variants
+from tests.apps.analytics.test_experiments import START, textbook, variants
 from tests.factories import ApiClientFactory, TemplateFactory
 
 pytestmark = [pytest.mark.django_db]
+
+
+def backdated(template: Any) -> Any:
+    """The test began before the range (experiment_summary counts from its label set's start)."""
+    template.versions.update(created_at=START - dt.timedelta(days=30))
+    return template
+
 
 QUERY = "/api/v1/analytics?from=2026-11-01&to=2026-11-08&group_by=variant&template=welcome"
 
 
 def test_variant_groups_of_a_template_carry_its_ab_test() -> None:
     browser, client = api(name="acme")
-    template = TemplateFactory(
-        client=client, key="welcome", variants=variants(("A", 50), ("B", 50))
+    template = backdated(
+        TemplateFactory(client=client, key="welcome", variants=variants(("A", 50), ("B", 50)))
     )
     textbook(template)
 
@@ -38,8 +48,8 @@ def test_variant_groups_of_a_template_carry_its_ab_test() -> None:
 
 def test_other_groupings_and_unknown_templates_have_no_experiment() -> None:
     browser, client = api(name="acme")
-    template = TemplateFactory(
-        client=client, key="welcome", variants=variants(("A", 50), ("B", 50))
+    template = backdated(
+        TemplateFactory(client=client, key="welcome", variants=variants(("A", 50), ("B", 50)))
     )
     textbook(template)
 
@@ -52,7 +62,11 @@ def test_other_groupings_and_unknown_templates_have_no_experiment() -> None:
 def test_a_client_never_sees_another_clients_test_or_counts() -> None:
     # Given acme's template `welcome` in an A/B test, and another client with its own `welcome`
     _, acme = api(name="acme")
-    textbook(TemplateFactory(client=acme, key="welcome", variants=variants(("A", 1), ("B", 1))))
+    textbook(
+        backdated(
+            TemplateFactory(client=acme, key="welcome", variants=variants(("A", 1), ("B", 1)))
+        )
+    )
     browser, _ = api(name="other")
 
     # When the other client asks about `welcome`
@@ -65,7 +79,9 @@ def test_a_client_never_sees_another_clients_test_or_counts() -> None:
 
 def test_an_ops_key_sees_the_test_when_one_template_has_the_key() -> None:
     _, acme = api(name="acme")
-    template = TemplateFactory(client=acme, key="welcome", variants=variants(("A", 1), ("B", 1)))
+    template = backdated(
+        TemplateFactory(client=acme, key="welcome", variants=variants(("A", 1), ("B", 1)))
+    )
     textbook(template)
     ops, _ = api(is_ops=True, name="ops")
 

@@ -230,9 +230,9 @@ def test_only_staff_may_see_it() -> None:
 
 
 def test_a_templates_page_shows_its_ab_test_without_promote_buttons(staff: Client) -> None:
-    from tests.apps.analytics.test_experiments import textbook, variants
+    from tests.apps.analytics.test_experiments import ab_template, textbook
 
-    template = TemplateFactory(key="welcome", variants=variants(("A", 50), ("B", 50)))
+    template = ab_template(("A", 50), ("B", 50))
     textbook(template)
 
     response = staff.get(
