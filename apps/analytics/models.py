@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import models
 
 from apps.clients.models import ApiClient
 from apps.templates.models import Template
-from notifier.histograms import empty
+from notifier import histograms
 from notifier.types import Channel
 
 # The funnel's counters, in the order the API and the CSV show them.
@@ -56,10 +58,12 @@ class Rollup(models.Model):
     # {"reason": count} for the skipped ones.
     skipped_reasons = models.JSONField(default=dict, blank=True)
     accept_to_sent_ms_sum = models.BigIntegerField(default=0)
-    accept_to_sent_ms_hist = models.JSONField(default=empty, blank=True)
     sent_to_delivered_ms_sum = models.BigIntegerField(default=0)
-    sent_to_delivered_ms_hist = models.JSONField(default=empty, blank=True)
     cost_micros = models.BigIntegerField(default=0)
+    # ...and each histogram's buckets, one column each (`<measure>_ms_<i>`, added below): a
+    # month's report sums them in SQL like the counters (a JSON list's elements cost about
+    # three times the rest of the query to extract). `<measure>_ms_hist` reads and sets them
+    # as a list.
 
     class Meta:
         constraints = [
@@ -76,3 +80,39 @@ class Rollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.channel} {self.variant or '-'}"
+
+    @property
+    def accept_to_sent_ms_hist(self) -> list[int]:
+        return [getattr(self, column) for column in bucket_columns("accept_to_sent")]
+
+    @accept_to_sent_ms_hist.setter
+    def accept_to_sent_ms_hist(self, histogram: Sequence[int]) -> None:
+        _buckets_set(self, "accept_to_sent", histogram)
+
+    @property
+    def sent_to_delivered_ms_hist(self) -> list[int]:
+        return [getattr(self, column) for column in bucket_columns("sent_to_delivered")]
+
+    @sent_to_delivered_ms_hist.setter
+    def sent_to_delivered_ms_hist(self, histogram: Sequence[int]) -> None:
+        _buckets_set(self, "sent_to_delivered", histogram)
+
+
+# The latency measures with a histogram (notifier.histograms), and their sample counters.
+MEASURES = {"accept_to_sent": "sent", "sent_to_delivered": "delivered"}
+
+
+def bucket_columns(measure: str) -> list[str]:
+    """The columns of `measure`'s histogram, bucket 0 first."""
+    return [f"{measure}_ms_{i}" for i in range(histograms.SIZE)]
+
+
+def _buckets_set(row: Rollup, measure: str, histogram: Sequence[int]) -> None:
+    padded = histograms.add(histograms.empty(), histogram)
+    for column, count in zip(bucket_columns(measure), padded, strict=True):
+        setattr(row, column, count)
+
+
+for _measure in MEASURES:
+    for _column in bucket_columns(_measure):
+        Rollup.add_to_class(_column, models.BigIntegerField(default=0, db_default=0))

@@ -12,11 +12,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BigIntegerField, CharField, F, Q, QuerySet, Sum, Value
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, Concat, TruncDay
+from django.db.models import CharField, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, Concat, TruncDay
 
-from apps.analytics.models import COUNTERS, Rollup
+from apps.analytics.models import COUNTERS, MEASURES, Rollup, bucket_columns
 from apps.clients.models import ApiClient
 from notifier import histograms
 
@@ -152,11 +151,9 @@ def _hist_sums() -> dict[str, Any]:
     """One SUM per histogram bucket: the histograms add up element-wise in the database.
     Only rows that counted a sample of that measure are read (the others hold zeros)."""
     sums: dict[str, Any] = {}
-    for name, counter in (("accept_to_sent", "sent"), ("sent_to_delivered", "delivered")):
-        column = f"{name}_ms_hist"
-        for i in range(histograms.SIZE):
-            element = Cast(KeyTextTransform(str(i), column), BigIntegerField())
-            sums[f"{name}__{i}"] = Sum(element, filter=Q(**{f"{counter}__gt": 0}))
+    for name, counter in MEASURES.items():
+        for i, column in enumerate(bucket_columns(name)):
+            sums[f"{name}__{i}"] = Sum(column, filter=Q(**{f"{counter}__gt": 0}))
     return sums
 
 

@@ -21,7 +21,7 @@ from django.db.models import Q
 
 from apps.analytics.fold_selectors import AttemptRow, EventRow
 from apps.analytics.increments import Increment, Key, increments_of
-from apps.analytics.models import COUNTERS, Rollup
+from apps.analytics.models import COUNTERS, Rollup, bucket_columns
 from apps.deliveries.counting import attempts_take, events_take
 from notifier import histograms
 
@@ -114,9 +114,9 @@ UPDATED = [
     *COUNTERS,
     "skipped_reasons",
     "accept_to_sent_ms_sum",
-    "accept_to_sent_ms_hist",
+    *bucket_columns("accept_to_sent"),
     "sent_to_delivered_ms_sum",
-    "sent_to_delivered_ms_hist",
+    *bucket_columns("sent_to_delivered"),
     "cost_micros",
 ]
 
@@ -149,10 +149,10 @@ def _add(row: Rollup, inc: Increment) -> None:
     row.skipped_reasons = reasons
     row.accept_to_sent_ms_sum += inc.accept_to_sent_ms_sum
     row.accept_to_sent_ms_hist = histograms.add(
-        list(row.accept_to_sent_ms_hist or []), inc.accept_to_sent_ms_hist
+        row.accept_to_sent_ms_hist, inc.accept_to_sent_ms_hist
     )
     row.sent_to_delivered_ms_sum += inc.sent_to_delivered_ms_sum
     row.sent_to_delivered_ms_hist = histograms.add(
-        list(row.sent_to_delivered_ms_hist or []), inc.sent_to_delivered_ms_hist
+        row.sent_to_delivered_ms_hist, inc.sent_to_delivered_ms_hist
     )
     row.cost_micros += inc.cost_micros

@@ -79,24 +79,23 @@ def analytics_demo_seed(*, template: Template, days: int = 30, now: dt.datetime)
                     skipped_reasons={"opted_out": skipped} if skipped else {},
                 )
             )
-            rows.append(
-                Rollup(
-                    **common,
-                    channel=channel,
-                    provider=provider,
-                    sent=sent,
-                    delivered=delivered,
-                    opened=int(sent * open_rate * rng.uniform(0.9, 1.1)),
-                    clicked=int(sent * click_rate * rng.uniform(0.8, 1.2)),
-                    read=int(sent * read_rate),
-                    failed=failed,
-                    dead=rng.randint(0, failed),
-                    accept_to_sent_ms_sum=a2s_sum,
-                    accept_to_sent_ms_hist=a2s,
-                    sent_to_delivered_ms_sum=s2d_sum,
-                    sent_to_delivered_ms_hist=s2d,
-                    cost_micros=sent * cost,
-                )
+            sending = Rollup(
+                **common,
+                channel=channel,
+                provider=provider,
+                sent=sent,
+                delivered=delivered,
+                opened=int(sent * open_rate * rng.uniform(0.9, 1.1)),
+                clicked=int(sent * click_rate * rng.uniform(0.8, 1.2)),
+                read=int(sent * read_rate),
+                failed=failed,
+                dead=rng.randint(0, failed),
+                accept_to_sent_ms_sum=a2s_sum,
+                sent_to_delivered_ms_sum=s2d_sum,
+                cost_micros=sent * cost,
             )
+            sending.accept_to_sent_ms_hist = a2s
+            sending.sent_to_delivered_ms_hist = s2d
+            rows.append(sending)
     Rollup.objects.bulk_create(rows, batch_size=500)
     return len(rows)
