@@ -3,7 +3,6 @@ and the totals that check the rollup against the timeline (docs/analytics.md).""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Count, Sum
@@ -19,12 +18,14 @@ SENT_GROUP = ACCEPTED
 class EventRow:
     id: int
     status: str
-    at: dt.datetime
+    hour: int  # the row's UTC hour, in whole hours since the epoch
     channel: str
     variant: str
     provider: str
-    created_at: dt.datetime | None  # read for the SENT_GROUP rows only (accept->sent)
-    sent_at: dt.datetime | None  # read for the `delivered` rows only (sent->delivered)
+    accept_ms: int | None  # accept->sent, for the SENT_GROUP rows only
+    # sent->delivered, for the `delivered` rows only, and not when the report overtook the
+    # worker (its sent_at, written after the report, is later: the delay is unknown, not 0)
+    deliver_ms: int | None
     reason: str
     client_id: int
     template_id: int
@@ -37,7 +38,7 @@ class EventRow:
 class AttemptRow:
     id: int
     provider: str
-    finished_at: dt.datetime
+    hour: int  # finished_at's UTC hour, in whole hours since the epoch
     cost_micros: int
     channel: str
     variant: str

@@ -8,6 +8,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 from apps.analytics.fold_selectors import SENT_GROUP, AttemptRow, EventRow
@@ -52,16 +53,10 @@ class Increment:
     cost_micros: int = 0
 
 
-def hour_of(at: dt.datetime) -> dt.datetime:
-    """The start of `at`'s UTC hour."""
-    if at.utcoffset() != dt.timedelta(0):
-        at = at.astimezone(dt.UTC)
-    return at.replace(minute=0, second=0, microsecond=0)
-
-
-def _ms(later: dt.datetime, earlier: dt.datetime) -> int:
-    # Clock skew between writers can make a delay negative: it counts as 0.
-    return max(0, round((later - earlier).total_seconds() * 1000))
+@lru_cache(maxsize=256)
+def hour_of(epoch_hour: int) -> dt.datetime:
+    """The start of that UTC hour (whole hours since the epoch, as the fold's rows give it)."""
+    return dt.datetime.fromtimestamp(epoch_hour * 3600, dt.UTC)
 
 
 def skip_reason(reason: str) -> str:
@@ -88,7 +83,7 @@ def increments_of(
     out: dict[Key, Increment] = {}
     for row in events:
         status = row.status
-        hour = hour_of(row.at)
+        hour = hour_of(row.hour)
         pre = post = None
         if row.first_event:
             pre = _at(out, Key(hour, row.client_id, row.template_id, row.channel, "", ""))
@@ -98,25 +93,24 @@ def increments_of(
             pre.counters[PRE_SEND[status]] += 1
             if status == S.SKIPPED:
                 pre.skipped_reasons[skip_reason(row.reason)] += 1
-        if status in SENT_GROUP and row.first_sent and row.created_at is not None:
+        if status in SENT_GROUP and row.first_sent and row.accept_ms is not None:
             post = _at(out, _post_key(row, hour))
             post.counters["sent"] += 1
-            ms = _ms(row.at, row.created_at)
+            ms = row.accept_ms
             post.accept_to_sent_ms_sum += ms
             post.accept_to_sent_ms_hist[histograms.bucket(ms)] += 1
         if status in POST_SEND and row.first_status:
             post = post or _at(out, _post_key(row, hour))
             post.counters[POST_SEND[status]] += 1
-            # No sample when the report overtook the worker (its sent_at, written after the
-            # report, is later than the report): the delay is unknown, not 0.
-            if status == S.DELIVERED and row.sent_at is not None and row.sent_at <= row.at:
-                ms = _ms(row.at, row.sent_at)
+            # No sample when the report overtook the worker (deliver_ms is None).
+            if status == S.DELIVERED and row.deliver_ms is not None:
+                ms = row.deliver_ms
                 post.sent_to_delivered_ms_sum += ms
                 post.sent_to_delivered_ms_hist[histograms.bucket(ms)] += 1
     for attempt in attempts:
         if attempt.cost_micros:
             key = Key(
-                hour_of(attempt.finished_at),
+                hour_of(attempt.hour),
                 attempt.client_id,
                 attempt.template_id,
                 attempt.channel,

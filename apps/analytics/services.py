@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
-from functools import reduce
+from functools import lru_cache, reduce
 from operator import or_
+from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 
 from apps.analytics.fold_selectors import AttemptRow, EventRow
 from apps.analytics.increments import Increment, Key, increments_of
 from apps.analytics.models import COUNTERS, Rollup, bucket_columns
 from apps.deliveries.counting import attempts_take, events_take
-from notifier import histograms
 
 logger = logging.getLogger(__name__)
 
@@ -86,39 +87,67 @@ def rollups_fold_pending(
 
 
 def _rollups_add(increments: dict[Key, Increment]) -> None:
-    """Add the increments into their rollup rows: create the missing ones (a conflict with a
-    row another fold just created is ignored), lock all of them, add, write back. Keys are
-    taken in one order by every fold, so that two folds wait on each other instead of
+    """Add the increments into their rollup rows: one `INSERT ... ON CONFLICT DO UPDATE` per
+    chunk of keys, each column added to in the statement (a row another fold holds is waited
+    for, then added to), then the skip reasons of the few keys that have some. Keys are
+    written in one order by every fold, so that two folds wait on each other instead of
     deadlocking, as far as the database's order agrees with Python's."""
     if not increments:
         return
     keys = sorted(increments)
-    Rollup.objects.bulk_create([_new(key) for key in keys], ignore_conflicts=True)
-    rows: list[Rollup] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), UPSERT_CHUNK):
+            chunk = keys[start : start + UPSERT_CHUNK]
+            cursor.execute(_upsert_sql(len(chunk)), _upsert_params(chunk, increments))
+    reasons = [key for key in keys if increments[key].skipped_reasons]
     # In chunks: SQLite refuses an OR of much more than 1000 terms ("Expression tree is too
     # large"), and a batch that always fails would stop the queue behind it.
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        match = reduce(or_, (Q(**_fields(key)) for key in keys[start : start + LOOKUP_CHUNK]))
-        rows += (
-            Rollup.objects.select_for_update()
-            .filter(match)
-            .order_by("hour", "client_id", "template_id", "channel", "variant", "provider")
-        )
-    by_key = {_key_of(row): row for row in rows}
-    for key in keys:
-        _add(by_key[key], increments[key])
-    Rollup.objects.bulk_update(rows, UPDATED)
+    for start in range(0, len(reasons), LOOKUP_CHUNK):
+        match = reduce(or_, (Q(**_fields(key)) for key in reasons[start : start + LOOKUP_CHUNK]))
+        rows = list(Rollup.objects.select_for_update().filter(match).order_by(*KEY_COLUMNS))
+        for row in rows:
+            _reasons_add(row, increments[_key_of(row)].skipped_reasons)
+        Rollup.objects.bulk_update(rows, ["skipped_reasons"])
 
 
-UPDATED = [
+KEY_COLUMNS = ("hour", "client_id", "template_id", "channel", "variant", "provider")
+# Every column a fold adds to, in the upsert's order.
+ADDED = (
     *COUNTERS,
-    "skipped_reasons",
     "accept_to_sent_ms_sum",
     *bucket_columns("accept_to_sent"),
     "sent_to_delivered_ms_sum",
     *bucket_columns("sent_to_delivered"),
     "cost_micros",
-]
+)
+# Rollup keys per upsert statement: 55 parameters a row, within SQLite's 32,766.
+UPSERT_CHUNK = 200
+
+
+@lru_cache(maxsize=8)
+def _upsert_sql(rows: int) -> str:
+    table = Rollup._meta.db_table
+    columns = (*KEY_COLUMNS, *ADDED, "skipped_reasons")
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ADDED)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "  # noqa: S608 - our own table and columns
+        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {added}"
+    )
+
+
+def _upsert_params(keys: list[Key], increments: dict[Key, Increment]) -> list[Any]:
+    params: list[Any] = []
+    adapt = connection.ops.adapt_datetimefield_value  # as the ORM stores it (SQLite: UTC text)
+    for key in keys:
+        inc = increments[key]
+        params += [adapt(key.hour), key.client_id, key.template_id, key.channel]
+        params += [key.variant, key.provider]
+        params += [inc.counters.get(name, 0) for name in COUNTERS]
+        params += [inc.accept_to_sent_ms_sum, *inc.accept_to_sent_ms_hist]
+        params += [inc.sent_to_delivered_ms_sum, *inc.sent_to_delivered_ms_hist]
+        params += [inc.cost_micros, "{}"]  # a new row's reasons: added after, by the ORM
+    return params
 
 
 def _fields(key: Key) -> dict[str, object]:
@@ -132,27 +161,12 @@ def _fields(key: Key) -> dict[str, object]:
     }
 
 
-def _new(key: Key) -> Rollup:
-    return Rollup(**_fields(key))
-
-
 def _key_of(row: Rollup) -> Key:
     return Key(row.hour, row.client_id, row.template_id, row.channel, row.variant, row.provider)
 
 
-def _add(row: Rollup, inc: Increment) -> None:
-    for name, n in inc.counters.items():
-        setattr(row, name, getattr(row, name) + n)
+def _reasons_add(row: Rollup, added: Counter[str]) -> None:
     reasons = dict(row.skipped_reasons or {})
-    for reason, n in inc.skipped_reasons.items():
+    for reason, n in added.items():
         reasons[reason] = int(reasons.get(reason, 0)) + n
     row.skipped_reasons = reasons
-    row.accept_to_sent_ms_sum += inc.accept_to_sent_ms_sum
-    row.accept_to_sent_ms_hist = histograms.add(
-        row.accept_to_sent_ms_hist, inc.accept_to_sent_ms_hist
-    )
-    row.sent_to_delivered_ms_sum += inc.sent_to_delivered_ms_sum
-    row.sent_to_delivered_ms_hist = histograms.add(
-        row.sent_to_delivered_ms_hist, inc.sent_to_delivered_ms_hist
-    )
-    row.cost_micros += inc.cost_micros

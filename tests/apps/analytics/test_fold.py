@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from django.db.models import Sum
 
-from apps.analytics import tasks
+from apps.analytics import services, tasks
 from apps.analytics.fold_selectors import SENT_GROUP, rollup_totals, timeline_totals
 from apps.analytics.increments import POST_SEND, PRE_SEND
-from apps.analytics.models import COUNTERS, Rollup
+from apps.analytics.models import COUNTERS, Rollup, bucket_columns
 from apps.analytics.services import rollup_fold, rollups_fold_pending
 from apps.deliveries.counting import COUNTING_STATUSES
-from apps.deliveries.models import Attempt, Delivery, DeliveryEvent
+from apps.deliveries.models import Attempt, Delivery, DeliveryEvent, Notification
 from notifier import histograms
 from notifier.routing import Reason
 from tests.apps.analytics.helpers import T0, delivery, event, seconds
@@ -178,7 +178,14 @@ def test_cost_comes_from_attempts_in_their_hour_under_the_variant_and_the_attemp
     assert Attempt.objects.filter(counted=False).count() == 0
 
 
+def _skip(notification: Notification, n: int, reason: str) -> None:
+    d = delivery(notification=notification, channel="email", reason=reason)
+    event(d, "skipped", T0 + seconds(n))
+
+
 def _mixed_timelines() -> None:
+    skips = NotificationFactory()
+    _skip(skips, 0, "opted out of email")  # and again below: added up across folds' upserts
     for n in range(7):
         d = delivery(channel="email", variant="AB"[n % 2], provider="sendgrid")
         event(d, "queued", T0 + seconds(n))
@@ -190,21 +197,22 @@ def _mixed_timelines() -> None:
         else:
             event(d, "failed", T0 + seconds(n + 2))
         AttemptFactory(delivery=d, outcome="sent", cost_micros=400, finished_at=T0)
+    _skip(skips, 1, "quiet hours")
+    _skip(skips, 2, "opted out of email")
+
+
+def _folded_rows() -> list[tuple[object, ...]]:
+    columns = ("variant", "provider", *COUNTERS, "cost_micros", "accept_to_sent_ms_sum")
+    columns += ("sent_to_delivered_ms_sum", "skipped_reasons")
+    rows = Rollup.objects.values_list(*columns, *bucket_columns("accept_to_sent"))
+    return sorted(rows, key=repr)
 
 
 def test_folding_again_or_in_other_batches_changes_nothing() -> None:
     _mixed_timelines()
     rollups_fold_pending(limit=1000)
-    whole = sorted(
-        Rollup.objects.values_list(
-            "variant",
-            "provider",
-            *COUNTERS,
-            "cost_micros",
-            "accept_to_sent_ms_sum",
-            "sent_to_delivered_ms_sum",
-        )
-    )
+    whole = _folded_rows()
+    assert sum(row[2 + COUNTERS.index("skipped")] for row in whole) == 3
 
     assert rollup_fold().rows == 0  # nothing left
     Rollup.objects.all().delete()
@@ -213,17 +221,7 @@ def test_folding_again_or_in_other_batches_changes_nothing() -> None:
     folded = rollups_fold_pending(limit=3)  # batches of 3, cutting timelines anywhere
 
     assert folded.events == DeliveryEvent.objects.count()
-    again = sorted(
-        Rollup.objects.values_list(
-            "variant",
-            "provider",
-            *COUNTERS,
-            "cost_micros",
-            "accept_to_sent_ms_sum",
-            "sent_to_delivered_ms_sum",
-        )
-    )
-    assert again == whole
+    assert _folded_rows() == whole
     assert rollup_totals() == timeline_totals()
     assert rollup_totals()["cost_micros"] == 7 * 400
     assert Rollup.objects.aggregate(s=Sum("opened"))["s"] == 4
@@ -247,11 +245,15 @@ def test_a_fold_that_fails_before_its_commit_leaves_every_row_uncounted(
 ) -> None:
     _mixed_timelines()
 
+    added = services._rollups_add
+
     def broken(*args: object, **kwargs: object) -> None:
+        added(*args, **kwargs)  # the rollup rows written, then the fold dies before its commit
+        assert Rollup.objects.exists()
         raise RuntimeError("killed mid-fold")
 
     with monkeypatch.context() as patch:
-        patch.setattr(Rollup.objects, "bulk_update", broken)
+        patch.setattr(services, "_rollups_add", broken)
         with pytest.raises(RuntimeError):
             rollup_fold()
 
