@@ -28,9 +28,11 @@ from apps.deliveries.counting import attempts_take, events_take
 
 logger = logging.getLogger(__name__)
 
-# A fold that fails with an OperationalError (two folds adding to the same new rollup rows
-# deadlocking, which PostgreSQL breaks by aborting one; a lost connection; SQLite's "database is
-# locked") has its transaction rolled back whole, so it is simply run again, this many times.
+# A fold that fails with an OperationalError (a deadlock, which PostgreSQL breaks by aborting
+# one side: folds write their rollup keys in one sorted order, so only a fold of another order,
+# e.g. an older version during a rolling deploy, can meet one; a lost connection; SQLite's
+# "database is locked") has its transaction rolled back whole, so it is simply run again, this
+# many times.
 FOLD_TRIES = 3
 # Rollup keys looked up (and locked) per statement.
 LOOKUP_CHUNK = 200
@@ -90,14 +92,17 @@ def _rollups_add(increments: dict[Key, Increment]) -> None:
     """Add the increments into their rollup rows: one `INSERT ... ON CONFLICT DO UPDATE` per
     chunk of keys, each column added to in the statement (a row another fold holds is waited
     for, then added to), then the skip reasons of the few keys that have some. Keys are
-    written in one order by every fold, so that two folds wait on each other instead of
-    deadlocking, as far as the database's order agrees with Python's."""
+    written in one sorted order by every fold (PostgreSQL applies a multi-row upsert in the
+    order of its VALUES), so that two folds wait on each other instead of deadlocking."""
     if not increments:
         return
     keys = sorted(increments)
+    # SQLite's statements take at most `max_query_params` parameters (999 as Django counts).
+    limit = connection.features.max_query_params
+    size = min(UPSERT_CHUNK, limit // len(UPSERT_COLUMNS)) if limit else UPSERT_CHUNK
     with connection.cursor() as cursor:
-        for start in range(0, len(keys), UPSERT_CHUNK):
-            chunk = keys[start : start + UPSERT_CHUNK]
+        for start in range(0, len(keys), size):
+            chunk = keys[start : start + size]
             cursor.execute(_upsert_sql(len(chunk)), _upsert_params(chunk, increments))
     reasons = [key for key in keys if increments[key].skipped_reasons]
     # In chunks: SQLite refuses an OR of much more than 1000 terms ("Expression tree is too
@@ -120,14 +125,16 @@ ADDED = (
     *bucket_columns("sent_to_delivered"),
     "cost_micros",
 )
-# Rollup keys per upsert statement: 55 parameters a row, within SQLite's 32,766.
+COUNTED = frozenset(COUNTERS)
+UPSERT_COLUMNS = (*KEY_COLUMNS, *ADDED, "skipped_reasons")
+# Rollup keys per upsert statement (53 parameters a row), fewer where the database limits them.
 UPSERT_CHUNK = 200
 
 
 @lru_cache(maxsize=8)
 def _upsert_sql(rows: int) -> str:
     table = Rollup._meta.db_table
-    columns = (*KEY_COLUMNS, *ADDED, "skipped_reasons")
+    columns = UPSERT_COLUMNS
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ADDED)
     return (
@@ -141,6 +148,8 @@ def _upsert_params(keys: list[Key], increments: dict[Key, Increment]) -> list[An
     adapt = connection.ops.adapt_datetimefield_value  # as the ORM stores it (SQLite: UTC text)
     for key in keys:
         inc = increments[key]
+        if not inc.counters.keys() <= COUNTED:
+            raise ValueError(f"no rollup column for {set(inc.counters) - COUNTED}")
         params += [adapt(key.hour), key.client_id, key.template_id, key.channel]
         params += [key.variant, key.provider]
         params += [inc.counters.get(name, 0) for name in COUNTERS]

@@ -67,7 +67,9 @@ def _hour_sql(at: str) -> str:
 # Times come back as whole numbers (hours since the epoch, milliseconds): parsing 2-3
 # timestamps a row was a third of a fold's Python. One probe of the delivery's earlier rows
 # (a lower id: a delivery's events are written under its row lock, so ids follow its order)
-# answers the three "first" questions.
+# answers the three "first" questions. It reads all of them (an aggregate cannot stop at the
+# first match as NOT EXISTS did): a timeline is a handful of rows, since provider reports only
+# move a delivery forward and attempts are bounded; three EXISTS would suit long ones.
 EVENTS_SQL = f"""
 WITH picked AS MATERIALIZED (
     SELECT id FROM deliveries_deliveryevent WHERE NOT counted
@@ -126,9 +128,10 @@ def ms_between(later: dt.datetime, earlier: dt.datetime) -> int:
 
 def events_take(*, limit: int) -> list[EventTuple]:
     """Up to `limit` uncounted timeline rows, oldest first, now marked counted (in the
-    caller's transaction). Each "first" is a NOT EXISTS probe on the delivery's earlier rows
-    (a lower id: a delivery's events are written under its row lock, so ids follow its
-    order), on the delivery_id index; whether those were counted does not matter."""
+    caller's transaction). The "first"s come from the delivery's earlier rows (a lower id: a
+    delivery's events are written under its row lock, so ids follow its order), read on the
+    delivery_id index (one aggregate on PostgreSQL, NOT EXISTS subqueries on SQLite); whether
+    those were counted does not matter."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(EVENTS_SQL, [limit, DeliveryStatus.DELIVERED.value])

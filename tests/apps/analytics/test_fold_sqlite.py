@@ -1,5 +1,6 @@
-"""`make run`'s database is SQLite: the fold's SQL (the NOT EXISTS probes, the rollup's insert
-that ignores conflicts, the locked read that is a plain read there) works on it too, and two
+"""`make run`'s database is SQLite: the fold's SQL (the NOT EXISTS probes, the rollup's upsert,
+the locked read that is a plain read there) works on it too; the fold's own tests
+(test_fold.py) pass on it as on PostgreSQL; two
 folds at once (IMMEDIATE transactions: one after the other) still count each row once, priced
 attempts included (the attempts' read-then-mark path); a batch adding to more than 1000 rollup
 rows looks them up in chunks (SQLite refuses a longer OR). The real commands in a subprocess
@@ -8,13 +9,17 @@ against a fresh SQLite file, as `make run` runs them."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.sqlite import sqlite_manage
+from tests.support.sqlite import ROOT, sqlite_manage
 
 # console-email priced, so that its attempts wait in the queue and the fold adds their cost.
+FOLD_TESTS = "tests/apps/analytics/test_fold.py"
 PRICES = json.dumps({"email": {"console-email": "0.002"}})
 
 SCRIPT = """
@@ -117,3 +122,25 @@ def test_a_batch_adding_to_more_than_1000_rollup_rows_folds_on_sqlite(tmp_path: 
     assert result["rollups"] == result["rows"] == 1201  # 1200 hours of their own + the first's
     assert result["rollup"] == result["timeline"]
     assert result["rollup"]["accepted"] == 1201
+
+
+def test_the_fold_tests_pass_on_sqlite_too(tmp_path: Path) -> None:
+    # test_fold.py runs on PostgreSQL in the suite; here on a SQLite file, where the rows come
+    # through the Python path (epoch hours, milliseconds) and the upsert's hours are adapted
+    # to the ORM's stored text (else ON CONFLICT never matches: duplicate rollup rows).
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fold.sqlite3'}"}
+    done = subprocess.run(  # noqa: S603 -- our own test module, fixed arguments
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", FOLD_TESTS],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:]
+    summary = done.stdout.strip().splitlines()[-1]
+    assert " passed" in summary, summary
+    assert "skipped" not in summary, summary
+    assert "failed" not in summary, summary
