@@ -75,6 +75,9 @@ class AnalyticsQuerySerializer(serializers.Serializer[Any]):
     client = serializers.CharField(
         required=False, max_length=100, help_text="Ops keys only: one client's rows (its name)."
     )
+    # DRF's own `?format=` (the schema lists csv and json): DRF answers an unknown one 404 and
+    # takes an empty one as absent; here an empty one is a 400 like any other bad value.
+    format = serializers.ChoiceField(choices=["csv", "json"], required=False)
 
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         fields = super().get_fields()
