@@ -16,8 +16,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -33,8 +38,12 @@ def run_env(var_dir: Path) -> dict[str, str]:
     }
 
 
-def start(var_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    env = run_env(var_dir)
+def start(
+    var_dir: Path, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """`make run` in `var_dir` (with `settings` added to its environment), once it is up: the
+    process and what its banner says (base URL, admin password, API key, Twilio sim)."""
+    env = run_env(var_dir) | (settings or {})
     log = var_dir / "make-run.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scripts.run_dev"],
@@ -59,14 +68,21 @@ def start(var_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     return proc, {name: match.group(1) for name, match in found.items() if match}
 
 
-def call(method: str, url: str, body: Any = None, key: str = "") -> Any:
-    headers = {"Content-Type": "application/json"}
+def call(
+    method: str, url: str, body: Any = None, key: str = "", headers: dict[str, str] | None = None
+) -> Any:
+    """One request: `body` as JSON (bytes as they are); the answer's JSON, or its text when it
+    is not JSON (a CSV). A 4xx or 5xx raises urllib's HTTPError."""
+    sent = {"Content-Type": "application/json"} | (headers or {})
     if key:
-        headers["Authorization"] = f"Bearer {key}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+        sent["Authorization"] = f"Bearer {key}"
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=sent)  # noqa: S310
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local
-        return json.loads(response.read() or b"null")
+        answer = response.read()
+        if "json" not in response.headers.get("Content-Type", "json"):
+            return answer.decode()
+        return json.loads(answer or b"null")
 
 
 def traffic(run: dict[str, str]) -> None:
@@ -93,8 +109,11 @@ def seed_analytics(var_dir: Path) -> None:
     )
 
 
-def photograph(run: dict[str, str]) -> None:
-    from playwright.sync_api import Route, expect, sync_playwright
+@contextmanager
+def admin_page(run: dict[str, str]) -> Iterator[Page]:
+    """A page of Debian's headless Chromium logged in to the run's admin as `admin`; requests
+    to any other host are refused (nothing is loaded from the internet)."""
+    from playwright.sync_api import Route, sync_playwright
 
     base = run["base"]
     with sync_playwright() as playwright:
@@ -115,7 +134,17 @@ def photograph(run: dict[str, str]) -> None:
         page.fill("#id_password", run["password"])
         page.click("input[type=submit]")
         page.wait_for_url(f"{base}/admin/")
+        try:
+            yield page
+        finally:
+            browser.close()
 
+
+def photograph(run: dict[str, str]) -> None:
+    from playwright.sync_api import expect
+
+    base = run["base"]
+    with admin_page(run) as page:
         page.goto(f"{base}/admin/dashboard/")
         page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
 
@@ -143,7 +172,6 @@ def photograph(run: dict[str, str]) -> None:
         page.goto(f"{base}/api/docs/")
         expect(page.locator(".opblock-summary").first).to_be_visible(timeout=15000)
         page.screenshot(path=str(DOCS / "api-docs.png"))
-        browser.close()
 
 
 def main() -> int:
