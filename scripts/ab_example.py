@@ -13,7 +13,7 @@ counted them it prints the analytics API's answer (JSON and CSV), photographs th
 section and its analytics page in headless Chromium (docs/ab-test-admin.png,
 docs/ab-test-analytics.png), promotes the open rate's winner (when its verdict names one) with
 the admin's Promote button and photographs the template's versions with the promotion's note
-(docs/ab-test-promoted.png). About 40 s.
+(docs/ab-test-promoted.png). About 40-50 s.
 """
 
 from __future__ import annotations
