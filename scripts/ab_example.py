@@ -19,8 +19,6 @@ the admin's Promote button and photographs the template's versions with the prom
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ from scripts.ab_webhooks import (
     payload,
     sendgrid_event,
 )
-from scripts.screenshots import DOCS, admin_page, call, start
+from scripts.screenshots import DOCS, admin_page, call, exit_on_sigterm, start, stop
 
 RECIPIENTS = 400
 SEED = 17
@@ -271,6 +269,7 @@ def _winner(experiment: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    exit_on_sigterm()
     began = time.monotonic()
     signer = EventSigner()
     settings = {
@@ -278,8 +277,9 @@ def main() -> int:
         "ANALYTICS_FOLD_INTERVAL": FOLD_INTERVAL,
     }
     with tempfile.TemporaryDirectory(prefix="notifier-ab-") as scratch:
-        proc, run = start(Path(scratch), settings)
+        proc = None
         try:
+            proc, run = start(Path(scratch), settings)
             api, key = run["base"], run["key"]
             print(f"# make run is up: API={api} (KEY: the demo key its banner printed)")
             print(f"# with ANALYTICS_FOLD_INTERVAL={FOLD_INTERVAL} and SENDGRID_WEBHOOK_PUBLIC_KEY")
@@ -293,8 +293,8 @@ def main() -> int:
                 versions = call("GET", f"{api}/api/v1/templates/welcome/versions", key=key)
                 show("GET", "/api/v1/templates/welcome/versions", None, abbreviated(versions, 1))
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=60)
+            if proc is not None:
+                stop(proc)
     print(f"# wrote {', '.join(written)} in {time.monotonic() - began:.0f} s")
     return 0
 

@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CHROMIUM = "/usr/bin/chromium"
 UNSET = ("DATABASE_URL", "REDIS_URL", "PORT", "DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY")
+RUN_DEV = [sys.executable, "-m", "scripts.run_dev"]
+BANNER_TIMEOUT = 180.0  # seconds for `make run` to print its banner
+STOP_TIMEOUT = 60.0  # seconds for `make run` to exit after SIGTERM (then SIGKILL)
 
 
 def run_env(var_dir: Path) -> dict[str, str]:
@@ -42,22 +45,28 @@ def start(
     var_dir: Path, settings: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     """`make run` in `var_dir` (with `settings` added to its environment), once it is up: the
-    process and what its banner says (base URL, admin password, API key, Twilio sim)."""
+    process and what its banner says (base URL, admin password, API key, Twilio sim). If it
+    does not come up, or this is interrupted while waiting, it is stopped before this exits."""
     env = run_env(var_dir) | (settings or {})
     log = var_dir / "make-run.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scripts.run_dev"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 180
-    while "Ctrl-C stops everything." not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            sys.exit(f"make run did not come up:\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.5)
+    with log.open("wb") as output:  # the child has its own copy of the descriptor
+        proc = subprocess.Popen(  # noqa: S603 - RUN_DEV, this checkout's own script
+            RUN_DEV,
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + BANNER_TIMEOUT
+        while "Ctrl-C stops everything." not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"make run did not come up:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+    except BaseException:  # SystemExit and KeyboardInterrupt too: nothing is left running
+        stop(proc)
+        raise
     text = log.read_text(errors="replace").split("Notifier is up.")[-1]
     found = {
         "base": re.search(r"API\s+(http://\S+)/api/v1/", text),
@@ -66,6 +75,33 @@ def start(
         "twilio": re.search(r"Twilio sim\s+(http://\S+)/_sim/requests", text),
     }
     return proc, {name: match.group(1) for name, match in found.items() if match}
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop `make run` and everything it started (its process group): SIGTERM, then SIGKILL
+    if it has not exited within STOP_TIMEOUT. Never raises: it runs in `finally` blocks and
+    `except` clauses, where an error of its own would hide the one that brought us there."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=STOP_TIMEOUT)
+    except ProcessLookupError:
+        proc.poll()  # the group is gone already: reap the leader if it is not yet
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print(f"could not stop make run (pid {proc.pid}): {exc}", file=sys.stderr)
+
+
+def exit_on_sigterm() -> None:
+    """A `kill` (SIGTERM) of this script raises SystemExit, as Ctrl-C raises KeyboardInterrupt:
+    the `finally` blocks then stop `make run` instead of leaving it running."""
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def call(
@@ -175,15 +211,17 @@ def photograph(run: dict[str, str]) -> None:
 
 
 def main() -> int:
+    exit_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="notifier-shots-") as scratch:
-        proc, run = start(Path(scratch))
+        proc = None
         try:
+            proc, run = start(Path(scratch))
             traffic(run)
             seed_analytics(Path(scratch))
             photograph(run)
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=60)
+            if proc is not None:
+                stop(proc)
     print(
         "wrote docs/dashboard.png, docs/template-preview.png, docs/api-docs.png, "
         "docs/analytics-admin.png"
