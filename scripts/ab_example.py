@@ -1,19 +1,20 @@
 """A worked A/B test from a real run, for docs/analytics.md: `python -m scripts.ab_example`.
 
 Starts `make run` (SQLite and the embedded Redis in a scratch directory, as scripts/screenshots.py
-does) with a freshly generated SendGrid event-webhook key and the analytics fold every second
-(ANALYTICS_AB_MIN_SAMPLE keeps its default, 100: each label gets about 200). Then, through the
-public API only, printing each call as curl with its (abbreviated) answer: gives the template
-`welcome` two email variants A and B (50/50), creates RECIPIENTS recipients, sends them one
-notification and waits until the workers have sent every email (to the SendGrid simulator). The
-simulator does not open or click anything, so the script then plays SendGrid's part: signed
-event webhooks to /webhooks/sendgrid, `delivered` for every email, `open` for 20% of A and 32%
-of B, `click` for 5% and 8% (a seeded draw: every run gives the same figures). Once the fold has
-counted them it prints the analytics API's answer (JSON and CSV), photographs the template's A/B
-section and its analytics page in headless Chromium (docs/ab-test-admin.png,
-docs/ab-test-analytics.png), promotes the open rate's winner (when its verdict names one) with
-the admin's Promote button and photographs the template's versions with the promotion's note
-(docs/ab-test-promoted.png). About 40-50 s.
+does: provider settings of this shell are dropped, so every provider is its simulator) with a
+freshly generated SendGrid event-webhook key, the analytics fold every second and every other
+setting the figures depend on given explicitly (SETTINGS: ANALYTICS_AB_MIN_SAMPLE=100, each
+label gets about 200). Then, through the public API only, printing each call as curl with its
+(abbreviated) answer: gives the template `welcome` two email variants A and B (50/50), creates
+RECIPIENTS recipients, sends them one notification and waits until the workers have sent every
+email (to the SendGrid simulator). The simulator does not open or click anything, so the script
+then plays SendGrid's part: signed event webhooks to /webhooks/sendgrid, `delivered` for every
+email, `open` for 20% of A and 32% of B, `click` for 5% and 8% (a seeded draw: every run gives
+the same figures). Once the fold has counted them it prints the analytics API's answer (JSON and
+CSV), photographs the template's A/B section and its analytics page in headless Chromium
+(docs/ab-test-admin.png, docs/ab-test-analytics.png), promotes the open rate's winner (when its
+verdict names one) with the admin's Promote button and photographs the template's versions with
+the promotion's note (docs/ab-test-promoted.png). About 40-50 s.
 """
 
 from __future__ import annotations
@@ -41,8 +42,24 @@ RECIPIENTS = 400
 SEED = 17
 OPEN_SHARE = {"A": 0.20, "B": 0.32}
 CLICK_SHARE = {"A": 0.05, "B": 0.08}
-# Beat folds the timeline into the rollup every ANALYTICS_FOLD_INTERVAL seconds (default 5).
-FOLD_INTERVAL = "1"
+# Every setting the figures depend on, given explicitly rather than inherited from the shell
+# (the providers' are dropped: scripts/screenshots.py run_env). The defaults, but for the fold's
+# interval: beat folds the timeline into the rollup every second instead of 5.
+SETTINGS = {
+    "ANALYTICS_ENABLED": "true",
+    "ANALYTICS_FOLD_INTERVAL": "1",
+    "ANALYTICS_FOLD_BATCH": "2000",
+    "ANALYTICS_FOLD_BUDGET_SECONDS": "2.0",
+    "ANALYTICS_AB_MIN_SAMPLE": "100",  # no verdict before each label is sent to 100
+    "ANALYTICS_CURRENCY": "USD",
+    "ANALYTICS_COSTS": json.dumps(
+        {
+            "email": {"sendgrid": "0.0004", "smtp": "0"},
+            "sms": {"twilio": "0.0083"},
+            "push": {"fcm": "0"},
+        }
+    ),
+}
 EVENTS_PER_POST = 100  # SendGrid batches events; a few hundred per post at most
 SENT = {"sent", "delivered", "opened", "clicked"}
 TEMPLATE = {
@@ -272,19 +289,17 @@ def main() -> int:
     exit_on_sigterm()
     began = time.monotonic()
     signer = EventSigner()
-    settings = {
-        "SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key,
-        "ANALYTICS_FOLD_INTERVAL": FOLD_INTERVAL,
-    }
+    settings = SETTINGS | {"SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key}
     with tempfile.TemporaryDirectory(prefix="notifier-ab-") as scratch:
         proc = None
         try:
             proc, run = start(Path(scratch), settings)
             api, key = run["base"], run["key"]
             print(f"# make run is up: API={api} (KEY: the demo key its banner printed)")
-            print(f"# with ANALYTICS_FOLD_INTERVAL={FOLD_INTERVAL} and SENDGRID_WEBHOOK_PUBLIC_KEY")
-            print("# the public half of an ECDSA P-256 key this script generated;")
-            print("# ANALYTICS_AB_MIN_SAMPLE: the default (100)")
+            print("# with every provider at its simulator, these settings:")
+            print("\n".join(f"#   {name}={value}" for name, value in SETTINGS.items()))
+            print("# and SENDGRID_WEBHOOK_PUBLIC_KEY: the public half of an ECDSA P-256 key this")
+            print("# script generated")
             sent = send(api, key, set_up(api, key))
             posted = play_sendgrid(api, signer, sent)
             answer = report(api, key, posted)

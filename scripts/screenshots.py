@@ -31,10 +31,25 @@ UNSET = ("DATABASE_URL", "REDIS_URL", "PORT", "DJANGO_SETTINGS_MODULE", "DJANGO_
 RUN_DEV = [sys.executable, "-m", "scripts.run_dev"]
 BANNER_TIMEOUT = 180.0  # seconds for `make run` to print its banner
 STOP_TIMEOUT = 60.0  # seconds for `make run` to exit after SIGTERM (then SIGKILL)
+# scripts/run_dev.py configure_providers() points each provider at its simulator only where the
+# environment says nothing: inherited, these would send the run's mail, SMS and push to real
+# providers (or another run's simulators), or give SendGrid an SMTP failover.
+PROVIDER_PREFIXES = ("SENDGRID_", "TWILIO_", "FCM_", "GOOGLE_", "SMTP_")
+PROVIDER_VARIABLES = ("PUBLIC_BASE_URL",)
 
 
 def run_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in UNSET and not k.endswith("_SIM_PORT")}
+    """This shell's environment for a `make run` of its own in `var_dir`: its own SQLite
+    database, its embedded Redis, its ports and its provider simulators, whatever the shell
+    points at (`start`'s `settings` are added after)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in UNSET
+        and k not in PROVIDER_VARIABLES
+        and not k.startswith(PROVIDER_PREFIXES)
+        and not k.endswith("_SIM_PORT")
+    }
     return env | {
         "NOTIFIER_VAR_DIR": str(var_dir),
         "DATABASE_URL": f"sqlite:///{var_dir}/db.sqlite3",
