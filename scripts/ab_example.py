@@ -16,7 +16,7 @@ CSV), photographs the template's A/B section and its analytics page in headless 
 admin's Promote button and photographs the template's versions with the promotion's note
 (docs/ab-test-promoted.png). A run whose split, counts, verdicts or winner differ from what
 docs/analytics.md states (DOCUMENTED) stops before the photographs, exit status 1, naming what
-changed. About 40-50 s.
+changed. Under a minute.
 """
 
 from __future__ import annotations
