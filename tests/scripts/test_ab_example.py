@@ -1,11 +1,14 @@
-"""scripts.ab_example's own logic, flat and without Django or a run: what of an A/B test's
-summary differs from what docs/analytics.md states."""
+"""scripts.ab_example's own logic, flat and without Django or a run: the open rate's winner it
+promotes, the abbreviation of the answers it prints, and what of an A/B test's summary differs
+from what docs/analytics.md states."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from scripts.ab_example import differences
+import pytest
+
+from scripts.ab_example import _winner, abbreviated, differences
 
 
 def _experiment(
@@ -69,3 +72,45 @@ def test_a_summary_without_labels_or_comparisons_differs_in_everything() -> None
 
     assert len(changed) == 6
     assert changed[0] == "sent: {} (docs/analytics.md: {'A': 193, 'B': 207})"
+
+
+@pytest.mark.parametrize(("verdict", "winner"), [("a", "A"), ("b", "B"), ("none", ""), (None, "")])
+def test_the_winner_is_the_label_the_open_verdict_names(verdict: str | None, winner: str) -> None:
+    experiment = _experiment(open_verdict=verdict, click_verdict="b")
+
+    assert _winner(experiment) == winner
+
+
+def test_the_winner_of_a_challenger_other_than_b_is_its_label() -> None:
+    experiment = _experiment(open_verdict="b")
+    experiment["comparisons"][0] |= {"label": "control-2", "against": "control"}
+
+    assert _winner(experiment) == "control-2"
+    assert _winner(experiment | {"comparisons": []}) == ""
+
+
+def test_abbreviated_keeps_the_first_entry_of_each_list_and_counts_the_rest() -> None:
+    answer = {
+        "id": "n-1",
+        "deliveries": [{"id": "d-1", "timeline": ["sent", "delivered", "opened"]}, {"id": "d-2"}],
+        "tags": ["one"],
+        "empty": [],
+        "count": 2,
+    }
+
+    assert abbreviated(answer) == {
+        "id": "n-1",
+        "deliveries": [{"id": "d-1", "timeline": ["sent", "… 2 more"]}, "… 1 more"],
+        "tags": ["one"],
+        "empty": [],
+        "count": 2,
+    }
+
+
+def test_abbreviated_keeps_as_many_entries_as_asked() -> None:
+    assert abbreviated([[1, 2, 3], [4, 5], [6]], items=2) == [
+        [1, 2, "… 1 more"],
+        [4, 5],
+        "… 1 more",
+    ]
+    assert abbreviated("a string, not a list", items=0) == "a string, not a list"
