@@ -27,8 +27,9 @@ import tempfile
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scripts.ab_webhooks import (
     SIGNATURE_HEADER,
@@ -39,6 +40,11 @@ from scripts.ab_webhooks import (
     sendgrid_event,
 )
 from scripts.screenshots import DOCS, admin_page, call, exit_on_sigterm, start, stop
+
+if TYPE_CHECKING:
+    from playwright.sync_api import FloatRect
+
+T = TypeVar("T")
 
 RECIPIENTS = 400
 SEED = 17
@@ -75,6 +81,7 @@ DOCUMENTED: dict[str, Any] = {
 COUNTS = ("sent", "opened", "clicked")
 EVENTS_PER_POST = 100  # SendGrid batches events; a few hundred per post at most
 SENT = {"sent", "delivered", "opened", "clicked"}
+NEVER_SENT = {"failed", "dead", "skipped", "cancelled"}  # final: waiting longer will not help
 TEMPLATE = {
     "category": "onboarding",
     "variants": [
@@ -130,15 +137,24 @@ def show(
     print(answer if isinstance(answer, str) else json.dumps(answer, indent=1, ensure_ascii=False))
 
 
-def wait_for(what: str, check: Any, timeout: float = 180.0, every: float = 1.0) -> Any:
-    """Call `check` until it returns something true; exit naming `what` after `timeout`."""
+def wait_for(
+    what: str,
+    check: Callable[[], T | None],
+    timeout: float = 180.0,
+    every: float = 1.0,
+    *,
+    last: Callable[[], str] | None = None,
+) -> T:
+    """Call `check` until it returns something true; exit naming `what` after `timeout`, with
+    what `last` says of the last check."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
         time.sleep(every)
-    sys.exit(f"ab_example: gave up waiting for {what} after {timeout:.0f} s")
+    seen = f": {last()}" if last else ""
+    sys.exit(f"ab_example: gave up waiting for {what} after {timeout:.0f} s{seen}")
 
 
 def set_up(api: str, key: str) -> list[str]:
@@ -165,7 +181,14 @@ def send(api: str, key: str, ids: list[str]) -> list[Sent]:
     started = time.monotonic()
 
     def all_sent() -> dict[str, Any] | None:
-        detail = call("GET", f"{api}{path}", key=key)
+        detail: dict[str, Any] = call("GET", f"{api}{path}", key=key)
+        lost = [d for d in detail["deliveries"] if d["status"] in NEVER_SENT]
+        if lost:
+            first, more = lost[0], f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+            sys.exit(
+                f"ab_example: delivery {first['id']} to {first['recipient']} is "
+                f"{first['status']}{more}: {first['reason'] or 'no reason given'}"
+            )
         done = all(d["status"] in SENT for d in detail["deliveries"])
         return detail if done and len(detail["deliveries"]) == len(ids) else None
 
@@ -229,16 +252,22 @@ def report(api: str, key: str, posted: dict[str, Counter[str]]) -> dict[str, Any
         for label in OPEN_SHARE
     }
 
+    counted: dict[str, tuple[int, int, int]] = {}
+
     def folded() -> dict[str, Any] | None:
         answer: dict[str, Any] = call("GET", f"{api}{path}", key=key)
         test = (answer.get("experiment") or [{}])[0]
-        counted = {
-            arm["label"]: (arm["delivered"], arm["opened"], arm["clicked"])
+        counted.clear()
+        counted.update(
+            (arm["label"], (arm["delivered"], arm["opened"], arm["clicked"]))
             for arm in test.get("labels", [])
-        }
+        )
         return answer if counted == expected else None
 
-    answer = wait_for("the analytics fold", folded, timeout=120)
+    def last() -> str:
+        return f"(delivered, opened, clicked) counted {counted or 'nothing'}, posted {expected}"
+
+    answer = wait_for("the analytics fold", folded, timeout=120, last=last)
     show("GET", path, None, answer)
     csv = call("GET", f"{api}{path}", key=key, headers={"Accept": "text/csv"})
     show("GET", path, None, csv, headers={"Accept": "text/csv"})
@@ -286,7 +315,7 @@ def photograph(run: dict[str, str], experiment: dict[str, Any]) -> list[str]:
         bottom = page.locator("#experiment").bounding_box()
         if top is None or bottom is None:
             sys.exit("ab_example: the analytics page has no A/B section")
-        clip = {
+        clip: FloatRect = {
             "x": 0,
             "y": top["y"] - 8,
             "width": 1280,

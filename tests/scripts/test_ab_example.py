@@ -1,13 +1,17 @@
 """scripts.ab_example's own logic, flat and without Django or a run: the open rate's winner it
-promotes, the abbreviation of the answers it prints, and what of an A/B test's summary differs
-from what docs/analytics.md states."""
+promotes, the abbreviation of the answers it prints, what of an A/B test's summary differs from
+what docs/analytics.md states, and how it gives up (a delivery that will never be sent, a fold
+that does not catch up) against canned answers of the API."""
 
 from __future__ import annotations
 
+from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from scripts import ab_example
 from scripts.ab_example import _winner, abbreviated, differences
 
 
@@ -114,3 +118,73 @@ def test_abbreviated_keeps_as_many_entries_as_asked() -> None:
         "… 1 more",
     ]
     assert abbreviated("a string, not a list", items=0) == "a string, not a list"
+
+
+class FakeApi:
+    """The service as scripts.ab_example's `call` reaches it: canned answers by method and path,
+    each call recorded."""
+
+    def __init__(self, answers: dict[tuple[str, str], Any]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, method: str, url: str, body: Any = None, **_: Any) -> Any:
+        path = url.removeprefix("http://api")
+        self.calls.append((method, path))
+        return self.answers[(method, path.partition("?")[0])]
+
+
+def _delivery(n: int, status: str, reason: str = "") -> dict[str, Any]:
+    return {"id": f"d-{n}", "recipient": f"user-{n:03d}", "status": status, "reason": reason}
+
+
+def test_send_stops_at_once_naming_a_failed_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    deliveries = [
+        _delivery(1, "sent"),
+        _delivery(2, "dead", "sendgrid: 401 unauthorized"),
+        _delivery(3, "failed"),
+        _delivery(4, "queued"),
+    ]
+    api = FakeApi(
+        {
+            ("POST", "/api/v1/notifications"): {"id": "n-1", "status": "accepted"},
+            ("GET", "/api/v1/notifications/n-1"): {"id": "n-1", "deliveries": deliveries},
+        }
+    )
+    monkeypatch.setattr(ab_example, "call", api)
+
+    with pytest.raises(SystemExit) as stopped:
+        ab_example.send("http://api", "key", [f"user-{n:03d}" for n in range(1, 5)])
+
+    assert stopped.value.code == (
+        "ab_example: delivery d-2 to user-002 is dead (and 1 more): sendgrid: 401 unauthorized"
+    )
+    assert api.calls == [("POST", "/api/v1/notifications"), ("GET", "/api/v1/notifications/n-1")]
+
+
+def test_a_fold_that_never_catches_up_is_reported_with_the_last_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    partly = _experiment(sent=(193, 207), opened=(39, 60), clicked=(10, 17))
+    for arm in partly["labels"]:
+        arm["delivered"] = arm["sent"]
+    api = FakeApi({("GET", "/api/v1/analytics"): {"experiment": [partly]}})
+    clock = iter(range(0, 10_000, 50))  # 0 (deadline 120), 50 and 100: a check each; 150: up
+    fake_time = SimpleNamespace(monotonic=lambda: next(clock), sleep=lambda seconds: None)
+    monkeypatch.setattr(ab_example, "call", api)
+    monkeypatch.setattr(ab_example, "time", fake_time)
+    posted = {
+        "delivered": Counter({"A": 193, "B": 207}),
+        "open": Counter({"A": 39, "B": 66}),
+        "click": Counter({"A": 10, "B": 17}),
+    }
+
+    with pytest.raises(SystemExit) as stopped:
+        ab_example.report("http://api", "key", posted)
+
+    assert stopped.value.code == (
+        "ab_example: gave up waiting for the analytics fold after 120 s: (delivered, opened, "
+        "clicked) counted {'A': (193, 39, 10), 'B': (207, 60, 17)}, posted "
+        "{'A': (193, 39, 10), 'B': (207, 66, 17)}"
+    )
+    assert len(api.calls) == 2

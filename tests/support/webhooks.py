@@ -33,7 +33,7 @@ class SendGridSigner:
 
     def post(self, client: Client, events: list[dict[str, Any]], **headers: str) -> Any:
         payload = json.dumps(events)
-        signed = {**self.headers(payload), **headers}
+        signed: dict[str, Any] = {**self.headers(payload), **headers}  # request.META keys
         return client.post(SENDGRID_URL, payload, content_type="application/json", **signed)
 
 
