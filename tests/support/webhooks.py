@@ -3,15 +3,14 @@ Twilio's X-Twilio-Signature, with a fresh key pair / auth token per test."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 from twilio.request_validator import RequestValidator
+
+from scripts.ab_webhooks import EventSigner
 
 SENDGRID_URL = "/webhooks/sendgrid"
 TWILIO_URL = "/webhooks/twilio/status"
@@ -19,26 +18,22 @@ TWILIO_TOKEN = "twilio-test-auth-token"
 
 
 class SendGridSigner:
-    """Holds an EC P-256 key pair; `public_key` is what SendGrid shows as the verification key."""
+    """A fresh EC P-256 key pair; `public_key` is what SendGrid shows as the verification key.
+    The signing is scripts/ab_webhooks.py's EventSigner (one implementation for the tests and
+    scripts.ab_example), its headers given here as the Django test client takes them."""
 
     def __init__(self) -> None:
-        self.private_key = ec.generate_private_key(ec.SECP256R1())
-        der = self.private_key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.public_key = base64.b64encode(der).decode()
+        self._signer = EventSigner()
+        self.public_key = self._signer.public_key
 
     def headers(self, payload: str, timestamp: str | None = None) -> dict[str, str]:
-        timestamp = timestamp or str(int(time.time()))
-        signature = self.private_key.sign((timestamp + payload).encode(), ec.ECDSA(hashes.SHA256()))
-        return {
-            "HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_SIGNATURE": base64.b64encode(signature).decode(),
-            "HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_TIMESTAMP": timestamp,
-        }
+        stamp = None if timestamp is None else int(timestamp)
+        signed = self._signer.headers(payload.encode(), timestamp=stamp)
+        return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in signed.items()}
 
     def post(self, client: Client, events: list[dict[str, Any]], **headers: str) -> Any:
         payload = json.dumps(events)
-        signed = {**self.headers(payload), **headers}
+        signed: dict[str, Any] = {**self.headers(payload), **headers}  # request.META keys
         return client.post(SENDGRID_URL, payload, content_type="application/json", **signed)
 
 
