@@ -53,6 +53,11 @@ ENGAGED = (DeliveryStatus.OPENED, DeliveryStatus.CLICKED, DeliveryStatus.READ)
 UTC = "UTC"
 
 
+def send_time_test_key(template_key: str) -> str:
+    """The key a holdout's assignment hashes with the recipient's: one test per template."""
+    return f"{BEST_TIME}:{template_key}"
+
+
 def recipient_zone(recipient: Recipient) -> tuple[ZoneInfo, bool]:
     """The recipient's zone, and whether it is the one stored: a value zoneinfo cannot load (an
     unknown or malformed name written past the API's checks) is read as UTC."""
@@ -144,7 +149,7 @@ def send_times_plan(
         variant = (
             ""
             if weights is None
-            else assign(f"best_time:{template_key}", recipient.external_id, weights)
+            else assign(send_time_test_key(template_key), recipient.external_id, weights)
         )
         if variant == IMMEDIATE:
             plan[recipient.pk] = SendTime(

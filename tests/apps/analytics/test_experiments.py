@@ -84,7 +84,8 @@ def test_two_labels_hand_computed_two_proportion_test_and_verdicts() -> None:
         {"label": "B", "weight": 50, "sent": 1000, "delivered": 985, "opened": 250,
          "clicked": 52, "open_rate": 0.25, "click_rate": 0.052},
     ]  # fmt: skip
-    assert {k: test[k] for k in ("channel", "locale", "test_key", "version", "ready")} == {
+    assert {k: test[k] for k in ("kind", "channel", "locale", "test_key", "version", "ready")} == {
+        "kind": "copy",
         "channel": "email",
         "locale": "en",
         "test_key": "welcome:email",
