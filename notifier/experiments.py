@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 # The two-sided 95% critical value of the standard normal distribution.
 Z_95 = 1.959963984540054
+# What `verdict` says once the sample is large enough: the control (a) wins, the challenger (b)
+# wins, or no significant difference.
+VERDICTS = ("a", "b", "none")
 
 
 def bucket(test_key: str, recipient_key: str) -> float:

@@ -70,6 +70,7 @@ MEASURES = ("sent", "delivered", "opened", "clicked")
 # What a test compares: copies of the template, or the send time (best_time against now).
 COPY = "copy"
 SEND_TIME = "send_time"
+KINDS = (COPY, SEND_TIME)
 
 
 def _tests(
