@@ -6,16 +6,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
+from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apps.analytics.experiments import experiment_summary
 from apps.analytics.models import Rollup
+from apps.analytics.services import rollups_fold_pending
 from apps.clients.models import ApiClient
+from apps.deliveries.lifecycle import deliveries_claim, deliveries_sent, delivery_report
+from apps.deliveries.models import Delivery
+from apps.recipients.models import Recipient
 from apps.templates.models import Template
+from notifier.providers.base import SendResult
 from tests.apps.analytics.test_experiments import END, START, ab_template, seed
-from tests.factories import ApiClientFactory, TemplateFactory
+from tests.factories import ApiClientFactory, TemplateFactory, TemplateVariantFactory
+from tests.support.best_time import post
 
 pytestmark = pytest.mark.django_db
 DAY = START + dt.timedelta(days=2)
@@ -224,6 +235,26 @@ def test_a_copy_test_never_counts_the_arms_of_its_channel() -> None:
     ]
 
 
+def test_a_copy_label_written_past_the_validation_as_an_arm_counts_none_of_the_arms() -> None:
+    # Given a copy test whose labels are A and "immediate", written straight to the database
+    # (the API and the admin refuse the name: RESERVED_LABELS), and the arms' rows on email
+    template = ab_template(("A", 1))
+    TemplateVariantFactory(version=template.versions.get(), channel="email", label="immediate")
+    seed(template, "A", DAY, sent=10)
+    seed(template, "immediate", DAY, sent=300)
+
+    copy, timing = experiment_summary(
+        client=template.client, template=template, start=START, end=END
+    )
+
+    # Then the arm's rows count in the send-time test only
+    assert [(a["label"], a["sent"]) for a in copy["labels"]] == [("A", 10), ("immediate", 0)]
+    assert [(a["label"], a["sent"]) for a in timing["labels"]] == [
+        ("immediate", 300),
+        ("best_time", 0),
+    ]
+
+
 def test_a_client_sees_its_own_arms_an_ops_key_everyones() -> None:
     # Given the template's client's arms on email (with a third client's 999 best_time), and
     # another client's rows under the same template on email and on sms
@@ -251,3 +282,53 @@ def test_a_client_sees_its_own_arms_an_ops_key_everyones() -> None:
         ("email", [1000, 1000 + 999 + 5]),
         ("sms", [7, 0]),
     ]
+
+
+def test_a_holdout_request_sent_opened_and_folded_shows_both_arms(
+    api: APIClient, demo: dict[str, Any]
+) -> None:
+    # Given 40 recipients without history sent one notification with a 50% holdout (every
+    # delivery goes out at once: too little history), through the lifecycle's own moves
+    client = demo["client"]
+    ids = [f"h-{i}" for i in range(40)]
+    Recipient.objects.bulk_create(
+        [Recipient(client=client, external_id=e, email=f"{e}@example.com") for e in ids]
+    )
+    answer = post(api, recipients=ids, send_at="best_time", best_time_holdout=50)
+    deliveries = list(Delivery.objects.filter(notification_id=answer["id"]).order_by("id"))
+    assert deliveries_claim(delivery_ids=[str(d.id) for d in deliveries]) == {
+        str(d.id) for d in deliveries
+    }
+    for d in deliveries:
+        d.provider = "sendgrid"
+    with transaction.atomic():
+        deliveries_sent([(d, SendResult(f"sg-{d.pk}", 202)) for d in deliveries])
+    opened = deliveries[::3]  # every third recipient opens, whichever their arm
+    for d in opened:
+        assert delivery_report(delivery=d, status="opened", detail="")
+    sent = Counter(d.variant for d in deliveries)
+    opens = Counter(d.variant for d in opened)
+    assert set(sent) == {"immediate", "best_time"}
+
+    # When the fold runs and the summary is read
+    rollups_fold_pending()
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    (test,) = experiment_summary(
+        client=client, template=demo["template"], start=hour - dt.timedelta(days=1),
+        end=hour + dt.timedelta(hours=1),
+    )  # fmt: skip
+
+    # Then one send-time test on email, each arm counted as the deliveries say
+    assert (test["kind"], test["channel"], test["test_key"]) == (
+        "send_time",
+        "email",
+        "best_time:order_shipped",
+    )
+    assert [(a["label"], a["sent"], a["opened"]) for a in test["labels"]] == [
+        ("immediate", sent["immediate"], opens["immediate"]),
+        ("best_time", sent["best_time"], opens["best_time"]),
+    ]
+    assert test["ready"] is False  # 40 in all: below the minimum sample
+    (comparison,) = test["comparisons"]
+    assert comparison["open"]["rate_a"] == opens["immediate"] / sent["immediate"]
+    assert comparison["open"]["verdict"] is None
