@@ -177,7 +177,10 @@ class AnalyticsProportionTestSerializer(serializers.Serializer[Any]):
 
 
 class AnalyticsExperimentLabelSerializer(serializers.Serializer[Any]):
-    label = serializers.CharField(help_text="A copy label, or a send-time arm.")
+    # The metaclass takes declared fields off the class: this never replaces Field.label.
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="A copy label, or a send-time arm."
+    )
     weight = serializers.IntegerField(
         allow_null=True, help_text="The label's weight; null for a send-time arm (not stored)."
     )
@@ -190,7 +193,10 @@ class AnalyticsExperimentLabelSerializer(serializers.Serializer[Any]):
 
 
 class AnalyticsExperimentComparisonSerializer(serializers.Serializer[Any]):
-    label = serializers.CharField(help_text="The challenger.")
+    # The metaclass takes declared fields off the class: this never replaces Field.label.
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="The challenger."
+    )
     against = serializers.CharField(help_text="The control: the test's first label.")
     open = AnalyticsProportionTestSerializer(
         allow_null=True, help_text="Null when either label has nothing sent."
