@@ -57,6 +57,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.db import models
 from django.db.models import QuerySet, Sum
 
 from apps.analytics.models import Rollup
@@ -67,10 +68,18 @@ from apps.templates.selectors import template_versions, variant_weights
 from notifier.experiments import compare, verdict
 
 MEASURES = ("sent", "delivered", "opened", "clicked")
-# What a test compares: copies of the template, or the send time (best_time against now).
-COPY = "copy"
-SEND_TIME = "send_time"
-KINDS = (COPY, SEND_TIME)
+
+
+class ExperimentKind(models.TextChoices):
+    """What a test compares: copies of the template, or the send time (best_time against now).
+    A summary's `kind` is the member itself (a str): templates read `test.kind.is_copy`."""
+
+    COPY = "copy", "copy"
+    SEND_TIME = "send_time", "send_time"
+
+    @property
+    def is_copy(self) -> bool:
+        return self is ExperimentKind.COPY
 
 
 def _tests(
@@ -224,7 +233,7 @@ def _copy_tests(
         )
         summary.append(
             {
-                "kind": COPY,
+                "kind": ExperimentKind.COPY,
                 "channel": test_channel,
                 "locale": locale,
                 "test_key": f"{template.key}:{test_channel}",
@@ -261,7 +270,7 @@ def _send_time_tests(
         }
     return [
         {
-            "kind": SEND_TIME,
+            "kind": ExperimentKind.SEND_TIME,
             "channel": test_channel,
             "locale": None,  # the holdout splits recipients, whatever their locale
             "test_key": send_time_test_key(template.key),

@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from apps.analytics.experiments import COPY, experiment_summary
+from apps.analytics.experiments import ExperimentKind, experiment_summary
 from apps.analytics.selectors import Group, analytics_day_channel, currency, groups_merged
 from apps.ops import charts
 from apps.templates.models import Template
@@ -169,7 +169,7 @@ def analytics_page_context(
         # The template's A/B tests over the same days (none for the overall page), and whether
         # one is a copy test (a send-time test has no winner to promote).
         "experiments": experiments,
-        "experiments_promotable": any(test["kind"] == COPY for test in experiments),
+        "experiments_promotable": any(test["kind"] == ExperimentKind.COPY for test in experiments),
     }
 
 

@@ -199,7 +199,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "apps.deliveries.models.CHANNEL_CHOICES",
         "PriorityEnum": "apps.deliveries.models.PRIORITY_CHOICES",
         "DeliveryStatusEnum": "apps.deliveries.models.DeliveryStatus",
-        "ExperimentKindEnum": "apps.analytics.experiments.KINDS",
+        "ExperimentKindEnum": "apps.analytics.experiments.ExperimentKind",
         "ExperimentVerdictEnum": "notifier.experiments.VERDICTS",
     },
 }

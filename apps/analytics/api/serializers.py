@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
-from apps.analytics.experiments import KINDS
+from apps.analytics.experiments import ExperimentKind
 from apps.analytics.models import COUNTERS
 from apps.analytics.selectors import GROUP_BY, LATENCIES, RATES
 from notifier.experiments import VERDICTS
@@ -210,7 +210,7 @@ class AnalyticsExperimentSerializer(serializers.Serializer[Any]):
     """One A/B test of the template (apps.analytics.experiments, docs/analytics.md)."""
 
     kind = serializers.ChoiceField(
-        choices=KINDS,
+        choices=ExperimentKind.choices,
         help_text='"copy": labelled variants of a channel and locale; "send_time": '
         "`best_time_holdout`, `best_time` against `immediate` (the held-out recipients).",
     )
