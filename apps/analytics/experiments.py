@@ -14,6 +14,7 @@ arms have rollup rows in the range, in channel order:
       "start": "2026-11-01T00:00:00+00:00",  # start, or the label set's first hour if later
       "end": "2026-12-01T00:00:00+00:00",
       "minimum_sample": 100,            # ANALYTICS_AB_MIN_SAMPLE
+      "holdouts": null,                 # a send-time test's: [20], the requests' holdouts
       "ready": true,                    # every label weighted > 0 has minimum_sample sent
       "labels": [                       # in label order; the first is the control
         {"label": "A", "weight": 70, "sent": 1000, "delivered": 990, "opened": 200,
@@ -29,25 +30,29 @@ arms have rollup rows in the range, in channel order:
       ]
     }
 
-A send-time test has the same shape with `"kind": "send_time"`, `test_key`
-`best_time:<template key>` (the holdout's assignment key), `locale`, `version` and each
-label's `weight` null (the holdout's share is per request, not stored), `start` the range's
-start, labels `immediate` (the control) then `best_time`, and `ready` once both arms have
-`minimum_sample` sent. The two never share counts: a copy label may not be named like an arm
+A send-time test has the same shape with `"kind": "send_time"`, `test_key` `best_time:<template
+key>` (the holdout's assignment key), `locale`, `version` and each label's `weight` null (the
+holdout's share is per request, not stored), `start` the range's start, labels `immediate` (the
+control) then `best_time`, `holdouts` the distinct `best_time_holdout`s of the template's
+requests whose arms' deliveries were sent in the range (ascending; `[]` when none is on record
+any more: RETENTION_DAYS), and `ready` once both arms have `minimum_sample` sent and at most one
+holdout is listed: requests with different holdouts split their recipients differently, and
+their pooled arms can show a difference that none of them has (Simpson's paradox), so such a
+test gets no verdict. The two never share counts: a copy label may not be named like an arm
 (apps/templates/validation.py RESERVED_LABELS), and a copy test's counts leave the arms out.
 
 Rates are per sent delivery (opened / sent, clicked / sent; null before anything was sent).
 `difference` is the challenger's rate minus the control's, `low`..`high` its 95% interval, and
 `verdict` "a" (the control wins), "b" (the challenger wins), "none" (no significant difference
-at 5%) or null while any label of the test weighted above 0 has fewer than `minimum_sample`
-sent. A copy test's counting starts no earlier than the UTC hour in which the test's current
-label set was introduced (the oldest of the unbroken run of versions with these labels for that
-channel and locale; a weights-only edit keeps the run going), so an earlier test's counts under
-the same labels stay out (but for what it sent in that very hour). A comparison is null when
-either arm has nothing sent. The rollup counts by channel and label, not locale:
-two locales of one channel running tests with the same labels show the same counts. A counter
-counts first events in the range's hours, so an open in the range of a delivery sent before it
-may count where its send did not: successes are capped at `sent` for the test.
+at 5%) or null while the test is not `ready`. A copy test's counting starts no earlier than the
+UTC hour in which the test's current label set was introduced (the oldest of the unbroken run of
+versions with these labels for that channel and locale; a weights-only edit keeps the run
+going), so an earlier test's counts under the same labels stay out (but for what it sent in that
+very hour). A comparison is null when either arm has nothing sent. The rollup counts by channel
+and label, not locale: two locales of one channel running tests with the same labels show the
+same counts. A counter counts first events in the range's hours, so an open in the range of a
+delivery sent before it may count where its send did not: successes are capped at `sent` for the
+test.
 """
 
 from __future__ import annotations
@@ -62,7 +67,13 @@ from django.db.models import QuerySet, Sum
 
 from apps.analytics.models import Rollup
 from apps.clients.models import ApiClient
-from apps.deliveries.best_time import BEST_TIME, IMMEDIATE, SEND_TIME_ARMS, send_time_test_key
+from apps.deliveries.best_time import (
+    BEST_TIME,
+    IMMEDIATE,
+    SEND_TIME_ARMS,
+    send_time_holdouts,
+    send_time_test_key,
+)
 from apps.templates.models import Template, TemplateVariant, TemplateVersion
 from apps.templates.selectors import template_versions, variant_weights
 from notifier.experiments import compare, verdict
@@ -98,6 +109,13 @@ def _tests(
 
 def _hour(at: dt.datetime) -> dt.datetime:
     return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_up(at: dt.datetime) -> dt.datetime:
+    """The first whole hour at or after `at`: the rollup's hours in [start, end) count what was
+    sent in [_hour_up(start), _hour_up(end))."""
+    hour = _hour(at)
+    return hour if hour == at else hour + dt.timedelta(hours=1)
 
 
 def _since(versions: list[TemplateVersion], channel: str, locale: str) -> dt.datetime:
@@ -169,10 +187,15 @@ def _rate(successes: int, trials: int) -> float | None:
 
 
 def _results(
-    labels: list[tuple[str, int | None]], counts: Mapping[str, dict[str, int]], *, minimum: int
+    labels: list[tuple[str, int | None]],
+    counts: Mapping[str, dict[str, int]],
+    *,
+    minimum: int,
+    comparable: bool = True,
 ) -> dict[str, Any]:
     """`ready`, `labels` and `comparisons` of one test: its (label, weight) pairs, the first the
-    control, with their counts (a label absent from `counts` has counted nothing)."""
+    control, with their counts (a label absent from `counts` has counted nothing). Not
+    `comparable` (a send-time test's counts pooling several holdouts): never ready."""
     totals = [counts.get(label, dict.fromkeys(MEASURES, 0)) for label, _ in labels]
     arms = [
         {
@@ -186,7 +209,7 @@ def _results(
     ]
     # A label weighted 0 takes no new recipients: the verdict does not wait for it. A send-time
     # arm has no stored weight (None): it always counts.
-    ready = all(
+    ready = comparable and all(
         c["sent"] >= minimum
         for (_, weight), c in zip(labels, totals, strict=True)
         if weight is None or weight > 0
@@ -241,6 +264,7 @@ def _copy_tests(
                 "start": since.isoformat(),
                 "end": end.isoformat(),
                 "minimum_sample": minimum,
+                "holdouts": None,
                 **_results([(v.label, v.weight) for v in group], counts, minimum=minimum),
             }
         )
@@ -257,7 +281,7 @@ def _send_time_tests(
     minimum: int,
 ) -> list[dict[str, Any]]:
     """A send-time test per channel with rows of its arms in [start, end), channel order: one
-    grouped query for every channel."""
+    grouped query of the rollup for every channel, one of the deliveries for their holdouts."""
     rows = _rows(client=client, template=template, start=start, end=end).filter(
         variant__in=SEND_TIME_ARMS
     )
@@ -268,6 +292,15 @@ def _send_time_tests(
         by_channel.setdefault(r["channel"], {})[r["variant"]] = {
             m: int(r[m] or 0) for m in MEASURES
         }
+    if not by_channel:
+        return []
+    holdouts = send_time_holdouts(
+        client=client,
+        template_id=template.pk,
+        sent_from=_hour_up(start),
+        sent_to=_hour_up(end),
+        channel=channel,
+    )
     return [
         {
             "kind": ExperimentKind.SEND_TIME,
@@ -278,8 +311,16 @@ def _send_time_tests(
             "start": start.isoformat(),
             "end": end.isoformat(),
             "minimum_sample": minimum,
+            "holdouts": holdouts.get(test_channel, []),
             # The holdout's share is per request (best_time_holdout), not stored: no weight.
-            **_results([(IMMEDIATE, None), (BEST_TIME, None)], counts, minimum=minimum),
+            # Requests with different holdouts split their recipients differently: their
+            # pooled arms can show a difference none of them has (Simpson's paradox).
+            **_results(
+                [(IMMEDIATE, None), (BEST_TIME, None)],
+                counts,
+                minimum=minimum,
+                comparable=len(holdouts.get(test_channel, [])) <= 1,
+            ),
         }
         for test_channel, counts in sorted(by_channel.items())
     ]

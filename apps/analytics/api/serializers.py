@@ -229,9 +229,17 @@ class AnalyticsExperimentSerializer(serializers.Serializer[Any]):
     )
     end = serializers.DateTimeField(help_text="`to` (exclusive).")
     minimum_sample = serializers.IntegerField(help_text="ANALYTICS_AB_MIN_SAMPLE.")
+    holdouts = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=100),
+        allow_null=True,
+        help_text="A send-time test's: the distinct `best_time_holdout`s of the requests whose "
+        "arms' deliveries were sent in the range, ascending (`[]`: none on record any more). "
+        "More than one: no verdict (`ready` is false), the pooled arms mix splits. Null for a "
+        "copy test.",
+    )
     ready = serializers.BooleanField(
-        help_text="Every label weighted above 0 (both send-time arms) has `minimum_sample` sent: "
-        "verdicts are given."
+        help_text="Every label weighted above 0 (both send-time arms) has `minimum_sample` sent, "
+        "and a send-time test has at most one holdout: verdicts are given."
     )
     labels = AnalyticsExperimentLabelSerializer(many=True, help_text="The first is the control.")
     comparisons = AnalyticsExperimentComparisonSerializer(

@@ -13,6 +13,7 @@ from drf_spectacular.generators import SchemaGenerator
 from apps.analytics.models import Rollup
 from tests.apps.analytics.test_api import api
 from tests.apps.analytics.test_experiments import START, seed, textbook, variants
+from tests.apps.analytics.test_experiments_holdouts import request
 from tests.apps.analytics.test_experiments_send_time import DAY, arms_textbook
 from tests.factories import ApiClientFactory, TemplateFactory
 
@@ -140,6 +141,7 @@ def test_a_send_time_test_follows_the_copy_tests_as_documented() -> None:
     seed(template, "A", DAY, channel="sms", sent=300, opened=30)
     seed(template, "B", DAY, channel="sms", sent=100, opened=20)
     arms_textbook(template)
+    request(template, 20, ("email", "immediate", DAY), ("email", "best_time", DAY))
 
     response = browser.get(QUERY)
 
@@ -164,6 +166,7 @@ def test_a_send_time_test_follows_the_copy_tests_as_documented() -> None:
         "test_key": "best_time:welcome",
         "version": None,
     }
+    assert (copy["holdouts"], timing["holdouts"]) == (None, [20])
     assert timing["start"] == "2026-11-01T00:00:00+00:00"
     assert [(a["label"], a["weight"], a["sent"], a["opened"]) for a in timing["labels"]] == [
         ("immediate", None, 1000, 200),
@@ -183,12 +186,12 @@ def test_a_send_time_test_follows_the_copy_tests_as_documented() -> None:
 
 def test_the_schema_check_can_fail() -> None:
     """The check above is no rubber stamp: a test without its kind, with another kind, a string
-    weight, are refused."""
+    weight, a holdout past 100 or as a string, are refused."""
     experiment = validator("AnalyticsExperiment")
     test = {
         "kind": "send_time", "channel": "email", "locale": None, "test_key": "best_time:w",
         "version": None, "start": "2026-11-01T00:00:00+00:00", "end": "2026-11-08T00:00:00+00:00",
-        "minimum_sample": 100, "ready": False, "comparisons": [],
+        "minimum_sample": 100, "holdouts": [20, 50], "ready": False, "comparisons": [],
         "labels": [{"label": "immediate", "weight": None, "sent": 0, "delivered": 0, "opened": 0,
                     "clicked": 0, "open_rate": None, "click_rate": None}],
     }  # fmt: skip
@@ -203,3 +206,6 @@ def test_the_schema_check_can_fail() -> None:
     assert errors({**test, "kind": "timing"}) != []
     assert errors({**test, "labels": [{**test["labels"][0], "weight": "1"}]}) != []
     assert errors({**test, "version": "1"}) != []
+    assert errors({**test, "holdouts": None}) == []  # a copy test's
+    assert errors({**test, "holdouts": [101]}) != []
+    assert errors({**test, "holdouts": ["20"]}) != []

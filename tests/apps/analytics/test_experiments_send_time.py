@@ -90,6 +90,7 @@ def test_the_arms_hand_computed_two_proportion_test_and_verdicts() -> None:
         "start": "2026-11-01T00:00:00+00:00",
         "end": "2026-11-08T00:00:00+00:00",
         "minimum_sample": 100,
+        "holdouts": [],  # no request on record: the rows were seeded
         "ready": True,
     }
     assert test["labels"] == [
@@ -328,6 +329,7 @@ def test_a_holdout_request_sent_opened_and_folded_shows_both_arms(
         ("immediate", sent["immediate"], opens["immediate"]),
         ("best_time", sent["best_time"], opens["best_time"]),
     ]
+    assert test["holdouts"] == [50]  # the request's, read from its deliveries
     assert test["ready"] is False  # 40 in all: below the minimum sample
     (comparison,) = test["comparisons"]
     assert comparison["open"]["rate_a"] == opens["immediate"] / sent["immediate"]

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.analytics.models import Rollup
 from apps.templates.models import Template
+from tests.apps.analytics.test_experiments_holdouts import request
 from tests.factories import TemplateFactory
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +119,24 @@ def test_a_send_time_test_alone_shows_on_both_pages_with_nothing_to_promote(
     # The analytics page points to no Promote button that is not there
     assert 'id="experiment"' in analytics
     assert "#template-experiments" not in analytics
+
+
+def test_a_send_time_test_over_two_holdouts_says_why_it_has_no_verdict(superuser: Client) -> None:
+    # Given arms well past the minimum sample on email, from requests with 20% and 50% holdouts
+    template = TemplateFactory(key="welcome")
+    seed(template, "email", ("immediate", 400, 80), ("best_time", 300, 90))
+    url = f"/admin/templates/template/{template.pk}/change/"
+    request(template, 20, ("email", "immediate", yesterday()), ("email", "best_time", yesterday()))
+    one = block(superuser.get(url).content.decode(), "experiment-send-time-email")
+    request(template, 50, ("email", "best_time", yesterday() + dt.timedelta(minutes=5)))
+
+    two = block(superuser.get(url).content.decode(), "experiment-send-time-email")
+
+    # One holdout: the verdict, and the holdout named
+    assert cells(one, "best_time")[8].endswith("verdict: b")
+    assert "no weight is stored (this range's: 20%)." in one
+    # Two: no verdict, and why
+    assert cells(two, "best_time")[8].endswith("verdict: not yet")
+    assert "No verdict: the requests in this range used different holdouts (20%, 50%)" in two
+    assert "verdicts shown" not in two
+    assert "this range's:" not in two
