@@ -6,7 +6,7 @@ current version carrying labels) and a send-time test (`"send_at": "best_time"` 
 `best_time_holdout`: each delivery's variant is its arm, `best_time` or `immediate`,
 apps/deliveries/best_time.py). `experiment_summary` returns a JSON-serialisable list, one dict
 per test: the copy tests in channel then locale order, then a send-time test per channel whose
-arms have rollup rows in the range, in channel order:
+arms both counted something in the range, in channel order:
 
     {
       "kind": "copy",                   # or "send_time"
@@ -38,7 +38,10 @@ requests whose arms' deliveries were sent in the range (ascending; `[]` when non
 any more: RETENTION_DAYS), and `ready` once both arms have `minimum_sample` sent and at most one
 holdout is listed: requests with different holdouts split their recipients differently, and
 their pooled arms can show a difference that none of them has (Simpson's paradox), so such a
-test gets no verdict. The two never share counts: a copy label may not be named like an arm
+test gets no verdict. A channel one of whose arms counted nothing at all in the range (nothing
+sent, delivered, opened or clicked: a holdout of 0 or 100 puts everyone in the other arm) has
+no send-time test: one arm is nothing to compare, and would never reach a verdict. The two
+never share counts: a copy label may not be named like an arm
 (apps/templates/validation.py RESERVED_LABELS), and a copy test's counts leave the arms out.
 
 Rates are per sent delivery (opened / sent, clicked / sent; null before anything was sent).
@@ -280,8 +283,9 @@ def _send_time_tests(
     channel: str | None,
     minimum: int,
 ) -> list[dict[str, Any]]:
-    """A send-time test per channel with rows of its arms in [start, end), channel order: one
-    grouped query of the rollup for every channel, one of the deliveries for their holdouts."""
+    """A send-time test per channel where both its arms counted something in [start, end),
+    channel order: one grouped query of the rollup for every channel, one of the deliveries for
+    their holdouts."""
     rows = _rows(client=client, template=template, start=start, end=end).filter(
         variant__in=SEND_TIME_ARMS
     )
@@ -292,6 +296,13 @@ def _send_time_tests(
         by_channel.setdefault(r["channel"], {})[r["variant"]] = {
             m: int(r[m] or 0) for m in MEASURES
         }
+    # One arm with nothing at all (a holdout of 0 or 100 puts everyone in the other): no test,
+    # and none that could ever reach a verdict.
+    by_channel = {
+        test_channel: counts
+        for test_channel, counts in by_channel.items()
+        if all(any(counts.get(arm, {}).values()) for arm in SEND_TIME_ARMS)
+    }
     if not by_channel:
         return []
     holdouts = send_time_holdouts(

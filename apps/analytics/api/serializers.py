@@ -259,9 +259,9 @@ class AnalyticsReportSerializer(serializers.Serializer[Any]):
         allow_null=True,
         help_text="With `group_by=variant` and `template`: the template's A/B tests over the "
         "range, one object per test: its copy tests (`kind` `copy`), then a send-time test "
-        "(`kind` `send_time`) per channel with deliveries in its arms (per label counts and "
-        "open/click rates, each challenger against the first label: difference, 95% interval, "
-        "p-value, verdict once `ready`; docs/analytics.md). Null otherwise.",
+        "(`kind` `send_time`) per channel where both its arms counted something (per label "
+        "counts and open/click rates, each challenger against the first label: difference, "
+        "95% interval, p-value, verdict once `ready`; docs/analytics.md). Null otherwise.",
     )
 
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:

@@ -150,19 +150,41 @@ def test_no_verdict_until_both_arms_reach_the_minimum_sample() -> None:
 
 
 def test_an_arm_with_nothing_sent_has_no_rates_or_comparison() -> None:
+    # Given opens in the range of held-out deliveries sent before it, and best_time sends
     template = TemplateFactory(key="welcome")
+    seed(template, "immediate", DAY, channel="sms", opened=3)
     seed(template, "best_time", DAY, channel="sms", sent=10, delivered=9)
 
     (test,) = experiment_summary(client=template.client, template=template, start=START, end=END)
 
     assert (test["kind"], test["channel"], test["ready"]) == ("send_time", "sms", False)
     assert test["labels"][0] == {
-        "label": "immediate", "weight": None, "sent": 0, "delivered": 0, "opened": 0,
+        "label": "immediate", "weight": None, "sent": 0, "delivered": 0, "opened": 3,
         "clicked": 0, "open_rate": None, "click_rate": None,
     }  # fmt: skip
     assert test["comparisons"] == [
         {"label": "best_time", "against": "immediate", "open": None, "click": None}
     ]
+
+
+def test_a_channel_one_of_whose_arms_has_nothing_at_all_has_no_send_time_test() -> None:
+    # Given a holdout of 0 on sms (every delivery at the best time), of 100 on push (all held
+    # out), both arms on email, and on inapp an arm with a row of nothing but failures
+    template = TemplateFactory(key="welcome")
+    seed(template, "best_time", DAY, channel="sms", sent=500, opened=50)
+    seed(template, "immediate", DAY, channel="push", sent=500, opened=50)
+    seed(template, "immediate", DAY, channel="email", sent=1)
+    seed(template, "best_time", DAY, channel="email", opened=1)  # sent before the range
+    seed(template, "immediate", DAY, channel="inapp", sent=10)
+    seed(template, "best_time", DAY, channel="inapp", failed=10)
+
+    summary = experiment_summary(client=template.client, template=template, start=START, end=END)
+
+    # Then only email has a test: one arm is nothing to compare
+    assert [(t["kind"], t["channel"]) for t in summary] == [("send_time", "email")]
+    assert experiment_summary(
+        client=template.client, template=template, start=START, end=END, channel="sms"
+    ) == []  # fmt: skip
 
 
 def test_a_copy_test_and_send_time_tests_side_by_side_copy_tests_first() -> None:
@@ -180,6 +202,7 @@ def test_a_copy_test_and_send_time_tests_side_by_side_copy_tests_first() -> None
     seed(template, "B", DAY, channel="sms", sent=200, opened=40)
     arms_textbook(template, channel="email")
     seed(template, "immediate", DAY, channel="push", sent=5)
+    seed(template, "best_time", DAY, channel="push", sent=2)
 
     summary = experiment_summary(client=template.client, template=template, start=START, end=END)
 
@@ -196,7 +219,7 @@ def test_a_copy_test_and_send_time_tests_side_by_side_copy_tests_first() -> None
     ]
     assert (copy["locale"], copy["version"]) == ("en", 1)
     assert [a["sent"] for a in email["labels"]] == [1000, 1000]
-    assert [a["sent"] for a in push["labels"]] == [5, 0]
+    assert [a["sent"] for a in push["labels"]] == [5, 2]
     # One channel asked for: that channel's tests only
     only_email = experiment_summary(
         client=template.client, template=template, start=START, end=END, channel="email"
@@ -243,6 +266,7 @@ def test_a_copy_label_written_past_the_validation_as_an_arm_counts_none_of_the_a
     TemplateVariantFactory(version=template.versions.get(), channel="email", label="immediate")
     seed(template, "A", DAY, sent=10)
     seed(template, "immediate", DAY, sent=300)
+    seed(template, "best_time", DAY, sent=400)
 
     copy, timing = experiment_summary(
         client=template.client, template=template, start=START, end=END
@@ -252,17 +276,21 @@ def test_a_copy_label_written_past_the_validation_as_an_arm_counts_none_of_the_a
     assert [(a["label"], a["sent"]) for a in copy["labels"]] == [("A", 10), ("immediate", 0)]
     assert [(a["label"], a["sent"]) for a in timing["labels"]] == [
         ("immediate", 300),
-        ("best_time", 0),
+        ("best_time", 400),
     ]
 
 
 def test_a_client_sees_its_own_arms_an_ops_key_everyones() -> None:
     # Given the template's client's arms on email (with a third client's 999 best_time), and
-    # another client's rows under the same template on email and on sms
+    # another client's rows under the same template: both arms on email, one on sms
     template = TemplateFactory(key="welcome")
     arms_textbook(template)
     other = ApiClientFactory()
-    for channel, variant, sent in (("email", "best_time", 5), ("sms", "immediate", 7)):
+    for channel, variant, sent in (
+        ("email", "best_time", 5),
+        ("email", "immediate", 4),
+        ("sms", "immediate", 7),
+    ):
         Rollup.objects.create(
             hour=DAY, client=other, template=template, channel=channel, variant=variant, sent=sent
         )
@@ -276,12 +304,10 @@ def test_a_client_sees_its_own_arms_an_ops_key_everyones() -> None:
         ("email", [1000, 1000])
     ]
     assert [(t["channel"], [a["sent"] for a in t["labels"]]) for t in theirs] == [
-        ("email", [0, 5]),
-        ("sms", [7, 0]),
-    ]
+        ("email", [4, 5])
+    ]  # sms: one arm, no test
     assert [(t["channel"], [a["sent"] for a in t["labels"]]) for t in every] == [
-        ("email", [1000, 1000 + 999 + 5]),
-        ("sms", [7, 0]),
+        ("email", [1000 + 4, 1000 + 999 + 5])
     ]
 
 
