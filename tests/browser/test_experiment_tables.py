@@ -16,7 +16,7 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from apps.analytics.models import Rollup
-from tests.factories import TemplateFactory
+from tests.admin.test_template_experiments_admin import ab_template
 from tests.support.browser import STAFF_PASSWORD, admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,15 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def seed_both_tests() -> int:
     """A template with an email copy test (A/B) and a send-time test's arms on sms, counted
     yesterday. Its id."""
-    template = TemplateFactory(
-        key="welcome",
-        variants=[
-            {"channel": "email", "label": "A", "weight": 70, "subject": "Old", "body": "a"},
-            {"channel": "email", "label": "B", "weight": 30, "subject": "New", "body": "b"},
-            {"channel": "sms", "body": "Hi"},
-        ],
-    )
-    template.versions.update(created_at=timezone.now() - dt.timedelta(days=40))
+    template = ab_template()
     hour = timezone.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
     for channel, variant, sent, opened in (
         ("email", "A", 400, 80),

@@ -15,15 +15,11 @@ from django.utils import timezone
 
 from apps.analytics.models import Rollup
 from apps.templates.models import Template
+from tests.admin.test_template_experiments_admin import ab_template
 from tests.apps.analytics.test_experiments_holdouts import request
 from tests.factories import TemplateFactory
 
 pytestmark = pytest.mark.django_db
-COPY_TEST = [
-    {"channel": "email", "label": "A", "weight": 70, "subject": "Old", "body": "a"},
-    {"channel": "email", "label": "B", "weight": 30, "subject": "New", "body": "b"},
-    {"channel": "sms", "body": "Hi"},
-]
 
 
 @pytest.fixture
@@ -62,8 +58,7 @@ def test_the_change_page_shows_the_send_time_table_beside_the_copy_test(
     superuser: Client,
 ) -> None:
     # Given an email copy test, and a send-time test's arms on sms
-    template = TemplateFactory(key="welcome", variants=COPY_TEST)
-    template.versions.update(created_at=timezone.now() - dt.timedelta(days=40))
+    template = ab_template()
     seed(template, "email", ("A", 50, 5), ("B", 50, 9))
     seed(template, "sms", ("immediate", 400, 80), ("best_time", 300, 90))
 
