@@ -1,7 +1,7 @@
-"""The A/B tables in Debian's headless Chromium: a copy test and a send-time test on a template's
-change page and on its analytics page, each rendered whole (no template syntax shown, no table
-spilling out of its box), the send-time one without a Promote button
-(`SCREENSHOTS_DIR=/some/dir` keeps the screenshots)."""
+"""The A/B tables in Debian's headless Chromium: a copy test and send-time tests (one holdout; two,
+so no verdict) on a template's change page and on its analytics page, each rendered whole (no
+template syntax shown, no table spilling out of its box), the send-time ones without a Promote
+button (`SCREENSHOTS_DIR=/some/dir` keeps the screenshots)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ from playwright.sync_api import Browser, Page, expect
 
 from apps.analytics.models import Rollup
 from tests.admin.test_template_experiments_admin import ab_template
+from tests.apps.analytics.test_experiments_holdouts import request
 from tests.support.browser import STAFF_PASSWORD, admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def seed_both_tests() -> int:
-    """A template with an email copy test (A/B) and a send-time test's arms on sms, counted
-    yesterday. Its id."""
+    """A template with an email copy test (A/B), a send-time test's arms on sms (requests with a
+    20% holdout) and on push (requests with 20% and 50%: no verdict), counted yesterday. Its
+    id."""
     template = ab_template()
     hour = timezone.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
     for channel, variant, sent, opened in (
@@ -32,11 +34,16 @@ def seed_both_tests() -> int:
         ("email", "B", 300, 90),
         ("sms", "immediate", 400, 80),
         ("sms", "best_time", 300, 90),
+        ("push", "immediate", 400, 80),
+        ("push", "best_time", 300, 90),
     ):
         Rollup.objects.create(
             hour=hour, client=template.client, template=template, channel=channel,
             variant=variant, provider="twilio", sent=sent, delivered=sent, opened=opened,
         )  # fmt: skip
+    request(template, 20, ("sms", "immediate", hour), ("sms", "best_time", hour))
+    request(template, 20, ("push", "immediate", hour))
+    request(template, 50, ("push", "best_time", hour))
     return int(template.pk)
 
 
@@ -71,7 +78,7 @@ def test_a_send_time_test_beside_a_copy_test_in_both_admin_pages(
     base = str(live_server)
     admin_login(page, base, "ops", STAFF_PASSWORD)
 
-    # The template's change page: both tests, Promote buttons for the copy test only
+    # The template's change page: the three tests, Promote buttons for the copy test only
     page.goto(f"{base}/admin/templates/template/{pk}/change/")
 
     timing = page.locator("#experiment-send-time-sms")
@@ -81,6 +88,14 @@ def test_a_send_time_test_beside_a_copy_test_in_both_admin_pages(
     expect(timing.locator("tr.experiment-label-best_time td").nth(1)).to_have_text("—")
     expect(timing.locator("tr.experiment-label-best_time td").nth(8)).to_contain_text("verdict: b")
     expect(timing.locator("button, form")).to_have_count(0)
+    expect(timing.locator("p.help")).to_contain_text("(this range's: 20%)")
+    # ...and push, over two holdouts: no verdict, and why
+    mixed = page.locator("#experiment-send-time-push")
+    expect(mixed.locator("tr.experiment-label-best_time td").nth(8)).to_contain_text(
+        "verdict: not yet"
+    )
+    expect(mixed.locator(".experiment-mixed")).to_be_visible()
+    expect(mixed.locator(".experiment-mixed")).to_contain_text("different holdouts (20%, 50%)")
     expect(copy.locator("button")).to_have_text(["Promote A", "Promote B"])
     expect(copy.locator("button").first).to_be_visible()
     assert_rendered_cleanly(page, "#template-experiments")
@@ -89,13 +104,17 @@ def test_a_send_time_test_beside_a_copy_test_in_both_admin_pages(
         path=str(tmp_path / "experiments-template.png")
     )
 
-    # The analytics page of the template: both tables, no button at all
+    # The analytics page of the template: the three tables, no button at all
     page.click("#template-analytics")
 
     expect(page.locator("h1")).to_have_text("Analytics: welcome")
     card = page.locator("#experiment")
     expect(card.locator("h3")).to_have_text(
-        ["email/en (version 1)", "Send time: best_time vs immediate (sms)"]
+        [
+            "email/en (version 1)",
+            "Send time: best_time vs immediate (push)",
+            "Send time: best_time vs immediate (sms)",
+        ]
     )
     expect(card.locator("button, form")).to_have_count(0)
     assert_rendered_cleanly(page, "#experiment")
