@@ -16,6 +16,7 @@ arms both counted something in the range, in channel order:
       "minimum_sample": 100,            # ANALYTICS_AB_MIN_SAMPLE
       "holdouts": null,                 # a send-time test's: [20], the requests' holdouts
       "ready": true,                    # every label weighted > 0 has minimum_sample sent
+                                        # (and a send-time test at most one holdout)
       "labels": [                       # in label order; the first is the control
         {"label": "A", "weight": 70, "sent": 1000, "delivered": 990, "opened": 200,
          "clicked": 50, "open_rate": 0.2, "click_rate": 0.05},
