@@ -16,9 +16,22 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 # The two-sided 95% critical value of the standard normal distribution.
 Z_95 = 1.959963984540054
+
+
+class Verdict(StrEnum):
+    """What `verdict` says once the sample is large enough."""
+
+    A = "a"  # the control wins
+    B = "b"  # the challenger wins
+    NONE = "none"  # no significant difference at 5%
+
+
+# Its values, as the API's schema lists them (ExperimentVerdictEnum).
+VERDICTS = tuple(v.value for v in Verdict)
 
 
 def bucket(test_key: str, recipient_key: str) -> float:
@@ -77,11 +90,11 @@ def compare(successes_a: int, trials_a: int, successes_b: int, trials_b: int) ->
     )
 
 
-def verdict(comparison: Comparison, *, trials: tuple[int, int], minimum: int) -> str | None:
-    """ "a", "b" or "none" (no significant difference at 5%), or None while either arm has
-    fewer than `minimum` trials (no verdict before the sample is large enough)."""
+def verdict(comparison: Comparison, *, trials: tuple[int, int], minimum: int) -> Verdict | None:
+    """A, B or NONE (no significant difference at 5%), or None while either arm has fewer than
+    `minimum` trials (no verdict before the sample is large enough)."""
     if min(trials) < minimum:
         return None
     if comparison.p_value >= 0.05:
-        return "none"
-    return "b" if comparison.difference > 0 else "a"
+        return Verdict.NONE
+    return Verdict.B if comparison.difference > 0 else Verdict.A

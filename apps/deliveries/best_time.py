@@ -16,6 +16,8 @@ last 90 days, or at once with too little history.
    note says so.
 3. `send_times_apply`: the built deliveries scheduled at their recipient's time (the lifecycle's
    `delivery_best_time`), their variant set, and the notes for their first events.
+4. `send_time_holdouts`: for the analytics' send-time test, the holdouts of the requests whose
+   arms' deliveries were sent in a range (apps/analytics/experiments.py).
 
 Quiet hours and the daily cap are applied again at send, as for any scheduled delivery.
 """
@@ -33,6 +35,7 @@ from django.conf import settings
 from django.db.models import Case, Count, IntegerField, Value, When
 from django.db.models.functions import ExtractMinute, TruncHour
 
+from apps.clients.models import ApiClient
 from apps.deliveries.lifecycle import delivery_best_time
 from apps.deliveries.models import Delivery, DeliveryEvent, DeliveryStatus
 from apps.recipients.models import Preference, Recipient
@@ -51,6 +54,43 @@ HISTORY = dt.timedelta(days=90)
 ENGAGEMENT_LAG = dt.timedelta(days=30)
 ENGAGED = (DeliveryStatus.OPENED, DeliveryStatus.CLICKED, DeliveryStatus.READ)
 UTC = "UTC"
+
+
+def send_time_test_key(template_key: str) -> str:
+    """The key a holdout's assignment hashes with the recipient's: one test per template."""
+    return f"{BEST_TIME}:{template_key}"
+
+
+def send_time_holdouts(
+    *,
+    client: ApiClient,
+    template_id: int,
+    sent_from: dt.datetime,
+    sent_to: dt.datetime,
+    channel: str | None = None,
+) -> dict[str, list[int]]:
+    """{channel: the distinct `best_time_holdout`s, ascending} of the template's notifications
+    (`client`'s; an ops key's: every client's) with a delivery in an arm sent in [sent_from,
+    sent_to), in ONE grouped query: the notifications by template (its foreign-key index),
+    their deliveries by notification. Only deliveries still on record count (RETENTION_DAYS)."""
+    rows = Delivery.objects.filter(
+        notification__template_id=template_id,
+        notification__best_time_holdout__isnull=False,
+        notification__created_at__lt=sent_to,  # sent after it was accepted
+        variant__in=SEND_TIME_ARMS,
+        sent_at__gte=sent_from,
+        sent_at__lt=sent_to,
+    )
+    if not client.is_ops:
+        rows = rows.filter(notification__client=client)
+    if channel is not None:
+        rows = rows.filter(channel=channel)
+    holdouts: dict[str, list[int]] = {}
+    pairs = rows.values_list("channel", "notification__best_time_holdout").distinct()
+    for test_channel, holdout in pairs.order_by("channel", "notification__best_time_holdout"):
+        if holdout is not None:  # filtered out above: for the type checker
+            holdouts.setdefault(test_channel, []).append(holdout)
+    return holdouts
 
 
 def recipient_zone(recipient: Recipient) -> tuple[ZoneInfo, bool]:
@@ -144,7 +184,7 @@ def send_times_plan(
         variant = (
             ""
             if weights is None
-            else assign(f"best_time:{template_key}", recipient.external_id, weights)
+            else assign(send_time_test_key(template_key), recipient.external_id, weights)
         )
         if variant == IMMEDIATE:
             plan[recipient.pk] = SendTime(

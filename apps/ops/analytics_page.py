@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from apps.analytics.experiments import experiment_summary
+from apps.analytics.experiments import ExperimentKind, experiment_summary
 from apps.analytics.selectors import Group, analytics_day_channel, currency, groups_merged
 from apps.ops import charts
 from apps.templates.models import Template
@@ -135,6 +135,17 @@ def analytics_page_context(
     }
     days = _days(start, end)
     cells = analytics_day_channel(**scope, channel=channel)
+    experiments = (
+        experiment_summary(
+            client=template.client,
+            template=template,
+            start=scope["start"],
+            end=scope["end"],
+            channel=channel,
+        )
+        if template
+        else []
+    )
     by_day = groups_merged(cells, by=0)
     by_channel = groups_merged(cells, by=1)
     totals = Group(key="total")
@@ -155,18 +166,10 @@ def analytics_page_context(
         "day_rows": [row.as_dict() for row in by_day],
         "channel_rows": [row.as_dict() for row in by_channel],
         "totals": totals.as_dict(),
-        # The template's A/B tests over the same days (none for the overall page).
-        "experiments": (
-            experiment_summary(
-                client=template.client,
-                template=template,
-                start=scope["start"],
-                end=scope["end"],
-                channel=channel,
-            )
-            if template
-            else []
-        ),
+        # The template's A/B tests over the same days (none for the overall page), and whether
+        # one is a copy test (a send-time test has no winner to promote).
+        "experiments": experiments,
+        "experiments_promotable": any(test["kind"] == ExperimentKind.COPY for test in experiments),
     }
 
 

@@ -199,6 +199,8 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "apps.deliveries.models.CHANNEL_CHOICES",
         "PriorityEnum": "apps.deliveries.models.PRIORITY_CHOICES",
         "DeliveryStatusEnum": "apps.deliveries.models.DeliveryStatus",
+        "ExperimentKindEnum": "apps.analytics.experiments.ExperimentKind",
+        "ExperimentVerdictEnum": "notifier.experiments.VERDICTS",
     },
 }
 # Largest request body accepted (bytes); larger is a 413 in the error shape.

@@ -7,6 +7,6 @@ import environ
 
 env = environ.Env()
 
-# No verdict on an A/B test until every label has been sent to at least this many recipients
-# (the p-value and interval are shown before; the verdict waits).
+# No verdict on an A/B test until every label has at least this many deliveries sent (deliveries,
+# not distinct recipients; the p-value and interval are shown before; the verdict waits).
 ANALYTICS_AB_MIN_SAMPLE = env.int("ANALYTICS_AB_MIN_SAMPLE", default=100)

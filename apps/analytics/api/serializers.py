@@ -9,8 +9,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
+from apps.analytics.experiments import ExperimentKind
 from apps.analytics.models import COUNTERS
 from apps.analytics.selectors import GROUP_BY, LATENCIES, RATES
+from notifier.experiments import VERDICTS
 from notifier.types import Channel
 
 CHANNELS = [c.value for c in Channel]
@@ -156,6 +158,95 @@ class AnalyticsGroupSerializer(serializers.Serializer[Any]):
     cost = serializers.CharField(help_text="Decimal, in `currency`.")
 
 
+class AnalyticsProportionTestSerializer(serializers.Serializer[Any]):
+    """One rate of a challenger against the control: the two-proportion z-test."""
+
+    rate_a = serializers.FloatField(help_text="The control's rate (per sent).")
+    rate_b = serializers.FloatField(help_text="The challenger's rate (per sent).")
+    difference = serializers.FloatField(help_text="rate_b - rate_a.")
+    z = serializers.FloatField(help_text="z statistic (pooled standard error).")
+    p_value = serializers.FloatField(help_text="Two-sided.")
+    low = serializers.FloatField(help_text="95% interval of the difference: its low end.")
+    high = serializers.FloatField(help_text="95% interval of the difference: its high end.")
+    verdict = serializers.ChoiceField(
+        choices=VERDICTS,
+        allow_null=True,
+        help_text='"a": the control wins, "b": the challenger, "none": no significant difference '
+        "at 5%; null until the test is `ready`.",
+    )
+
+
+class AnalyticsExperimentLabelSerializer(serializers.Serializer[Any]):
+    # The metaclass takes declared fields off the class: this never replaces Field.label.
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="A copy label, or a send-time arm."
+    )
+    weight = serializers.IntegerField(
+        allow_null=True, help_text="The label's weight; null for a send-time arm (not stored)."
+    )
+    sent = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    opened = serializers.IntegerField()
+    clicked = serializers.IntegerField()
+    open_rate = serializers.FloatField(allow_null=True, help_text="opened / sent; null: none sent.")
+    click_rate = serializers.FloatField(allow_null=True, help_text="clicked / sent.")
+
+
+class AnalyticsExperimentComparisonSerializer(serializers.Serializer[Any]):
+    # The metaclass takes declared fields off the class: this never replaces Field.label.
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="The challenger."
+    )
+    against = serializers.CharField(help_text="The control: the test's first label.")
+    open = AnalyticsProportionTestSerializer(
+        allow_null=True, help_text="Null when either label has nothing sent."
+    )
+    click = AnalyticsProportionTestSerializer(
+        allow_null=True, help_text="Null when either label has nothing sent."
+    )
+
+
+class AnalyticsExperimentSerializer(serializers.Serializer[Any]):
+    """One A/B test of the template (apps.analytics.experiments, docs/analytics.md)."""
+
+    kind = serializers.ChoiceField(
+        choices=ExperimentKind.choices,
+        help_text='"copy": labelled variants of a channel and locale; "send_time": '
+        "`best_time_holdout`, `best_time` against `immediate` (the held-out recipients).",
+    )
+    channel = serializers.ChoiceField(choices=CHANNELS)
+    locale = serializers.CharField(allow_null=True, help_text="Null for a send-time test.")
+    test_key = serializers.CharField(
+        help_text='"template key:channel", or "best_time:template key" for a send-time test.'
+    )
+    version = serializers.IntegerField(
+        allow_null=True,
+        help_text="The current version, whose labels are tested; null for a send-time test.",
+    )
+    start = serializers.DateTimeField(
+        help_text="The first hour counted: `from`, or a copy test's label set's first hour if "
+        "later."
+    )
+    end = serializers.DateTimeField(help_text="`to` (exclusive).")
+    minimum_sample = serializers.IntegerField(help_text="ANALYTICS_AB_MIN_SAMPLE.")
+    holdouts = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=100),
+        allow_null=True,
+        help_text="A send-time test's: the distinct `best_time_holdout`s of the requests whose "
+        "arms' deliveries were sent in the range, ascending (`[]`: none on record any more). "
+        "More than one: no verdict (`ready` is false), the pooled arms mix splits. Null for a "
+        "copy test.",
+    )
+    ready = serializers.BooleanField(
+        help_text="Every label weighted above 0 (both send-time arms) has `minimum_sample` sent, "
+        "and a send-time test has at most one holdout: verdicts are given."
+    )
+    labels = AnalyticsExperimentLabelSerializer(many=True, help_text="The first is the control.")
+    comparisons = AnalyticsExperimentComparisonSerializer(
+        many=True, help_text="Each other label against the first."
+    )
+
+
 class AnalyticsReportSerializer(serializers.Serializer[Any]):
     # `from` is a keyword: declared in get_fields.
     to = serializers.DateTimeField()
@@ -163,12 +254,14 @@ class AnalyticsReportSerializer(serializers.Serializer[Any]):
     currency = serializers.CharField()
     rows = AnalyticsGroupSerializer(many=True)
     totals = AnalyticsGroupSerializer()
-    experiment = serializers.JSONField(
+    experiment = AnalyticsExperimentSerializer(
+        many=True,
         allow_null=True,
         help_text="With `group_by=variant` and `template`: the template's A/B tests over the "
-        "range, one object per test (channel, locale, per label counts and open/click rates, each "
-        "challenger against the first label: difference, 95% interval, p-value, verdict once "
-        "every label has ANALYTICS_AB_MIN_SAMPLE sent; docs/analytics.md). Null otherwise.",
+        "range, one object per test: its copy tests (`kind` `copy`), then a send-time test "
+        "(`kind` `send_time`) per channel where both its arms counted something (per label "
+        "counts and open/click rates, each challenger against the first label: difference, "
+        "95% interval, p-value, verdict once `ready`; docs/analytics.md). Null otherwise.",
     )
 
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
