@@ -117,10 +117,15 @@ class Delivery(models.Model):
     """One notification to one recipient on one channel: the unit that is sent and retried."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No index of their own on these two (every delivery INSERT and status UPDATE writes each
+    # index): `delivery_unique_target` leads with the notification, `delivery_recipient_sent`
+    # with the recipient.
     notification = models.ForeignKey(
-        Notification, on_delete=models.CASCADE, related_name="deliveries"
+        Notification, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
-    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="deliveries")
+    recipient = models.ForeignKey(
+        Recipient, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     channel = models.CharField(max_length=10, choices=CHANNEL_CHOICES)
     priority = models.CharField(max_length=10, choices=PRIORITY_CHOICES)
     status = models.CharField(
@@ -135,7 +140,9 @@ class Delivery(models.Model):
     not_before = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=200, blank=True, default="")
     provider = models.CharField(max_length=30, blank=True, default="")
-    provider_message_id = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    # Indexed in Meta (`delivery_provider_message_id`): a plain btree, without the
+    # varchar_pattern_ops twin `db_index` adds for LIKE, which nothing here runs.
+    provider_message_id = models.CharField(max_length=200, blank=True, default="")
     # Push only: {device token: provider message id} for the devices that already have it, so
     # a retry after a partial fan-out goes to the remaining devices only.
     push_accepted = models.JSONField(default=dict, blank=True)
@@ -143,9 +150,14 @@ class Delivery(models.Model):
     # set when it is sent; "" outside a test. db_default: a process still running the previous
     # release inserts without the column.
     variant = models.CharField(max_length=20, blank=True, default="", db_default="")
-    # A `digested` delivery: the digest window it joined.
+    # A `digested` delivery: the digest window it joined (indexed in Meta where it is set).
     digest = models.ForeignKey(
-        "Digest", on_delete=models.SET_NULL, null=True, blank=True, related_name="items"
+        "Digest",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="items",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -172,6 +184,12 @@ class Delivery(models.Model):
             models.Index(fields=["status", "not_before"], name="delivery_status_not_before"),
             # The daily cap counts a recipient's deliveries sent since their local midnight.
             models.Index(fields=["recipient", "sent_at"], name="delivery_recipient_sent"),
+            # Provider reports find their delivery by the provider's message id.
+            models.Index(fields=["provider_message_id"], name="delivery_provider_message_id"),
+            # A window's items (and SET NULL when it goes): only digest items have one.
+            models.Index(
+                fields=["digest"], condition=models.Q(digest__isnull=False), name="delivery_digest"
+            ),
         ]
 
     def __str__(self) -> str:
