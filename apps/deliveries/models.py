@@ -117,9 +117,8 @@ class Delivery(models.Model):
     """One notification to one recipient on one channel: the unit that is sent and retried."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # No index of their own on these two (every delivery INSERT and status UPDATE writes each
-    # index): `delivery_unique_target` leads with the notification, `delivery_recipient_sent`
-    # with the recipient.
+    # No index of their own (each is written by every INSERT and status UPDATE): the notification
+    # leads `delivery_unique_target`, the recipient `delivery_recipient_sent`.
     notification = models.ForeignKey(
         Notification, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
@@ -152,12 +151,7 @@ class Delivery(models.Model):
     variant = models.CharField(max_length=20, blank=True, default="", db_default="")
     # A `digested` delivery: the digest window it joined (indexed in Meta where it is set).
     digest = models.ForeignKey(
-        "Digest",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="items",
-        db_index=False,
+        "Digest", models.SET_NULL, null=True, blank=True, related_name="items", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
