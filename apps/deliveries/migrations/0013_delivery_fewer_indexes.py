@@ -15,7 +15,12 @@ unserved:
 The new indexes are built first and CONCURRENTLY on PostgreSQL (the table takes writes while
 they build), hence `atomic = False` as in 0012; then the old ones are dropped. If a concurrent
 build fails it leaves an INVALID index: drop it and migrate again. Reversible: backwards, the
-old indexes are created again (plainly) and the new ones dropped."""
+old indexes are created again (plainly) and the new ones dropped.
+
+Deploying on a busy table: each DROP INDEX takes a brief ACCESS EXCLUSIVE lock, which waits
+behind any long transaction on deliveries while every new write queues behind it. Run it with a
+short lock timeout (`PGOPTIONS='-c lock_timeout=5s' python manage.py migrate`), so it fails fast
+instead, and run it again."""
 
 from typing import Any
 
