@@ -15,8 +15,11 @@ that changes with time (a `timezone.now()` cutoff, a date) would silently stay t
 `_Plan` refuses date, time and timedelta parameters (ValueError). Pass such a value as one of
 the call's values, or keep it out of the SQL.
 
-The statement still goes through Django's cursor (query logging, `CaptureQueriesContext`,
-django-prometheus). Compiled per thread: a compiler holds its thread's connection.
+The statement goes through a Django cursor (query logging, `CaptureQueriesContext`,
+django-prometheus) with server-side binding (`apps/core/bound.py`): its values travel apart
+from the SQL, and on PostgreSQL it is prepared on its connection after a few runs, so the same
+text is parsed and planned once per connection. Compiled per thread: a compiler holds its
+thread's connection.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
-from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
 from django.db.models.sql.compiler import SQLCompiler
+
+from apps.core.bound import bound_cursor
 
 M = TypeVar("M", bound=Model)
 # Parameters that are usually "now" or derived from it: refused as constants of a plan.
@@ -79,7 +83,7 @@ class _Plan:
             const if slot is None else values[slot]
             for const, slot in zip(self.params, self.slots, strict=True)
         ]
-        with connections[self.db].cursor() as cursor:
+        with bound_cursor(self.db) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         converted = (

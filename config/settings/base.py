@@ -108,6 +108,14 @@ if DATABASES["default"]["ENGINE"].endswith(".postgresql") and env.bool("DB_POOL"
         "max_size": env.int("DB_POOL_MAX", default=10),
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
+# The API's hot statements (apps/core/bound.py) are sent with their values apart and prepared by
+# psycopg on their connection after 5 runs, so PostgreSQL parses and plans them once per pooled
+# connection; every other statement is bound client-side and never prepared (Django's default).
+# Off (false) behind a transaction-mode pooler that cannot keep prepared statements apart
+# (PgBouncer before 1.21, or without max_prepared_statements).
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+if DATABASES["default"]["ENGINE"].endswith(".postgresql") and DB_PREPARED_STATEMENTS:
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 # A server-side bound on every statement (ms, 0: none). Set by the web process only
 # (config/gunicorn.py, from WEB_STATEMENT_TIMEOUT_MS): gthread cannot stop a request thread stuck
 # in a query, PostgreSQL can. Workers and migrations are left unbounded. Sent as a startup

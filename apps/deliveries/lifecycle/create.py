@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from typing import Any
 
 from django.db import connection, connections, models, transaction
 from django.db.models.sql import InsertQuery
+from psycopg.types.json import Jsonb
 
+from apps.core.bound import bound_cursor
 from apps.deliveries.lifecycle.table import events_add
 from apps.deliveries.models import (
     Delivery,
@@ -189,7 +192,7 @@ def _insert(
             f"{'WITH' if i == 0 else ','} i{i} AS ({part}) " for i, (part, _) in enumerate(ctes)
         )
         params = [p for _, part_params in ctes for p in part_params] + last_params
-        with connection.cursor() as cursor:
+        with bound_cursor(connection.alias) as cursor:
             cursor.execute(sql + last, params)
         rows = [*deliveries] if notification is None else [notification, *deliveries]
         for row in rows:
@@ -199,14 +202,16 @@ def _insert(
 
 
 def _insert_sql(model: type[models.Model], rows: Sequence[models.Model]) -> tuple[str, list[Any]]:
-    """Django's own INSERT for these rows (its column preparation, `auto_now` values and, on
-    PostgreSQL, its UNNEST form for many rows), as SQL to embed. An auto-increment primary key
-    is left to the database, as `bulk_create` does.
+    """Django's own INSERT for these rows (its column preparation and `auto_now` values), as SQL
+    to embed: one row as Django writes it (`VALUES (%s, ...)`), several as one JSON parameter
+    (`json_populate_recordset`, `_json_rows`). An auto-increment primary key is left to the
+    database, as `bulk_create` does.
 
     The statement's text depends only on the model and on one row or many, so it is built once
     (`_InsertShape`); each call prepares the values as Django's compiler does. Rows holding an
-    expression, or models whose fields Django would not insert that way, take Django's
-    compiler itself (tests/apps/deliveries/test_insert_sql.py compares the two)."""
+    expression or a value JSON cannot carry, or models whose fields Django would not insert that
+    way, take Django's compiler itself (tests/apps/deliveries/test_insert_sql.py compares the
+    rows each writes)."""
     shape = _insert_shape(model, connection.alias)
     values = (
         None if shape is None else _prepared_values(shape.fields, rows, connections[shape.alias])
@@ -215,7 +220,39 @@ def _insert_sql(model: type[models.Model], rows: Sequence[models.Model]) -> tupl
         return _insert_sql_by_django(model, rows)
     if len(values) == 1:
         return shape.one_row, values[0]
-    return shape.many_rows, [list(column) for column in zip(*values, strict=True)]
+    document = _json_rows(shape.columns, values)
+    if document is None:
+        return _insert_sql_by_django(model, rows)
+    return shape.many_rows, [document]
+
+
+def _json_rows(columns: Sequence[str], values: Sequence[Sequence[Any]]) -> str | None:
+    """The prepared rows as one JSON array of objects keyed by column, or None when a value is
+    of a type it cannot carry exactly. One text parameter instead of an array per column: psycopg
+    inspects and dumps an array in Python (for a POST's deliveries, 21 of them), the JSON is
+    written by the json module's C encoder."""
+    try:
+        return json.dumps(
+            [dict(zip(columns, row, strict=True)) for row in values],
+            default=_json_value,
+            separators=(",", ":"),
+        )
+    except TypeError:
+        return None
+
+
+def _json_value(value: Any) -> Any:
+    """What `json.dumps` cannot write itself, as the text PostgreSQL reads back to the same value
+    (`json_populate_recordset` converts each member with its column type's input function)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.isoformat()
+    # A JSONField's value as Django adapts it, written as its own `json.dumps` would write it
+    # (not with an encoder of the field's: that one's output is not ours to reproduce).
+    if isinstance(value, Jsonb) and value.dumps is json.dumps:
+        return value.obj
+    raise TypeError(f"{type(value).__name__} is not carried as JSON here")
 
 
 def _insert_sql_by_django(
@@ -235,14 +272,16 @@ def _insert_sql_by_django(
 class _InsertShape:
     alias: str
     fields: list[models.Field[Any, Any]]
+    columns: list[str]
     one_row: str  # INSERT ... VALUES (%s, ...)
-    many_rows: str  # INSERT ... SELECT * FROM UNNEST((%s)::type[], ...): a list per column
+    many_rows: str  # INSERT ... SELECT ... FROM json_populate_recordset(NULL::table, %s::json)
 
 
 @lru_cache(maxsize=64)
 def _insert_shape(model: type[models.Model], alias: str) -> _InsertShape | None:
-    """The statement Django's PostgreSQL insert compiler writes for this model, or None where
-    it would write another (other databases, custom placeholders, types it does not UNNEST)."""
+    """The statement Django's PostgreSQL insert compiler writes for this model (for one row),
+    or None where it would write another (other databases, custom placeholders, types it does
+    not know)."""
     conn = connections[alias]
     if conn.vendor != "postgresql":
         return None
@@ -256,14 +295,16 @@ def _insert_shape(model: type[models.Model], alias: str) -> _InsertShape | None:
     ):
         return None
     qn = conn.ops.quote_name
-    head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
+    columns = [str(f.column) for f in fields]
+    names = ", ".join(qn(c) for c in columns)
+    head = f"INSERT INTO {qn(meta.db_table)} ({names})"
     one = f"{head} VALUES ({', '.join('%s' for _ in fields)})"
-    # As Django: the types without their parameters (no truncation: varchar[], not varchar(50)[]).
-    types = [str(f.db_type(conn)).split("(")[0] for f in fields]
-    arrays = ", ".join(f"(%s)::{t}[]" for t in types)
-    # Names and types are the model's; every value is a parameter.
-    many = f"{head} SELECT * FROM UNNEST({arrays})"  # noqa: S608
-    return _InsertShape(alias, fields, one, many)
+    # The table's row type converts each member (its column's type, length included); a member
+    # the JSON lacks would be NULL, and every column is given. Names are the model's; the rows
+    # are one parameter.
+    table = qn(meta.db_table)
+    many = f"{head} SELECT {names} FROM json_populate_recordset(NULL::{table}, %s::json)"  # noqa: S608
+    return _InsertShape(alias, fields, columns, one, many)
 
 
 def _prepared_values(

@@ -84,6 +84,38 @@ def test_a_warm_post_is_one_select_and_one_insert_statement(
 
 
 @pytest.mark.django_db
+def test_posts_in_a_row_run_both_statements_prepared(api: APIClient, demo: dict[str, Any]) -> None:
+    """From the sixth on its connection, each statement runs prepared (apps/core/bound.py): the
+    recipients SELECT with its values apart, the INSERT with its rows as one JSON parameter;
+    every request's rows are still its own."""
+    for i in range(3):
+        RecipientFactory(client=demo["client"], external_id=f"r-{i}")
+    ids: list[str] = []
+    for i in range(8):
+        body = {**BODY, "recipients": ["user-1", f"r-{i % 3}"], "channels": ["email", "sms"]}
+        body["variables"] = {"order_id": f"A-{i}"}
+        response = api.post(URL, body, format="json")
+        assert response.status_code == 202, response.content
+        ids.append(response.json()["id"])
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("json_populate_recordset" in p and p.startswith("WITH") for p in prepared)
+    assert any(p.startswith('SELECT "recipients_recipient"."id"') for p in prepared)
+    for i, notification_id in enumerate(ids):
+        notification = Notification.objects.get(pk=notification_id)
+        assert notification.variables == {"order_id": f"A-{i}"}
+        deliveries = sorted(
+            (d.recipient.external_id, d.channel, d.status) for d in notification.deliveries.all()
+        )
+        assert deliveries == sorted(
+            (r, c, "queued") for r in ("user-1", f"r-{i % 3}") for c in ("email", "sms")
+        )
+        assert DeliveryEvent.objects.filter(delivery__notification=notification).count() == 4
+
+
+@pytest.mark.django_db
 def test_push_reads_the_devices_in_one_more_select(api: APIClient, demo: dict[str, Any]) -> None:
     DeviceFactory(recipient=demo["recipient"])
     _warm(api)
