@@ -20,7 +20,7 @@ from apps.deliveries.digests import digest_items_cancel
 from apps.deliveries.fanout import fan_out_accept, fan_out_stop
 from apps.deliveries.lifecycle import deliveries_cancel, notification_insert
 from apps.deliveries.models import CANCELLABLE, Delivery, DeliveryStatus, Notification
-from apps.deliveries.request_checks import recipients_check, request_check
+from apps.deliveries.request_checks import Checked, recipients_check, request_check
 from apps.deliveries.selectors import notification_skipped_deliveries
 from apps.deliveries.signals import notification_cancelled
 from apps.deliveries.throttles import Slots, throttle_slots
@@ -121,14 +121,24 @@ def _idempotency_lock(client: ApiClient, key: str) -> None:
 def notification_create(
     *, client: ApiClient, request: NotificationRequest
 ) -> tuple[dict[str, Any], bool]:
-    """Validate, then create the notification and its deliveries in one transaction.
+    """Validate, then create the notification and its deliveries in one transaction, or, when
+    the request's only write is the one INSERT of its rows (`_one_write`), as that statement.
 
     Returns the 202 body and whether it was created now (False: an idempotent replay).
     """
+    accepting = None
     if request.idempotency_key:
         previous = _existing_response(client, request)
         if previous is not None:
             return previous, False
+    else:
+        accepting = _accepting(request, request_check(client, request))
+        if _one_write(request, accepting):
+            # No BEGIN / COMMIT: the recipients' read, then one INSERT of the notification with
+            # its deliveries and events, which is atomic by itself (and its foreign keys are
+            # checked at its end); its publish follows it as it would follow a COMMIT.
+            with throttle_slots() as slots:
+                return _notification_create(client, request, slots, accepting), True
     try:
         # A throttle's slots go back if the notification is not created after all (the block
         # raises, commit included).
@@ -140,7 +150,7 @@ def notification_create(
                 previous = _existing_response(client, request)
                 if previous is not None:
                     return previous, False
-            return _notification_create(client, request, slots), True
+            return _notification_create(client, request, slots, accepting), True
     except IntegrityError:
         # A concurrent request with the same idempotency key won the race.
         if request.idempotency_key:
@@ -148,6 +158,50 @@ def notification_create(
             if previous is not None:
                 return previous, False
         raise
+
+
+@dataclass(frozen=True)
+class _Accepting:
+    """A request checked without its recipients (`request_check`), with its acceptance time,
+    priority and the workflows that apply."""
+
+    checked: Checked
+    now: dt.datetime
+    priority: str
+    workflows: Workflows
+
+
+def _accepting(request: NotificationRequest, checked: Checked) -> _Accepting:
+    template = checked.template
+    priority = request.priority or template.default_priority
+    now = timezone.now()  # the acceptance time, as `created_at` records it
+    workflows = Workflows(
+        throttle=throttle_for(template=template, requested=request.throttle, priority=priority),
+        digest=checked.digest,
+        digest_off=checked.digest_off,
+        escalation=request.escalation,
+        scheduled=request.best_time or bool(request.send_at and request.send_at > now),
+    )
+    return _Accepting(checked, now, priority, workflows)
+
+
+def _one_write(request: NotificationRequest, accepting: _Accepting) -> bool:
+    """Whether the request writes nothing but its one INSERT (on PostgreSQL; elsewhere that is
+    three statements): no idempotency key (its lock and look-up), inline recipients (their
+    upsert), topic (the fan-out's rows), throttle (its slots, given back on a rollback), digest
+    (its windows) or best time (its own read, kept with the rest). What the INSERT's deliveries
+    announce (one skipped at creation: an outbound webhook's row) is written with it in a
+    transaction of its own (`lifecycle.notification_insert`)."""
+    workflows = accepting.workflows
+    return (
+        connection.vendor == "postgresql"
+        and not request.idempotency_key
+        and not request.profiles
+        and request.topic is None
+        and not request.best_time
+        and workflows.throttle is None
+        and workflows.digest_joining() is None
+    )
 
 
 def delivery_summary(delivery: Delivery, *, best_time: bool = False) -> dict[str, Any]:
@@ -166,10 +220,20 @@ def delivery_summary(delivery: Delivery, *, best_time: bool = False) -> dict[str
 
 
 def _notification_create(
-    client: ApiClient, request: NotificationRequest, slots: Slots
+    client: ApiClient,
+    request: NotificationRequest,
+    slots: Slots,
+    accepting: _Accepting | None,
 ) -> dict[str, Any]:
-    """Inside notification_create's transaction."""
-    checked = request_check(client, request)
+    """Inside notification_create's transaction (or as its one write: `_one_write`)."""
+    if accepting is None:
+        accepting = _accepting(request, request_check(client, request))
+    checked, now, priority, workflows = (
+        accepting.checked,
+        accepting.now,
+        accepting.priority,
+        accepting.workflows,
+    )
     # Inline recipients: upserted in this transaction once the request is known to be valid
     # (their row locks are then held only for the recipients' read and the render check).
     if request.profiles:
@@ -177,15 +241,6 @@ def _notification_create(
     if request.topic is None:  # a topic's subscribers are read (and checked) by fanout.py
         checked = recipients_check(client, request, checked)
     template, recipients = checked.template, checked.recipients
-    priority = request.priority or template.default_priority
-    now = timezone.now()  # the acceptance time, as `created_at` records it
-    workflows = Workflows(
-        throttle=throttle_for(template=template, requested=request.throttle, priority=priority),
-        digest=checked.digest,
-        digest_off=checked.digest_off,
-        escalation=request.escalation,
-        scheduled=request.best_time or bool(request.send_at and request.send_at > now),
-    )
     # Built first and inserted with its response: its id (a UUID) is known before the INSERT.
     notification = Notification(
         client=client,

@@ -48,6 +48,11 @@ class DeliveryChange:
     at: dt.datetime
 
 
+def changes_announced(deliveries: Iterable[Delivery], status: str | None = None) -> bool:
+    """Whether `changes_announce` would send anything for these."""
+    return any((status or d.status) in ANNOUNCED for d in deliveries)
+
+
 def changes_announce(deliveries: Iterable[Delivery], status: str | None = None) -> None:
     """Send `deliveries_changed` for those of these (in-memory, just moved) deliveries whose
     new status (`status`, else their own) is announced. Nothing when none is."""

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -26,7 +27,7 @@ from apps.deliveries.models import (
 )
 from apps.deliveries.queueing import publish_sends_after_commit, request_path
 from apps.deliveries.rules import delivery_decide
-from apps.deliveries.signals import changes_announce
+from apps.deliveries.signals import changes_announce, changes_announced
 from apps.recipients.models import Recipient
 from notifier.routing import Action
 
@@ -157,7 +158,10 @@ def notification_insert(
 
     On PostgreSQL one statement: three INSERTs chained as data-modifying CTEs (the ids are
     UUIDs made here, so no INSERT waits for another's RETURNING; the foreign keys are checked
-    at commit). Elsewhere (SQLite under `make run`) the three INSERTs one after another."""
+    at commit, or at its end outside a transaction). Elsewhere (SQLite under `make run`) the
+    three INSERTs one after another. Called outside a transaction (`services._one_write`), it
+    opens one only for what needs one: the three INSERTs elsewhere, or the statement with what
+    its skipped deliveries announce (`deliveries_changed`: an outbound webhook's rows)."""
     _insert(notification, deliveries, notes or {})
 
 
@@ -176,6 +180,18 @@ def _insert(
         DeliveryEvent(delivery=d, status=d.status, detail=_noted(d, notes.get(d.id))[:500])
         for d in deliveries
     ]
+    alone = connection.vendor == "postgresql" and not changes_announced(deliveries)
+    with nullcontext() if alone or connection.in_atomic_block else transaction.atomic():
+        _insert_rows(notification, deliveries, events)
+        changes_announce(deliveries)  # those skipped at creation
+        enqueue_on_commit(d for d in deliveries if d.status == DeliveryStatus.QUEUED)
+
+
+def _insert_rows(
+    notification: Notification | None,
+    deliveries: Sequence[Delivery],
+    events: Sequence[DeliveryEvent],
+) -> None:
     if connection.vendor != "postgresql":
         if notification is not None:
             notification.save(force_insert=True)
@@ -197,8 +213,6 @@ def _insert(
         rows = [*deliveries] if notification is None else [notification, *deliveries]
         for row in rows:
             row._state.adding, row._state.db = False, connection.alias
-    changes_announce(deliveries)  # those skipped at creation
-    enqueue_on_commit(d for d in deliveries if d.status == DeliveryStatus.QUEUED)
 
 
 def _insert_sql(model: type[models.Model], rows: Sequence[models.Model]) -> tuple[str, list[Any]]:
