@@ -15,17 +15,35 @@ execute wrappers, error translation and django-prometheus' counters. A statement
 must be one that PostgreSQL can type with its values apart: an explicit cast where the type of
 a parameter is not clear from its place (`UNNEST((%s)::uuid[])`). Elsewhere (SQLite) it is
 Django's ordinary cursor.
+
+A prepared statement outlives a migration from another process. When the migration changes the
+type of a column a prepared statement returns, PostgreSQL refuses every later run of it on that
+connection ("cached plan must not change result type"), and psycopg only forgets its prepared
+statements on a ROLLBACK, a `DEALLOCATE ALL` or a `DISCARD ALL` (`psycopg/_preparing.py`): the
+API's lone INSERT runs outside a transaction, so no ROLLBACK would come and the connection would
+fail every request until recycled. So on that error outside a transaction `bound_cursor` sends
+`DEALLOCATE ALL` through the connection (psycopg reads its command status and forgets them too)
+before the error goes on; `bound_rows`, for reads only, then runs the statement once more. A
+write is never run again here (the error comes before the statement runs, but a retry of a
+write is not this module's call). Inside a transaction the error has aborted it: the ROLLBACK
+that ends it clears them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from django.db import connections
+from django.db import DatabaseError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
+
+# The plan cache's refusal (PostgreSQL's plancache.c, RevalidateCachedQuery): checked by its SQL
+# state and the function that raised it, not by its message, which the server may translate.
+_STALE_PLAN_SQLSTATE = "0A000"  # feature_not_supported
+_STALE_PLAN_SOURCE = "RevalidateCachedQuery"
 
 
 @contextmanager
@@ -45,8 +63,49 @@ def bound_cursor(using: str = "default") -> Iterator[CursorWrapper]:
     # As `BaseDatabaseWrapper.cursor()` wraps what `create_cursor` returns (`_prepare_cursor`).
     conn.validate_thread_sharing()
     wrapped = conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
-    with wrapped as cursor:
-        yield cursor
+    try:
+        with wrapped as cursor:
+            yield cursor
+    except DatabaseError as exc:
+        if _stale_plan(exc) and not conn.in_atomic_block:
+            _forget_prepared(conn)
+        raise
+
+
+def bound_rows(sql: str, params: Sequence[Any], using: str = "default") -> list[tuple[Any, ...]]:
+    """The rows of a read (a statement that writes nothing) run through `bound_cursor`; run once
+    more, outside a transaction, when its prepared plan had gone stale (see the module's doc)."""
+    try:
+        return _fetch(sql, params, using)
+    except DatabaseError as exc:
+        if not _stale_plan(exc) or connections[using].in_atomic_block:
+            raise
+    return _fetch(sql, params, using)
+
+
+def _fetch(sql: str, params: Sequence[Any], using: str) -> list[tuple[Any, ...]]:
+    with bound_cursor(using) as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _stale_plan(exc: BaseException) -> bool:
+    """Whether `exc` (Django's, from psycopg's) is the plan cache refusing a prepared statement
+    whose result type changed since it was prepared."""
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    return (
+        getattr(cause, "sqlstate", None) == _STALE_PLAN_SQLSTATE
+        and getattr(diag, "source_function", None) == _STALE_PLAN_SOURCE
+    )
+
+
+def _forget_prepared(conn: BaseDatabaseWrapper) -> None:
+    """Drop the connection's prepared statements on the server and in psycopg: psycopg clears
+    its own when a statement it runs answers `DEALLOCATE ALL` while it holds prepared ones (as
+    here: the one that failed). Through Django's cursor, so the query log shows it."""
+    with conn.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
 
 
 def _psycopg3() -> bool:

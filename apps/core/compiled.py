@@ -33,7 +33,7 @@ from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
 from django.db.models.sql.compiler import SQLCompiler
 
-from apps.core.bound import bound_cursor
+from apps.core.bound import bound_rows
 
 M = TypeVar("M", bound=Model)
 # Parameters that are usually "now" or derived from it: refused as constants of a plan.
@@ -83,9 +83,7 @@ class _Plan:
             const if slot is None else values[slot]
             for const, slot in zip(self.params, self.slots, strict=True)
         ]
-        with bound_cursor(self.db) as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
+        rows = bound_rows(self.sql, params, self.db)  # a queryset's SELECT: a read
         converted = (
             self.compiler.apply_converters(rows, self.converters) if self.converters else rows
         )

@@ -24,6 +24,7 @@ from apps.webhooks.models import WebhookMessage
 from apps.webhooks.services import endpoint_create
 from tests.factories import RecipientFactory, SubscriptionFactory, TemplateFactory, TopicFactory
 from tests.support.queues import queued_delivery_ids
+from tests.support.sessions import other_session
 
 URL = "/api/v1/notifications"
 BODY: dict[str, Any] = {
@@ -165,3 +166,39 @@ def test_an_insert_that_fails_without_a_transaction_leaves_nothing(
     assert Notification.objects.count() == before
     assert not Delivery.objects.filter(recipient_id=demo["recipient"].pk).exists()
     assert _queued(clean_redis) == queued
+
+
+def _prepared_here() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT split_part(statement, ' ', 1) FROM pg_prepared_statements")
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_that_retypes_what_the_prepared_statements_touch_is_survived(
+    api: APIClient, demo: dict[str, Any], clean_redis: redis.Redis
+) -> None:
+    """Another process changes the type of a column the prepared recipients' read returns (and
+    of one the prepared INSERT writes): the next POST on the same connection, without a
+    transaction, is served (no "cached plan must not change result type" until recycled)."""
+    for _ in range(7):
+        assert api.post(URL, BODY, format="json").status_code == 202
+    assert _prepared_here() == ["SELECT", "WITH"]
+    recipients, deliveries = Recipient._meta.db_table, Delivery._meta.db_table
+    other = other_session()
+    try:
+        other.execute(f'ALTER TABLE "{recipients}" ALTER COLUMN "locale" TYPE text')
+        other.execute(f'ALTER TABLE "{deliveries}" ALTER COLUMN "channel" TYPE text')
+
+        words = _words(api, BODY)
+        for _ in range(6):  # and prepared again
+            assert api.post(URL, BODY, format="json").status_code == 202
+        prepared = _prepared_here()
+    finally:
+        other.execute(f'ALTER TABLE "{recipients}" ALTER COLUMN "locale" TYPE varchar(20)')
+        other.execute(f'ALTER TABLE "{deliveries}" ALTER COLUMN "channel" TYPE varchar(10)')
+        other.close()
+
+    assert words == ["SELECT", "DEALLOCATE", "SELECT", "WITH"]  # the read once more, no BEGIN
+    assert prepared == ["SELECT", "WITH"]
+    assert Notification.objects.count() == 14

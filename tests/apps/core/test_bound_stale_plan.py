@@ -1,0 +1,108 @@
+"""A statement prepared by `bound_cursor` outlives a migration from another process that changes
+the type of a column it returns: PostgreSQL then refuses the prepared plan ("cached plan must not
+change result type"). Outside a transaction nothing else would clear it, so a read is run again
+after `DEALLOCATE ALL`, a write is not run again but its connection recovers, and inside a
+transaction the ROLLBACK that ends it clears the statements.
+
+These tests commit (`transaction=True`): the ALTER from a second connection needs the table's
+lock, which a test's own transaction would hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from django.db import NotSupportedError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from apps.core.bound import bound_cursor, bound_rows
+from tests.support.sessions import other_session
+
+TABLE = "bound_stale_probe"
+READ = f"SELECT id, label FROM {TABLE} WHERE id = %s"  # noqa: S608 - a fixed name
+READ_PREPARED = f"SELECT id, label FROM {TABLE}%"  # noqa: S608 - a LIKE pattern
+WRITE = f"INSERT INTO {TABLE} (id, label) VALUES (%s, %s) RETURNING label"  # noqa: S608
+
+
+@pytest.fixture
+def other() -> Iterator[psycopg.Connection]:
+    """The probe table with one row, and the second session that alters it."""
+    conn = other_session()
+    conn.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, label varchar(20) NOT NULL)")
+    conn.execute(f"INSERT INTO {TABLE} VALUES (1, 'one')")  # noqa: S608
+    try:
+        yield conn
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        conn.close()
+
+
+def _prepared(like: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", [like]
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _retype(other: psycopg.Connection, to: str) -> None:
+    other.execute(f"ALTER TABLE {TABLE} ALTER COLUMN label TYPE {to}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_whose_prepared_plan_went_stale_runs_again(other: psycopg.Connection) -> None:
+    for _ in range(6):
+        assert bound_rows(READ, [1]) == [(1, "one")]
+    assert _prepared(READ_PREPARED) == 1
+    _retype(other, "text")
+
+    with CaptureQueriesContext(connection) as queries:
+        rows = bound_rows(READ, [1])
+
+    assert rows == [(1, "one")]
+    assert [q["sql"].split(" ", 1)[0] for q in queries.captured_queries] == [
+        "SELECT",
+        "DEALLOCATE",
+        "SELECT",
+    ]
+    # psycopg forgot its statements too: it prepares the read afresh, and recovers again after
+    # a second migration on the same connection.
+    for _ in range(6):
+        assert bound_rows(READ, [1]) == [(1, "one")]
+    assert _prepared(READ_PREPARED) == 1
+    _retype(other, "varchar(40)")
+    assert bound_rows(READ, [1]) == [(1, "one")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_is_not_run_again_and_its_connection_recovers(other: psycopg.Connection) -> None:
+    for i in range(2, 8):
+        with bound_cursor() as cursor:
+            cursor.execute(WRITE, [i, f"n{i}"])
+            assert cursor.fetchone() == (f"n{i}",)
+    _retype(other, "text")
+
+    stale = "cached plan must not change result type"
+    with pytest.raises(NotSupportedError, match=stale), bound_cursor() as cursor:
+        cursor.execute(WRITE, [8, "n8"])
+
+    assert other.execute(f"SELECT count(*) FROM {TABLE} WHERE id = 8").fetchone() == (0,)  # noqa: S608
+    with bound_cursor() as cursor:  # the next request's write: prepared statements gone
+        cursor.execute(WRITE, [9, "n9"])
+        assert cursor.fetchone() == ("n9",)
+    assert other.execute(f"SELECT count(*) FROM {TABLE}").fetchone() == (8,)  # noqa: S608
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_transaction_the_read_fails_and_the_rollback_clears_them(
+    other: psycopg.Connection,
+) -> None:
+    for _ in range(6):
+        bound_rows(READ, [1])
+    _retype(other, "text")
+
+    with pytest.raises(NotSupportedError), transaction.atomic():
+        bound_rows(READ, [1])
+
+    assert bound_rows(READ, [1]) == [(1, "one")]
