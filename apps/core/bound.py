@@ -4,7 +4,8 @@ psycopg prepare a statement it has run a few times on its connection.
 Django's psycopg cursors bind client-side: each statement goes out as text with its values quoted
 in (Python's work: for `POST /api/v1/notifications`' creation statement, 26 arrays, about a
 fifth of the request's CPU) and PostgreSQL parses, analyses and plans it again every time (about
-40% of its backend's CPU per POST). For the few statements the API runs on every request,
+40% of its backend's CPU per POST). For the few statements the API runs on every request
+(and the topic fan-out worker's delivery INSERTs, which share the creation INSERT's helper),
 `bound_cursor` gives a cursor of Django's own server-side binding class instead: the values go
 out as parameters (`$1`, ...) in psycopg's binary formats, and once a statement has run
 `prepare_threshold` times on a connection (5; `DB_PREPARED_STATEMENTS=false`: never), psycopg
