@@ -108,13 +108,11 @@ if DATABASES["default"]["ENGINE"].endswith(".postgresql") and env.bool("DB_POOL"
         "max_size": env.int("DB_POOL_MAX", default=10),
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
-# The API's hot statements (apps/core/bound.py) are sent with their values apart and prepared by
-# psycopg on their connection after 5 runs, so PostgreSQL parses and plans them once per pooled
-# connection; the creation INSERT's helper is shared, so the topic fan-out worker's delivery
-# INSERTs are prepared on the workers' connections too. Every other statement is bound
-# client-side and never prepared (Django's default). Off (false) behind a transaction-mode pooler
-# that cannot keep prepared statements apart (PgBouncer before 1.21, or without
-# max_prepared_statements), in front of the web process or of the workers.
+# The API's hot statements (apps/core/bound.py), and the fan-out worker's delivery INSERTs (a
+# shared helper), are bound server-side and prepared by psycopg per connection after 5 runs;
+# every other statement is bound client-side, never prepared. Off (false) behind a
+# transaction-mode pooler in front of the web or the workers that cannot keep them apart or
+# pass DEALLOCATE ALL (PgBouncer before 1.22, or without max_prepared_statements).
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"].endswith(".postgresql") and DB_PREPARED_STATEMENTS:
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
