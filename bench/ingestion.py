@@ -111,7 +111,8 @@ def run_ingestion(
 ) -> tuple[list[Figure], dict[str, object]]:
     """The bare endpoint on uvicorn, gunicorn gthread and gunicorn sync (the best is the
     ceiling); then the API through the production arrangement alternating with the bare
-    endpoint on its best server (`repeats` times); the API paced at half its median peak; and
+    endpoint on its best server and through the same arrangement (`repeats` times; the target
+    is against the latter, the issue's "same server"); the API paced at half its median peak; and
     a 2x overload step (admitted p99, share shed, nothing accepted lost)."""
     from django.conf import settings
 
@@ -134,17 +135,24 @@ def run_ingestion(
         slots = web.workers * max(1, int(settings.ADMISSION_MAX_IN_FLIGHT))
         api_cfg = IngestionConfig(seconds=cfg.seconds, connections=slots)
         _peak(servers.proxy.url, seed, API_PATH, short, auth=True)
+        _peak(servers.proxy.url, seed, BARE_PATH, short, auth=False)
         api: list[load.LoadResult] = []
         bare: list[load.LoadResult] = []
+        # The bare endpoint through the very arrangement the API is served by (nginx -> the same
+        # gunicorn, its admission, one connection per admitted slot): the issue's "same server".
+        same: list[load.LoadResult] = []
         loads: list[str] = []
         for _ in range(cfg.repeats):
             flush()  # type: ignore[operator]
             bare.append(_peak(best_url, seed, BARE_PATH, cfg, auth=False))
             analyze()  # as autovacuum would: statistics for the rows the last runs wrote
+            same.append(_peak(servers.proxy.url, seed, BARE_PATH, api_cfg, auth=False))
+            analyze()
             api.append(_peak(servers.proxy.url, seed, API_PATH, api_cfg, auth=True))
             loads.append(load_average())
         api_rps = load.median([r.rps for r in api])
         bare_rps = load.median([r.rps for r in bare])
+        same_rps = load.median([r.rps for r in same])
         flush()  # type: ignore[operator]
         half_rate = max(1.0, api_rps / 2)
         half: list[load.LoadResult] = []
@@ -166,7 +174,7 @@ def run_ingestion(
         shed_share = shed / over.requests if over.requests else float("nan")
     finally:
         servers.stop()
-    errors = sum(r.errors for r in api + bare + half)
+    errors = sum(r.errors for r in api + bare + same + half)
     tool = api[0].tool
     arrangement = (
         f"nginx -> gunicorn -w {web.workers} --threads {WEB_THREADS} (the Procfile's web, "
@@ -179,15 +187,28 @@ def run_ingestion(
             "POST /notifications req/s (nginx -> gunicorn)",
             api_rps,
             "req/s",
-            ceiling=bare_rps,
-            ceiling_name=f"bare DRF on {best}",
+            ceiling=same_rps,
+            ceiling_name="bare DRF on the same server",
             target=">= 60% of bare",
-            met=api_rps >= 0.6 * bare_rps,
+            met=api_rps >= 0.6 * same_rps,
             load=loads[-1],
             note=(
-                f"{tool}, {cfg.seconds}s x {cfg.repeats} (median); API through {arrangement}, "
-                f"{api_cfg.connections} connections (one per admitted slot), runs "
-                f"{[round(r.rps) for r in api]}, non-2xx {[r.errors for r in api]}; bare directly "
+                f"{tool}, {cfg.seconds}s x {cfg.repeats} (median); API and bare both through "
+                f"{arrangement}, {api_cfg.connections} connections (one per admitted slot), API "
+                f"runs {[round(r.rps) for r in api]}, non-2xx {[r.errors for r in api]}, bare runs "
+                f"{[round(r.rps) for r in same]}, non-2xx {[r.errors for r in same]}"
+            ),
+        ),
+        Figure(
+            "ingestion",
+            "POST /notifications req/s beside bare's best",
+            api_rps,
+            "req/s",
+            ceiling=bare_rps,
+            ceiling_name=f"bare DRF on {best}",
+            load=loads[-1],
+            note=(
+                f"the ceiling: bare directly "
                 f"on its best server, {cfg.connections} connections, runs "
                 f"{[round(r.rps) for r in bare]}; bare on "
                 f"each server (one run each): "
@@ -200,16 +221,16 @@ def run_ingestion(
             "p50 at peak",
             load.median([r.p50_ms for r in api]),
             "ms",
-            ceiling=load.median([r.p50_ms for r in bare]),
-            ceiling_name="bare",
+            ceiling=load.median([r.p50_ms for r in same]),
+            ceiling_name="bare, same server",
         ),
         Figure(
             "ingestion",
             "p99 at peak",
             load.median([r.p99_ms for r in api]),
             "ms",
-            ceiling=load.median([r.p99_ms for r in bare]),
-            ceiling_name="bare",
+            ceiling=load.median([r.p99_ms for r in same]),
+            ceiling_name="bare, same server",
         ),
         Figure(
             "ingestion",
@@ -250,6 +271,7 @@ def run_ingestion(
         "servers_bare_rps": servers_rps,
         "api": [r.__dict__ for r in api],
         "bare": [r.__dict__ for r in bare],
+        "bare_same_server": [r.__dict__ for r in same],
         "half": [r.__dict__ for r in half],
         "overload": {**over.__dict__, "created": created},
     }
