@@ -211,7 +211,10 @@ def main() -> int:
     print(f"web: uvicorn --workers {args.web_workers}; load average at the end {load_average()}")
     print(f"before the run: {calibration_before.describe()}")
     print(f"after the run:  {calibration_after.describe()}")
-    print("ingestion: nginx -> gunicorn (the Procfile's web) beside bare on the same server and on its best")
+    print(
+        "ingestion: nginx -> gunicorn (the Procfile's web) beside bare on the same server "
+        "and on its best"
+    )
     print(table(figures))
     if args.json:
         raw["figures"] = [f.__dict__ for f in figures]
