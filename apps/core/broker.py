@@ -242,8 +242,19 @@ def messages_publish(
     batch flush never retries either, "delivery is uncertain"). The caller leaves an uncertain
     publish to the reconciler. Raises NotSent when no connection could be had (nothing was
     written), else redis.RedisError."""
-    client = publish_client(fail_fast=fail_fast)
-    pool = client.connection_pool
+    # Built and packed before a connection is taken: nothing to send takes none, and a
+    # malformed argument raises here without one to leak.
+    commands: list[tuple[Any, ...]] = []
+    if ledger_ids:
+        # ZADD key score member ...: what redis-py's `zadd` sends for {id: due}.
+        ledger = (a for i in dict.fromkeys(ledger_ids) for a in (due, i))
+        commands.append((b"ZADD", LEDGER_KEY, *ledger))
+    commands += [(b"LPUSH", key, payload) for key, payload in messages]
+    if not commands:  # as an empty pipeline: nothing sent
+        return
+    commands = [(b"MULTI",), *commands, (b"EXEC",)]
+    pool = publish_client(fail_fast=fail_fast).connection_pool
+    packed = _packed(commands, pool.get_encoder())
     for attempt in range(len(connect_waits) + 1):
         try:
             connection = pool.get_connection()  # connected and checked, nothing sent
@@ -252,22 +263,12 @@ def messages_publish(
             if attempt == len(connect_waits):
                 raise NotSent(f"broker unreachable: {exc}") from exc
             time.sleep(connect_waits[attempt])
-    commands: list[tuple[Any, ...]] = []
-    if ledger_ids:
-        # ZADD key score member ...: what redis-py's `zadd` sends for {id: due}.
-        ledger = (a for i in dict.fromkeys(ledger_ids) for a in (due, i))
-        commands.append((b"ZADD", LEDGER_KEY, *ledger))
-    commands += [(b"LPUSH", key, payload) for key, payload in messages]
-    if not commands:  # as an empty pipeline: nothing sent
-        pool.release(connection)
-        return
-    commands = [(b"MULTI",), *commands, (b"EXEC",)]
     sending: Any = connection  # redis-py's Connection: its methods are untyped
     try:
         # Sent and read as redis-py's transaction pipeline sends and reads it (one write, an
         # answer per command), packed here: its general packing and answer handling were a
         # third of a one-message POST's publish.
-        sending.send_packed_command([_packed(commands, connection.encoder)])
+        sending.send_packed_command([packed])
         _transaction_answers(connection, len(commands))
     except BaseException:
         # Mid-transaction (answers unread, or an error queued): this connection's state is

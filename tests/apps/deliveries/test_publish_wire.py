@@ -1,7 +1,8 @@
 """The publish's MULTI/EXEC, packed by the broker adapter itself, is byte for byte what
 redis-py's transaction pipeline sends, and its answers are handled as the pipeline handles
-them (the first error raised, the connection not left mid-transaction). The task messages'
-Celery configuration, read once and kept, follows a change of it."""
+them (the first error raised, a connection left mid-transaction dropped, no connection taken
+before there is a transaction to send). The task messages' Celery configuration, read once
+and kept, follows a change of it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from apps.deliveries import queueing
 from apps.deliveries.queueing import LEDGER_KEY, _MessageConf, _messages
 from config.celery import app
 from notifier.queues import queue_name
+from tests.support.queues import transaction_answer_lost
 
 
 def test_the_transaction_is_the_bytes_redis_pys_pipeline_sends(clean_redis: redis.Redis) -> None:
@@ -54,7 +56,7 @@ def test_an_error_in_the_transaction_is_raised_and_the_next_publish_goes_through
     clean_redis: redis.Redis,
 ) -> None:
     """EXEC runs every command; one failing (the ledger's key of the wrong type) is raised, as
-    the pipeline raised it, and the connection is not handed back mid-answers."""
+    the pipeline raised it, and the rest of the transaction stays written."""
     clean_redis.set(LEDGER_KEY, "not a sorted set")
     messages = _messages([(queue_name("email", "normal"), ["d-1"])], countdown=None)
 
@@ -68,17 +70,70 @@ def test_an_error_in_the_transaction_is_raised_and_the_next_publish_goes_through
     assert (clean_redis.llen(key), clean_redis.zscore(LEDGER_KEY, "d-1")) == (2, 2.0)
 
 
+def test_a_publish_left_mid_answers_does_not_hand_them_to_the_next(
+    clean_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish whose answers were not read (lost: the transaction ran) drops its connection:
+    the next publish on the same pool reads its own answers, not the first one's."""
+    email, sms = queue_name("email", "normal"), queue_name("sms", "high")
+    first = _messages([(email, ["d-1"])], countdown=None)
+    second = _messages([(email, ["d-2", "d-3"]), (sms, ["d-4"])], countdown=None)
+    lost = transaction_answer_lost(monkeypatch, redis.TimeoutError)
+    with pytest.raises(redis.TimeoutError):
+        broker.messages_publish(first, ledger_ids=["d-1"], due=1.0)
+    monkeypatch.undo()
+
+    # One more command than the first: its answers read as this one's would not add up.
+    broker.messages_publish(second, ledger_ids=["d-2", "d-3", "d-4"], due=2.0)
+
+    assert lost == [1]
+    assert clean_redis.zrange(LEDGER_KEY, 0, -1, withscores=True) == [
+        (b"d-1", 1.0),
+        (b"d-2", 2.0),
+        (b"d-3", 2.0),
+        (b"d-4", 2.0),
+    ]
+    [(email_key, _)], [_, (sms_key, _)] = first, second
+    assert (clean_redis.llen(email_key), clean_redis.llen(sms_key)) == (2, 1)
+
+
 def test_a_publish_of_nothing_sends_nothing(
     clean_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[object] = []
-    monkeypatch.setattr(
-        redis.connection.AbstractConnection, "send_packed_command", lambda *a, **k: sent.append(a)
-    )
+    sent = transaction_answer_lost(monkeypatch, redis.TimeoutError)  # MULTI/EXEC packets only
 
     broker.messages_publish([], ledger_ids=[], due=1.0)
 
     assert sent == []
+    assert clean_redis.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    ("messages", "raised"),
+    [([], None), ([("notifier.sms.high", "x", "one too many")], ValueError)],
+    ids=["nothing-to-send", "malformed-message"],
+)
+def test_no_connection_is_taken_before_the_transaction_is_built(
+    clean_redis: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    messages: list[Any],
+    raised: type[Exception] | None,
+) -> None:
+    """Nothing to send takes no connection from the pool, and an argument the transaction
+    cannot be built from is raised before one is taken (none leaks)."""
+    pool = broker.publish_client().connection_pool
+    taken: list[int] = []
+    real = pool.get_connection
+    monkeypatch.setattr(pool, "get_connection", lambda: taken.append(1) or real())
+
+    if raised is None:
+        broker.messages_publish(messages, ledger_ids=[], due=1.0)
+    else:
+        with pytest.raises(raised):
+            broker.messages_publish(messages, ledger_ids=["d-1"], due=1.0)
+
+    assert taken == []
+    assert clean_redis.dbsize() == 0
 
 
 def _priority(queue: str) -> int:
