@@ -45,15 +45,32 @@ def _typed(values: Sequence[Any]) -> list[tuple[Any, ...]]:
     return [(Jsonb, v.obj, v.dumps) if isinstance(v, Jsonb) else (type(v), v) for v in values]
 
 
+def _assert_stamped(model: type[models.Model], rows: Sequence[models.Model]) -> None:
+    """Each `auto_now` / `auto_now_add` field of each row holds the (frozen) clock's value, as
+    Django's `pre_save` leaves it on the instance: checked before Django's preparation runs."""
+    shape = _insert_shape(model, connection.alias)
+    assert shape is not None
+    stamped = [
+        f.attname
+        for f in shape.fields
+        if isinstance(f, models.DateTimeField) and (f.auto_now or f.auto_now_add)
+    ]
+    assert stamped, model.__name__
+    now = timezone.now()
+    values = [[getattr(row, a) for a in stamped] for row in rows]
+    assert values == [[now] * len(stamped) for _ in rows], model.__name__
+
+
 def _assert_same_values(model: type[models.Model], rows: Sequence[models.Model]) -> None:
     shape = _insert_shape(model, connection.alias)
     assert shape is not None
-    expected = _djangos(model, rows)
 
     ours = values_prepared(preparers(shape.fields, connection), rows, connection)
+    _assert_stamped(model, rows)  # ours first, on rows Django's pre_save has not stamped
     ours_json = values_prepared(
         preparers(shape.fields, connection, json_ready=True), rows, connection
     )
+    expected = _djangos(model, rows)
 
     assert [_typed(row) for row in ours] == [_typed(row) for row in expected], model.__name__
     assert _json_rows(shape.columns, ours_json) == _json_rows(shape.columns, expected)
@@ -123,6 +140,7 @@ class _Recorder:
 
     def __call__(self, model: type[models.Model], rows: Sequence[models.Model]) -> Any:
         sql, params = self.real(model, rows)
+        _assert_stamped(model, rows)  # before Django's preparation below stamps them itself
         shape = _insert_shape(model, connection.alias)
         assert shape is not None
         expected = _djangos(model, rows)
