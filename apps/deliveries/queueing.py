@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -160,13 +161,20 @@ class _MessageConf:
     def read(cls) -> _MessageConf:
         """The configuration as it is now: kept from the last read while Celery's own changes
         (`app.conf.changes`: what `app.conf[key] = value` writes) are the same, and until a
-        Django setting changes (`setting_changed`: override_settings, the tests' `settings`)."""
+        Django setting changes (`setting_changed`: override_settings, the tests' `settings`).
+        A setting changed without that signal (a plain `monkeypatch.setattr(settings,
+        "CELERY_...", ...)`) is not seen while a read is kept."""
         conf = app.conf
         kept = _message_conf.get("kept")
         if kept is not None and kept[0] is conf and kept[1] == conf.changes:
             return kept[2]
+        generation = _message_conf_generation[0]
         read = cls._read()
-        _message_conf["kept"] = (conf, dict(conf.changes or {}), read)
+        with _message_conf_lock:
+            # A setting changed during the read (another thread's override): what was read may
+            # be the old configuration, not to be kept.
+            if _message_conf_generation[0] == generation:
+                _message_conf["kept"] = (conf, dict(conf.changes or {}), read)
         return read
 
     @classmethod
@@ -185,11 +193,17 @@ class _MessageConf:
 
 # The last `_MessageConf.read`: (Celery's configuration, its changes then, the values read).
 _message_conf: dict[str, tuple[Any, dict[str, Any], _MessageConf]] = {}
+# Counts Django's setting changes: a read is kept only if no setting changed since it began
+# (checked and stored under the lock the change takes, so none comes in between).
+_message_conf_generation = [0]
+_message_conf_lock = threading.Lock()
 
 
 @receiver(setting_changed)
 def _message_conf_forget(**_: Any) -> None:
-    _message_conf.clear()
+    with _message_conf_lock:
+        _message_conf_generation[0] += 1
+        _message_conf.clear()
 
 
 def _task_message(

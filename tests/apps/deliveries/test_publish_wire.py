@@ -161,6 +161,29 @@ def test_the_message_configuration_is_kept_until_it_changes(
     assert _priority(queue) == 6
 
 
+def test_a_setting_changed_during_a_read_is_not_kept_out(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A read under way when a setting changes (another thread's) returns what it read, but
+    does not keep it: the next read sees the change."""
+    real = _MessageConf._read
+    reads: list[int] = []
+
+    def racing(cls: type[_MessageConf]) -> _MessageConf:
+        reads.append(1)
+        read = real()
+        if len(reads) == 1:  # the old configuration read, then a setting changed
+            settings.CELERY_TASK_DEFAULT_PRIORITY = 6
+        return read
+
+    monkeypatch.setattr(_MessageConf, "_read", classmethod(racing))
+    queueing._message_conf.clear()
+
+    assert _MessageConf.read().priority not in (6, 9)
+    assert _MessageConf.read().priority == 6
+    assert reads == [1, 1]
+
+
 def test_compression_set_in_settings_applies_at_once(settings: Any) -> None:
     _MessageConf.read()
     settings.CELERY_TASK_COMPRESSION = "gzip"
