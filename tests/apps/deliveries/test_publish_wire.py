@@ -161,7 +161,7 @@ def test_the_message_configuration_is_kept_until_it_changes(
     assert _priority(queue) == 6
 
 
-def test_a_setting_changed_during_a_read_is_not_kept_out(
+def test_a_read_a_setting_change_overtook_is_not_kept(
     monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     """A read under way when a setting changes (another thread's) returns what it read, but
