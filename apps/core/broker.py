@@ -242,8 +242,19 @@ def messages_publish(
     batch flush never retries either, "delivery is uncertain"). The caller leaves an uncertain
     publish to the reconciler. Raises NotSent when no connection could be had (nothing was
     written), else redis.RedisError."""
-    client = publish_client(fail_fast=fail_fast)
-    pool = client.connection_pool
+    # Built and packed before a connection is taken: nothing to send takes none, and a
+    # malformed argument raises here without one to leak.
+    commands: list[tuple[Any, ...]] = []
+    if ledger_ids:
+        # ZADD key score member ...: what redis-py's `zadd` sends for {id: due}.
+        ledger = (a for i in dict.fromkeys(ledger_ids) for a in (due, i))
+        commands.append((b"ZADD", LEDGER_KEY, *ledger))
+    commands += [(b"LPUSH", key, payload) for key, payload in messages]
+    if not commands:  # as an empty pipeline: nothing sent
+        return
+    commands = [(b"MULTI",), *commands, (b"EXEC",)]
+    pool = publish_client(fail_fast=fail_fast).connection_pool
+    packed = _packed(commands, pool.get_encoder())
     for attempt in range(len(connect_waits) + 1):
         try:
             connection = pool.get_connection()  # connected and checked, nothing sent
@@ -252,16 +263,55 @@ def messages_publish(
             if attempt == len(connect_waits):
                 raise NotSent(f"broker unreachable: {exc}") from exc
             time.sleep(connect_waits[attempt])
-    pipe = client.pipeline(transaction=True)
-    # The pipeline sends on this connection (and gives it back to the pool on reset); the
-    # client's Retry is none, so `execute` makes one attempt.
-    pipe.connection = connection
-    with pipe:
-        if ledger_ids:
-            pipe.zadd(LEDGER_KEY, dict.fromkeys(ledger_ids, due))
-        for key, payload in messages:
-            pipe.lpush(key, payload)
-        pipe.execute()
+    sending: Any = connection  # redis-py's Connection: its methods are untyped
+    try:
+        # Sent and read as redis-py's transaction pipeline sends and reads it (one write, an
+        # answer per command), packed here: its general packing and answer handling were a
+        # third of a one-message POST's publish.
+        sending.send_packed_command([packed])
+        _transaction_answers(connection, len(commands))
+    except BaseException:
+        # Mid-transaction (answers unread, or an error queued): this connection's state is
+        # unknown; it goes, as redis-py's pipeline would drop it.
+        sending.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+
+
+def _packed(commands: Sequence[tuple[Any, ...]], encoder: Any) -> bytes:
+    """The commands in RESP (arrays of bulk strings), each argument encoded as redis-py's
+    Encoder encodes it: bytes as they are, a str in the client's encoding, a float by its repr
+    (those directly, anything else by the Encoder)."""
+    encoding, errors = encoder.encoding, encoder.encoding_errors
+    out: list[bytes] = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            kind = type(arg)
+            if kind is bytes:
+                data = arg
+            elif kind is str:
+                data = arg.encode(encoding, errors)
+            elif kind is float:
+                data = repr(arg).encode()
+            else:
+                data = encoder.encode(arg)
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def _transaction_answers(connection: Any, count: int) -> None:
+    """Read MULTI's OK, a QUEUED per command and EXEC's results; raise the first error (a
+    command refused when queued, EXECABORT, or one that failed when run) as redis-py does."""
+    for _ in range(count - 1):
+        connection.read_response()  # raises the ResponseError an error answer is
+    results = connection.read_response()
+    if not isinstance(results, list) or len(results) != count - 2:
+        raise redis.ResponseError(f"unexpected EXEC answer: {results!r}")
+    for result in results:
+        if isinstance(result, redis.ResponseError):
+            raise result
 
 
 # --- the publish ledger ----------------------------------------------------------------------

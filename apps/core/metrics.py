@@ -162,9 +162,11 @@ def notification_accepted(*, notification: Notification, deliveries: Iterable[De
 
     def record() -> None:
         for (channel, priority), count in tally.items():
-            NOTIFICATIONS_RECEIVED.labels(channel=channel, priority=priority).inc(count)
+            _received(str(channel), str(priority)).inc(count)
 
     _record(record)
+    if not logger.isEnabledFor(logging.INFO):  # its fields cost more than the counting
+        return
     logger.info(
         "notification accepted",
         extra={
@@ -176,6 +178,20 @@ def notification_accepted(*, notification: Notification, deliveries: Iterable[De
             "deliveries": {d.channel: d.status for d in deliveries[:50]},
         },
     )
+
+
+# NOTIFICATIONS_RECEIVED's child per (channel, priority), as `labels` returns it (the same
+# object each time): on every POST, without `labels`' checks and conversions of the values.
+_RECEIVED: dict[tuple[str, str], Any] = {}
+
+
+def _received(channel: str, priority: str) -> Any:
+    child = _RECEIVED.get((channel, priority))
+    if child is None:
+        child = _RECEIVED[channel, priority] = NOTIFICATIONS_RECEIVED.labels(
+            channel=channel, priority=priority
+        )
+    return child
 
 
 def deliveries_throttled(*, deliveries: Iterable[Delivery]) -> None:

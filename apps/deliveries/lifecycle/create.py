@@ -16,6 +16,12 @@ from django.db.models.sql import InsertQuery
 from psycopg.types.json import Jsonb
 
 from apps.core.bound import bound_cursor
+from apps.deliveries.lifecycle.insert_values import (
+    ExpressionValue,
+    Preparer,
+    preparers,
+    values_prepared,
+)
 from apps.deliveries.lifecycle.table import events_add
 from apps.deliveries.models import (
     Delivery,
@@ -222,17 +228,22 @@ def _insert_sql(model: type[models.Model], rows: Sequence[models.Model]) -> tupl
     database, as `bulk_create` does.
 
     The statement's text depends only on the model and on one row or many, so it is built once
-    (`_InsertShape`); each call prepares the values as Django's compiler does. Rows holding an
+    (`_InsertShape`); each call prepares the values as Django's compiler does (`insert_values`:
+    the same values, without walking Django's field methods for each). Rows holding an
     expression or a value JSON cannot carry, or models whose fields Django would not insert that
     way, take Django's compiler itself (tests/apps/deliveries/test_insert_sql.py compares the
     rows each writes)."""
     shape = _insert_shape(model, connection.alias)
-    values = (
-        None if shape is None else _prepared_values(shape.fields, rows, connections[shape.alias])
-    )
-    if shape is None or values is None:
+    if shape is None:
         return _insert_sql_by_django(model, rows)
-    if len(values) == 1:
+    many = len(rows) != 1
+    try:
+        values = values_prepared(
+            shape.as_json if many else shape.as_params, rows, connections[shape.alias]
+        )
+    except ExpressionValue:
+        return _insert_sql_by_django(model, rows)
+    if not many:
         return shape.one_row, values[0]
     document = _json_rows(shape.columns, values)
     if document is None:
@@ -289,6 +300,8 @@ class _InsertShape:
     columns: list[str]
     one_row: str  # INSERT ... VALUES (%s, ...)
     many_rows: str  # INSERT ... SELECT ... FROM json_populate_recordset(NULL::table, %s::json)
+    as_params: list[Preparer]  # each field's value as a parameter of `one_row`
+    as_json: list[Preparer]  # ... as a member of `many_rows`' JSON document (`_json_rows`)
 
 
 @lru_cache(maxsize=64)
@@ -318,18 +331,12 @@ def _insert_shape(model: type[models.Model], alias: str) -> _InsertShape | None:
     # are one parameter.
     table = qn(meta.db_table)
     many = f"{head} SELECT {names} FROM json_populate_recordset(NULL::{table}, %s::json)"  # noqa: S608
-    return _InsertShape(alias, fields, columns, one, many)
-
-
-def _prepared_values(
-    fields: list[models.Field[Any, Any]], rows: Sequence[models.Model], conn: Any
-) -> list[list[Any]] | None:
-    """Each row's values as the insert compiler prepares them (`pre_save` with `add`, then
-    `get_db_prep_save`); None when a value is an expression (Django's compiler resolves it)."""
-    prepared = []
-    for row in rows:
-        values = [f.pre_save(row, True) for f in fields]
-        if any(hasattr(v, "resolve_expression") for v in values):
-            return None
-        prepared.append([f.get_db_prep_save(v, conn) for f, v in zip(fields, values, strict=True)])
-    return prepared
+    return _InsertShape(
+        alias,
+        fields,
+        columns,
+        one,
+        many,
+        preparers(fields, conn),
+        preparers(fields, conn, json_ready=True),
+    )

@@ -23,7 +23,7 @@ from config.celery import app
 from notifier.queues import ALL_QUEUES, queue_name
 from tests.factories import DeliveryFactory, DeviceFactory, NotificationFactory
 from tests.support.processes import ROOT
-from tests.support.queues import queued_delivery_counts
+from tests.support.queues import queued_delivery_counts, transaction_answer_lost
 
 pytestmark = [pytest.mark.django_db]
 
@@ -259,16 +259,12 @@ def test_a_failed_publish_leaves_no_ledger_entry(
     the message is there is unknown, so the entry goes: the reconciler sees the delivery as
     missing and re-sends it (a duplicate message is dropped by the claim)."""
     delivery = make(DeliveryStatus.QUEUED, ago=0)
-    execute = redis.client.Pipeline.execute
-
-    def answer_lost(self: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
-        execute(self, *args, **kwargs)
-        raise redis.ConnectionError("connection lost before the answer")
-
-    monkeypatch.setattr(redis.client.Pipeline, "execute", answer_lost)  # the one publish path
+    sent = transaction_answer_lost(monkeypatch, redis.ConnectionError)
     monkeypatch.setitem(app.conf, "task_publish_retry", True)  # still not sent again
     with pytest.raises(redis.ConnectionError):
         publish_sends([(str(delivery.id), delivery.channel, delivery.priority)])
+
+    assert sent == [1]
 
     assert clean_redis.zscore(LEDGER_KEY, str(delivery.id)) is None
     # The transaction ran once: one message waits (the queue's depth), not one per try.

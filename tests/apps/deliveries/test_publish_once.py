@@ -33,6 +33,7 @@ from tests.factories import (
     SubscriptionFactory,
     TopicFactory,
 )
+from tests.support.queues import transaction_answer_lost
 
 pytestmark = [pytest.mark.django_db]
 
@@ -49,15 +50,7 @@ def test_a_transaction_whose_answer_is_lost_is_not_sent_again(
     the transaction is still not repeated (redis-py's own retry included), and the entry goes
     (whether the message is there is unknown: the reconciler decides)."""
     delivery = DeliveryFactory(status=DeliveryStatus.QUEUED, notification=NotificationFactory())
-    run = redis.client.Pipeline._execute_transaction
-    sent: list[int] = []
-
-    def answer_lost(self: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
-        sent.append(1)
-        run(self, *args, **kwargs)
-        raise error("Timeout reading from socket")
-
-    monkeypatch.setattr(redis.client.Pipeline, "_execute_transaction", answer_lost)
+    sent = transaction_answer_lost(monkeypatch, error)
     monkeypatch.setitem(app.conf, "task_publish_retry", True)
     with pytest.raises(error):
         publish_sends([(str(delivery.id), delivery.channel, delivery.priority)])
