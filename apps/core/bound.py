@@ -27,15 +27,17 @@ fail every request until recycled. So on that error outside a transaction `bound
 before the error goes on; `bound_rows`, for reads only, then runs the statement once more. A
 write is never run again here (the error comes before the statement runs, but a retry of a
 write is not this module's call). Inside a transaction the error has aborted it: the ROLLBACK
-that ends it clears them.
+that ends it clears them, and `stale_plan_rerun` runs the whole transaction once more (nothing
+of it was committed), so a caller that opens one (the POST with an idempotency key, inline
+recipients, a topic, ...) is served too rather than failing once per pooled connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -45,6 +47,8 @@ from django.db.backends.utils import CursorWrapper
 # state and the function that raised it, not by its message, which the server may translate.
 _STALE_PLAN_SQLSTATE = "0A000"  # feature_not_supported
 _STALE_PLAN_SOURCE = "RevalidateCachedQuery"
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -82,6 +86,25 @@ def bound_rows(sql: str, params: Sequence[Any], using: str = "default") -> list[
         if not _stale_plan(exc) or connections[using].in_atomic_block:
             raise
     return _fetch(sql, params, using)
+
+
+def stale_plan_rerun(block: Callable[[], T], using: str = "default") -> T:
+    """Run `block`, one outermost transaction on `using` (`transaction.atomic` inside it); once
+    more, after `DEALLOCATE ALL`, when a prepared plan went stale in it (see the module's doc).
+    Called inside a caller's transaction it runs once: that transaction is aborted, not ours."""
+    conn = connections[using]
+    if conn.in_atomic_block:
+        return block()
+    try:
+        return block()
+    except DatabaseError as exc:
+        # Still in a transaction: the block did not end it, so it is not the block's to rerun.
+        if not _stale_plan(exc) or conn.in_atomic_block:
+            raise
+    # Its ROLLBACK has let psycopg send it already; sent here too, so the rerun never depends
+    # on psycopg's bookkeeping (one statement, once per migration and connection).
+    _forget_prepared(conn)
+    return block()
 
 
 def _fetch(sql: str, params: Sequence[Any], using: str) -> list[tuple[Any, ...]]:

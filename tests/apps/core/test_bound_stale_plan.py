@@ -2,7 +2,8 @@
 the type of a column it returns: PostgreSQL then refuses the prepared plan ("cached plan must not
 change result type"). Outside a transaction nothing else would clear it, so a read is run again
 after `DEALLOCATE ALL`, a write is not run again but its connection recovers, and inside a
-transaction the ROLLBACK that ends it clears the statements.
+transaction the ROLLBACK that ends it clears the statements (`stale_plan_rerun` then runs an
+outermost transaction once more).
 
 These tests commit (`transaction=True`): the ALTER from a second connection needs the table's
 lock, which a test's own transaction would hold."""
@@ -13,10 +14,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from django.db import NotSupportedError, connection, transaction
+from django.db import DataError, NotSupportedError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from apps.core.bound import bound_cursor, bound_rows
+from apps.core.bound import bound_cursor, bound_rows, stale_plan_rerun
 from tests.support.sessions import other_session
 
 TABLE = "bound_stale_probe"
@@ -106,3 +107,58 @@ def test_in_a_transaction_the_read_fails_and_the_rollback_clears_them(
         bound_rows(READ, [1])
 
     assert bound_rows(READ, [1]) == [(1, "one")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_whose_prepared_read_went_stale_is_run_once_more(
+    other: psycopg.Connection,
+) -> None:
+    for _ in range(6):
+        bound_rows(READ, [1])
+    _retype(other, "text")
+    runs: list[int] = []
+
+    def block() -> list[tuple[object, ...]]:
+        with transaction.atomic():
+            runs.append(len(runs))
+            with connection.cursor() as cursor:  # a write the first run's ROLLBACK undoes
+                cursor.execute(f"INSERT INTO {TABLE} VALUES (%s, 'w')", [10 + len(runs)])  # noqa: S608
+            return bound_rows(READ, [1])
+
+    assert stale_plan_rerun(block) == [(1, "one")]
+
+    assert runs == [0, 1]
+    assert other.execute(f"SELECT id FROM {TABLE} ORDER BY id").fetchall() == [(1,), (12,)]  # noqa: S608
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inside_a_callers_transaction_it_is_not_run_again(other: psycopg.Connection) -> None:
+    for _ in range(6):
+        bound_rows(READ, [1])
+    _retype(other, "text")
+    runs: list[int] = []
+
+    def block() -> list[tuple[object, ...]]:
+        with transaction.atomic():
+            runs.append(len(runs))
+            return bound_rows(READ, [1])
+
+    with pytest.raises(NotSupportedError), transaction.atomic():
+        stale_plan_rerun(block)
+
+    assert runs == [0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_database_error_is_not_run_again() -> None:
+    runs: list[int] = []
+
+    def block() -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            runs.append(len(runs))
+            cursor.execute("SELECT 1 / 0")
+
+    with pytest.raises(DataError):
+        stale_plan_rerun(block)
+
+    assert runs == [0]
