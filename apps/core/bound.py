@@ -27,15 +27,20 @@ fail every request until recycled. So on that error outside a transaction `bound
 before the error goes on; `bound_rows`, for reads only, then runs the statement once more. A
 write is never run again here (the error comes before the statement runs, but a retry of a
 write is not this module's call). Inside a transaction the error has aborted it: the ROLLBACK
-that ends it clears them.
+that ends it clears them, and `stale_plan_rerun` runs the whole transaction once more (the
+error came before its COMMIT, so nothing of it was committed): a POST that opens one around
+its prepared read (with an idempotency key, inline recipients, a throttle, ...) is served too
+rather than failing once per pooled connection. A topic's transaction has no prepared read
+(its deliveries are written by the fan-out worker), so the rerun has nothing to do for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -45,6 +50,14 @@ from django.db.backends.utils import CursorWrapper
 # state and the function that raised it, not by its message, which the server may translate.
 _STALE_PLAN_SQLSTATE = "0A000"  # feature_not_supported
 _STALE_PLAN_SOURCE = "RevalidateCachedQuery"
+
+# Set on a stale-plan error raised inside a transaction (`bound_cursor`): one that the
+# transaction's ROLLBACK undoes, unlike one raised after a COMMIT (by an on_commit callback).
+_IN_TRANSACTION = "_bound_stale_plan_in_transaction"
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -68,8 +81,11 @@ def bound_cursor(using: str = "default") -> Iterator[CursorWrapper]:
         with wrapped as cursor:
             yield cursor
     except DatabaseError as exc:
-        if _stale_plan(exc) and not conn.in_atomic_block:
-            _forget_prepared(conn)
+        if _stale_plan(exc):
+            if conn.in_atomic_block:
+                setattr(exc, _IN_TRANSACTION, True)
+            else:
+                _forget_prepared(conn)
         raise
 
 
@@ -82,6 +98,37 @@ def bound_rows(sql: str, params: Sequence[Any], using: str = "default") -> list[
         if not _stale_plan(exc) or connections[using].in_atomic_block:
             raise
     return _fetch(sql, params, using)
+
+
+def stale_plan_rerun(block: Callable[[], T], using: str = "default") -> T:
+    """Run `block`, one outermost transaction on `using` (`transaction.atomic` inside it); once
+    more, after `DEALLOCATE ALL`, when a prepared plan went stale inside that transaction (see
+    the module's doc). Called inside a caller's transaction it runs once: that transaction is
+    aborted, not ours.
+
+    Only an error `bound_cursor` raised inside a transaction, which has ended since (its
+    ROLLBACK), is rerun: one from an on_commit callback comes after the COMMIT and goes on. The
+    block must let such an error out of its transaction (no savepoint that swallows it and
+    commits), its on_commit callbacks must not open transactions that run prepared statements,
+    and whatever it does outside the database before the failing statement (Redis, a throttle's
+    slots) is done again: undone when it raises, or harmless twice."""
+    conn = connections[using]
+    if conn.in_atomic_block:
+        return block()
+    try:
+        return block()
+    except DatabaseError as exc:
+        # Not raised in a transaction (after its COMMIT), or in one the block did not end (still
+        # open): not the block's to rerun.
+        if not (_stale_plan(exc) and getattr(exc, _IN_TRANSACTION, False)) or conn.in_atomic_block:
+            raise
+        logger.warning("A prepared plan went stale in a transaction: running it once more: %s", exc)
+        # Its ROLLBACK has let psycopg send it already; sent here too, so the rerun never
+        # depends on psycopg's bookkeeping (one statement, once per migration and connection).
+        _forget_prepared(conn)
+        # Inside the handler, so an error of the rerun carries this one in its chain
+        # (`__context__`: the rerun's own `__cause__` stays the driver's error, which callers read).
+        return block()
 
 
 def _fetch(sql: str, params: Sequence[Any], using: str) -> list[tuple[Any, ...]]:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.clients.models import ApiClient
+from apps.core.bound import stale_plan_rerun
 from apps.core.errors import Conflict
 from apps.deliveries.best_time import BEST_TIME, send_times_apply, send_times_plan
 from apps.deliveries.building import Workflows, deliveries_build, deliveries_counted
@@ -140,17 +141,8 @@ def notification_create(
             with throttle_slots() as slots:
                 return _notification_create(client, request, slots, accepting), True
     try:
-        # A throttle's slots go back if the notification is not created after all (the block
-        # raises, commit included).
-        with throttle_slots() as slots, transaction.atomic():
-            if request.idempotency_key:
-                # Serialise the requests with this key before any slot is taken, then look
-                # again: a replay must not take a slot the stored notification then lacks.
-                _idempotency_lock(client, request.idempotency_key)
-                previous = _existing_response(client, request)
-                if previous is not None:
-                    return previous, False
-            return _notification_create(client, request, slots, accepting), True
+        # Run again once if a migration from another process left a prepared read stale.
+        return stale_plan_rerun(lambda: _create_in_transaction(client, request, accepting))
     except IntegrityError:
         # A concurrent request with the same idempotency key won the race.
         if request.idempotency_key:
@@ -158,6 +150,22 @@ def notification_create(
             if previous is not None:
                 return previous, False
         raise
+
+
+def _create_in_transaction(
+    client: ApiClient, request: NotificationRequest, accepting: _Accepting | None
+) -> tuple[dict[str, Any], bool]:
+    # A throttle's slots go back if the notification is not created after all (the block
+    # raises, commit included).
+    with throttle_slots() as slots, transaction.atomic():
+        if request.idempotency_key:
+            # Serialise the requests with this key before any slot is taken, then look again:
+            # a replay must not take a slot the stored notification then lacks.
+            _idempotency_lock(client, request.idempotency_key)
+            previous = _existing_response(client, request)
+            if previous is not None:
+                return previous, False
+        return _notification_create(client, request, slots, accepting), True
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from apps.analytics.models import Rollup
 from apps.deliveries.models import VariantAssignment
 from apps.templates.models import Template
-from tests.admin.test_template_admin import _template_form
+from tests.admin.helpers import template_form
 from tests.factories import RecipientFactory, TemplateFactory
 
 
@@ -141,11 +141,11 @@ def test_the_variant_editor_shows_labels_and_weights_and_saves_a_version_only_on
         ("sms", None, None),
     ]
 
-    unchanged = staff.post(url, _template_form(template.client_id, "welcome", shown))
+    unchanged = staff.post(url, template_form(template.client_id, "welcome", shown))
     reweighted = [{**shown[0], "weight": 50}, {**shown[1], "weight": 50}, shown[2]]
-    changed = staff.post(url, _template_form(template.client_id, "welcome", reweighted))
+    changed = staff.post(url, template_form(template.client_id, "welcome", reweighted))
     unlabelled = [{**shown[0], "label": ""}, shown[1], shown[2]]
-    refused = staff.post(url, _template_form(template.client_id, "welcome", unlabelled))
+    refused = staff.post(url, template_form(template.client_id, "welcome", unlabelled))
 
     assert (unchanged.status_code, changed.status_code, refused.status_code) == (302, 302, 200)
     assert "variant 0 (email/en) label needs a label" in refused.content.decode()

@@ -21,6 +21,20 @@ from tests.factories import ApiClientFactory, DeliveryFactory, NotificationFacto
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def welcome() -> Template:
+    """The "welcome" template with the textbook arms on email (`arms_textbook`)."""
+    template = TemplateFactory(key="welcome")
+    arms_textbook(template)
+    return template
+
+
+def arms_few(template: Template, channel: str) -> None:
+    """Both arms on `channel` in DAY's hour: 10 sent at once, 30 at their best time."""
+    seed(template, "immediate", DAY, channel=channel, sent=10)
+    seed(template, "best_time", DAY, channel=channel, sent=30)
+
+
 def request(
     template: Template,
     holdout: int,
@@ -49,10 +63,9 @@ def request(
         )
 
 
-def test_one_holdout_is_listed_and_the_verdict_given() -> None:
+def test_one_holdout_is_listed_and_the_verdict_given(welcome: Template) -> None:
     # Given the textbook arms on email, counted from two requests with a 20% holdout
-    template = TemplateFactory(key="welcome")
-    arms_textbook(template)
+    template = welcome
     request(template, 20, ("email", "immediate", DAY), ("email", "best_time", DAY))
     request(template, 20, ("email", "best_time", DAY + dt.timedelta(hours=5)))
 
@@ -63,10 +76,9 @@ def test_one_holdout_is_listed_and_the_verdict_given() -> None:
     assert test["comparisons"][0]["open"]["verdict"] == "b"
 
 
-def test_two_holdouts_in_the_range_give_no_verdict() -> None:
+def test_two_holdouts_in_the_range_give_no_verdict(welcome: Template) -> None:
     # Given the same arms, counted from a 20% and a 50% holdout's requests
-    template = TemplateFactory(key="welcome")
-    arms_textbook(template)
+    template = welcome
     request(template, 50, ("email", "immediate", DAY), ("email", "best_time", DAY))
     request(template, 20, ("email", "best_time", DAY + dt.timedelta(hours=5)))
 
@@ -82,12 +94,12 @@ def test_two_holdouts_in_the_range_give_no_verdict() -> None:
     assert comparison["open"]["p_value"] == pytest.approx(0.00742, abs=5e-5)
 
 
-def test_the_holdouts_are_those_of_the_range_the_channel_the_template_and_the_client() -> None:
+def test_the_holdouts_are_those_of_the_range_the_channel_the_template_and_the_client(
+    welcome: Template,
+) -> None:
     # Given arms on email and on sms, and requests around them
-    template = TemplateFactory(key="welcome")
-    arms_textbook(template)
-    seed(template, "immediate", DAY, channel="sms", sent=10)
-    seed(template, "best_time", DAY, channel="sms", sent=30)
+    template = welcome
+    arms_few(template, "sms")
     request(template, 20, ("email", "best_time", DAY), ("sms", "best_time", DAY))
     request(template, 70, ("sms", "immediate", DAY))  # sms only
     request(template, 10, ("email", "best_time", START - dt.timedelta(minutes=1)))  # before
@@ -122,8 +134,7 @@ def test_the_holdouts_are_one_query_for_every_channel_none_without_arms() -> Non
     # Given arms on three channels, each from requests with two holdouts
     template = TemplateFactory(key="welcome")
     for channel in ("email", "sms", "push"):
-        seed(template, "immediate", DAY, channel=channel, sent=10)
-        seed(template, "best_time", DAY, channel=channel, sent=30)
+        arms_few(template, channel)
         request(template, 20, (channel, "immediate", DAY))
         request(template, 50, (channel, "best_time", DAY))
 

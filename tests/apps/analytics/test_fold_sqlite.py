@@ -9,14 +9,11 @@ against a fresh SQLite file, as `make run` runs them."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.sqlite import ROOT, sqlite_manage
+from tests.support.sqlite import sqlite_manage, sqlite_pytest
 
 # console-email priced, so that its attempts wait in the queue and the fold adds their cost.
 FOLD_TESTS = "tests/apps/analytics/test_fold.py"
@@ -128,19 +125,9 @@ def test_the_fold_tests_pass_on_sqlite_too(tmp_path: Path) -> None:
     # test_fold.py runs on PostgreSQL in the suite; here on a SQLite file, where the rows come
     # through the Python path (epoch hours, milliseconds) and the upsert's hours are adapted
     # to the ORM's stored text (else ON CONFLICT never matches: duplicate rollup rows).
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fold.sqlite3'}"}
-    done = subprocess.run(  # noqa: S603 -- our own test module, fixed arguments
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", FOLD_TESTS],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    out = sqlite_pytest(tmp_path, FOLD_TESTS)
 
-    assert done.returncode == 0, done.stdout[-3000:]
-    summary = done.stdout.strip().splitlines()[-1]
+    summary = out.strip().splitlines()[-1]
     assert " passed" in summary, summary
     assert "skipped" not in summary, summary
     assert "failed" not in summary, summary

@@ -1,6 +1,6 @@
 """Overload admission, the WSGI wrapper on its own: what it admits, what it sheds and how, and
 that a slot comes back however the request ended. (Through a real gunicorn and nginx:
-tests/config/test_serving.py.)"""
+tests/config/test_serving_proxy.py and test_serving_processes.py.)"""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ savepoint and no BEGIN would be seen."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -60,8 +61,9 @@ def _in_one_transaction(words: list[str]) -> bool:
     return not writes & set(before) and bool(writes & set(inside))
 
 
-def _queued(client: redis.Redis) -> set[str]:
-    return {i for batch in queued_delivery_ids(client).values() for i in batch}
+def _queued(client: redis.Redis) -> Counter[str]:
+    """How many times each delivery id is queued (a set would hide one queued twice)."""
+    return Counter(i for batch in queued_delivery_ids(client).values() for i in batch)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -75,7 +77,7 @@ def test_a_post_whose_one_write_is_its_insert_has_no_begin_or_commit(
 
     assert words == ["SELECT", "WITH"]
     notification = Notification.objects.latest("created_at")
-    ids = {str(d.id) for d in notification.deliveries.all()}
+    ids = Counter(str(d.id) for d in notification.deliveries.all())
     assert len(ids) == 2
     assert _queued(clean_redis) - queued == ids
 
@@ -202,3 +204,43 @@ def test_a_migration_that_retypes_what_the_prepared_statements_touch_is_survived
     assert words == ["SELECT", "DEALLOCATE", "SELECT", "WITH"]  # the read once more, no BEGIN
     assert prepared == ["SELECT", "WITH"]
     assert Notification.objects.count() == 14
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transactional_post_after_a_retyping_migration_is_run_again_and_served(
+    api: APIClient, demo: dict[str, Any], clean_redis: redis.Redis
+) -> None:
+    """With an Idempotency-Key the POST runs in a transaction: the stale prepared recipients'
+    read aborts it, so its whole block runs once more after the ROLLBACK (which deallocates the
+    statements) and the request is served: one notification, published once."""
+    for i in range(7):
+        headers = {"Idempotency-Key": f"warm-{i}"}
+        assert api.post(URL, BODY, format="json", headers=headers).status_code == 202
+    assert _prepared_here() == ["SELECT", "WITH"]
+    queued = _queued(clean_redis)
+    recipients = Recipient._meta.db_table
+    other = other_session()
+    try:
+        other.execute(f'ALTER TABLE "{recipients}" ALTER COLUMN "locale" TYPE text')
+
+        with CaptureQueriesContext(connection) as queries:
+            response = api.post(URL, BODY, format="json", headers={"Idempotency-Key": "after"})
+    finally:
+        other.execute(f'ALTER TABLE "{recipients}" ALTER COLUMN "locale" TYPE varchar(20)')
+        other.close()
+
+    assert response.status_code == 202, response.content
+    assert "Idempotent-Replayed" not in response
+    words = [q["sql"].split(" ", 1)[0] for q in queries.captured_queries]
+    # The key's look-up, the transaction up to the stale read, then all of it once more.
+    reads = ["SELECT", "SELECT", "SELECT"]  # the key's lock and look-up, the recipients' read
+    assert words == [
+        *["SELECT", "BEGIN", *reads, "ROLLBACK", "DEALLOCATE"],
+        *["BEGIN", *reads, "WITH", "COMMIT"],
+    ]
+    (notification,) = Notification.objects.filter(idempotency_key="after")
+    assert response.json()["id"] == str(notification.id)
+    ids = Counter(str(d.id) for d in notification.deliveries.all())
+    assert len(ids) == 2
+    assert _queued(clean_redis) - queued == ids
+    assert Notification.objects.count() == 8

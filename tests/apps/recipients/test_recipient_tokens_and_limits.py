@@ -33,15 +33,25 @@ def as_recipient(recipient: Recipient) -> APIClient:
 
 
 @pytest.mark.django_db
-def test_a_token_does_not_carry_the_sequential_id() -> None:
-    recipient = RecipientFactory()
+def test_a_token_does_not_carry_the_sequential_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two records that differ only in their sequential id, forced far apart, get the same
+    signed payload (the token's part before its signing time and signature), which names the
+    public id and the expiry only."""
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    first = RecipientFactory(pk=7)
+    public_id, client, external_id = first.public_id, first.client, first.external_id
+    token = recipient_token_mint(recipient=first).token
+    first.delete()
+    second = RecipientFactory(
+        pk=7_000_000_001, public_id=public_id, client=client, external_id=external_id
+    )
 
-    token = recipient_token_mint(recipient=recipient).token
+    again = recipient_token_mint(recipient=second).token
 
-    payload = signing.loads(token, salt=SALT)
-    assert payload["r"] != recipient.pk
-    assert str(recipient.pk) not in str(payload["r"])
-    assert payload["r"] == recipient.public_id.hex
+    assert again.rsplit(":", 2)[0] == token.rsplit(":", 2)[0]
+    expires = int(now.timestamp()) + settings.RECIPIENT_TOKEN_TTL_SECONDS
+    assert signing.loads(token, salt=SALT) == {"r": public_id.hex, "e": expires}
 
 
 @pytest.mark.django_db
