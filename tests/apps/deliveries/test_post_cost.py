@@ -230,7 +230,9 @@ def test_a_send_message_is_what_a_kombu_producer_stores(
     """The envelope written without a producer is the one kombu's Redis transport writes for
     the same Celery task message (only the generated ids differ), in the same list, at every
     priority step; and kombu wrote nothing else (no binding, no other key) that ours lacks."""
-    monkeypatch.setitem(app.conf, "task_default_priority", priority)
+    # Into Celery's `changes` itself: undoing a `setitem` on `app.conf` would write the old value
+    # there and pin it over Django's setting for every later test.
+    monkeypatch.setitem(app.conf.changes, "task_default_priority", priority)
     queue, ids = queue_name("sms", "high"), ["d-1", "d-2"]
     [(ours_key, ours_payload)] = _messages([(queue, ids)], countdown=countdown)
     amqp, conf = app.amqp, app.conf
