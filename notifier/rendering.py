@@ -47,6 +47,7 @@ __all__ = [
     "RenderLimits",
     "Rendered",
     "TemplateError",
+    "compiled",
     "key_expression_check",
     "render",
     "required_variables",
@@ -77,6 +78,12 @@ def _compile(engine: Engine, source: str) -> Any:
         raise TemplateError(str(exc)) from exc
     instrument(template.nodelist)
     return template
+
+
+def compiled(source: str, *, html: bool) -> Any:
+    """`source` parsed as `render` renders it (HTML autoescaped), once per process and source;
+    TemplateError when it does not parse."""
+    return _compile(_HTML if html else _TEXT, source)
 
 
 def single_line(value: str) -> str:

@@ -3,7 +3,8 @@
 A template that passes here cannot crash a worker with a syntax error, uses no forbidden tag,
 stays within its channel's render limits with sample values and has an email subject without
 line breaks; a missing variable, or variables that make it too large, are caught at the API by
-the notification request's own test render (apps/deliveries/services.py).
+the notification request's own test render (apps/deliveries/request_checks.py), which skips
+the render of a variant whose size it can add up without one (notifier/render_bound.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from apps.templates.limits import render_limits
 from apps.templates.models import TemplateVariant, TemplateVersion
 from apps.templates.selectors import variant_group
 from notifier.channels import spec
+from notifier.render_bound import render_bound
 from notifier.rendering import (
     Rendered,
     RenderLimitExceeded,
@@ -163,6 +165,16 @@ def _variant_render_check(
     recipient: Mapping[str, Any],
 ) -> None:
     channel = variant.channel
+    html = variant.html if spec(channel).html else ""
+    limits = render_limits(channel=channel)
+    parts = {"subject": variant.subject, "title": variant.title, "body": variant.body, "html": html}
+    bound = render_bound(**parts, variables=variables, recipient=recipient)
+    if (
+        bound is not None
+        and bound.max_bytes <= limits.max_output_bytes
+        and not bound.subject_line_break
+    ):
+        return  # text and plain text variables that fit, on one subject line: it would render
     tag = f" {variant.label}" if variant.label else ""
     label = f"the {channel}/{variant.locale}{tag} variant of template {version.template.key!r}"
     try:
@@ -170,10 +182,10 @@ def _variant_render_check(
             subject=variant.subject,
             title=variant.title,
             body=variant.body,
-            html=variant.html if spec(channel).html else "",
+            html=html,
             variables=variables,
             recipient=recipient,
-            limits=render_limits(channel=channel),
+            limits=limits,
         )
     except RenderLimitExceeded as exc:
         problem = f"{label} exceeds the render limits with these variables: {exc}"
