@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from django.template.base import FilterExpression, TextNode, Variable, VariableNode
 from django.utils.html import conditional_escape
 
-from notifier.rendering import TemplateError, compiled
+from notifier.template_compile import TemplateError, compiled
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ class _Plain:
     lookups: tuple[tuple[str, ...], ...]
 
 
-def _has_line_break(value: str) -> bool:
+def has_line_break(value: str) -> bool:
+    """Whether `value` holds a CR or LF: in a subject (a mail header) it would start another
+    header."""
     return "\r" in value or "\n" in value
 
 
@@ -55,13 +57,24 @@ def _plain_lookups(expression: Any) -> tuple[str, ...] | None:
     return tuple(var.lookups)
 
 
-@lru_cache(maxsize=1024)
+# What each compiled template is made of, for as long as `compiled`'s cache keeps the template.
+_PLAIN: WeakKeyDictionary[Any, _Plain | None] = WeakKeyDictionary()
+
+
 def _plain(source: str, html: bool) -> _Plain | None:
     """What a plain source is made of, or None when it is not plain (or does not parse)."""
     try:
-        nodelist = compiled(source, html=html).nodelist
+        template = compiled(source, html=html)
     except TemplateError:
         return None
+    try:
+        return _PLAIN[template]
+    except KeyError:
+        plain = _PLAIN[template] = _plain_nodes(template.nodelist)
+        return plain
+
+
+def _plain_nodes(nodelist: Any) -> _Plain | None:
     text_bytes, line_break, lookups = 0, False, []
     for node in nodelist:
         # The library's instrumented subclasses render as these classes do (they only count).
@@ -70,7 +83,7 @@ def _plain(source: str, html: bool) -> _Plain | None:
                 text_bytes += len(node.s.encode())
             except UnicodeEncodeError:
                 return None
-            line_break = line_break or _has_line_break(node.s)
+            line_break = line_break or has_line_break(node.s)
         elif isinstance(node, VariableNode) and type(node).render is VariableNode.render:
             found = _plain_lookups(node.filter_expression)
             if found is None:
@@ -125,7 +138,7 @@ def render_bound(
                 total += len(value.encode())
             except UnicodeEncodeError:  # a lone surrogate: `render` fails on it, say nothing
                 return None
-            line_break = line_break or _has_line_break(value)
+            line_break = line_break or has_line_break(value)
         if index == 0:
             subject_line_break = line_break
     return RenderBound(total, subject_line_break)

@@ -1,5 +1,6 @@
 """The API's render check skips the render of plain parts that provably fit
-(notifier/render_bound.py): the same answer as rendering, for every input."""
+(notifier/render_bound.py, through `render_check`): the same answer as rendering, for every
+input."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-import apps.templates.validation as validation
+import notifier.rendering as rendering
 from apps.clients.models import ApiKey
 from apps.deliveries.models import Notification
 from tests.factories import RecipientFactory
@@ -64,6 +65,8 @@ CASES: list[tuple[list[dict[str, str]], dict[str, Any]]] = [
     ([{"channel": "sms", "body": "{{ id|upper }}"}], {"id": "a"}),
     ([{"channel": "sms", "body": "{{ id.pop }}"}], {"id": []}),  # raises in the render: 400
     ([{"channel": "sms", "body": "{{ id }}"}], {"id": 12345}),
+    ([PLAIN_EMAIL], {"id": "A-1\rBcc: x@example.com"}),  # a lone CR breaks the subject: 400
+    ([{"channel": "email", "subject": "Hi {{ recipient.name }}", "body": "b"}], {}),
 ]
 
 
@@ -80,7 +83,7 @@ def test_the_same_answer_with_and_without_the_bound(
     _save(api, variants)
     with_bound = _answer(_post(api, variables))
     accepted = Notification.objects.count()
-    monkeypatch.setattr(validation, "render_bound", lambda **_: None)  # always render
+    monkeypatch.setattr(rendering, "render_bound", lambda **_: None)  # always render
 
     rendered = _answer(_post(api, variables))
 
@@ -88,7 +91,7 @@ def test_the_same_answer_with_and_without_the_bound(
     assert accepted == (1 if with_bound[0] == 202 else 0)
 
 
-EXPECTED_400 = {1, 4, 5, 6, 8, 9, 11}
+EXPECTED_400 = {1, 4, 5, 6, 8, 9, 11, 13}
 
 
 @pytest.mark.django_db
@@ -110,14 +113,14 @@ def test_plain_parts_that_fit_are_not_rendered(
     api: APIClient, recipient: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     renders: list[str] = []
-    real = validation.render
+    real = rendering.render
 
     def counting(**kwargs: Any) -> Any:
         renders.append(kwargs["body"])
         return real(**kwargs)
 
     _save(api, [PLAIN_EMAIL, {"channel": "sms", "body": "{{ id|upper }}"}])
-    monkeypatch.setattr(validation, "render", counting)
+    monkeypatch.setattr(rendering, "render", counting)
 
     default = _post(api, {"id": "A-1"})  # every channel of the template: email and sms
     email = _post(api, {"id": "A-1"}, channels=["email"])
@@ -126,3 +129,21 @@ def test_plain_parts_that_fit_are_not_rendered(
     assert email.status_code == 202
     # Only the filtered SMS body is rendered (once); the plain email never.
     assert renders == ["{{ id|upper }}"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["Ada\rBcc: x@example.com", "Ada\nLovelace"])
+def test_a_line_break_in_the_recipients_name_breaks_the_subject(
+    api: APIClient, api_key: tuple[ApiKey, str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    RecipientFactory(client=api_key[0].client, external_id="user-1", name=name)
+    _save(api, [{"channel": "email", "subject": "Hi {{ recipient.name }}", "body": "b"}])
+
+    with_bound = _answer(_post(api, {}))
+    monkeypatch.setattr(rendering, "render_bound", lambda **_: None)  # always render
+    rendered = _answer(_post(api, {}))
+
+    assert with_bound[0] == 400
+    assert "renders its subject with a line break" in with_bound[1]
+    assert with_bound == rendered
+    assert Notification.objects.count() == 0
