@@ -193,12 +193,11 @@ def _case_insensitive(channel: str) -> bool:
 def _sql_comparable(recipient: Recipient, channel: str) -> bool:
     """Whether `_suppressed_on`'s SQL form of this address (lower() or as stored) is exactly
     the channel's compared form: true for ASCII addresses stored as they compare."""
-    channel_spec = spec(channel)
-    raw = channel_spec.contact(recipient)  # recipient_contact
+    raw = recipient_contact(recipient=recipient, channel=channel)
     if not raw.isascii():
         return False
     sql_form = raw.lower() if _case_insensitive(channel) else raw
-    return channel_spec.normalise(raw) == sql_form
+    return spec(channel).normalise(raw) == sql_form
 
 
 def _suppressed_on(channels: list[str]) -> RawSQL:
