@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from notifier.render_bound import render_bound
-from notifier.rendering import RenderLimitExceeded, RenderLimits, render
+from notifier.rendering import (
+    RenderLimitExceeded,
+    RenderLimits,
+    SubjectLineBreak,
+    render,
+    render_check,
+)
 
 RECIPIENT = {"external_id": "u-1", "name": "Ada", "locale": "en", "data": {"plan": "pro"}}
 
@@ -132,3 +138,53 @@ def test_a_part_that_is_not_plain_spoils_the_whole_bound() -> None:
         render_bound(**plain, html="{{ id|upper }}", variables={"id": "1"}, recipient=RECIPIENT)
         is None
     )
+
+
+@pytest.mark.parametrize("value", ["A-1\rBcc: x@example.com", "A-1\nBcc: x", "A\r\nB"])
+def test_a_line_break_in_a_subject_value_is_refused(value: str) -> None:
+    arguments: dict[str, Any] = {"subject": "Order {{ id }}", "variables": {"id": value}}
+
+    bound = render_bound(**arguments, recipient=RECIPIENT)
+    subject = render(**arguments, recipient=RECIPIENT).subject
+
+    assert bound is not None
+    assert bound.subject_line_break is True
+    assert subject == f"Order {value}"
+    with pytest.raises(SubjectLineBreak):
+        render_check(**arguments, recipient=RECIPIENT, limits=RenderLimits())
+
+
+@pytest.mark.parametrize("name", ["Ada\rBcc: x@example.com", "Ada\nLovelace"])
+def test_a_line_break_in_the_recipients_name_in_the_subject_is_refused(name: str) -> None:
+    recipient = {**RECIPIENT, "name": name}
+
+    bound = render_bound(subject="Hi {{ recipient.name }}", variables={}, recipient=recipient)
+
+    assert bound is not None
+    assert bound.subject_line_break is True
+    with pytest.raises(SubjectLineBreak):
+        render_check(
+            subject="Hi {{ recipient.name }}",
+            variables={},
+            recipient=recipient,
+            limits=RenderLimits(),
+        )
+    # In the body it is only text.
+    render_check(
+        body="Hi {{ recipient.name }}", variables={}, recipient=recipient, limits=RenderLimits()
+    )
+
+
+def test_non_ascii_template_text_counts_its_bytes_at_the_limit() -> None:
+    body = "é" * 10 + "😀 {{ id }}"  # 20 + 4 + 1 bytes of text (12 characters), 1 of value
+    arguments: dict[str, Any] = {"body": body, "variables": {"id": "x"}, "recipient": RECIPIENT}
+
+    bound = render_bound(**arguments)
+
+    assert bound is not None
+    assert bound.max_bytes == 26
+    render_check(**arguments, limits=RenderLimits(max_output_bytes=26))
+    with pytest.raises(RenderLimitExceeded):
+        render_check(**arguments, limits=RenderLimits(max_output_bytes=25))
+    with pytest.raises(RenderLimitExceeded):
+        render(**arguments, limits=RenderLimits(max_output_bytes=25))
