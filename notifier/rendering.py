@@ -1,8 +1,9 @@
 """Rendering of template variants with Django's template language, used standalone.
 
 Email HTML is autoescaped; subjects, SMS, push and in-app text are plain text. Both engines
-use our restricted library (template_library.py) and every render runs within limits
-(template_limits.py).
+(template_compile.py) use our restricted library (template_library.py) and every render runs
+within limits (template_limits.py). `render_check` is the one place that decides whether a
+render can be skipped (render_bound.py).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from django.template import Context, Engine, TemplateSyntaxError
+from django.template import Context
 from django.template.base import Lexer, TokenType
 
-from notifier.template_library import instrument
+from notifier.render_bound import has_line_break, render_bound
+from notifier.template_compile import TemplateError, compiled
 from notifier.template_limits import (
     RenderError,
     RenderLimitExceeded,
@@ -25,9 +26,6 @@ from notifier.template_limits import (
 )
 from notifier.template_scope import required_names
 
-_LIBRARY = "notifier.template_library"
-_TEXT = Engine(autoescape=False, builtins=[_LIBRARY])
-_HTML = Engine(autoescape=True, builtins=[_LIBRARY])
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 # Tag delimiters: in a key's text (outside its tags) they are an unclosed or stray tag.
 _DELIMITERS = ("{{", "}}", "{%", "%}", "{#", "#}")
@@ -46,16 +44,20 @@ __all__ = [
     "RenderLimitExceeded",
     "RenderLimits",
     "Rendered",
+    "SubjectLineBreak",
     "TemplateError",
+    "compiled",
+    "has_line_break",
     "key_expression_check",
     "render",
+    "render_check",
     "required_variables",
     "single_line",
 ]
 
 
-class TemplateError(RenderError):
-    """A template source that does not parse."""
+class SubjectLineBreak(RenderError):
+    """A subject that renders with a CR or LF in it: as a mail header it would end there."""
 
 
 @dataclass(frozen=True)
@@ -64,19 +66,6 @@ class Rendered:
     title: str = ""
     body: str = ""
     html: str = ""
-
-
-@lru_cache(maxsize=1024)
-def _compile(engine: Engine, source: str) -> Any:
-    """Parse once per process and source: template versions are immutable, and a compiled
-    Django template renders safely from several threads (each render has its own Context;
-    the budget is per thread)."""
-    try:
-        template = engine.from_string(source)
-    except TemplateSyntaxError as exc:
-        raise TemplateError(str(exc)) from exc
-    instrument(template.nodelist)
-    return template
 
 
 def single_line(value: str) -> str:
@@ -92,7 +81,7 @@ def required_variables(
     names: set[str] = set()
     for source in sources:
         if source:
-            names |= required_names(_compile(_TEXT, source).nodelist)
+            names |= required_names(compiled(source, html=False).nodelist)
     return sorted(names - provided)
 
 
@@ -100,7 +89,7 @@ def key_expression_check(source: str) -> None:
     """A key expression (a throttle's or a digest's) that parses and whose text holds no tag
     delimiter; TemplateError otherwise. Django's lexer reads an unclosed `{{ post_id ` as text,
     which would render literally: every notification would share one key."""
-    _compile(_TEXT, source)
+    compiled(source, html=False)
     for token in Lexer(source).tokenize():
         if token.token_type is not TokenType.TEXT:
             continue
@@ -124,23 +113,26 @@ def render(
 ) -> Rendered:
     """Render each part; HTML with autoescaping, the rest as plain text. All parts together
     stay within `limits` (default: RenderLimits()) or RenderLimitExceeded is raised."""
+    # `render_check` skips this for parts render_bound can add up: a check added here is a
+    # check render_bound must account for too (tests/notifier/test_render_bound.py guards it).
     limits = limits or RenderLimits()
     context = {**variables, "recipient": recipient}
     with budget_scope(limits) as budget:
 
-        def part(engine: Engine, source: str, autoescape: bool) -> str:
+        def part(source: str, autoescape: bool) -> str:
             if not source:
                 return ""
-            output: str = _compile(engine, source).render(Context(context, autoescape=autoescape))
+            template = compiled(source, html=autoescape)
+            output: str = template.render(Context(context, autoescape=autoescape))
             if budget.exceeded is not None:  # raised inside a tag that swallowed it
                 raise budget.exceeded
             return output
 
         rendered = Rendered(
-            subject=part(_TEXT, subject, False).strip(),
-            title=part(_TEXT, title, False).strip(),
-            body=part(_TEXT, body, False),
-            html=part(_HTML, html, True),
+            subject=part(subject, False).strip(),
+            title=part(title, False).strip(),
+            body=part(body, False),
+            html=part(html, True),
         )
     size = sum(len(p.encode()) for p in (rendered.subject, rendered.title, rendered.body))
     if size + len(rendered.html.encode()) > limits.max_output_bytes:
@@ -148,3 +140,29 @@ def render(
             f"the rendered message would exceed {limits.max_output_bytes} bytes"
         )
     return rendered
+
+
+def render_check(
+    *,
+    subject: str = "",
+    title: str = "",
+    body: str = "",
+    html: str = "",
+    variables: Mapping[str, Any],
+    recipient: Mapping[str, Any],
+    limits: RenderLimits,
+) -> None:
+    """Raise what `render` raises with these arguments, or SubjectLineBreak when the subject it
+    renders breaks a line. Parts render_bound can add up (text and plain variables of `str`
+    values) are not rendered when they provably fit on one subject line: the same answer."""
+    parts = {"subject": subject, "title": title, "body": body, "html": html}
+    bound = render_bound(**parts, variables=variables, recipient=recipient)
+    if (
+        bound is not None
+        and bound.max_bytes <= limits.max_output_bytes
+        and not bound.subject_line_break
+    ):
+        return
+    rendered = render(**parts, variables=variables, recipient=recipient, limits=limits)
+    if has_line_break(rendered.subject):
+        raise SubjectLineBreak("the subject renders with a line break (CR or LF)")

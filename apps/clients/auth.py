@@ -153,8 +153,9 @@ class RedisRateThrottle(BaseThrottle):
         return None if rate is None else str(rate)
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        rate = self.get_rate()
-        name = self.bucket_name(request) if rate is not None else None
+        # The bucket first: every request passes each throttle class, most are not its kind.
+        name = self.bucket_name(request)
+        rate = self.get_rate() if name is not None else None
         if rate is None or name is None:
             return True
         count, seconds = _parse_rate(rate, self.scope)

@@ -156,6 +156,7 @@ def _forget_prepared(conn: BaseDatabaseWrapper) -> None:
         cursor.execute("DEALLOCATE ALL")
 
 
+@lru_cache(maxsize=1)
 def _psycopg3() -> bool:
     from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
@@ -183,15 +184,21 @@ def _cursor_class(alias: str, vendor: str) -> type[Any]:
     return ExportingCursorWrapper(BoundCursor, alias, vendor)  # type: ignore[no-any-return]
 
 
-def _timezone(conn: Any, raw: Any) -> None:
-    """As Django's `create_cursor`: the cursor's timestamp loader in the connection's zone when
-    the connection's adapters disagree with it."""
+@lru_cache(maxsize=1)
+def _tz_names() -> tuple[Any, Any, Any]:
     from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
         TIMESTAMPTZ_OID,  # these three: psycopg 3 only, unseen by the stubs
         Format,
         register_tzloader,
     )
 
-    tzloader = conn.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+    return TIMESTAMPTZ_OID, Format.TEXT, register_tzloader
+
+
+def _timezone(conn: Any, raw: Any) -> None:
+    """As Django's `create_cursor`: the cursor's timestamp loader in the connection's zone when
+    the connection's adapters disagree with it."""
+    oid, text, register_tzloader = _tz_names()
+    tzloader = conn.connection.adapters.get_loader(oid, text)
     if conn.timezone != tzloader.timezone:
         register_tzloader(conn.timezone, raw)

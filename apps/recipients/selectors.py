@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection
@@ -115,9 +116,8 @@ def recipients_for_sending(
     comparing the address in its compared form and its hash); a recipient whose address that
     SQL form could get wrong (not ASCII, or not already in its compared form) is checked again
     with `suppressions_among`, so the answer is the same everywhere."""
-    channels = list(dict.fromkeys(channels))
-    devices = any(spec(c).per_device for c in channels)  # devices: only to reach them
-    listed = [c for c in channels if spec(c).suppressible]
+    devices, shape = _sending_shape(tuple(channels))
+    listed = list(shape)
     if connection.vendor != "postgresql" or not listed:
         rows = Recipient.objects.filter(
             client=client, external_id__in=list(external_ids), erased_at__isnull=True
@@ -126,7 +126,7 @@ def recipients_for_sending(
         return recipients, _suppressed_pairs(client.pk, recipients, listed)
     # Built and compiled once per process, thread and set of channels (most of this read's
     # CPU was Django compiling it), run with the client and the ids.
-    recipients = _for_sending.run(tuple(listed), client.pk, list(external_ids))
+    recipients = _for_sending.run(shape, client.pk, list(external_ids))
     if devices:
         prefetch_related_objects(recipients, "devices")
     suppressed: set[tuple[int, str]] = set()
@@ -138,6 +138,15 @@ def recipients_for_sending(
         else:
             unsure.append(recipient)
     return recipients, suppressed | _suppressed_pairs(client.pk, unsure, listed)
+
+
+@lru_cache(maxsize=64)
+def _sending_shape(channels: tuple[str, ...]) -> tuple[bool, tuple[str, ...]]:
+    """Whether a channel reaches devices (their rows are read only then), and the channels
+    whose addresses a suppression list holds, in order, once each."""
+    unique = list(dict.fromkeys(channels))
+    listed = tuple(c for c in unique if spec(c).suppressible)
+    return any(spec(c).per_device for c in unique), listed
 
 
 def _for_sending_query(
@@ -176,6 +185,7 @@ def _suppressed_pairs(
     }
 
 
+@lru_cache(maxsize=16)
 def _case_insensitive(channel: str) -> bool:
     return spec(channel).normalise("A") == "a"
 
@@ -184,8 +194,10 @@ def _sql_comparable(recipient: Recipient, channel: str) -> bool:
     """Whether `_suppressed_on`'s SQL form of this address (lower() or as stored) is exactly
     the channel's compared form: true for ASCII addresses stored as they compare."""
     raw = recipient_contact(recipient=recipient, channel=channel)
+    if not raw.isascii():
+        return False
     sql_form = raw.lower() if _case_insensitive(channel) else raw
-    return raw.isascii() and spec(channel).normalise(raw) == sql_form
+    return spec(channel).normalise(raw) == sql_form
 
 
 def _suppressed_on(channels: list[str]) -> RawSQL:

@@ -3,7 +3,9 @@
 A template that passes here cannot crash a worker with a syntax error, uses no forbidden tag,
 stays within its channel's render limits with sample values and has an email subject without
 line breaks; a missing variable, or variables that make it too large, are caught at the API by
-the notification request's own test render (apps/deliveries/services.py).
+the notification request's own test render (apps/deliveries/request_checks.py), which skips
+the render of a variant whose size it can add up without one (`render_check`,
+notifier/rendering.py).
 """
 
 from __future__ import annotations
@@ -19,19 +21,16 @@ from notifier.channels import spec
 from notifier.rendering import (
     Rendered,
     RenderLimitExceeded,
+    SubjectLineBreak,
     TemplateError,
+    has_line_break,
     render,
+    render_check,
     required_variables,
 )
 
 SOURCE_FIELDS = ("subject", "title", "body", "html")
 SAMPLE_RECIPIENT = {"external_id": "sample", "name": "Sample", "locale": "en", "data": {}}
-LINE_BREAKS = ("\r", "\n")
-
-
-def has_line_break(value: str) -> bool:
-    """Email subjects become a header: a CR or LF would start another header."""
-    return any(c in value for c in LINE_BREAKS)
 
 
 def _sample_render(field: str, source: str, *, channel: str) -> Rendered:
@@ -163,24 +162,20 @@ def _variant_render_check(
     recipient: Mapping[str, Any],
 ) -> None:
     channel = variant.channel
+    html = variant.html if spec(channel).html else ""
+    parts = {"subject": variant.subject, "title": variant.title, "body": variant.body, "html": html}
+    limits = render_limits(channel=channel)
+    try:
+        render_check(**parts, variables=variables, recipient=recipient, limits=limits)
+    except RenderLimitExceeded as exc:
+        problem = f"exceeds the render limits with these variables: {exc}"
+    except SubjectLineBreak:
+        problem = "renders its subject with a line break (CR or LF)"
+    except Exception as exc:  # the variables' values broke a filter or tag
+        problem = f"does not render with these variables: {exc}"
+    else:
+        return
     tag = f" {variant.label}" if variant.label else ""
     label = f"the {channel}/{variant.locale}{tag} variant of template {version.template.key!r}"
-    try:
-        rendered = render(
-            subject=variant.subject,
-            title=variant.title,
-            body=variant.body,
-            html=variant.html if spec(channel).html else "",
-            variables=variables,
-            recipient=recipient,
-            limits=render_limits(channel=channel),
-        )
-    except RenderLimitExceeded as exc:
-        problem = f"{label} exceeds the render limits with these variables: {exc}"
-    except Exception as exc:  # the variables' values broke a filter or tag
-        problem = f"{label} does not render with these variables: {exc}"
-    else:
-        if not has_line_break(rendered.subject):
-            return
-        problem = f"{label} renders its subject with a line break (CR or LF)"
-    raise InvalidInput(problem[:1000], fields={"variables": [problem[:1000]]})
+    message = f"{label} {problem}"[:1000]
+    raise InvalidInput(message, fields={"variables": [message]})
