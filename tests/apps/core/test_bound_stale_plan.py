@@ -53,6 +53,14 @@ def _retype(other: psycopg.Connection, to: str) -> None:
     other.execute(f"ALTER TABLE {TABLE} ALTER COLUMN label TYPE {to}")
 
 
+def _prepare_then_retype(other: psycopg.Connection) -> None:
+    """The read run past psycopg's prepare threshold, then its column retyped by another
+    session: the next run of the prepared read fails with a stale plan."""
+    for _ in range(6):
+        bound_rows(READ, [1])
+    _retype(other, "text")
+
+
 def _ids_above(other: psycopg.Connection, floor: int) -> list[tuple[int]]:
     return other.execute(
         f"SELECT id FROM {TABLE} WHERE id > %s ORDER BY id",  # noqa: S608
@@ -117,9 +125,7 @@ def test_a_write_is_not_run_again_and_its_connection_recovers(other: psycopg.Con
 def test_in_a_transaction_the_read_fails_and_the_rollback_clears_them(
     other: psycopg.Connection,
 ) -> None:
-    for _ in range(6):
-        bound_rows(READ, [1])
-    _retype(other, "text")
+    _prepare_then_retype(other)
 
     with pytest.raises(NotSupportedError), transaction.atomic():
         bound_rows(READ, [1])
@@ -131,9 +137,7 @@ def test_in_a_transaction_the_read_fails_and_the_rollback_clears_them(
 def test_a_transaction_whose_prepared_read_went_stale_is_run_once_more(
     other: psycopg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for _ in range(6):
-        bound_rows(READ, [1])
-    _retype(other, "text")
+    _prepare_then_retype(other)
     runs: list[int] = []
 
     def block() -> list[tuple[object, ...]]:
@@ -156,9 +160,7 @@ def test_a_transaction_whose_prepared_read_went_stale_is_run_once_more(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_rerun_that_fails_too_carries_the_first_error(other: psycopg.Connection) -> None:
-    for _ in range(6):
-        bound_rows(READ, [1])
-    _retype(other, "text")
+    _prepare_then_retype(other)
     runs: list[int] = []
 
     def block() -> list[tuple[object, ...]]:
@@ -208,9 +210,7 @@ def test_a_stale_plan_after_the_commit_is_not_run_again(other: psycopg.Connectio
 
 @pytest.mark.django_db(transaction=True)
 def test_inside_a_callers_transaction_it_is_not_run_again(other: psycopg.Connection) -> None:
-    for _ in range(6):
-        bound_rows(READ, [1])
-    _retype(other, "text")
+    _prepare_then_retype(other)
     runs: list[int] = []
 
     def block() -> list[tuple[object, ...]]:
